@@ -1,0 +1,89 @@
+"""Front doors: ``lmer``, ``glmer``, ``gam`` and ``fit`` are thin compositions of the stages
+``build_model -> objective -> optimize -> assemble`` on the one engine."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pandas as pd
+
+from .model import build_model
+from .results.assemble import fit_gaussian
+
+
+def _caller_env(depth: int = 2) -> dict[str, Any]:
+    """The calling frame's globals and locals, so ``spde(x, y, mesh=mesh)`` resolves ``mesh``."""
+    frame = inspect.currentframe()
+    try:
+        for _ in range(depth):
+            frame = frame.f_back if frame is not None else None
+        if frame is None:
+            return {}
+        env = dict(frame.f_globals)
+        env.update(frame.f_locals)
+        return env
+    finally:
+        del frame
+
+
+def _data_name(data: Any) -> str:
+    return "data"
+
+
+def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = None,
+         offset: Any = None, na_action: str = "omit") -> Any:
+    """Fit a linear mixed model, as lme4's ``lmer``.
+
+    Parameters
+    ----------
+    formula : str
+        ``"Reaction ~ Days + (Days | Subject)"``: lme4 bars ``(x|g)``, ``(x||g)``,
+        ``(1|a/b)``, ``(1|a:b)``, any number of crossed terms; ``offset(expr)``.
+    data : DataFrame
+    REML : bool
+        REML (default, as lme4) or maximum likelihood.
+    weights, offset : optional
+        Prior weights and an offset (array or column name), added to the formula's offsets.
+    na_action : {"omit", "fail"}
+
+    Examples
+    --------
+    >>> import spatialgamm as sg
+    >>> m = sg.lmer("Reaction ~ Days + (Days | Subject)", sg.datasets.load_sleepstudy())
+    >>> m.fixef.round(3).tolist()
+    [251.405, 10.467]
+    """
+    spec = build_model(formula, data, "gaussian", offset=offset, weights=weights,
+                       na_action=na_action, env=_caller_env())
+    if not spec.blocks:
+        raise ValueError("lmer needs at least one random-effects term like (1 | group); "
+                         "use sg.fit() for a model without random effects")
+    return fit_gaussian(spec, reml=REML)
+
+
+def fit(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str = "REML",
+        weights: Any = None, offset: Any = None, na_action: str = "omit", **kwargs: Any) -> Any:
+    """The general front door: any mix of fixed effects, lme4 bars and latent terms.
+
+    Gaussian identity-link models are fitted by exact profiled REML (default) or ML; other
+    families by the Laplace approximation (``method='ML'``: glmer's; ``'REML'``: integrating
+    the fixed effects too, as mgcv's LAML). A formula with no random terms is an ordinary
+    (generalised) linear model, so AIC/BIC compare it with mixed models.
+
+    Examples
+    --------
+    >>> import spatialgamm as sg
+    >>> ols = sg.fit("Reaction ~ Days", sg.datasets.load_sleepstudy(), method="ML")
+    >>> round(ols.sigma, 2)
+    47.45
+    """
+    method = method.upper()
+    if method not in ("REML", "ML"):
+        raise ValueError(f"method must be 'REML' or 'ML', got {method!r}")
+    spec = build_model(formula, data, family, offset=offset, weights=weights,
+                       na_action=na_action, env=_caller_env())
+    if spec.family.name == "gaussian" and spec.family.link.name == "identity":
+        return fit_gaussian(spec, reml=(method == "REML"))
+    from .results.assemble_glmm import fit_laplace
+    return fit_laplace(spec, reml=(method == "REML"), **kwargs)

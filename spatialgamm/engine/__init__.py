@@ -1,0 +1,1 @@
+"""The one engine: blocks in, (restricted) marginal likelihoods and modes out."""

@@ -1,0 +1,175 @@
+"""Cholesky factorisations of the symmetric positive-definite systems the engine solves.
+
+``SPDFactor`` hides three back-ends behind one interface:
+
+* ``"cholmod"``: scikit-sparse's CHOLMOD. The symbolic analysis (fill-reducing ordering and
+  elimination tree) is done once per model in :func:`make_factor`; every objective evaluation
+  calls :meth:`SPDFactor.refactor`, which only repeats the numeric factorisation.
+* ``"dense"``: LAPACK through scipy, for small or dense systems where sparse overhead loses.
+* ``"splu"``: scipy's SuperLU in symmetric mode, the fallback when scikit-sparse is missing.
+
+All solves with the triangular factor apply the fill-reducing permutation internally, so
+``solve_L(b)`` returns ``L^-1 P b`` and ``solve_Lt(x)`` returns ``P' L^-T x``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+try:  # CHOLMOD is the fast path; the package still works without it
+    from sksparse.cholmod import CholmodNotPositiveDefiniteError
+    from sksparse.cholmod import analyze as _cholmod_analyze
+
+    HAVE_CHOLMOD = True
+except ImportError:  # pragma: no cover - depends on the machine
+    HAVE_CHOLMOD = False
+    CholmodNotPositiveDefiniteError = np.linalg.LinAlgError  # type: ignore[misc,assignment]
+
+_warned = False
+
+
+class NotPositiveDefinite(np.linalg.LinAlgError):
+    """The system matrix is not positive definite at these parameters."""
+
+
+def _warn_no_cholmod() -> None:
+    global _warned
+    if not _warned:
+        warnings.warn("scikit-sparse (CHOLMOD) is not installed: large sparse systems use "
+                      "scipy's SuperLU, which is slower. Run `make setup` to install it.",
+                      RuntimeWarning, stacklevel=3)
+        _warned = True
+
+
+def choose_backend(A, dense_below: int = 400, density: float = 0.25) -> str:
+    """Pick a back-end for a system with the pattern of ``A``."""
+    n = A.shape[0]
+    if not sp.issparse(A):
+        return "dense"
+    if n <= dense_below or A.nnz > density * n * n:
+        return "dense"
+    if HAVE_CHOLMOD:
+        return "cholmod"
+    _warn_no_cholmod()
+    return "dense" if n <= 3000 else "splu"
+
+
+class SPDFactor:
+    """A re-usable Cholesky factor ``P A P' = L L'``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f = make_factor(np.array([[4.0, 2.0], [2.0, 3.0]]))
+    >>> round(f.logdet(), 6) == round(np.log(8.0), 6)
+    True
+    """
+
+    def __init__(self, backend: str, analysed=None):
+        self.backend = backend
+        self._an = analysed
+        self._f = None
+        self._n = 0
+
+    def refactor(self, A) -> SPDFactor:
+        """Numeric factorisation of ``A`` (same sparsity pattern as at analysis)."""
+        self._n = A.shape[0]
+        self._A = A
+        if self.backend == "cholmod":
+            A = A if sp.isspmatrix_csc(A) else sp.csc_matrix(A)
+            try:
+                self._an.cholesky_inplace(A)
+            except CholmodNotPositiveDefiniteError as exc:
+                raise NotPositiveDefinite(str(exc)) from exc
+            self._f = self._an
+        elif self.backend == "dense":
+            Ad = A.toarray() if sp.issparse(A) else np.asarray(A)
+            try:
+                self._f = sla.cholesky(Ad, lower=True, check_finite=False)
+            except np.linalg.LinAlgError as exc:
+                raise NotPositiveDefinite(str(exc)) from exc
+        else:
+            from scipy.sparse.linalg import splu
+            lu = splu(sp.csc_matrix(A), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                      options={"SymmetricMode": True})
+            d = lu.U.diagonal()
+            if np.any(d <= 0):
+                raise NotPositiveDefinite("matrix is not positive definite")
+            self._f = lu
+        return self
+
+    # -- queries ----------------------------------------------------------------------
+    def logdet(self) -> float:
+        """log |A|."""
+        if self.backend == "cholmod":
+            return float(self._f.logdet())
+        if self.backend == "dense":
+            return 2.0 * float(np.sum(np.log(np.diag(self._f))))
+        return float(np.sum(np.log(self._f.U.diagonal())))
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """A^-1 b."""
+        if self.backend == "cholmod":
+            return self._f(b)
+        if self.backend == "dense":
+            return sla.cho_solve((self._f, True), b, check_finite=False)
+        return self._f.solve(np.asarray(b, dtype=float))
+
+    def solve_L(self, b: np.ndarray) -> np.ndarray:
+        """L^-1 P b, so that ``||solve_L(b)||^2 = b' A^-1 b``."""
+        if self.backend == "cholmod":
+            return self._f.solve_L(self._f.apply_P(b), use_LDLt_decomposition=False)
+        if self.backend == "dense":
+            return sla.solve_triangular(self._f, b, lower=True, check_finite=False)
+        raise NotImplementedError("half solves need CHOLMOD or the dense back-end")
+
+    def solve_Lt(self, x: np.ndarray) -> np.ndarray:
+        """P' L^-T x (the inverse of :meth:`solve_L`'s transpose)."""
+        if self.backend == "cholmod":
+            return self._f.apply_Pt(self._f.solve_Lt(x, use_LDLt_decomposition=False))
+        if self.backend == "dense":
+            return sla.solve_triangular(self._f, x, lower=True, trans="T", check_finite=False)
+        raise NotImplementedError("half solves need CHOLMOD or the dense back-end")
+
+    def inverse_diag_blocks(self, size: int) -> np.ndarray:
+        """Diagonal ``size x size`` blocks of A^-1 (conditional variances of grouped effects)."""
+        n = self._n
+        nb = n // size
+        out = np.empty((nb, size, size))
+        if self.backend == "dense" or n <= 2000:
+            if self.backend == "dense":
+                Linv = sla.solve_triangular(self._f, np.eye(n), lower=True, check_finite=False)
+                Ainv = Linv.T @ Linv
+            else:
+                Ainv = self.solve(np.eye(n))
+            for j in range(nb):
+                s = slice(j * size, (j + 1) * size)
+                out[j] = Ainv[s, s]
+            return out
+        from .selinv import selected_inverse  # sparse selected inversion for big systems
+        S = selected_inverse(sp.csc_matrix(self._A))
+        for j in range(nb):
+            s = slice(j * size, (j + 1) * size)
+            out[j] = S[s, s].toarray()
+        return out
+
+
+def make_factor(A, backend: str | None = None) -> SPDFactor:
+    """Analyse the pattern of ``A`` once and factor it.
+
+    ``A`` should carry the structural non-zeros of every later matrix that will be passed to
+    :meth:`SPDFactor.refactor` (explicit zeros are fine).
+    """
+    backend = backend or choose_backend(A)
+    if backend == "cholmod":
+        A = sp.csc_matrix(A)
+        f = SPDFactor("cholmod", _cholmod_analyze(A, mode="supernodal",
+                                                  ordering_method="best"))
+    else:
+        f = SPDFactor(backend)
+    f.refactor(A)
+    return f

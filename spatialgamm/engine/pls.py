@@ -1,0 +1,163 @@
+"""Penalised weighted least squares: the kernel every objective calls.
+
+For weights ``w``, response ``z`` (offset removed), fixed effects ``X`` and the latent system
+at ``phi`` it solves
+
+    min_{beta, u}  || W^1/2 (z - X beta - Z Lambda u) ||^2 + u' P u
+
+through the blocked Cholesky factorisation of lme4 (Bates et al. 2015, JSS 67(1), section 3):
+``A = Lambda' Z'WZ Lambda + P`` (sparse or dense), then the p x p Schur complement
+``X'WX - X'WZ Lambda A^-1 Lambda' Z'WX``. Cross-products are computed once per weight vector
+(once per model for Gaussian data, once per IRLS step otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from .linalg import NotPositiveDefinite, SPDFactor, choose_backend, make_factor
+from .system import LatentSystem
+
+
+@dataclass
+class CrossProducts:
+    """Weighted cross-products of ``[Z, X, z]``."""
+
+    ZtZ: object  # sparse csc (q x q) or dense ndarray
+    ZtX: np.ndarray
+    XtX: np.ndarray
+    Zty: np.ndarray
+    Xty: np.ndarray
+    yty: float
+
+
+@dataclass
+class PLSResult:
+    """The PLS solution and the pieces of the likelihood."""
+
+    beta: np.ndarray
+    u: np.ndarray
+    logdet_A: float
+    logdet_P: float
+    logdet_XtVX: float
+    pwrss: float  # weighted penalised residual sum of squares
+    factor: SPDFactor
+    XtVX: np.ndarray
+    B: np.ndarray  # Lambda' Z'WX (q x p)
+    Lam: object
+
+    def b(self) -> np.ndarray:
+        return np.asarray(self.Lam @ self.u).ravel()
+
+
+class PLSSolver:
+    """PLS for one model structure; the symbolic factorisation is done once here.
+
+    Parameters
+    ----------
+    system : LatentSystem
+    X : ndarray (n, p)
+    """
+
+    def __init__(self, system: LatentSystem, X: np.ndarray):
+        self.system = system
+        self.X = X
+        self.p = X.shape[1]
+        q = system.q
+        self.q = q
+        ZtZ_pattern = (system.Z.T @ system.Z).tocsc()
+        phi0 = np.where(np.isfinite(system.layout.start), system.layout.start, 1.0)
+        # generic values so no structural entry cancels during the symbolic analysis
+        lam = system.Lambda(phi0)
+        lam.data = np.abs(lam.data) + 1.0
+        A0 = (lam.T @ ZtZ_pattern @ lam).tocsc()
+        P0, _ = system.precision(phi0)
+        A0 = A0 + (P0 if P0 is not None else sp.identity(q, format="csc"))
+        A0 = A0 + sp.identity(q, format="csc") * (abs(A0).max() if A0.nnz else 1.0)
+        self.backend = choose_backend(A0) if q > 0 else "dense"
+        self.dense = self.backend == "dense"
+        self.factor = make_factor(A0.toarray() if self.dense else A0.tocsc(), self.backend) \
+            if q > 0 else None
+
+    # -- cross products --------------------------------------------------------------
+    def cross_products(self, z: np.ndarray, w: np.ndarray) -> CrossProducts:
+        Z, X = self.system.Z, self.X
+        Zw = Z.multiply(w[:, None]).tocsc() if Z.shape[1] else Z
+        ZtZ = (Z.T @ Zw).tocsc()
+        if self.dense:
+            ZtZ = ZtZ.toarray()
+        Xw = X * w[:, None]
+        return CrossProducts(ZtZ=ZtZ, ZtX=np.asarray(Zw.T @ X), XtX=X.T @ Xw,
+                             Zty=np.asarray(Zw.T @ z).ravel(), Xty=Xw.T @ z,
+                             yty=float(z @ (w * z)))
+
+    # -- solve -----------------------------------------------------------------------
+    def solve(self, phi: np.ndarray, cp: CrossProducts, beta_fixed: bool = False
+              ) -> PLSResult:
+        """Solve the PLS problem at ``phi``.
+
+        With ``beta_fixed=True`` the fixed effects are not estimated (``X`` must then have
+        been folded into the offset, and ``cp`` built with an empty ``X``).
+        """
+        sysm = self.system
+        P, logdet_P = sysm.precision(phi)
+        q, p = self.q, (0 if beta_fixed else self.p)
+        if q:
+            if self.dense:
+                Lam = sysm.Lambda_dense(phi)
+                A = Lam.T @ cp.ZtZ @ Lam
+                A[np.diag_indices(q)] += 1.0 if P is None else 0.0
+                if P is not None:
+                    A += P.toarray()
+            else:
+                Lam = sysm.Lambda(phi)
+                A = (Lam.T @ cp.ZtZ @ Lam).tocsc()
+                A = A + (P if P is not None else sp.identity(q, format="csc"))
+            self.factor.refactor(A)
+            logdet_A = self.factor.logdet()
+            LtZty = np.asarray(Lam.T @ cp.Zty).ravel()
+            B = np.asarray(Lam.T @ cp.ZtX) if p else np.zeros((q, 0))
+        else:
+            Lam = np.zeros((0, 0))
+            logdet_A, LtZty, B = 0.0, np.zeros(0), np.zeros((0, p))
+        if p:
+            if q:
+                AinvB = self.factor.solve(B)
+                AinvZy = self.factor.solve(LtZty)
+                XtVX = cp.XtX - B.T @ AinvB
+                rhs = cp.Xty - B.T @ AinvZy
+            else:
+                AinvB = np.zeros((0, p))
+                AinvZy = np.zeros(0)
+                XtVX, rhs = cp.XtX.copy(), cp.Xty.copy()
+            try:
+                RX = sla.cholesky(XtVX, lower=False, check_finite=False)
+            except np.linalg.LinAlgError as exc:
+                raise NotPositiveDefinite("the fixed-effects design is rank deficient at "
+                                          "these parameters") from exc
+            beta = sla.cho_solve((RX, False), rhs, check_finite=False)
+            logdet_X = 2.0 * float(np.sum(np.log(np.diag(RX))))
+            u = AinvZy - AinvB @ beta if q else np.zeros(0)
+        else:
+            XtVX = np.zeros((0, 0))
+            beta = np.zeros(0)
+            logdet_X = 0.0
+            u = self.factor.solve(LtZty) if q else np.zeros(0)
+        pwrss = cp.yty - float(beta @ cp.Xty) - float(u @ LtZty) if (p or q) else cp.yty
+        pwrss = max(pwrss, 0.0)
+        return PLSResult(beta=beta, u=np.asarray(u).ravel(), logdet_A=logdet_A,
+                         logdet_P=logdet_P, logdet_XtVX=logdet_X, pwrss=pwrss,
+                         factor=self.factor, XtVX=XtVX, B=B, Lam=Lam)
+
+    def linear_predictor(self, res: PLSResult, X: np.ndarray | None = None) -> np.ndarray:
+        """X beta + Z Lambda u (without offset)."""
+        eta = np.zeros(self.system.n)
+        if len(res.beta):
+            eta += (self.X if X is None else X) @ res.beta
+        if self.q:
+            eta += np.asarray(self.system.Z @ res.b()).ravel()
+        return eta

@@ -1,0 +1,246 @@
+"""From a formula and data to a :class:`ModelSpec`: response, X, offset, weights and blocks.
+
+This is the first public stage of a fit (``build_model -> objective -> optimize -> assemble``).
+It validates the data (missing columns, non-numeric responses, NA rows), builds the fixed
+part with formulaic, each random/penalised term's block, and checks the fixed-effect matrix
+for rank deficiency (aliased columns are dropped with a warning, as lme4 does).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.linalg as sla
+
+from .families import Family, get_family
+from .formula.evaluate import evaluate, names_in
+from .formula.fixed import FixedDesign, fixed_design
+from .formula.parse import FormulaError, ParsedFormula, parse_formula
+from .terms import build_special
+from .terms.base import Block
+from .terms.ranef import RandomEffectTerm
+
+_CBIND = re.compile(r"^cbind\s*\((.*)\)\s*$", re.S)
+
+
+@dataclass
+class ModelSpec:
+    """Everything the engine needs about one model, fixed at build time."""
+
+    formula: ParsedFormula
+    family: Family
+    y: np.ndarray
+    X: np.ndarray
+    x_names: list[str]
+    offset: np.ndarray
+    weights: np.ndarray
+    blocks: list[Block]
+    data: pd.DataFrame
+    fixed: FixedDesign
+    fixed_cols: np.ndarray  # which columns of X come from the fixed formula
+    response_name: str
+    offset_exprs: tuple[str, ...] = ()
+    offset_arg: Any = None
+    n_dropped: int = 0
+    dropped_columns: list[str] = field(default_factory=list)
+    trials: np.ndarray | None = None
+    env: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+    @property
+    def p(self) -> int:
+        return self.X.shape[1]
+
+
+def _formula_columns(pf: ParsedFormula, data: pd.DataFrame) -> list[str]:
+    text = pf.text
+    used = set()
+    for tok in re.findall(r"[A-Za-z_.][A-Za-z0-9_.]*", text):
+        if tok in data.columns:
+            used.add(tok)
+    return [c for c in data.columns if c in used]
+
+
+def _response(pf: ParsedFormula, data: pd.DataFrame, env: dict[str, Any]
+              ) -> tuple[np.ndarray, np.ndarray | None, str]:
+    if pf.response is None:
+        raise FormulaError(f"formula {pf.text!r} has no response (left of '~')")
+    lhs = pf.response
+    m = _CBIND.match(lhs)
+    if m:
+        from .formula.parse import split_top_level
+        parts = split_top_level(m.group(1), ",")
+        if len(parts) != 2:
+            raise FormulaError(f"cbind() response {lhs!r} needs two columns: successes, failures")
+        s = evaluate(parts[0], data, env)
+        f = evaluate(parts[1], data, env)
+        if np.any(f < 0):
+            i = int(np.argmax(f < 0))
+            raise ValueError(f"successes exceed trials in {lhs!r}: failures {parts[1]!r} is "
+                             f"negative at row {i} ({f[i]:g})")
+        if np.any(s < 0):
+            raise ValueError(f"negative successes in {lhs!r} ({parts[0]!r})")
+        n = s + f
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = np.where(n > 0, s / np.where(n > 0, n, 1), 0.0)
+        return y, n, lhs
+    if lhs in data.columns:
+        col = data[lhs]
+        if isinstance(col.dtype, pd.CategoricalDtype) or not (
+                pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+            raise FormulaError(f"response column {lhs!r} is not numeric (dtype {col.dtype}); "
+                               "convert it, e.g. to 0/1 for a binary response")
+        return col.to_numpy(dtype=float), None, lhs
+    return evaluate(lhs, data, env), None, lhs
+
+
+def _drop_aliased(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
+    if X.shape[1] == 0:
+        return X, names, []
+    _, R, piv = sla.qr(X, mode="economic", pivoting=True)
+    d = np.abs(np.diag(R))
+    tol = d.max() * max(X.shape) * np.finfo(float).eps * 1e3 if len(d) else 0
+    rank = int(np.sum(d > tol))
+    if rank == X.shape[1]:
+        return X, names, []
+    keep = np.sort(piv[:rank])
+    dropped = [names[i] for i in sorted(piv[rank:])]
+    warnings.warn(f"fixed-effect model matrix is rank deficient so dropping "
+                  f"{len(dropped)} column(s): {dropped}", UserWarning, stacklevel=4)
+    return X[:, keep], [names[i] for i in keep], dropped
+
+
+def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
+                offset: Any = None, weights: Any = None, na_action: str = "omit",
+                env: dict[str, Any] | None = None) -> ModelSpec:
+    """Build the model structure of ``formula`` on ``data``.
+
+    Parameters
+    ----------
+    formula : str
+        R-style formula with lme4 bars, ``s()``/``gp()``/``spde()`` terms and ``offset()``.
+    data : DataFrame
+    family : str or Family
+    offset : array, column name or expression, optional
+        Added to any ``offset()`` in the formula.
+    weights : array or column name, optional
+        Prior weights (binomial: number of trials when the response is a proportion).
+    na_action : {"omit", "fail"}
+        Rows with missing values in the variables of the model are dropped (with a warning
+        giving the count), or raise.
+    env : dict, optional
+        The caller's namespace, for names used inside terms (``spde(x, y, mesh=mesh)``).
+
+    Examples
+    --------
+    >>> from spatialgamm.datasets import load_sleepstudy
+    >>> spec = build_model("Reaction ~ Days + (Days | Subject)", load_sleepstudy())
+    >>> spec.X.shape, spec.blocks[0].Z.shape
+    ((180, 2), (180, 36))
+    """
+    env = dict(env or {})
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    if len(data) == 0:
+        raise ValueError("data has no rows")
+    fam = get_family(family)
+    pf = parse_formula(formula, env)
+    # every identifier in the formula that is not a column, a function or a caller name
+    # is a missing column: say so before anything else fails obscurely
+    idents = set()
+    for part in [pf.response or "", pf.fixed, *pf.offsets,
+                 *(b.expr + " + " + b.group.replace(":", "+").replace("/", "+")
+                   for b in pf.bars)]:
+        idents |= names_in(part.replace("|", "+"))
+    for s in pf.specials:
+        idents |= set(s.variables)
+        if "by" in s.kwargs and isinstance(s.kwargs["by"], str):
+            idents.add(s.kwargs["by"])
+    known_funcs = {"log", "exp", "sqrt", "abs", "log1p", "log10", "log2", "C", "I", "cbind",
+                   "poly", "scale", "center", "sin", "cos", "np", "T", "F", "TRUE", "FALSE"}
+    missing = sorted(i for i in idents if i not in data.columns and i not in known_funcs
+                     and i not in env and not i.isdigit())
+    if missing:
+        raise FormulaError(f"variable(s) {missing} in formula {formula!r} are not columns of "
+                           f"the data (columns: {list(data.columns)})")
+    cols = _formula_columns(pf, data)
+    if isinstance(weights, str):
+        cols.append(weights)
+    if isinstance(offset, str) and offset in data.columns:
+        cols.append(offset)
+    bad = data[cols].isna().any(axis=1).to_numpy() if cols else np.zeros(len(data), bool)
+    n_dropped = int(bad.sum())
+    if n_dropped:
+        if na_action == "fail":
+            where = [c for c in cols if data[c].isna().any()]
+            raise ValueError(f"{n_dropped} row(s) have missing values in {where} "
+                             "(na_action='fail')")
+        warnings.warn(f"{n_dropped} row(s) with missing values dropped", UserWarning,
+                      stacklevel=3)
+        data = data.loc[~bad]
+    data = data.reset_index(drop=True)
+    if len(data) == 0:
+        raise ValueError("no rows left after dropping missing values")
+
+    y, trials, rname = _response(pf, data, env)
+    fixed = fixed_design(pf.fixed, data, context=env)
+    X, x_names = fixed.X, list(fixed.names)
+
+    w = np.ones(len(data))
+    if weights is not None:
+        w = (data[weights].to_numpy(dtype=float) if isinstance(weights, str)
+             else np.asarray(weights, dtype=float).ravel())
+        if len(w) != len(data) or np.any(~np.isfinite(w)) or np.any(w < 0):
+            raise ValueError("weights must be finite, non-negative and one per row")
+    if trials is not None:
+        w = w * trials
+    fam.validate(y, w)
+
+    off = np.zeros(len(data))
+    for e in pf.offsets:
+        off += evaluate(e, data, env)
+    if offset is not None:
+        if isinstance(offset, str):
+            off += evaluate(offset, data, env)
+        else:
+            o = np.asarray(offset, dtype=float).ravel()
+            if o.size not in (1, len(data)):
+                raise ValueError(f"offset has {o.size} values for {len(data)} rows")
+            off += o
+    if not np.all(np.isfinite(off)):
+        i = int(np.argmax(~np.isfinite(off)))
+        raise ValueError(f"offset is not finite at row {i} (value {off[i]}); for "
+                         "offset(log(exposure)) the exposure must be positive")
+
+    blocks: list[Block] = [RandomEffectTerm.build(b, data) for b in pf.bars]
+    # lme4 orders random-effects terms by decreasing number of levels (stable)
+    blocks.sort(key=lambda b: -len(b.term.levels))
+    seen: dict[str, int] = {}
+    for b in blocks:
+        k = seen.get(b.name, 0)
+        seen[b.name] = k + 1
+        if k:
+            b.name = f"{b.name}.{k}"
+            b.term.name = b.name
+    for s in pf.specials:
+        blocks.extend(build_special(s, data, env, fam))
+    fixed_cols = np.arange(X.shape[1])
+    extra = [b.fixed for b in blocks if b.fixed is not None and b.fixed.shape[1]]
+    if extra:
+        X = np.column_stack([X, *extra])
+        for b in blocks:
+            if b.fixed is not None:
+                x_names.extend(b.fixed_names)
+    X, x_names, dropped = _drop_aliased(X, x_names)
+    return ModelSpec(formula=pf, family=fam, y=y, X=X, x_names=x_names, offset=off, weights=w,
+                     blocks=blocks, data=data, fixed=fixed, fixed_cols=fixed_cols,
+                     response_name=rname, offset_exprs=pf.offsets, offset_arg=offset,
+                     n_dropped=n_dropped, dropped_columns=dropped, trials=trials, env=env)

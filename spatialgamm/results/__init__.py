@@ -1,0 +1,1 @@
+"""Fit objects, tables, summaries and predictions."""

@@ -1,0 +1,55 @@
+"""From a built model to a fitted one: objective -> optimiser -> state -> fit object.
+
+Each ``fit_*`` function is one composition of the public stages
+``build_model -> objective -> optimize -> assemble``; the objectives live in the engine.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+
+from ..engine.gaussian import GaussianObjective
+from ..engine.optimize import emit_warnings, optimize
+from ..engine.system import LatentSystem
+from ..model import ModelSpec
+from .mixed import FitState, MixedFit
+
+
+def gaussian_state(spec: ModelSpec, reml: bool, phi0: np.ndarray | None = None) -> FitState:
+    """Fit a Gaussian identity-link model by profiled REML or ML."""
+    system = LatentSystem(spec.blocks, spec.n)
+    obj = GaussianObjective(system, spec.X, spec.y, spec.offset, spec.weights, reml)
+    lay = system.layout
+    start = lay.start if phi0 is None else phi0
+    info = optimize(obj, start, lay.lower, lay.upper, boundary=system.at_boundary)
+    r = obj.solve(info.x)
+    s2 = obj.sigma2(r)
+    vcov = s2 * sla.cho_solve((sla.cholesky(r.XtVX), False), np.eye(spec.p)) if spec.p \
+        else np.zeros((0, 0))
+    b = r.b() if system.q else np.zeros(0)
+    eta = spec.offset + (spec.X @ r.beta if spec.p else 0.0) + (
+        np.asarray(system.Z @ b).ravel() if system.q else 0.0)
+    state = FitState(phi=info.x, beta=r.beta, u=r.u, b=b, pls=r, scale=s2,
+                     criterion=obj.deviance_from(r), vcov_beta=vcov, eta=eta, mu=eta.copy(),
+                     optinfo=info, method="REML" if reml else "ML",
+                     extra={"system": system, "objective": obj})
+    return state
+
+
+def fit_gaussian(spec: ModelSpec, reml: bool = True, data_name: str = "data") -> MixedFit:
+    state = gaussian_state(spec, reml)
+    emit_warnings(state.optinfo)
+    return MixedFit(spec, state, data_name=data_name)
+
+
+def refit(fit: MixedFit, reml: bool | None = None, y: np.ndarray | None = None) -> MixedFit:
+    """Refit a model with the same structure: by ML instead of REML, or to a new response."""
+    from dataclasses import replace
+    spec = fit.spec if y is None else replace(fit.spec, y=np.asarray(y, dtype=float))
+    reml = fit.REML if reml is None else reml
+    if fit.is_gaussian:
+        state = gaussian_state(spec, reml, phi0=fit.state.phi)
+        return MixedFit(spec, state, data_name=fit.data_name)
+    from .assemble_glmm import refit_laplace
+    return refit_laplace(fit, spec, reml)

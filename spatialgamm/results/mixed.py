@@ -1,0 +1,317 @@
+"""The fitted mixed model: what lme4/glmer users look for, with R's names.
+
+A :class:`MixedFit` is assembled once from the model spec and the engine's state at the
+optimum; it never refits itself. Tables are built on demand from those numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy import stats
+
+from ..engine.optimize import OptSummary
+from ..engine.pls import PLSResult
+from ..model import ModelSpec
+from ..terms.ranef import RandomEffectTerm
+from . import ddf
+from .predict import predict_frame
+from .summary import format_lmm_summary
+
+
+@dataclass
+class FitState:
+    """The engine's numbers at the optimum."""
+
+    phi: np.ndarray
+    beta: np.ndarray
+    u: np.ndarray
+    b: np.ndarray
+    pls: PLSResult | None
+    scale: float
+    criterion: float  # deviance (ML/Laplace/AGQ) or REML criterion, on R's scale
+    vcov_beta: np.ndarray
+    eta: np.ndarray
+    mu: np.ndarray
+    optinfo: OptSummary
+    method: str  # 'REML', 'ML', 'Laplace', 'AGQ(k)'
+    nAGQ: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class MixedFit:
+    """A fitted (generalised) linear mixed model.
+
+    Examples
+    --------
+    >>> import spatialgamm as sg
+    >>> m = sg.lmer("Reaction ~ Days + (Days | Subject)", sg.datasets.load_sleepstudy())
+    >>> round(m.reml_criterion, 2)
+    1743.63
+    """
+
+    def __init__(self, spec: ModelSpec, state: FitState, data_name: str = "data"):
+        self.spec = spec
+        self.state = state
+        self.family = spec.family
+        self.optinfo = state.optinfo
+        self.data_name = data_name
+        self.crs = None
+        self.spatial_coords: tuple[str, ...] | None = None
+        for blk in spec.blocks:
+            coords = getattr(blk.term, "spatial_coords", None)
+            if coords:
+                self.spatial_coords = tuple(coords)
+                break
+
+    # ---- basic quantities --------------------------------------------------------------
+    @property
+    def is_gaussian(self) -> bool:
+        return self.family.name == "gaussian" and self.family.link.name == "identity"
+
+    @property
+    def REML(self) -> bool:
+        return self.state.method == "REML"
+
+    @property
+    def nobs(self) -> int:
+        return self.spec.n
+
+    @property
+    def fixef(self) -> pd.Series:
+        """Fixed-effect estimates with R's names."""
+        return pd.Series(self.state.beta, index=self.spec.x_names, name="Estimate")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of the fixed effects."""
+        n = self.spec.x_names
+        return pd.DataFrame(self.state.vcov_beta, index=n, columns=n)
+
+    @property
+    def se(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.state.vcov_beta)), index=self.spec.x_names,
+                         name="Std. Error")
+
+    @property
+    def sigma(self) -> float:
+        """Residual standard deviation (1 for families with a known scale)."""
+        return float(np.sqrt(self.state.scale))
+
+    @property
+    def theta(self) -> np.ndarray:
+        """Parameters on the optimiser scale (lme4's theta for bar terms)."""
+        return self.state.phi.copy()
+
+    @property
+    def n_params(self) -> int:
+        """Parameters counted by AIC: fixed effects, covariance parameters, scale."""
+        k = len(self.state.beta) + len(self.state.phi)
+        if not self.family.scale_known:
+            k += 1
+        return k + int(self.state.extra.get("n_extra_params", 0))
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood (restricted for REML fits, as lme4's ``logLik``)."""
+        if "loglik" in self.state.extra:
+            return float(self.state.extra["loglik"])
+        return -0.5 * self.state.criterion
+
+    @property
+    def reml_criterion(self) -> float | None:
+        return self.state.criterion if self.REML else None
+
+    @property
+    def deviance(self) -> float | None:
+        """ML deviance (-2 log L) for Gaussian ML fits; glmer's deviance for GLMMs."""
+        if self.REML:
+            return None
+        if "deviance" in self.state.extra:
+            return float(self.state.extra["deviance"])
+        return self.state.criterion
+
+    @property
+    def aic(self) -> float:
+        return -2 * self.loglik + 2 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        return -2 * self.loglik + np.log(self.nobs) * self.n_params
+
+    @property
+    def df_resid(self) -> int:
+        return self.nobs - self.n_params
+
+    # ---- random effects -----------------------------------------------------------------
+    def _bar_blocks(self):
+        for k, blk in enumerate(self.spec.blocks):
+            if isinstance(blk.term, RandomEffectTerm):
+                yield k, blk
+
+    @property
+    def varcorr(self) -> pd.DataFrame:
+        """Variance components as ``as.data.frame(VarCorr(m))``: grp, var1, var2, vcov, sdcor."""
+        rows: list[dict] = []
+        sysl = self.state.extra["system"]
+        for k, blk in enumerate(self.spec.blocks):
+            fn = getattr(blk.term, "varcorr_rows", None)
+            if fn is not None:
+                rows.extend(fn(sysl.block_phi(self.state.phi, k), self.state.scale))
+        if not self.family.scale_known:
+            rows.append(dict(grp="Residual", var1=None, var2=None, vcov=self.state.scale,
+                             sdcor=self.sigma))
+        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+    @property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Conditional modes of the random effects, per grouping term."""
+        sysl = self.state.extra["system"]
+        out: dict[str, pd.DataFrame] = {}
+        for k, blk in enumerate(self.spec.blocks):
+            fn = getattr(blk.term, "ranef_frame", None)
+            if fn is None:
+                continue
+            frame = fn(self.state.b[sysl.col_slices[k]])
+            key = getattr(getattr(blk.term, "bar", None), "group", blk.name)
+            # (x || g) splits one grouping factor into several terms: join their columns
+            out[key] = out[key].join(frame, how="left") if key in out else frame
+        return out
+
+    def ranef_condvar(self) -> dict[str, np.ndarray]:
+        """Conditional covariance matrices of each level's effects (lme4's ``condVar``)."""
+        sysl = self.state.extra["system"]
+        pls = self.state.pls
+        out: dict[str, np.ndarray] = {}
+        if pls is None:
+            return out
+        Lam = pls.Lam.toarray() if sp.issparse(pls.Lam) else np.asarray(pls.Lam)
+        Ainv = pls.factor.solve(np.eye(Lam.shape[0])) if Lam.shape[0] <= 3000 else None
+        if Ainv is None:
+            return out
+        V = self.state.scale * Lam @ Ainv @ Lam.T
+        for k, blk in self._bar_blocks():
+            s = sysl.col_slices[k]
+            nc = blk.term.nc
+            Vk = V[s, s]
+            out[blk.name] = np.stack([Vk[j * nc:(j + 1) * nc, j * nc:(j + 1) * nc]
+                                      for j in range(len(blk.term.levels))])
+        return out
+
+    # ---- fitted values and residuals ----------------------------------------------------
+    @property
+    def fitted(self) -> np.ndarray:
+        """Conditional fitted values on the response scale."""
+        return self.state.mu.copy()
+
+    def residuals(self, type: str = "response", scaled: bool = False) -> np.ndarray:
+        """Residuals: ``'response'``, ``'pearson'``, ``'deviance'``, ``'working'`` or
+        ``'scaled'`` (Pearson residuals divided by sigma, lme4's ``scaled=TRUE``)."""
+        y, mu, w = self.spec.y, self.state.mu, self.spec.weights
+        if type == "response":
+            r = y - mu
+        elif type in ("pearson", "scaled"):
+            r = (y - mu) * np.sqrt(w / self.family.variance(mu))
+            if type == "scaled" or scaled:
+                r = r / self.sigma
+                scaled = False
+        elif type == "deviance":
+            d = self.family.dev_resids(y, mu, w)
+            r = np.sign(y - mu) * np.sqrt(np.clip(d, 0, None))
+        elif type == "working":
+            r = (y - mu) / self.family.link.mu_eta(self.state.eta)
+        else:
+            raise ValueError(f"type must be 'response', 'pearson', 'deviance', 'working' or "
+                             f"'scaled', got {type!r}")
+        return r / self.sigma if scaled else r
+
+    def overdispersion(self) -> dict[str, float]:
+        """Pearson chi-square / residual df, with the p-value of the chi-square test."""
+        chi2 = float(np.sum(self.residuals("pearson") ** 2))
+        df = self.df_resid
+        return {"chisq": chi2, "ratio": chi2 / df, "df": df,
+                "p": float(stats.chi2.sf(chi2, df))}
+
+    # ---- inference ----------------------------------------------------------------------
+    def coef_table(self, ddf_method: str = "nlme") -> pd.DataFrame:
+        """Estimate, Std. Error, t (or z) value, df and p-value.
+
+        Gaussian fits use t statistics with denominator degrees of freedom by nlme's
+        between/within rule (``ddf_method='nlme'``, Pinheiro & Bates 2000, sec. 2.4.2) or
+        Satterthwaite (``'satterthwaite'``); other families use z statistics (as glmer).
+        """
+        est, se = self.fixef, self.se
+        tab = pd.DataFrame({"Estimate": est, "Std. Error": se})
+        stat = est / se
+        if self.family.scale_known:
+            tab["z value"] = stat
+            tab["Pr(>|z|)"] = 2 * stats.norm.sf(np.abs(stat))
+            return tab
+        if ddf_method == "nlme":
+            df = ddf.nlme_ddf(self.spec)
+        elif ddf_method == "satterthwaite":
+            df = ddf.satterthwaite_ddf(self)
+        else:
+            raise ValueError(f"ddf_method must be 'nlme' or 'satterthwaite', got {ddf_method!r}")
+        tab["t value"] = stat
+        tab["df"] = df
+        tab["Pr(>|t|)"] = 2 * stats.t.sf(np.abs(stat), df)
+        return tab
+
+    def corr_fixef(self) -> pd.DataFrame:
+        v = self.state.vcov_beta
+        d = np.sqrt(np.diag(v))
+        return pd.DataFrame(v / np.outer(d, d), index=self.spec.x_names,
+                            columns=self.spec.x_names)
+
+    # ---- prediction ---------------------------------------------------------------------
+    def predict(self, newdata: pd.DataFrame | None = None, re_form: str | None = None,
+                type: str = "link", se_fit: bool = False, offset: Any = None,
+                level: float | None = None) -> Any:
+        """Predictions; ``re_form='~0'`` (or ``'NA'``) gives population-level values.
+
+        Returns an array when ``se_fit`` is False and ``newdata`` is None (the fitted
+        linear predictor or response); otherwise a DataFrame with ``fit`` (and ``se_fit``).
+        Unseen levels of a grouping factor predict at the population level.
+        """
+        return predict_frame(self, newdata=newdata, re_form=re_form, type=type,
+                             se_fit=se_fit, offset=offset, level=level)
+
+    # ---- summaries ----------------------------------------------------------------------
+    def summary(self) -> str:
+        """A text summary in lme4's layout."""
+        return format_lmm_summary(self)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    @property
+    def converged(self) -> bool:
+        return self.optinfo.converged
+
+    @property
+    def singular(self) -> bool:
+        return bool(self.optinfo.boundary)
+
+    def refit_ml(self) -> MixedFit:
+        """The same model refitted by maximum likelihood (for likelihood-ratio tests)."""
+        if not self.REML:
+            return self
+        from .assemble import refit
+        return refit(self, reml=False)
+
+    # ---- bootstrap ----------------------------------------------------------------------
+    def bootstrap(self, n: int = 200, seed: int | None = None, level: float = 0.95,
+                  progress: bool = True) -> pd.DataFrame:
+        """Parametric bootstrap: percentile intervals for fixed effects and variance parameters.
+
+        Simulates responses from the fitted model (random effects drawn from their fitted
+        distribution), refits, and returns a DataFrame with the estimate, the bootstrap
+        mean and the percentile interval of every fixed effect and of every ``sdcor`` entry.
+        """
+        from .bootstrap import parametric_bootstrap
+        return parametric_bootstrap(self, n=n, seed=seed, level=level, progress=progress)

@@ -1,0 +1,138 @@
+"""Text summaries in the layouts R users read every day (lme4's ``summary.merMod``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def _fmt_table(df: pd.DataFrame, digits: int = 4) -> str:
+    cols = list(df.columns)
+    body = []
+    for c in cols:
+        v = df[c]
+        if c.startswith("Pr("):
+            body.append([_fmt_p(x) for x in v])
+        elif c == "df":
+            body.append([f"{x:.0f}" if abs(x - round(x)) < 1e-9 else f"{x:.2f}" for x in v])
+        else:
+            body.append([_sig(x, digits) for x in v])
+    rown = [str(i) for i in df.index]
+    wname = max(len(r) for r in rown) if rown else 0
+    widths = [max(len(c), *(len(s) for s in col)) for c, col in zip(cols, body)]
+    lines = [" " * wname + " " + " ".join(c.rjust(w) for c, w in zip(cols, widths))]
+    for i, r in enumerate(rown):
+        lines.append(r.ljust(wname) + " " + " ".join(body[j][i].rjust(widths[j])
+                                                     for j in range(len(cols))))
+    return "\n".join(lines)
+
+
+def _sig(x, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return ""
+    x = float(x)
+    if x == 0:
+        return "0"
+    mag = int(np.floor(np.log10(abs(x))))
+    dec = max(0, digits - 1 - mag)
+    return f"{x:.{min(dec, 10)}f}"
+
+
+def _fmt_p(p: float) -> str:
+    if p < 2e-16:
+        return "<2e-16"
+    if p < 1e-4:
+        return f"{p:.2e}"
+    return f"{p:.4f}"
+
+
+def varcorr_block(fit) -> str:
+    vc = fit.varcorr
+    lines = [" Groups   Name        Variance Std.Dev. Corr"]
+    rows = []
+    for grp, g in vc.groupby("grp", sort=False):
+        var = g[g["var2"].isna()]
+        cov = g[g["var2"].notna()]
+        names = list(var["var1"]) if grp != "Residual" else [""]
+        for i, (_, r) in enumerate(var.iterrows()):
+            corr = []
+            for j in range(i):
+                c = cov[(cov["var1"] == names[j]) & (cov["var2"] == names[i])]
+                corr.append(f"{float(c['sdcor'].iloc[0]):5.2f}" if len(c) else "")
+            rows.append([grp if i == 0 else "", "" if grp == "Residual" else str(r["var1"]),
+                         _sig(r["vcov"], 5), _sig(r["sdcor"], 4), " ".join(corr)])
+    if not rows:
+        return " (no random effects)"
+    w = [max(len(r[k]) for r in rows) for k in range(5)]
+    w[0], w[1] = max(w[0], 8), max(w[1], 11)
+    lines = [" " + "Groups".ljust(w[0]) + " " + "Name".ljust(w[1]) + " " + "Variance".rjust(
+        max(w[2], 8)) + " " + "Std.Dev.".rjust(max(w[3], 8)) + " Corr"]
+    for r in rows:
+        lines.append(" " + r[0].ljust(w[0]) + " " + r[1].ljust(w[1]) + " " +
+                     r[2].rjust(max(w[2], 8)) + " " + r[3].rjust(max(w[3], 8)) + " " + r[4])
+    return "\n".join(lines)
+
+
+def format_lmm_summary(fit) -> str:
+    fam = fit.family
+    spec = fit.spec
+    out = []
+    if fit.is_gaussian:
+        crit = "REML" if fit.REML else "maximum likelihood"
+        out.append(f"Linear mixed model fit by {crit}")
+    else:
+        how = "Laplace Approximation" if fit.state.nAGQ == 1 else (
+            f"Adaptive Gauss-Hermite Quadrature (nAGQ = {fit.state.nAGQ})")
+        out.append(f"Generalized linear mixed model fit by maximum likelihood ({how})")
+        out.append(f" Family: {fam.name}  ( {fam.link.name} )")
+    out.append(f"Formula: {spec.formula.text}")
+    out.append(f"   Data: {fit.data_name}")
+    out.append("")
+    if fit.REML:
+        out.append(f"REML criterion at convergence: {fit.reml_criterion:.1f}")
+    else:
+        dev = fit.deviance
+        out.append(f"     AIC      BIC   logLik deviance df.resid")
+        out.append(f"{fit.aic:8.1f} {fit.bic:8.1f} {fit.loglik:8.1f} "
+                   f"{(dev if dev is not None else np.nan):8.1f} {fit.df_resid:8d}")
+    out.append("")
+    r = fit.residuals("scaled" if fit.is_gaussian else "pearson")
+    q = np.quantile(r, [0, 0.25, 0.5, 0.75, 1])
+    out.append("Scaled residuals: ")
+    out.append("     Min       1Q   Median       3Q      Max ")
+    out.append(" ".join(f"{v:8.4f}" for v in q))
+    out.append("")
+    out.append("Random effects:")
+    out.append(varcorr_block(fit))
+    ng = []
+    for blk in spec.blocks:
+        if hasattr(blk.term, "levels"):
+            base = blk.name.split(".")[0]
+            if base not in [g[0] for g in ng]:
+                ng.append((base, len(blk.term.levels)))
+    groups = "; ".join(f"{g}, {k}" for g, k in ng)
+    out.append(f"Number of obs: {fit.nobs}, groups:  {groups}")
+    out.append("")
+    out.append("Fixed effects:")
+    tab = fit.coef_table()
+    out.append(_fmt_table(tab))
+    if len(tab) > 1:
+        out.append("")
+        out.append("Correlation of Fixed Effects:")
+        C = fit.corr_fixef().to_numpy()
+        short = [n[:6] if n != "(Intercept)" else "(Intr)" for n in spec.x_names]
+        wn = max(len(n) for n in spec.x_names)
+        out.append(" " * wn + " " + " ".join(s.rjust(6) for s in short[:-1]))
+        for i in range(1, len(short)):
+            out.append(spec.x_names[i].ljust(wn) + " " +
+                       " ".join(f"{C[i, j]:6.3f}" for j in range(i)))
+    info = fit.optinfo
+    if info.boundary:
+        out.append("")
+        out.append("boundary (singular) fit: " + "; ".join(info.boundary))
+    if not info.converged:
+        out.append("")
+        out.append("WARNING: " + "; ".join(info.warnings or ["optimizer did not converge"]))
+    if spec.n_dropped:
+        out.append(f"({spec.n_dropped} observations deleted due to missingness)")
+    return "\n".join(out)
