@@ -5,9 +5,9 @@ The front doors (``lmer``, ``glmer``, ``gam``, ``fit``) share one latent-Gaussia
 """
 
 from . import datasets
-from .api import fit, lmer
+from .api import fit, gam, glmer, lmer
 from .model import build_model
 from .results.compare import anova
 
-__all__ = ["anova", "build_model", "datasets", "fit", "lmer"]
+__all__ = ["anova", "build_model", "datasets", "fit", "gam", "glmer", "lmer"]
 __version__ = "0.1.0"

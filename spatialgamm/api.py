@@ -87,3 +87,54 @@ def fit(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str 
         return fit_gaussian(spec, reml=(method == "REML"))
     from .results.assemble_glmm import fit_laplace
     return fit_laplace(spec, reml=(method == "REML"), **kwargs)
+
+
+def glmer(formula: str, data: pd.DataFrame, family: Any = "binomial", nAGQ: int = 1,
+          weights: Any = None, offset: Any = None, na_action: str = "omit") -> Any:
+    """Fit a generalised linear mixed model by maximum likelihood, as lme4's ``glmer``.
+
+    ``nAGQ = 1`` is the Laplace approximation; ``nAGQ > 1`` (up to 25) adaptive
+    Gauss-Hermite quadrature for one scalar random effect ``(1 | g)``. Binomial responses
+    may be ``cbind(successes, failures)``, 0/1, or proportions with ``weights=`` trials;
+    Poisson exposure via ``offset(log(exposure))`` or ``offset=``.
+
+    Examples
+    --------
+    >>> import spatialgamm as sg
+    >>> m = sg.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+    ...              sg.datasets.load_cbpp(), family="binomial")
+    >>> round(m.fixef["(Intercept)"], 3)
+    -1.398
+    """
+    from .results.assemble_glmm import fit_laplace
+    spec = build_model(formula, data, family, offset=offset, weights=weights,
+                       na_action=na_action, env=_caller_env())
+    if not spec.blocks:
+        raise ValueError("glmer needs at least one random-effects term like (1 | group)")
+    if spec.family.name == "gaussian" and spec.family.link.name == "identity":
+        return fit_gaussian(spec, reml=False)
+    return fit_laplace(spec, reml=False, nAGQ=nAGQ)
+
+
+def gam(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str | None = None,
+        offset: Any = None, weights: Any = None, na_action: str = "omit",
+        gamma: float = 1.0) -> Any:
+    """Fit a generalised additive (mixed) model, as mgcv's ``gam``.
+
+    ``s()`` smooths (``bs='gp'``, ``'cr'``, ``'ps'``, ``'tp'``, ``'re'``, ``by=``) may be
+    mixed with lme4 bars and fixed effects. ``method``: ``'UBRE'`` (default for known scale,
+    as mgcv), ``'GCV'`` (default otherwise), ``'REML'`` or ``'ML'`` (Laplace approximate for
+    non-Gaussian families). Offsets in the formula or ``offset=`` are kept for prediction.
+
+    Examples
+    --------
+    >>> import spatialgamm as sg
+    >>> m = sg.gam("counts ~ s(cX, cY, bs='gp', k=50)", sg.datasets.load_rongelap(),
+    ...            family="poisson", offset="log(time)")
+    >>> round(float(m.edf.iloc[0]), 1)
+    49.0
+    """
+    from .results.assemble_gam import fit_gam
+    spec = build_model(formula, data, family, offset=offset, weights=weights,
+                       na_action=na_action, env=_caller_env())
+    return fit_gam(spec, method=method, gamma=gamma)

@@ -143,11 +143,17 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray
     (2.0, True)
     """
     n_evals = [0]
+    best = [np.inf]
 
     def fcount(x):
         n_evals[0] += 1
         v = f(x)
-        return v if np.isfinite(v) else 1e300
+        if np.isfinite(v):
+            best[0] = min(best[0], v)
+            return v
+        # a failed evaluation (system not positive definite far out on a boundary) is
+        # reported as worse than anything seen, but finite, so the line search backs off
+        return (best[0] if np.isfinite(best[0]) else 0.0) + 1e6 * (1.0 + float(np.sum(x * x)))
 
     x0 = np.clip(np.asarray(x0, dtype=float), lower, upper)
     if len(x0) == 0:

@@ -188,7 +188,9 @@ def parse_special(text: str, env: dict[str, Any] | None = None) -> SpecialTerm:
             variables.append(a.id)
         else:
             variables.append(ast.unparse(a))
-    kwargs = {kw.arg: _literal(kw.value, env) for kw in tree.keywords if kw.arg}
+    # `by=fac` names a data column (as in mgcv), never a Python variable of the caller
+    kwargs = {kw.arg: (kw.value.id if kw.arg == "by" and isinstance(kw.value, ast.Name)
+                       else _literal(kw.value, env)) for kw in tree.keywords if kw.arg}
     return SpecialTerm(tree.func.id, tuple(variables), kwargs, text.strip())
 
 

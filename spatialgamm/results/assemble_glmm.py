@@ -1,0 +1,127 @@
+"""Fitting non-Gaussian mixed models: glmer's two stages, adaptive quadrature, Laplace REML.
+
+glmer (nAGQ = 1) first optimises the covariance parameters with the fixed effects at the
+joint PIRLS mode, then optimises ``(theta, beta)`` together with PIRLS over ``u`` only; the
+fixed-effect covariance is twice the inverse of the numerical Hessian of that deviance
+(lme4's default ``use.hessian``). With nAGQ > 1 the second stage uses the quadrature
+deviance. With ``reml=True`` (mgcv's LAML) the fixed effects are integrated out and there
+is one stage.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.linalg as sla
+
+from ..engine.agq import AGQObjective
+from ..engine.laplace import LaplaceObjective, PIRLSError
+from ..engine.optimize import emit_warnings, numerical_hessian, optimize
+from ..engine.system import LatentSystem
+from ..model import ModelSpec
+from .mixed import FitState, MixedFit
+
+
+def _check_separation(spec: ModelSpec, beta: np.ndarray, se: np.ndarray) -> list[str]:
+    """Flag fixed effects that run away (quasi-complete separation in binomial models)."""
+    out = []
+    if spec.family.name != "binomial":
+        return out
+    for name, b, s in zip(spec.x_names, beta, se):
+        if abs(b) > 10 and (not np.isfinite(s) or s > 5 * abs(b) or s > 100):
+            out.append(f"fixed effect {name!r} = {b:.3g} with SE {s:.3g}: the data appear "
+                       "separated (an infinite estimate); consider removing it or "
+                       "penalising (e.g. a bias-reduced fit)")
+    return out
+
+
+def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
+                  phi0: np.ndarray | None = None, glmer_stage2: bool = True) -> FitState:
+    system = LatentSystem(spec.blocks, spec.n)
+    lap = LaplaceObjective(system, spec.X, spec.y, spec.offset, spec.weights, spec.family,
+                           reml=reml)
+    lay = system.layout
+    start = lay.start if phi0 is None else phi0
+    info1 = optimize(lap, start, lay.lower, lay.upper, boundary=system.at_boundary,
+                     check_hessian=(nAGQ == 1 and reml))
+    if not np.isfinite(info1.fun) or info1.fun >= 1e299:
+        raise PIRLSError("penalised IRLS failed at every parameter value tried: the model "
+                         "cannot be fitted (check the response, offsets and separation)")
+    k = system.n_phi
+    mode = lap.pirls(info1.x)
+    if reml or spec.p == 0 or not glmer_stage2:
+        info, phi, beta = info1, info1.x, mode.beta
+        vcov = sla.cho_solve((sla.cholesky(mode.pls.XtVX), False), np.eye(spec.p)) \
+            if spec.p else np.zeros((0, 0))
+        crit = lap.laplace(mode, fixed_beta=False)
+        method = "REML" if reml else "Laplace"
+        f2 = None
+    else:
+        f2 = AGQObjective(lap, nAGQ) if nAGQ > 1 else lap.with_beta
+        par0 = np.concatenate([info1.x, mode.beta])
+        lo = np.concatenate([lay.lower, np.full(spec.p, -np.inf)])
+        hi = np.concatenate([lay.upper, np.full(spec.p, np.inf)])
+        info = optimize(f2, par0, lo, hi, boundary=lambda x: system.at_boundary(x[:k]),
+                        check_hessian=False, polish=len(par0) <= 8)
+        info.n_evals += info1.n_evals
+        phi, beta = info.x[:k], info.x[k:]
+        mode = lap.pirls(phi, beta=beta)
+        crit = float(f2(info.x))
+        vcov = None
+        try:
+            H = numerical_hessian(f2, info.x)
+            Hinv = np.linalg.inv(H)
+            vb = 2.0 * Hinv[k:, k:]
+            if np.all(np.diag(vb) > 0):
+                vcov = vb
+        except np.linalg.LinAlgError:
+            pass
+        if vcov is None:
+            warnings.warn("Hessian of the deviance is not positive definite: standard errors "
+                          "from the PIRLS curvature instead", UserWarning, stacklevel=3)
+            cp = lap.joint.cross_products(np.zeros(spec.n), mode.weights)
+            r = lap.joint.solve(phi, cp)
+            vcov = np.linalg.inv(r.XtVX)
+        method = "Laplace" if nAGQ == 1 else f"AGQ({nAGQ})"
+    b = np.asarray(system.Lambda(phi) @ mode.u).ravel() if system.q else np.zeros(0)
+    fam = spec.family
+    # glmer's deviance() of a GLMM: the conditional deviance, sum of squared deviance
+    # residuals at the conditional modes
+    glmer_dev = float(np.sum(fam.dev_resids(spec.y, mode.mu, spec.weights)))
+    extra_ll = {}
+    if nAGQ > 1:
+        # glmer's nAGQ > 1 log-likelihood drops the saturated log-likelihood (its quadrature
+        # works on deviance residuals; lme4 issue #567); report that as `loglik` for parity
+        # and keep the full one as `loglik_full`
+        sat = float(np.sum(fam.loglik_obs(spec.y, np.clip(spec.y, 1e-300, None), spec.weights)))
+        extra_ll = {"loglik": -0.5 * crit - sat, "loglik_full": -0.5 * crit}
+    se = np.sqrt(np.diag(vcov))
+    info.warnings.extend(_check_separation(spec, beta, se))
+    if info.warnings and any("separated" in w for w in info.warnings):
+        info.converged = info.converged  # separation is reported, not a convergence failure
+    return FitState(phi=phi, beta=beta, u=mode.u, b=b, pls=mode.pls, scale=1.0,
+                    criterion=crit, vcov_beta=vcov, eta=mode.eta, mu=mode.mu, optinfo=info,
+                    method=method, nAGQ=nAGQ,
+                    extra={"system": system, "objective": lap, "deviance": glmer_dev,
+                           "working_weights": mode.weights, "mode": mode,
+                           "stage2": f2, **extra_ll})
+
+
+def fit_laplace(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
+                data_name: str = "data") -> MixedFit:
+    if not spec.family.scale_known:
+        raise NotImplementedError(f"family {spec.family.name!r} with an estimated scale is only "
+                                  "supported with the identity link Gaussian so far")
+    if nAGQ < 1 or nAGQ > 25:
+        raise ValueError(f"nAGQ must be between 1 and 25, got {nAGQ}")
+    if nAGQ > 1 and reml:
+        raise ValueError("nAGQ > 1 is a maximum-likelihood method (reml must be False)")
+    state = laplace_state(spec, reml=reml, nAGQ=nAGQ)
+    emit_warnings(state.optinfo)
+    return MixedFit(spec, state, data_name=data_name)
+
+
+def refit_laplace(fit: MixedFit, spec: ModelSpec, reml: bool) -> MixedFit:
+    state = laplace_state(spec, reml=reml, nAGQ=fit.state.nAGQ, phi0=fit.state.phi)
+    return MixedFit(spec, state, data_name=fit.data_name)
