@@ -92,7 +92,7 @@ def format_lmm_summary(fit) -> str:
         out.append(f"REML criterion at convergence: {fit.reml_criterion:.1f}")
     else:
         dev = fit.deviance
-        out.append(f"     AIC      BIC   logLik deviance df.resid")
+        out.append("     AIC      BIC   logLik deviance df.resid")
         out.append(f"{fit.aic:8.1f} {fit.bic:8.1f} {fit.loglik:8.1f} "
                    f"{(dev if dev is not None else np.nan):8.1f} {fit.df_resid:8d}")
     out.append("")
@@ -135,4 +135,28 @@ def format_lmm_summary(fit) -> str:
         out.append("WARNING: " + "; ".join(info.warnings or ["optimizer did not converge"]))
     if spec.n_dropped:
         out.append(f"({spec.n_dropped} observations deleted due to missingness)")
+    return "\n".join(out)
+
+
+def format_gam_summary(fit) -> str:
+    """mgcv's ``summary.gam`` layout."""
+    fam = fit.family
+    out = ["", f"Family: {fam.name} ", f"Link function: {fam.link.name} ", "", "Formula:",
+           fit.spec.formula.text, ""]
+    pt = fit.parametric_table()
+    if len(pt):
+        out.append("Parametric coefficients:")
+        out.append(_fmt_table(pt))
+        out.append("")
+    st = fit.smooth_table()
+    if len(st):
+        out.append("Approximate significance of smooth terms:")
+        out.append(_fmt_table(st))
+        out.append("")
+    crit = {"UBRE": "UBRE", "GCV": "GCV", "REML": "-REML", "ML": "-ML"}[fit.state.method]
+    out.append(f"R-sq.(adj) = {fit.r2_adj:6.3g}   Deviance explained = {100 * fit.dev_expl:.3g}%")
+    out.append(f"{crit} = {fit.score:.5g}  Scale est. = {fit.scale:<8.5g}  n = {fit.nobs}")
+    info = fit.optinfo
+    if not info.converged:
+        out.append("WARNING: " + "; ".join(info.warnings or ["optimizer did not converge"]))
     return "\n".join(out)

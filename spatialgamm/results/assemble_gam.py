@@ -1,0 +1,121 @@
+"""Fitting GAMs: smoothing parameters by REML/ML (marginal likelihood) or UBRE/GCV.
+
+REML and ML reuse the mixed-model objectives (exact for Gaussian data, Laplace otherwise:
+mgcv's LAML). UBRE and GCV minimise the prediction-error criteria of
+:mod:`spatialgamm.engine.smoothness` over the log smoothing parameters, with the penalised
+fit recomputed at each value ("outer iteration", as mgcv's default).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+
+from ..engine.gaussian import GaussianObjective
+from ..engine.laplace import LaplaceObjective, PIRLSError
+from ..engine.optimize import emit_warnings, optimize
+from ..engine.smoothness import block_edf, gcv, ubre
+from ..engine.system import LatentSystem
+from ..model import ModelSpec
+from .assemble import gaussian_state
+from .assemble_glmm import laplace_state
+from .gam import GamFit
+from .mixed import FitState
+
+
+class PredictionErrorCriterion:
+    """UBRE or GCV of the penalised fit as a function of ``phi``."""
+
+    def __init__(self, spec: ModelSpec, system: LatentSystem, method: str, gamma: float = 1.0):
+        self.spec, self.system, self.method, self.gamma = spec, system, method, gamma
+        self.gaussian = spec.family.name == "gaussian" and spec.family.link.name == "identity"
+        if self.gaussian:
+            self.obj = GaussianObjective(system, spec.X, spec.y, spec.offset, spec.weights,
+                                         reml=False)
+        else:
+            self.obj = LaplaceObjective(system, spec.X, spec.y, spec.offset, spec.weights,
+                                        spec.family)
+        self.last = None
+
+    def fit_at(self, phi: np.ndarray):
+        sysm = self.system
+        if self.gaussian:
+            r = self.obj.solve(phi)
+            b = r.b() if sysm.q else np.zeros(0)
+            eta = self.spec.offset + (self.spec.X @ r.beta) + (
+                np.asarray(sysm.Z @ b).ravel() if sysm.q else 0.0)
+            mu = eta
+            w = self.spec.weights
+            dev = float(np.sum(w * (self.spec.y - mu) ** 2))
+            beta, u = r.beta, r.u
+        else:
+            mode = self.obj.pirls(phi)
+            r, eta, mu, w = mode.pls, mode.eta, mode.mu, mode.weights
+            dev = float(np.sum(self.spec.family.dev_resids(self.spec.y, mu, self.spec.weights)))
+            beta, u = mode.beta, mode.u
+        edf_blocks = block_edf(sysm, r)
+        tau = self.spec.p + float(np.sum(edf_blocks))
+        return dict(r=r, eta=eta, mu=mu, w=w, dev=dev, beta=beta, u=u, edf_blocks=edf_blocks,
+                    tau=tau)
+
+    def score(self, f: dict) -> float:
+        n = self.spec.n
+        if self.method == "UBRE":
+            return ubre(f["dev"], n, f["tau"], 1.0, self.gamma)
+        return gcv(f["dev"], n, f["tau"], self.gamma)
+
+    def __call__(self, phi: np.ndarray) -> float:
+        try:
+            f = self.fit_at(phi)
+        except (PIRLSError, np.linalg.LinAlgError):
+            return np.inf
+        self.last = f
+        return self.score(f)
+
+
+def fit_gam(spec: ModelSpec, method: str | None = None, gamma: float = 1.0,
+            data_name: str = "data") -> GamFit:
+    fam = spec.family
+    gaussian = fam.name == "gaussian" and fam.link.name == "identity"
+    if method is None:
+        method = "UBRE" if fam.scale_known else "GCV"
+    method = method.upper()
+    if method in ("CP",):
+        method = "UBRE"
+    if method not in ("REML", "ML", "UBRE", "GCV"):
+        raise ValueError(f"method must be 'REML', 'ML', 'UBRE' or 'GCV', got {method!r}")
+    if method in ("REML", "ML"):
+        if gaussian:
+            state = gaussian_state(spec, reml=(method == "REML"))
+        else:
+            state = laplace_state(spec, reml=(method == "REML"), glmer_stage2=False)
+        state.method = method
+        system = state.extra["system"]
+        state.extra["edf_blocks"] = block_edf(system, state.pls)
+        score = state.criterion / 2.0
+    else:
+        if method == "UBRE" and not fam.scale_known:
+            raise ValueError("UBRE needs a known scale (Poisson, binomial); use GCV or REML")
+        system = LatentSystem(spec.blocks, spec.n)
+        crit = PredictionErrorCriterion(spec, system, method, gamma)
+        lay = system.layout
+        info = optimize(crit, lay.start, lay.lower, lay.upper, check_hessian=False)
+        f = crit.fit_at(info.x)
+        score = crit.score(f)
+        if gaussian or not fam.scale_known:
+            scale = f["dev"] / (spec.n - f["tau"])
+        else:
+            scale = 1.0
+        r = f["r"]
+        vcov = scale * sla.cho_solve((sla.cholesky(r.XtVX), False), np.eye(spec.p)) \
+            if spec.p else np.zeros((0, 0))
+        b = r.b() if system.q else np.zeros(0)
+        state = FitState(phi=info.x, beta=f["beta"], u=f["u"], b=b, pls=r, scale=scale,
+                         criterion=score, vcov_beta=vcov, eta=f["eta"], mu=f["mu"],
+                         optinfo=info, method=method,
+                         extra={"system": system, "objective": crit,
+                                "working_weights": f["w"], "edf_blocks": f["edf_blocks"]})
+    state.extra["score"] = score
+    fit = GamFit(spec, state, data_name=data_name)
+    emit_warnings(state.optinfo)
+    return fit
