@@ -1,0 +1,25 @@
+"""Maps for GIS: predictions over grids covering polygons, rasters, GeoTIFF and map plots.
+
+This layer needs only the prediction protocol of a fit (docs/ARCHITECTURE.md, "Predictions").
+"""
+
+from .geotiff import write_geotiff
+from .grid import GridSpec, intersecting_cells, make_grid
+from .gridprediction import GridPrediction
+from .plot import plot_estimate_se, plot_map, save_figure
+from .polygon import buffer_polygon, read_polygon
+from .predict import predict_grid
+
+__all__ = [
+    "GridPrediction",
+    "GridSpec",
+    "buffer_polygon",
+    "intersecting_cells",
+    "make_grid",
+    "plot_estimate_se",
+    "plot_map",
+    "predict_grid",
+    "read_polygon",
+    "save_figure",
+    "write_geotiff",
+]
