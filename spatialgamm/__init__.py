@@ -1,6 +1,7 @@
 """spatialgamm: spatial generalised additive mixed models and Gaussian-process models.
 
-The front doors (``lmer``, ``glmer``, ``gam``, ``fit``) share one latent-Gaussian engine; see
+The front doors (``lmer``, ``glmer``, ``gam``, ``fit``) share one latent-Gaussian engine;
+``predict_grid`` turns any fit with spatial coordinates into a map and a GeoTIFF. See
 ``docs/ARCHITECTURE.md`` for the layers.
 """
 
@@ -8,6 +9,8 @@ from . import datasets
 from .api import fit, gam, glmer, lmer
 from .model import build_model
 from .results.compare import anova
+from .spatial import GridPrediction, plot_estimate_se, plot_map, predict_grid, save_figure
 
-__all__ = ["anova", "build_model", "datasets", "fit", "gam", "glmer", "lmer"]
+__all__ = ["GridPrediction", "anova", "build_model", "datasets", "fit", "gam", "glmer", "lmer",
+           "plot_estimate_se", "plot_map", "predict_grid", "save_figure"]
 __version__ = "0.1.0"

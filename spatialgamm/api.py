@@ -27,8 +27,17 @@ def _caller_env(depth: int = 2) -> dict[str, Any]:
         del frame
 
 
-def _data_name(data: Any) -> str:
-    return "data"
+def _with_crs(fit: Any, data: Any) -> Any:
+    """Record the CRS of a GeoDataFrame's coordinates on the fit; refuse lon/lat for
+    spatial terms (distances in degrees are not planar metres)."""
+    crs = getattr(data, "crs", None)
+    if crs is not None and getattr(fit, "spatial_coords", None):
+        if getattr(crs, "is_geographic", False):
+            raise ValueError(f"data has a geographic CRS ({crs.name}): spatial terms need "
+                             "projected coordinates in metres; reproject first, e.g. "
+                             "gdf.to_crs(gdf.estimate_utm_crs())")
+    fit.crs = crs
+    return fit
 
 
 def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = None,
@@ -59,7 +68,7 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
     if not spec.blocks:
         raise ValueError("lmer needs at least one random-effects term like (1 | group); "
                          "use sg.fit() for a model without random effects")
-    return fit_gaussian(spec, reml=REML)
+    return _with_crs(fit_gaussian(spec, reml=REML), data)
 
 
 def fit(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str = "REML",
@@ -84,9 +93,9 @@ def fit(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str 
     spec = build_model(formula, data, family, offset=offset, weights=weights,
                        na_action=na_action, env=_caller_env())
     if spec.family.name == "gaussian" and spec.family.link.name == "identity":
-        return fit_gaussian(spec, reml=(method == "REML"))
+        return _with_crs(fit_gaussian(spec, reml=(method == "REML")), data)
     from .results.assemble_glmm import fit_laplace
-    return fit_laplace(spec, reml=(method == "REML"), **kwargs)
+    return _with_crs(fit_laplace(spec, reml=(method == "REML"), **kwargs), data)
 
 
 def glmer(formula: str, data: pd.DataFrame, family: Any = "binomial", nAGQ: int = 1,
@@ -112,8 +121,8 @@ def glmer(formula: str, data: pd.DataFrame, family: Any = "binomial", nAGQ: int 
     if not spec.blocks:
         raise ValueError("glmer needs at least one random-effects term like (1 | group)")
     if spec.family.name == "gaussian" and spec.family.link.name == "identity":
-        return fit_gaussian(spec, reml=False)
-    return fit_laplace(spec, reml=False, nAGQ=nAGQ)
+        return _with_crs(fit_gaussian(spec, reml=False), data)
+    return _with_crs(fit_laplace(spec, reml=False, nAGQ=nAGQ), data)
 
 
 def gam(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str | None = None,
@@ -137,4 +146,4 @@ def gam(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str 
     from .results.assemble_gam import fit_gam
     spec = build_model(formula, data, family, offset=offset, weights=weights,
                        na_action=na_action, env=_caller_env())
-    return fit_gam(spec, method=method, gamma=gamma)
+    return _with_crs(fit_gam(spec, method=method, gamma=gamma), data)
