@@ -1,0 +1,184 @@
+"""Domains for the mesh: polygons from user input, (non-)convex hulls, the outer extension.
+
+INLA's ``inla.mesh.2d`` meshes two nested regions: an inner domain (a given boundary, or a
+hull of the points pushed out by ``offset[0]``) and an outer ring ``offset[1]`` beyond it, so
+that the Neumann boundary of the finite-element model sits far from the data. This module
+builds both regions as shapely geometries and turns their rings into the constraint segments
+the mesher must honour.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import shapely
+
+_POLYGONAL = (shapely.Polygon, shapely.MultiPolygon)
+
+
+def as_polygon(boundary: Any, name: str = "boundary") -> shapely.Polygon | shapely.MultiPolygon:
+    """Read a boundary into a valid, non-empty shapely (Multi)Polygon.
+
+    Parameters
+    ----------
+    boundary : shapely (Multi)Polygon or LinearRing, GeoSeries, GeoDataFrame, (n, 2) array
+        The domain. An (n, 2) array (or two-column DataFrame) is one ring such as a
+        coastline; it is closed automatically and repeated points are dropped.
+    name : str
+        The argument name used in error messages.
+
+    Returns
+    -------
+    shapely.Polygon or shapely.MultiPolygon
+
+    Examples
+    --------
+    >>> as_polygon([[0, 0], [2, 0], [2, 1], [0, 1]]).area
+    2.0
+    """
+    geom = None
+    if isinstance(boundary, _POLYGONAL):
+        geom = boundary
+    elif isinstance(boundary, shapely.LinearRing):
+        geom = shapely.Polygon(boundary)
+    elif hasattr(boundary, "geometry") and hasattr(boundary, "crs"):  # GeoSeries / GeoDataFrame
+        geoms = [g for g in np.asarray(boundary.geometry) if g is not None and not g.is_empty]
+        if not geoms:
+            raise ValueError(f"{name} holds no geometry")
+        geom = shapely.union_all(geoms)
+    else:
+        ring = np.asarray(boundary, dtype=float)
+        if ring.ndim != 2 or ring.shape[1] != 2 or ring.shape[0] < 3:
+            raise ValueError(f"{name} must be a shapely Polygon/MultiPolygon, a GeoSeries or "
+                             f"an (n, 2) ring of coordinates with n >= 3; got shape "
+                             f"{getattr(ring, 'shape', None)}")
+        if not np.isfinite(ring).all():
+            raise ValueError(f"{name} has non-finite coordinates")
+        keep = np.r_[True, np.any(np.diff(ring, axis=0) != 0, axis=1)]  # drop repeated points
+        geom = shapely.Polygon(ring[keep])
+    if not isinstance(geom, _POLYGONAL):
+        raise ValueError(f"{name} must be polygonal; got a {geom.geom_type}")
+    if not geom.is_valid:
+        fixed = shapely.make_valid(geom)
+        polys = [g for g in getattr(fixed, "geoms", [fixed]) if isinstance(g, _POLYGONAL)]
+        if not polys:
+            raise ValueError(f"{name} is not a valid polygon: {shapely.is_valid_reason(geom)}")
+        geom = shapely.union_all(polys)
+    if geom.is_empty or geom.area <= 0:
+        raise ValueError(f"{name} has zero area")
+    return geom
+
+
+def domain_width(xy: np.ndarray) -> float:
+    """The larger side of the bounding box of ``xy``: INLA's scale for negative lengths."""
+    span = np.ptp(np.asarray(xy, dtype=float).reshape(-1, 2), axis=0)
+    return float(max(span.max(), 0.0))
+
+
+def resolve_length(value: float, width: float) -> float:
+    """A length as given, or ``-value * width`` when negative (a fraction of the domain)."""
+    value = float(value)
+    return -value * width if value < 0 else value
+
+
+def nonconvex_hull(points: Any, convex: float = -0.15, concave: float | None = None,
+                   resolution: int = 8) -> shapely.Polygon | shapely.MultiPolygon:
+    """Non-convex hull of points: a morphological closing, as INLA's ``inla.nonconvex.hull``.
+
+    Every point is dilated by ``convex + concave``, the discs are united, and the union is
+    eroded by ``concave``: the result keeps every point about ``convex`` inside its
+    boundary (at least 90 % of it: the discs are polygons and the ring is simplified by
+    5 % of ``convex``) and has no concavity sharper than radius ``concave``.
+
+    Parameters
+    ----------
+    points : (n, 2) array_like
+    convex : float
+        Distance from the points to the hull. Negative: a fraction of the domain width
+        (the larger side of the points' bounding box), as in INLA.
+    concave : float, optional
+        Minimum radius of curvature of concave parts; defaults to ``convex``. Negative: a
+        fraction of the domain width.
+    resolution : int
+        Segments per quarter circle of the buffers.
+
+    Returns
+    -------
+    shapely.Polygon or shapely.MultiPolygon
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pts = np.array([[0, 0], [10, 0], [10, 10], [0, 10]], dtype=float)
+    >>> hull = nonconvex_hull(pts, convex=1.0, concave=20.0)
+    >>> bool(hull.contains(shapely.Point(5, 5)))
+    True
+    """
+    xy = np.asarray(points, dtype=float)
+    if xy.ndim != 2 or xy.shape[1] != 2 or xy.shape[0] < 1:
+        raise ValueError(f"points must be an (n, 2) array; got shape {xy.shape}")
+    width = domain_width(xy)
+    conv = resolve_length(convex, width)
+    conc = conv if concave is None else resolve_length(concave, width)
+    if conv <= 0:
+        raise ValueError(f"convex must be positive (or a negative fraction); got {convex}")
+    if conc < 0:
+        raise ValueError(f"concave must be non-negative; got {concave}")
+    discs = shapely.buffer(shapely.points(np.unique(xy, axis=0)), conv + conc,
+                           quad_segs=resolution)
+    dilated = shapely.union_all(discs)
+    hull = dilated.buffer(-conc, quad_segs=resolution) if conc > 0 else dilated
+    # The erosion of a closing never cuts closer than `convex` to a point, so simplifying by
+    # a small fraction of it keeps every point inside while dropping arc vertices.
+    return hull.simplify(0.05 * conv, preserve_topology=True)
+
+
+def convex_extension(geom: shapely.Geometry, offset: float, tol: float,
+                     resolution: int = 4) -> shapely.Polygon:
+    """Convex hull of ``geom`` pushed out by ``offset``, with few vertices.
+
+    This is the shape of INLA's automatic extension: a convex ring around the domain.
+    ``tol`` is the simplification tolerance (kept well below ``offset``, so the ring still
+    encloses the domain).
+    """
+    ring = shapely.convex_hull(geom).buffer(offset, quad_segs=resolution)
+    simple = ring.simplify(min(tol, 0.2 * offset), preserve_topology=True)
+    return simple if simple.contains(geom) else ring
+
+
+def thin_ring(xy: np.ndarray, min_dist: float) -> np.ndarray:
+    """Drop ring vertices closer than ``min_dist`` to the last kept one (INLA's cutoff).
+
+    Only neighbours along the ring are merged, so a narrow isthmus is never pinched.
+    """
+    if min_dist <= 0 or len(xy) <= 3:
+        return xy
+    keep = [0]
+    for i in range(1, len(xy)):
+        if np.hypot(*(xy[i] - xy[keep[-1]])) > min_dist:
+            keep.append(i)
+    while len(keep) > 3 and np.hypot(*(xy[keep[-1]] - xy[0])) <= min_dist:
+        keep.pop()  # the ring closes back onto its first vertex
+    return xy[keep] if len(keep) >= 3 else xy
+
+
+def subdivide_ring(xy: np.ndarray, max_len: float) -> tuple[np.ndarray, np.ndarray]:
+    """Split each ring edge into equal pieces no longer than ``max_len``.
+
+    Returns
+    -------
+    points : (m, 2) ndarray
+        The ring's vertices, original ones first in each edge.
+    source : (m,) ndarray of int
+        For each point, the index of the original ring edge it lies on (an original
+        vertex gets the edge that starts at it).
+    """
+    nxt = np.roll(xy, -1, axis=0)
+    length = np.hypot(*(nxt - xy).T)
+    pieces = np.maximum(1, np.ceil(length / max_len * (1 - 1e-9))).astype(int)
+    edge = np.repeat(np.arange(len(xy)), pieces)
+    start = np.cumsum(pieces) - pieces
+    t = (np.arange(pieces.sum()) - start[edge]) / pieces[edge]
+    pts = xy[edge] + t[:, None] * (nxt[edge] - xy[edge])
+    return pts, edge
