@@ -82,10 +82,17 @@ class PLSSolver:
         self.dense = self.backend == "dense"
         self.factor = make_factor(A0.toarray() if self.dense else A0.tocsc(), self.backend) \
             if q > 0 else None
+        # small problems: dense products beat scipy.sparse's per-call overhead
+        self.Zd = system.Z.toarray() if (self.dense and system.n * q <= 4_000_000) else None
 
     # -- cross products --------------------------------------------------------------
     def cross_products(self, z: np.ndarray, w: np.ndarray) -> CrossProducts:
         Z, X = self.system.Z, self.X
+        if self.Zd is not None:
+            Zw = self.Zd * w[:, None]
+            Xw = X * w[:, None]
+            return CrossProducts(ZtZ=self.Zd.T @ Zw, ZtX=Zw.T @ X, XtX=X.T @ Xw,
+                                 Zty=Zw.T @ z, Xty=Xw.T @ z, yty=float(z @ (w * z)))
         Zw = Z.multiply(w[:, None]).tocsc() if Z.shape[1] else Z
         ZtZ = (Z.T @ Zw).tocsc()
         if self.dense:

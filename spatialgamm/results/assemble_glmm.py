@@ -63,7 +63,7 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
         lo = np.concatenate([lay.lower, np.full(spec.p, -np.inf)])
         hi = np.concatenate([lay.upper, np.full(spec.p, np.inf)])
         info = optimize(f2, par0, lo, hi, boundary=lambda x: system.at_boundary(x[:k]),
-                        check_hessian=False, polish=len(par0) <= 8)
+                        check_hessian=False, polish=False)
         info.n_evals += info1.n_evals
         phi, beta = info.x[:k], info.x[k:]
         mode = lap.pirls(phi, beta=beta)
