@@ -135,6 +135,19 @@ class SPDFactor:
             return sla.solve_triangular(self._f, x, lower=True, trans="T", check_finite=False)
         raise NotImplementedError("half solves need CHOLMOD or the dense back-end")
 
+    def inverse_on_pattern(self):
+        """A^-1: dense for the dense back-end, else its entries on the factor's pattern
+        (Takahashi selected inversion) as a symmetric sparse matrix."""
+        if self.backend == "dense":
+            Linv = sla.solve_triangular(self._f, np.eye(self._n), lower=True,
+                                        check_finite=False)
+            return Linv.T @ Linv
+        if self.backend == "cholmod":
+            from .selinv import selected_inverse_from_factor
+            return selected_inverse_from_factor(self._f.L(), self._f.P())
+        from .selinv import selected_inverse
+        return selected_inverse(sp.csc_matrix(self._A))
+
     def inverse_diag_blocks(self, size: int) -> np.ndarray:
         """Diagonal ``size x size`` blocks of A^-1 (conditional variances of grouped effects)."""
         n = self._n

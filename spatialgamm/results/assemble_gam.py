@@ -16,6 +16,7 @@ from ..engine.laplace import LaplaceObjective, PIRLSError
 from ..engine.optimize import emit_warnings, optimize
 from ..engine.smoothness import block_edf, gcv, ubre
 from ..engine.system import LatentSystem
+from ..engine.threads import blas_threads_for
 from ..model import ModelSpec
 from .assemble import gaussian_state
 from .assemble_glmm import laplace_state
@@ -75,6 +76,11 @@ class PredictionErrorCriterion:
 
 def fit_gam(spec: ModelSpec, method: str | None = None, gamma: float = 1.0,
             data_name: str = "data") -> GamFit:
+    with blas_threads_for(spec.p + sum(b.q for b in spec.blocks)):
+        return _fit_gam(spec, method, gamma, data_name)
+
+
+def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) -> GamFit:
     fam = spec.family
     gaussian = fam.name == "gaussian" and fam.link.name == "identity"
     if method is None:

@@ -19,6 +19,7 @@ from ..engine.agq import AGQObjective
 from ..engine.laplace import LaplaceObjective, PIRLSError
 from ..engine.optimize import emit_warnings, numerical_hessian, optimize
 from ..engine.system import LatentSystem
+from ..engine.threads import blas_threads_for
 from ..model import ModelSpec
 from .mixed import FitState, MixedFit
 
@@ -117,7 +118,8 @@ def fit_laplace(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
         raise ValueError(f"nAGQ must be between 1 and 25, got {nAGQ}")
     if nAGQ > 1 and reml:
         raise ValueError("nAGQ > 1 is a maximum-likelihood method (reml must be False)")
-    state = laplace_state(spec, reml=reml, nAGQ=nAGQ)
+    with blas_threads_for(spec.p + sum(b.q for b in spec.blocks)):
+        state = laplace_state(spec, reml=reml, nAGQ=nAGQ)
     emit_warnings(state.optinfo)
     return MixedFit(spec, state, data_name=data_name)
 
