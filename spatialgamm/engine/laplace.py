@@ -184,3 +184,34 @@ class LaplaceObjective:
         except (PIRLSError, np.linalg.LinAlgError, FloatingPointError):
             self._eta_start = None
             return np.inf
+
+
+class DispersionLaplace:
+    """A Laplace objective whose family dispersion is estimated too.
+
+    The last covariance-parameter slot carries ``log theta`` (negative binomial, as
+    glmer.nb) or ``log scale`` (Gamma, Gaussian with a non-identity link); the objective
+    refreshes the family or the scale before each PIRLS.
+    """
+
+    def __init__(self, lap: LaplaceObjective, kind: str):
+        if kind not in ("theta", "scale"):
+            raise ValueError(kind)
+        self.lap, self.kind = lap, kind
+        self.base = lap.family
+        self.k = lap.system.n_phi
+
+    def set(self, v: float) -> None:
+        v = float(np.clip(v, -30, 30))
+        if self.kind == "theta":
+            self.lap.family = self.base.with_theta(float(np.exp(v)))
+        else:
+            self.lap.scale = float(np.exp(v))
+
+    def __call__(self, par: np.ndarray) -> float:
+        self.set(par[self.k])
+        return self.lap(par[:self.k])
+
+    def with_beta(self, par: np.ndarray) -> float:
+        self.set(par[self.k])
+        return self.lap.with_beta(np.concatenate([par[:self.k], par[self.k + 1:]]))

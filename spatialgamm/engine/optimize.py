@@ -99,7 +99,7 @@ def numerical_hessian(f: Callable[[np.ndarray], float], x: np.ndarray,
 def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
              upper: np.ndarray, boundary: Callable[[np.ndarray], list[str]] | None = None,
              gtol: float = 1e-5, maxiter: int = 1000, check_hessian: bool = True,
-             polish: bool = True,
+             polish: bool = True, fd_eps: float = 1e-8,
              fg: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None
              ) -> OptSummary:
     """Minimise ``f`` over a box with L-BFGS-B and record the outcome.
@@ -143,7 +143,7 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray
                           np.where(np.isfinite(upper), upper, None)))
         res = minimize(fcount, x0, method="L-BFGS-B", bounds=bounds,
                        options={"maxiter": maxiter, "ftol": 1e-13, "gtol": gtol,
-                                "maxcor": 20, "eps": 1e-8})
+                                "maxcor": 20, "eps": fd_eps})
         x, fun, nit, ok, msg, method = (res.x, float(res.fun), res.nit, res.success,
                                         str(res.message), "L-BFGS-B")
     # One safeguarded Newton step with the finite-difference Hessian polishes the last

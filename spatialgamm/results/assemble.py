@@ -37,7 +37,7 @@ def gaussian_state(spec: ModelSpec, reml: bool, phi0: np.ndarray | None = None) 
     state = FitState(phi=info.x, beta=r.beta, u=r.u, b=b, pls=r, scale=s2,
                      criterion=obj.deviance_from(r), vcov_beta=vcov, eta=eta, mu=eta.copy(),
                      optinfo=info, method="REML" if reml else "ML",
-                     extra={"system": system, "objective": obj})
+                     extra={"system": system, "objective": obj, "gaussian": True})
     return state
 
 

@@ -119,7 +119,7 @@ def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) 
         state = FitState(phi=info.x, beta=f["beta"], u=f["u"], b=b, pls=r, scale=scale,
                          criterion=score, vcov_beta=vcov, eta=f["eta"], mu=f["mu"],
                          optinfo=info, method=method,
-                         extra={"system": system, "objective": crit,
+                         extra={"system": system, "objective": crit, "gaussian": gaussian,
                                 "working_weights": f["w"], "edf_blocks": f["edf_blocks"]})
     state.extra["score"] = score
     fit = GamFit(spec, state, data_name=data_name)

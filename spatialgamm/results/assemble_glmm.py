@@ -16,7 +16,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from ..engine.agq import AGQObjective
-from ..engine.laplace import LaplaceObjective, PIRLSError
+from ..engine.laplace import DispersionLaplace, LaplaceObjective, PIRLSError
 from ..engine.optimize import emit_warnings, numerical_hessian, optimize
 from ..engine.system import LatentSystem
 from ..engine.threads import blas_threads_for
@@ -37,43 +37,79 @@ def _check_separation(spec: ModelSpec, beta: np.ndarray, se: np.ndarray) -> list
     return out
 
 
+def _dispersion_start(spec: ModelSpec) -> tuple[str | None, float]:
+    """Which dispersion parameter is estimated, and a moment-based start (log scale)."""
+    fam = spec.family
+    y, w = spec.y, spec.weights
+    if fam.name.startswith("Negative Binomial"):
+        m, v = float(np.average(y, weights=w)), float(np.var(y))
+        theta0 = m * m / (v - m) if v > m * 1.05 else 10.0
+        return "theta", float(np.log(np.clip(theta0, 0.05, 1e3)))
+    if not fam.scale_known:
+        mu0 = fam.initialize(y, w)
+        phi0 = float(np.mean(w * (y - mu0) ** 2 / fam.variance(mu0)))
+        return "scale", float(np.log(max(phi0, 1e-8) if phi0 > 0 else 1.0))
+    return None, 0.0
+
+
 def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
                   phi0: np.ndarray | None = None, glmer_stage2: bool = True) -> FitState:
     system = LatentSystem(spec.blocks, spec.n)
     lap = LaplaceObjective(system, spec.X, spec.y, spec.offset, spec.weights, spec.family,
                            reml=reml)
     lay = system.layout
-    start = lay.start if phi0 is None else phi0
-    info1 = optimize(lap, start, lay.lower, lay.upper, boundary=system.at_boundary,
-                     check_hessian=(nAGQ == 1 and reml))
+    k = system.n_phi
+    disp, d0 = _dispersion_start(spec)
+    lower, upper = lay.lower, lay.upper
+    start = lay.start if phi0 is None else phi0[:k]
+    f1 = lap
+    stage2 = lap.with_beta
+    if disp is not None:
+        dl = DispersionLaplace(lap, disp)
+        f1, stage2 = dl, dl.with_beta
+        start = np.append(start, d0 if phi0 is None or len(phi0) == k else phi0[k])
+        lower, upper = np.append(lower, -20.0), np.append(upper, 20.0)
+    ke = len(start)  # covariance parameters plus the dispersion, if estimated
+    bnd = (lambda x: system.at_boundary(x[:k]))
+    # PIRLS converges to ~1e-10 relative, so finite-difference steps must be larger than
+    # the 1e-8 that suits an exact objective (lme4 #998 is what happens otherwise)
+    info1 = optimize(f1, start, lower, upper, boundary=bnd,
+                     check_hessian=(nAGQ == 1 and reml), fd_eps=1e-6)
     if not np.isfinite(info1.fun) or info1.fun >= 1e299:
         raise PIRLSError("penalised IRLS failed at every parameter value tried: the model "
                          "cannot be fitted (check the response, offsets and separation)")
-    k = system.n_phi
-    mode = lap.pirls(info1.x)
+    if disp is not None:
+        dl.set(info1.x[k])
+    mode = lap.pirls(info1.x[:k])
     if reml or spec.p == 0 or not glmer_stage2:
-        info, phi, beta = info1, info1.x, mode.beta
+        info, par, beta = info1, info1.x, mode.beta
         vcov = sla.cho_solve((sla.cholesky(mode.pls.XtVX), False), np.eye(spec.p)) \
             if spec.p else np.zeros((0, 0))
         crit = lap.laplace(mode, fixed_beta=False)
         method = "REML" if reml else "Laplace"
         f2 = None
     else:
-        f2 = AGQObjective(lap, nAGQ) if nAGQ > 1 else lap.with_beta
+        if nAGQ > 1:
+            if disp is not None:
+                raise ValueError("nAGQ > 1 is available for families with a known scale")
+            stage2 = AGQObjective(lap, nAGQ)
+        f2 = stage2
         par0 = np.concatenate([info1.x, mode.beta])
-        lo = np.concatenate([lay.lower, np.full(spec.p, -np.inf)])
-        hi = np.concatenate([lay.upper, np.full(spec.p, np.inf)])
-        info = optimize(f2, par0, lo, hi, boundary=lambda x: system.at_boundary(x[:k]),
-                        check_hessian=False, polish=False)
+        lo = np.concatenate([lower, np.full(spec.p, -np.inf)])
+        hi = np.concatenate([upper, np.full(spec.p, np.inf)])
+        info = optimize(f2, par0, lo, hi, boundary=bnd, check_hessian=False, polish=False,
+                        fd_eps=1e-6)
         info.n_evals += info1.n_evals
-        phi, beta = info.x[:k], info.x[k:]
-        mode = lap.pirls(phi, beta=beta)
+        par, beta = info.x[:ke], info.x[ke:]
         crit = float(f2(info.x))
+        if disp is not None:
+            dl.set(par[k])
+        mode = lap.pirls(par[:k], beta=beta)
         vcov = None
         try:
             H = numerical_hessian(f2, info.x)
             Hinv = np.linalg.inv(H)
-            vb = 2.0 * Hinv[k:, k:]
+            vb = 2.0 * Hinv[ke:, ke:]
             if np.all(np.diag(vb) > 0):
                 vcov = vb
         except np.linalg.LinAlgError:
@@ -82,9 +118,12 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
             warnings.warn("Hessian of the deviance is not positive definite: standard errors "
                           "from the PIRLS curvature instead", UserWarning, stacklevel=3)
             cp = lap.joint.cross_products(np.zeros(spec.n), mode.weights)
-            r = lap.joint.solve(phi, cp)
+            r = lap.joint.solve(par[:k], cp)
             vcov = np.linalg.inv(r.XtVX)
         method = "Laplace" if nAGQ == 1 else f"AGQ({nAGQ})"
+    phi = par[:k]
+    if disp == "theta":
+        spec.family = lap.family  # the fitted theta names the family, as glmer.nb
     b = np.asarray(system.Lambda(phi) @ mode.u).ravel() if system.q else np.zeros(0)
     fam = spec.family
     # glmer's deviance() of a GLMM: the conditional deviance, sum of squared deviance
@@ -101,7 +140,11 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
     info.warnings.extend(_check_separation(spec, beta, se))
     if info.warnings and any("separated" in w for w in info.warnings):
         info.converged = info.converged  # separation is reported, not a convergence failure
-    return FitState(phi=phi, beta=beta, u=mode.u, b=b, pls=mode.pls, scale=1.0,
+    if disp is not None:
+        extra_ll["n_extra_params"] = 1 if disp == "theta" else 0
+        if disp == "theta":
+            extra_ll["theta"] = float(np.exp(par[k]))
+    return FitState(phi=phi, beta=beta, u=mode.u, b=b, pls=mode.pls, scale=lap.scale,
                     criterion=crit, vcov_beta=vcov, eta=mode.eta, mu=mode.mu, optinfo=info,
                     method=method, nAGQ=nAGQ,
                     extra={"system": system, "objective": lap, "deviance": glmer_dev,
@@ -111,9 +154,6 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
 
 def fit_laplace(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
                 data_name: str = "data") -> MixedFit:
-    if not spec.family.scale_known:
-        raise NotImplementedError(f"family {spec.family.name!r} with an estimated scale is only "
-                                  "supported with the identity link Gaussian so far")
     if nAGQ < 1 or nAGQ > 25:
         raise ValueError(f"nAGQ must be between 1 and 25, got {nAGQ}")
     if nAGQ > 1 and reml:

@@ -23,11 +23,11 @@ def simulate_response(fit, rng: np.random.Generator) -> np.ndarray:
     if sysl.q:
         P, _ = sysl.precision(st.phi)
         if P is None:
-            u = rng.standard_normal(sysl.q) * np.sqrt(st.scale)
+            u = rng.standard_normal(sysl.q) * np.sqrt(st.latent_scale)
         else:  # precision blocks: u ~ N(0, s P^-1) via P = L L'
             from ..engine.linalg import make_factor
             f = make_factor(P)
-            u = f.solve_Lt(rng.standard_normal(sysl.q)) * np.sqrt(st.scale)
+            u = f.solve_Lt(rng.standard_normal(sysl.q)) * np.sqrt(st.latent_scale)
         b = np.asarray(sysl.Lambda(st.phi) @ u).ravel()
         eta = eta + np.asarray(sysl.Z @ b).ravel()
     mu = spec.family.link.linkinv(eta)

@@ -92,7 +92,7 @@ class GamFit(MixedFit):
         D = self._design_b()
         w = self.state.extra.get("working_weights", self.spec.weights)
         G = D.T @ (D * w[:, None])
-        V = C @ G @ C / self.state.scale
+        V = C @ G @ C / self.state.latent_scale
         return pd.DataFrame(M @ V @ M.T, index=names, columns=names)
 
     def _design_b(self) -> np.ndarray:
@@ -220,7 +220,7 @@ class GamFit(MixedFit):
         C = joint_covariance(self)
         D = self._design_b()
         w = self.state.extra.get("working_weights", self.spec.weights)
-        G = D.T @ (D * w[:, None]) / self.state.scale
+        G = D.T @ (D * w[:, None]) / self.state.latent_scale
         Fb = C @ G
         # map (beta, b) -> coef: coef-space F = M Fb M^+
         return M @ Fb @ np.linalg.pinv(M)
@@ -251,7 +251,7 @@ class GamFit(MixedFit):
         sysl = self.state.extra["system"]
         sds, names = [], []
         for k, t, _ in self._smooths():
-            sds.append(np.sqrt(self.state.scale) * np.exp(sysl.block_phi(self.state.phi, k)[0]))
+            sds.append(np.sqrt(self.state.latent_scale) * np.exp(sysl.block_phi(self.state.phi, k)[0]))
             names.append(t.name)
         out = pd.DataFrame({"std.dev": sds}, index=names)
         if self.state.method not in ("REML", "ML"):
