@@ -251,7 +251,8 @@ class GamFit(MixedFit):
         sysl = self.state.extra["system"]
         sds, names = [], []
         for k, t, _ in self._smooths():
-            sds.append(np.sqrt(self.state.latent_scale) * np.exp(sysl.block_phi(self.state.phi, k)[0]))
+            phi_k = sysl.block_phi(self.state.phi, k)[0]
+            sds.append(np.sqrt(self.state.latent_scale) * np.exp(phi_k))
             names.append(t.name)
         out = pd.DataFrame({"std.dev": sds}, index=names)
         if self.state.method not in ("REML", "ML"):

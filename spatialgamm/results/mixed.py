@@ -42,6 +42,12 @@ class FitState:
     nAGQ: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def latent_scale(self) -> float:
+        """Scale the latent blocks are relative to: the residual variance for Gaussian
+        identity-link fits (profiled, as lme4), 1 otherwise (absolute, as glmer)."""
+        return self.scale if self.extra.get("gaussian", False) else 1.0
+
 
 class MixedFit:
     """A fitted (generalised) linear mixed model.
@@ -66,6 +72,7 @@ class MixedFit:
             coords = getattr(blk.term, "spatial_coords", None)
             if coords:
                 self.spatial_coords = tuple(coords)
+                self.crs = getattr(blk.term, "crs", None)  # issue 6: a GP term's projected CRS
                 break
 
     # ---- basic quantities --------------------------------------------------------------
@@ -161,7 +168,7 @@ class MixedFit:
         for k, blk in enumerate(self.spec.blocks):
             fn = getattr(blk.term, "varcorr_rows", None)
             if fn is not None:
-                rows.extend(fn(sysl.block_phi(self.state.phi, k), self.state.scale))
+                rows.extend(fn(sysl.block_phi(self.state.phi, k), self.state.latent_scale))
         if not self.family.scale_known:
             rows.append(dict(grp="Residual", var1=None, var2=None, vcov=self.state.scale,
                              sdcor=self.sigma))
@@ -193,7 +200,7 @@ class MixedFit:
         Ainv = pls.factor.solve(np.eye(Lam.shape[0])) if Lam.shape[0] <= 3000 else None
         if Ainv is None:
             return out
-        V = self.state.scale * Lam @ Ainv @ Lam.T
+        V = self.state.latent_scale * Lam @ Ainv @ Lam.T
         for k, blk in self._bar_blocks():
             s = sysl.col_slices[k]
             nc = blk.term.nc
@@ -303,6 +310,42 @@ class MixedFit:
             return self
         from .assemble import refit
         return refit(self, reml=False)
+
+    # ---- Gaussian-process and known-covariance terms (issue 6; see results/gp.py) --------
+    @property
+    def gp_params(self) -> pd.DataFrame:
+        """Each GP term's kernel, range (and its convention), sigma, nu, nugget and
+        effective ranges (correlation 0.05 and 0.14), standard deviations on the data scale."""
+        from .gp import gp_params
+        return gp_params(self)
+
+    @property
+    def range(self) -> float:
+        """Range of the model's only GP term (``gp_params`` names the convention)."""
+        from .gp import gp_range
+        return gp_range(self)
+
+    @property
+    def gp_sigma(self) -> float:
+        """Standard deviation of the model's only GP term."""
+        from .gp import gp_sigma
+        return gp_sigma(self)
+
+    def confint(self, parm: Any = None, level: float = 0.95) -> pd.DataFrame:
+        """Profile-likelihood intervals of GP / kinship parameters; Wald for fixed effects."""
+        from .gp import confint
+        return confint(self, parm=parm, level=level)
+
+    def simulate_field(self, newdata: pd.DataFrame, n: int = 100, seed: int | None = None,
+                       type: str = "link", offset: Any = None) -> np.ndarray:
+        """Joint conditional draws of the linear predictor at new points (n columns)."""
+        from .gp import simulate_field
+        return simulate_field(self, newdata, n=n, seed=seed, type=type, offset=offset)
+
+    def heritability(self, term: str | None = None) -> pd.Series:
+        """h2 of a kinship() term with its delta-method standard error."""
+        from .gp import heritability
+        return heritability(self, term=term)
 
     # ---- bootstrap ----------------------------------------------------------------------
     def bootstrap(self, n: int = 200, seed: int | None = None, level: float = 0.95,

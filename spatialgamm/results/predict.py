@@ -59,12 +59,16 @@ def design_rows(fit, newdata: pd.DataFrame, population: bool) -> tuple[np.ndarra
     Xf = spec.fixed.for_newdata(newdata)
     cols = [Xf]
     zs = []
-    for blk in spec.blocks:
+    for k, blk in enumerate(spec.blocks):
         term = blk.term
         if isinstance(term, RandomEffectTerm) and population:
             zs.append(sp.csc_matrix((len(newdata), blk.q)))
             continue
-        z_new, fixed_new = term.design_for(newdata)
+        if getattr(term, "design_needs_phi", False):
+            # GP terms (issue 6): kriging weights depend on the fitted kernel parameters
+            z_new, fixed_new = term.design_for(newdata, phi=_block_phi(fit, k))
+        else:
+            z_new, fixed_new = term.design_for(newdata)
         zs.append(sp.csc_matrix(z_new) if not sp.issparse(z_new) else z_new.tocsc())
         if fixed_new is not None and blk.fixed is not None:
             cols.append(fixed_new)
@@ -99,6 +103,8 @@ def predict_frame(fit, newdata=None, re_form=None, type="link", se_fit=False, of
     out = pd.DataFrame({"fit": eta}, index=data.index)
     if se_fit:
         var = posterior_variance(fit, X, Z, population)
+        if newdata is not None:
+            var = var + extra_variance(fit, data)
         out["se_fit"] = np.sqrt(np.clip(var, 0, None))
     if level is not None and se_fit:
         zq = stats.norm.ppf(0.5 + level / 2)
@@ -113,6 +119,25 @@ def predict_frame(fit, newdata=None, re_form=None, type="link", se_fit=False, of
         if level is not None and se_fit:
             lo, hi = link.linkinv(out["lower"].to_numpy()), link.linkinv(out["upper"].to_numpy())
             out["lower"], out["upper"] = np.minimum(lo, hi), np.maximum(lo, hi)
+    return out
+
+
+def _block_phi(fit, k: int) -> np.ndarray:
+    return fit.state.extra["system"].block_phi(fit.state.phi, k)
+
+
+def extra_variance(fit, newdata: pd.DataFrame) -> np.ndarray:
+    """Variance at new data that the posterior of (beta, b) does not carry (issue 6).
+
+    A GP's field at a new site given the site effects still varies (the kriging variance
+    ``K_nn - K_ns K^-1 K_sn``); terms that know such a variance expose
+    ``extra_variance(newdata, phi, scale)`` and it is added here.
+    """
+    out = np.zeros(len(newdata))
+    for k, blk in enumerate(fit.spec.blocks):
+        fn = getattr(blk.term, "extra_variance", None)
+        if fn is not None:
+            out += fn(newdata, _block_phi(fit, k), fit.state.latent_scale)
     return out
 
 
@@ -156,7 +181,7 @@ def joint_covariance(fit) -> np.ndarray:
     p = spec.p
     if q:
         H[p:, p:] += np.eye(q) if P is None else P.toarray()
-    Hinv = np.linalg.pinv(H) * st.scale
+    Hinv = np.linalg.pinv(H) * st.latent_scale
     T = np.zeros((p + q, p + q))
     T[:p, :p] = np.eye(p)
     if q:
