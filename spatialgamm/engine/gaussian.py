@@ -63,12 +63,13 @@ class GaussianObjective:
         """d Lambda / d phi_i as matrices on Lambda's pattern (central differences of the
         stored values: exact for lme4's linear theta, 1e-10 accurate otherwise)."""
         sysm = self.system
+        cached = getattr(self, "_dlam_cache", None)
+        if cached is not None:
+            return cached
+        J = sysm.lambda_jacobian(phi)
         out = []
         for i in range(len(phi)):
-            h = 1e-6 * max(1.0, abs(phi[i]))
-            e = np.zeros(len(phi))
-            e[i] = h
-            dv = (sysm.lambda_values(phi + e) - sysm.lambda_values(phi - e)) / (2 * h)
+            dv = J[:, i]
             if self.solver.dense:
                 D = np.zeros((sysm.q, sysm.q))
                 D[sysm.lam_rows, sysm.lam_cols] = dv
@@ -76,6 +77,8 @@ class GaussianObjective:
                 D = sysm._lam.copy()
                 D.data = dv
             out.append(D)
+        if sysm.lambda_is_linear:
+            self._dlam_cache = out
         return out
 
     def value_and_grad(self, phi: np.ndarray) -> tuple[float, np.ndarray]:

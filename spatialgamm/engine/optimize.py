@@ -99,7 +99,7 @@ def numerical_hessian(f: Callable[[np.ndarray], float], x: np.ndarray,
 def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
              upper: np.ndarray, boundary: Callable[[np.ndarray], list[str]] | None = None,
              gtol: float = 1e-5, maxiter: int = 1000, check_hessian: bool = True,
-             polish: bool = True, fd_eps: float = 1e-8,
+             polish: bool = True, fd_eps: float = 1e-8, scaled_tol: float = 2e-3,
              fg: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None
              ) -> OptSummary:
     """Minimise ``f`` over a box with L-BFGS-B and record the outcome.
@@ -171,27 +171,17 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray
             pass
     summary = OptSummary(method, x, fun, bool(ok), int(nit), n_evals[0], g, scaled, msg)
     summary.boundary = boundary(x) if boundary else []
-    # lme4 flags a scaled gradient above 0.002 (and does not flag boundary fits as failures)
-    if not ok and scaled > 2e-3:
-        summary.converged = False
-        summary.warnings.append(f"optimizer did not converge: {msg} (scaled gradient "
-                                f"{scaled:.3g})")
-    elif scaled > 2e-3:
-        summary.converged = False
-        summary.warnings.append(f"model failed to converge: scaled gradient {scaled:.3g} > 0.002")
-    else:
-        summary.converged = True
-    return summary
+    return _finish(summary, bool(ok), msg, scaled_tol)
 
 
-def _finish(summary: OptSummary, ok: bool, msg: str) -> OptSummary:
+def _finish(summary: OptSummary, ok: bool, msg: str, tol: float = 2e-3) -> OptSummary:
     # lme4 flags a scaled gradient above 0.002 (and does not flag boundary fits as failures)
     scaled = summary.scaled_gradient
-    if scaled > 2e-3:
+    if scaled > tol:
         summary.converged = False
         summary.warnings.append((f"optimizer did not converge: {msg} " if not ok else
                                  "model failed to converge: ") +
-                                f"scaled gradient {scaled:.3g} > 0.002")
+                                f"scaled gradient {scaled:.3g} > {tol:g}")
     else:
         summary.converged = True
     return summary

@@ -98,6 +98,33 @@ class LatentSystem:
                 vals[s] = 1.0
         return vals
 
+    def lambda_jacobian(self, phi: np.ndarray) -> np.ndarray:
+        """d(stored Lambda values)/d phi, shape (nnz, n_phi); block-diagonal in blocks.
+
+        Blocks may provide ``term.lambda_jacobian``; otherwise central differences of
+        their stored values (1e-10 accurate for smooth maps such as exp)."""
+        J = np.zeros((self._lam.nnz, self.n_phi))
+        for k, b in enumerate(self.blocks):
+            if b.kind != "factor" or b.n_phi == 0:
+                continue
+            s, ps = self._lam_slices[k], self.layout.slices[k]
+            p = phi[ps]
+            fn = getattr(b.term, "lambda_jacobian", None)
+            if fn is not None:
+                J[s, ps] = fn(p)
+                continue
+            for i in range(len(p)):
+                h = 1e-6 * max(1.0, abs(p[i]))
+                e = np.zeros(len(p))
+                e[i] = h
+                J[s, ps.start + i] = (b.lambda_values(p + e) - b.lambda_values(p - e)) / (2 * h)
+        return J
+
+    @property
+    def lambda_is_linear(self) -> bool:
+        return all(getattr(b.term, "lambda_is_linear", False) for b in self.blocks
+                   if b.kind == "factor" and b.n_phi)
+
     def Lambda(self, phi: np.ndarray) -> sp.csc_matrix:
         L = self._lam.copy()
         L.data = self.lambda_values(phi)

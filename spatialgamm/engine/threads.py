@@ -10,17 +10,25 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 #: problems with fewer latent + fixed columns than this run with one BLAS thread
 SMALL = 1500
+_controller: ThreadpoolController | None = None  # scanning loaded libraries costs ~3 ms
+
+
+def _get_controller() -> ThreadpoolController:
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller
 
 
 @contextlib.contextmanager
 def blas_threads_for(n_columns: int) -> Iterator[None]:
     """Limit BLAS to one thread for small systems (a no-op for large ones)."""
     if n_columns < SMALL:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _get_controller().limit(limits=1, user_api="blas"):
             yield
     else:
         yield

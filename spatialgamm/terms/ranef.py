@@ -133,6 +133,13 @@ class RandomEffectTerm:
     def lambda_values(self, theta: np.ndarray) -> np.ndarray:
         return np.tile(theta, len(self.levels))
 
+    #: Lambda is linear in theta, so its Jacobian is constant (the engine caches it)
+    lambda_is_linear = True
+
+    def lambda_jacobian(self, theta: np.ndarray) -> np.ndarray:
+        """d(stored Lambda values)/d theta: (nnz, n_theta), the same at every theta."""
+        return np.tile(np.eye(len(theta)), (len(self.levels), 1))
+
     def covariance(self, theta: np.ndarray, scale: float) -> np.ndarray:
         """Covariance matrix of one level's coefficients: ``scale * T T'``."""
         T = self.T(theta)

@@ -91,7 +91,8 @@ def build_smooth(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], 
                  ) -> list[Block]:
     """Blocks of ``s(x1, ..., bs=, k=, m=, by=)``; a factor ``by`` gives one block per level."""
     kw = dict(special.kwargs)
-    unknown = set(kw) - {"bs", "k", "m", "by", "knots", "max_knots", "seed", "xt", "id", "fx"}
+    unknown = set(kw) - {"bs", "k", "m", "by", "knots", "max_knots", "seed", "xt", "id", "fx",
+                         "eigen"}
     if unknown:
         raise FormulaError(f"{special.text}: unknown argument(s) {sorted(unknown)}")
     for v in special.variables:
