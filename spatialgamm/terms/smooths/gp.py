@@ -3,8 +3,11 @@
 Kammann & Wand (2003) low-rank kriging as mgcv's ``smooth.construct.gp.smooth.spec``
 builds it (written here from its documented steps, DESIGN.md section 6):
 
-1. knots: the unique covariate rows (a random subset of ``max_knots`` = 2000 when there
-   are more; numpy's generator with ``seed``, so not R's subset), or user ``knots``;
+1. knots: the unique covariate rows in the order of mgcv's ``uniquecombs(x, TRUE)`` (for
+   d >= 2 rows are keyed by R's ``paste0`` text of their values, 15 significant digits,
+   and sorted as C-locale strings; for d = 1 sorted numerically), a random subset of
+   ``max_knots`` = 2000 when there are more (numpy's generator with ``seed``, so not R's
+   subset), or user ``knots``. The order matters for ``eigen='mgcv'`` only;
 2. data and knots are centred by the data's column means (kept for prediction);
 3. ``rho <= 0`` or absent -> the largest distance between knots;
 4. E = knot correlation matrix; null space ``[1, x, y, ...]``, or ``[1]`` for a negative
@@ -12,10 +15,20 @@ builds it (written here from its documented steps, DESIGN.md section 6):
 5. ``k_rank`` < number of knots: the ``k_rank`` eigenpairs of E of largest magnitude
    (values lam, vectors U): basis ``[c(x, knots) U, T(x)]``, penalty ``diag(lam, 0..0)``;
    otherwise basis ``[c(x, knots), T(x)]`` and penalty ``[[E, 0], [0, 0]]``.
+
+The eigenpairs: ``eigen='mgcv'`` (default) runs mgcv's own Lanczos process
+(:func:`~spatialgamm.terms.smooths.lanczos.lanczos_eigen`, as ``slanczos(E, k_rank, -1)``),
+which stops once the eigen*values* have converged, so the vectors of the smallest kept
+eigenvalues are only approximate eigenvectors -- exactly as in mgcv, whose fits depend on
+them when the smoothing parameter is tiny. ``eigen='exact'`` uses LAPACK's exact
+eigendecomposition: the same space for the leading directions, a cleaner basis, but fits
+that can differ from mgcv's.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -24,10 +37,67 @@ import scipy.linalg as sla
 
 from ...kernels import MgcvGPCorrelation, pairwise_distance
 from .base import RawSmooth, SmoothBasis, numeric_matrix, warn_reset
+from .lanczos import lanczos_eigen
 
-__all__ = ["GPSmooth", "parse_gp_m"]
+__all__ = [
+    "GPSmooth",
+    "mgcv_knot_correlation",
+    "mgcv_knot_distances",
+    "mgcv_unique_rows",
+    "parse_gp_m",
+    "r_as_character",
+]
 
 _DEFAULT_K_EXTRA = (10, 30, 100)  # mgcv def.k: default K = d + 1 + def.k[d]
+_EIGEN_METHODS = ("mgcv", "exact")
+
+
+def r_as_character(x: float) -> str:
+    """R's ``as.character`` of a finite double (15 significant digits, R's fixed/sci choice).
+
+    R writes the shortest of fixed and scientific notation (fixed on ties, ``scipen = 0``)
+    with the fewest significant digits (at most 15) that represent the value.
+
+    Examples
+    --------
+    >>> [r_as_character(v) for v in (100000.0, 123456.0, 0.1 + 0.2, 1e-05, -6050.0)]
+    ['1e+05', '123456', '0.3', '1e-05', '-6050']
+    """
+    if x == 0:
+        return "0"
+    mant, ex = f"{x:.14e}".split("e")
+    kp = int(ex)  # decimal exponent after rounding to 15 significant digits
+    nsig = max(1, len(mant.lstrip("-").replace(".", "").rstrip("0")))
+    neg = int(x < 0)
+    rgt = max(0, nsig - kp - 1)  # digits right of the point in fixed notation
+    width_fixed = neg + (kp + 1 if kp >= 0 else 1) + rgt + (rgt > 0)
+    width_sci = neg + (nsig > 1) + (nsig - 1) + 4 + (2 if abs(kp) >= 100 else 1)
+    if width_fixed <= width_sci:
+        return f"{x:.{rgt}f}"
+    return f"{x:.{nsig - 1}e}"
+
+
+def mgcv_unique_rows(x: np.ndarray) -> np.ndarray:
+    """Unique rows of ``x`` in the order of mgcv's ``uniquecombs(x, ordered=TRUE)``.
+
+    One column: sorted unique values. Several: rows are keyed by ``paste0`` of R's text of
+    their values joined by ``"*"``; the first row of each key is kept and keys are sorted
+    as C-locale (byte) strings. This fixes the knot order of mgcv's gp smooth, on which
+    the Lanczos start vector (and so mgcv's basis) depends.
+
+    Examples
+    --------
+    >>> mgcv_unique_rows(np.array([[-200.0, 1.0], [-1000.0, 2.0], [-200.0, 1.0]]))
+    array([[-1000.,     2.],
+           [ -200.,     1.]])
+    """
+    if x.shape[1] == 1:
+        return np.unique(x[:, 0])[:, None]
+    keys = ["*".join(r_as_character(v) for v in row) for row in x.tolist()]
+    first: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
+    return x[[first[key] for key in sorted(first)]]
 
 
 def parse_gp_m(m: Any) -> tuple[int, float, float]:
@@ -55,6 +125,68 @@ def parse_gp_m(m: Any) -> tuple[int, float, float]:
     if not (0.0 < power <= 2.0):
         raise ValueError(f"gp power must satisfy 0 < power <= 2, got power={power!r}")
     return (int(round(tf)), rho, power)
+
+
+def mgcv_knot_distances(kc: np.ndarray) -> np.ndarray:
+    """Knot distances computed as mgcv's ``gpE`` does, to the last bit.
+
+    ``sqrt(rowSums((x_i - x_j)^2))``: R's ``rowSums`` adds in long double (80-bit on x86)
+    and rounds once to double; numpy's ``longdouble`` does the same where it exists.
+
+    Examples
+    --------
+    >>> mgcv_knot_distances(np.array([[0.0, 0.0], [3.0, 4.0]]))
+    array([[0., 5.],
+           [5., 0.]])
+    """
+    acc = np.zeros((kc.shape[0],) * 2, dtype=np.longdouble)
+    for c in range(kc.shape[1]):
+        diff = kc[:, None, c] - kc[None, :, c]
+        acc += diff * diff
+    return np.sqrt(acc.astype(np.float64))
+
+
+def mgcv_knot_correlation(r: np.ndarray, gtype: int, power: float = 1.0) -> np.ndarray:
+    """mgcv's ``gpE`` correlation of scaled distances ``r = d / rho``, to the last bit.
+
+    The knot correlation matrix feeds the Lanczos iteration, which amplifies its rounding
+    in the vectors of small eigenvalues; so it is evaluated with mgcv's expressions in
+    mgcv's order, with the C library's ``exp`` and ``pow`` (as R uses) rather than numpy's
+    vectorised versions, which may differ in the last bit. The basis at the data uses
+    :class:`~spatialgamm.kernels.MgcvGPCorrelation` (equal to rounding).
+
+    Examples
+    --------
+    >>> mgcv_knot_correlation(np.array([0.0, 1.0]), 3).round(6).tolist()
+    [1.0, 0.735759]
+    """
+    r = np.asarray(r, dtype=float)
+
+    def libm(fun, x: np.ndarray, *args: float) -> np.ndarray:
+        # upper triangle only for square symmetric input: half the scalar calls
+        if x.ndim == 2 and x.shape[0] == x.shape[1] and np.array_equal(x, x.T):
+            iu = np.triu_indices(x.shape[0])
+            out = np.empty_like(x)
+            vals = np.array([fun(v, *args) for v in x[iu].tolist()], dtype=float)
+            out[iu] = vals
+            out[iu[1], iu[0]] = vals
+            return out
+        flat = [fun(v, *args) for v in x.ravel().tolist()]
+        return np.array(flat, dtype=float).reshape(x.shape)
+
+    if gtype == 1:  # spherical: (1 - 1.5 r + 0.5 r^3) * (r <= 1)
+        return (1.0 - 1.5 * r + 0.5 * libm(math.pow, r, 3.0)) * (r <= 1.0)
+    if gtype == 2:  # power exponential exp(-r^k); R's ^ squares for k = 2
+        rk = r * r if power == 2.0 else libm(math.pow, r, power)
+        return libm(math.exp, -rk)
+    eE = libm(math.exp, -r)
+    if gtype == 3:
+        return (1.0 + r) * eE
+    if gtype == 4:
+        return eE + (r * eE) * (1.0 + r / 3.0)
+    if gtype == 5:
+        return eE + (r * eE) * (1.0 + 0.4 * r + (r * r) / 15.0)
+    raise ValueError(f"gp type must be one of 1..5, got {gtype!r}")
 
 
 def _top_eigen(E: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -99,6 +231,10 @@ class GPSmooth(SmoothBasis):
         Knot coordinates (columns named as the variables, or an (nk, d) array).
     max_knots, seed : int
         Knot subsampling when there are more unique rows than ``max_knots`` (2000).
+    eigen : {'mgcv', 'exact'}
+        How the leading eigenpairs of the knot correlation matrix are found: ``'mgcv'``
+        (default) by mgcv's Lanczos process, reproducing mgcv's basis (see the module
+        docstring); ``'exact'`` by a full LAPACK eigendecomposition.
 
     Examples
     --------
@@ -115,6 +251,11 @@ class GPSmooth(SmoothBasis):
     def _check_options(self) -> None:
         self.max_knots = int(self.options.pop("max_knots", 2000))
         self.seed = int(self.options.pop("seed", 1))
+        self.eigen = self.options.pop("eigen", "mgcv")
+        if self.eigen not in _EIGEN_METHODS:
+            raise ValueError(
+                f"gp eigen must be one of {_EIGEN_METHODS}, got eigen={self.eigen!r}"
+            )
         super()._check_options()
         self.defn_in = parse_gp_m(self.m)
 
@@ -140,7 +281,7 @@ class GPSmooth(SmoothBasis):
     def _setup(self, data: pd.DataFrame) -> RawSmooth:
         x = numeric_matrix(data, self.variables, self.label)
         n, d = x.shape
-        xu = np.unique(x, axis=0)
+        xu = mgcv_unique_rows(x)
         nu = xu.shape[0]
         k = self.k_user
         if k is None or k < 0:
@@ -167,19 +308,30 @@ class GPSmooth(SmoothBasis):
         xc = x - shift
         kc = knt - shift
         gtype, rho, power = self.defn_in
-        dk = pairwise_distance(kc)
+        dk = mgcv_knot_distances(kc)
         if rho <= 0:
             rho = float(dk.max())
             if rho <= 0:
                 raise ValueError(f"{self.label}: all knots coincide; cannot set the GP range")
         corr = MgcvGPCorrelation(gtype, rho, power)
-        E = corr(dk)
+        E = mgcv_knot_correlation(dk / rho, abs(gtype), power)
         stationary = gtype < 0
         null_dim = 1 if stationary else d + 1
         nk = kc.shape[0]
         k_rank = k - null_dim
         if k_rank < nk:
-            lam, U = _top_eigen(E, k_rank)
+            lam = U = None
+            if self.eigen == "mgcv":
+                try:
+                    res = lanczos_eigen(E, k_rank, -1)
+                    lam, U = res.values, res.vectors
+                except np.linalg.LinAlgError as exc:
+                    # e.g. E = identity (knots far apart relative to the range): the
+                    # Krylov space closes at once; mgcv returns NaN there, we go exact
+                    warnings.warn(f"{self.label}: {exc}; using eigen='exact'",
+                                  UserWarning, stacklevel=4)
+            if lam is None:
+                lam, U = _top_eigen(E, k_rank)
             S = np.zeros((k, k))
             S[np.arange(k_rank), np.arange(k_rank)] = lam
         elif k_rank == nk:
