@@ -83,7 +83,7 @@ class PLSSolver:
         self.factor = make_factor(A0.toarray() if self.dense else A0.tocsc(), self.backend) \
             if q > 0 else None
         # small problems: dense products beat scipy.sparse's per-call overhead
-        self.Zd = system.Z.toarray() if (self.dense and system.n * q <= 4_000_000) else None
+        self.Zd = system.Z.toarray() if (self.dense and system.n * q <= 200_000) else None
 
     # -- cross products --------------------------------------------------------------
     def cross_products(self, z: np.ndarray, w: np.ndarray) -> CrossProducts:

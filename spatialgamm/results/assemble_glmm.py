@@ -17,7 +17,13 @@ import scipy.linalg as sla
 
 from ..engine.agq import AGQObjective
 from ..engine.laplace import DispersionLaplace, LaplaceObjective, PIRLSError
-from ..engine.optimize import emit_warnings, numerical_hessian, optimize
+from ..engine.optimize import (
+    _finish,
+    emit_warnings,
+    numerical_gradient,
+    numerical_hessian,
+    optimize,
+)
 from ..engine.system import LatentSystem
 from ..engine.threads import blas_threads_for
 from ..model import ModelSpec
@@ -100,20 +106,37 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
         info = optimize(f2, par0, lo, hi, boundary=bnd, check_hessian=False, polish=False,
                         fd_eps=1e-6)
         info.n_evals += info1.n_evals
-        par, beta = info.x[:ke], info.x[ke:]
-        crit = float(f2(info.x))
-        if disp is not None:
-            dl.set(par[k])
-        mode = lap.pirls(par[:k], beta=beta)
+        # The Hessian is needed for the standard errors anyway (lme4's use.hessian): use it
+        # for one Newton polish step and for lme4's scaled-gradient convergence check.
         vcov = None
+        x = info.x
         try:
-            H = numerical_hessian(f2, info.x)
-            Hinv = np.linalg.inv(H)
-            vb = 2.0 * Hinv[ke:, ke:]
+            H = numerical_hessian(f2, x)
+            np.linalg.cholesky(H)
+            for _ in range(3):  # Newton steps with the one Hessian (cheap, and enough)
+                step = np.linalg.solve(H, info.gradient)
+                if np.max(np.abs(step)) < 1e-6:
+                    break
+                xn = np.clip(x - step, lo, hi)
+                fn = float(f2(xn))
+                if not fn < info.fun:
+                    break
+                x = xn
+                info.gradient = numerical_gradient(f2, x, lo, hi)
+                info.x, info.fun = x, fn
+            info.scaled_gradient = float(np.max(np.abs(np.linalg.solve(H, info.gradient))))
+            info.warnings = [w for w in info.warnings if "converge" not in w]
+            _finish(info, True, "", 2e-3)
+            vb = 2.0 * np.linalg.inv(H)[ke:, ke:]
             if np.all(np.diag(vb) > 0):
                 vcov = vb
         except np.linalg.LinAlgError:
             pass
+        par, beta = x[:ke], x[ke:]
+        crit = float(f2(x))
+        if disp is not None:
+            dl.set(par[k])
+        mode = lap.pirls(par[:k], beta=beta)
         if vcov is None:
             warnings.warn("Hessian of the deviance is not positive definite: standard errors "
                           "from the PIRLS curvature instead", UserWarning, stacklevel=3)
