@@ -83,7 +83,9 @@ class PLSSolver:
         self.factor = make_factor(A0.toarray() if self.dense else A0.tocsc(), self.backend) \
             if q > 0 else None
         # small problems: dense products beat scipy.sparse's per-call overhead
-        self.Zd = system.Z.toarray() if (self.dense and system.n * q <= 200_000) else None
+        nq = system.n * q
+        dense_Z = q > 0 and system.Z.nnz > 0.3 * nq and nq <= 50_000_000  # e.g. GP smooth bases
+        self.Zd = system.Z.toarray() if (dense_Z or (self.dense and nq <= 200_000)) else None
 
     # -- cross products --------------------------------------------------------------
     def cross_products(self, z: np.ndarray, w: np.ndarray) -> CrossProducts:
