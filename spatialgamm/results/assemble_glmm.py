@@ -145,6 +145,9 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
             vcov = np.linalg.inv(r.XtVX)
         method = "Laplace" if nAGQ == 1 else f"AGQ({nAGQ})"
     phi = par[:k]
+    if not mode.converged:
+        info.warnings.append(f"penalised IRLS did not converge at the estimates "
+                             f"({mode.iterations} iterations): results may be inaccurate")
     if disp == "theta":
         spec.family = lap.family  # the fitted theta names the family, as glmer.nb
     b = np.asarray(system.Lambda(phi) @ mode.u).ravel() if system.q else np.zeros(0)
