@@ -83,6 +83,20 @@ class PLSSolver:
         self.factor = make_factor(A0.toarray() if self.dense else A0.tocsc(), self.backend) \
             if q > 0 else None
         # small problems: dense products beat scipy.sparse's per-call overhead
+        # Lambda diagonal (scalar terms, smooths) and every level present on Z'Z's diagonal:
+        # A can be refilled elementwise on Z'Z's pattern
+        lam_t = system._lam
+        self.diagonal = (q > 0 and not self.dense and not system.has_precision
+                         and lam_t.nnz == q and np.all(lam_t.indices == np.arange(q)))
+        if self.diagonal:
+            Zp = ZtZ_pattern.tocsc()
+            Zp.sort_indices()
+            coo = Zp.tocoo()
+            self._rows, self._cols = coo.row, coo.col
+            diag = np.flatnonzero(coo.row == coo.col)
+            self.diagonal = len(diag) == q  # an empty level would leave a hole on the diagonal
+            self._diag_pos = diag
+            self._Zp = Zp
         nq = system.n * q
         dense_Z = q > 0 and system.Z.nnz > 0.3 * nq and nq <= 50_000_000  # e.g. GP smooth bases
         self.Zd = system.Z.toarray() if (dense_Z or (self.dense and nq <= 200_000)) else None
@@ -104,6 +118,14 @@ class PLSSolver:
                              Zty=np.asarray(Zw.T @ z).ravel(), Xty=Xw.T @ z,
                              yty=float(z @ (w * z)))
 
+    def _A_pattern(self, ZtZ) -> sp.csc_matrix:
+        if ZtZ.nnz != self._Zp.nnz or not ZtZ.has_sorted_indices:
+            # weights of zero can drop entries: put Z'WZ back on the fixed pattern
+            ZtZ = (ZtZ + self._Zp * 0.0).tocsc()
+            ZtZ.sort_indices()
+        return sp.csc_matrix((ZtZ.data.copy(), self._Zp.indices, self._Zp.indptr),
+                             shape=self._Zp.shape)
+
     # -- solve -----------------------------------------------------------------------
     def solve(self, phi: np.ndarray, cp: CrossProducts, beta_fixed: bool = False
               ) -> PLSResult:
@@ -122,6 +144,14 @@ class PLSSolver:
                 A[np.diag_indices(q)] += 1.0 if P is None else 0.0
                 if P is not None:
                     A += P.toarray()
+            elif self.diagonal and P is None:
+                # scalar random effects and smooths: Lambda is diagonal, so A is Z'WZ with
+                # rows and columns rescaled, plus I, on Z'WZ's own (fixed) pattern
+                Lam = sysm.Lambda(phi)
+                d = Lam.diagonal()
+                A = self._A_pattern(cp.ZtZ)
+                A.data *= d[self._rows] * d[self._cols]
+                A.data[self._diag_pos] += 1.0
             else:
                 Lam = sysm.Lambda(phi)
                 A = (Lam.T @ cp.ZtZ @ Lam).tocsc()

@@ -85,7 +85,7 @@ class RandomEffectTerm:
                 rows.append(r)
                 cols.append(c)
         tmpl = sp.csc_matrix((np.ones(len(rows)), (rows, cols)), shape=(nc, nc))
-        template = sp.block_diag([tmpl] * nlev, format="csc")
+        template = sp.kron(sp.identity(nlev, format="csc"), tmpl, format="csc")
         template.sort_indices()
         start, lower = [], []
         for c in range(nc):
