@@ -192,3 +192,15 @@ def test_gamma_glmm_estimates_scale():
     assert m.sigma ** 2 == pytest.approx(0.25, rel=0.1)
     assert m.varcorr["sdcor"].iloc[0] == pytest.approx(0.3, abs=0.08)
     assert m.fixef["x"] == pytest.approx(0.3, abs=3 * m.se["x"])
+
+
+def test_glm_without_random_terms_matches_r_glm():
+    # tests/reference/glmm/glm_rongelap.json from R's glm (glm_rongelap.R)
+    ref = json.loads((Path(__file__).parent / "reference/glmm/glm_rongelap.json").read_text())
+    m = sg.fit("counts ~ cX + offset(log(time))", sg.datasets.load_rongelap(),
+               family="poisson", method="ML")
+    for k, v in ref["coef"].items():
+        assert m.fixef[k] == pytest.approx(v, rel=1e-6)
+        assert m.se[k] == pytest.approx(ref["se"][k], rel=1e-5)
+    assert m.loglik == pytest.approx(ref["loglik"], abs=1e-4)
+    assert m.aic == pytest.approx(ref["aic"], abs=1e-4)

@@ -50,12 +50,13 @@ class OptSummary:
 
 
 def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, lower: np.ndarray,
-                       upper: np.ndarray, h: float = 1e-5) -> np.ndarray:
-    """Central differences, one-sided at bounds."""
+                       upper: np.ndarray, h: float = 1e-5,
+                       steps: np.ndarray | None = None) -> np.ndarray:
+    """Central differences, one-sided at bounds (``steps`` overrides the relative step)."""
     g = np.zeros_like(x)
     f0 = None
     for i in range(len(x)):
-        step = h * max(1.0, abs(x[i]))
+        step = h * max(1.0, abs(x[i])) if steps is None else steps[i]
         xp, xm = x.copy(), x.copy()
         xp[i] += step
         xm[i] -= step
@@ -71,11 +72,14 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, lower: n
 
 
 def numerical_hessian(f: Callable[[np.ndarray], float], x: np.ndarray,
-                      h: float = 1e-4) -> np.ndarray:
-    """Symmetric central-difference Hessian (small parameter vectors only)."""
+                      h: float = 1e-4, steps: np.ndarray | None = None) -> np.ndarray:
+    """Symmetric central-difference Hessian (small parameter vectors only).
+
+    ``steps`` gives per-parameter steps; badly scaled parameters (a coefficient of a
+    covariate in metres) need steps on the scale of their standard errors."""
     k = len(x)
     H = np.zeros((k, k))
-    steps = h * np.maximum(1.0, np.abs(x))
+    steps = h * np.maximum(1.0, np.abs(x)) if steps is None else np.asarray(steps)
     f0 = f(x)
     for i in range(k):
         for j in range(i, k):

@@ -87,7 +87,7 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
     if disp is not None:
         dl.set(info1.x[k])
     mode = lap.pirls(info1.x[:k])
-    if reml or spec.p == 0 or not glmer_stage2:
+    if reml or spec.p == 0 or not glmer_stage2 or system.q == 0:
         info, par, beta = info1, info1.x, mode.beta
         vcov = sla.cho_solve((sla.cholesky(mode.pls.XtVX), False), np.eye(spec.p)) \
             if spec.p else np.zeros((0, 0))
@@ -110,8 +110,15 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
         # for one Newton polish step and for lme4's scaled-gradient convergence check.
         vcov = None
         x = info.x
+        # steps on each parameter's own scale: 1e-4 for covariance parameters, 1% of the
+        # PIRLS standard error for fixed effects (a relative step would move a coefficient
+        # of a covariate in metres by orders of magnitude more than its SE)
+        se_rx = np.sqrt(np.abs(np.diag(np.linalg.pinv(mode.pls.XtVX)))) if spec.p else []
+        steps = np.concatenate([1e-4 * np.maximum(1.0, np.abs(x[:ke])),
+                                np.maximum(1e-2 * np.asarray(se_rx), 1e-10)])
         try:
-            H = numerical_hessian(f2, x)
+            H = numerical_hessian(f2, x, steps=steps)
+            info.gradient = numerical_gradient(f2, x, lo, hi, steps=steps)
             np.linalg.cholesky(H)
             for _ in range(3):  # Newton steps with the one Hessian (cheap, and enough)
                 step = np.linalg.solve(H, info.gradient)
@@ -122,7 +129,7 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
                 if not fn < info.fun:
                     break
                 x = xn
-                info.gradient = numerical_gradient(f2, x, lo, hi)
+                info.gradient = numerical_gradient(f2, x, lo, hi, steps=steps)
                 info.x, info.fun = x, fn
             info.scaled_gradient = float(np.max(np.abs(np.linalg.solve(H, info.gradient))))
             info.warnings = [w for w in info.warnings if "converge" not in w]
