@@ -187,6 +187,15 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
 
 def fit_laplace(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
                 data_name: str = "data") -> MixedFit:
+    y, w = spec.y[spec.weights > 0], spec.weights[spec.weights > 0]
+    if spec.family.name in ("poisson", "binomial") or spec.family.name.startswith("Negative"):
+        if np.all(y == 0):
+            raise ValueError(f"the response {spec.response_name!r} is zero in every row: the "
+                             "maximum-likelihood intercept is minus infinity, there is nothing "
+                             "to estimate")
+        if spec.family.name == "binomial" and np.all(y == 1):
+            raise ValueError(f"the response {spec.response_name!r} is a success in every row: "
+                             "the maximum-likelihood intercept is infinite")
     if nAGQ < 1 or nAGQ > 25:
         raise ValueError(f"nAGQ must be between 1 and 25, got {nAGQ}")
     if nAGQ > 1 and reml:
