@@ -156,3 +156,26 @@ def test_smooth_of_factor_and_nan_coordinates(rongelap):
     bad.loc[3, "cX"] = np.nan
     with pytest.raises(ValueError, match="cX"):
         sg.gam("counts ~ s(cX, cY, bs='gp', k=20)", bad, family="poisson", na_action="fail")
+
+
+def test_plot_smooths(rfits, tmp_path):
+    fig = rfits["reml_default"].plot()
+    path = sg.save_figure(fig, tmp_path / "smooth.png")
+    assert path.stat().st_size > 10_000
+    d = pd.read_csv(REF / "gam/gamm_data.csv")
+    fig1 = sg.gam("y ~ s(x, bs='cr', k=10)", d, method="REML").plot()
+    assert len(fig1.axes) == 1 and fig1.axes[0].get_xlabel() == "x"
+
+
+def test_vp_ve_and_offset_kept_for_prediction(rfits, rongelap):
+    m = rfits["reml_default"]
+    vp, ve = m.Vp.to_numpy(), m.Ve.to_numpy()
+    # Ve = Vp X'WX Vp / scale is never larger than Vp (shrinkage only removes variance)
+    assert np.all(np.diag(ve) <= np.diag(vp) * (1 + 1e-8))
+    assert m.Vp.loc["(Intercept)", "(Intercept)"] ** 0.5 == pytest.approx(
+        RONGELAP["reml_default"]["intercept_se"], rel=1e-2)
+    rows = rongelap.iloc[:5]
+    with_off = m.predict(rows)["fit"].to_numpy()
+    per_unit = m.predict(rows, offset=0.0)["fit"].to_numpy()
+    assert with_off - per_unit == pytest.approx(np.log(rows["time"].to_numpy()))
+    assert with_off == pytest.approx(np.log(m.fitted[:5]))
