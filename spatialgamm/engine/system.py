@@ -84,6 +84,26 @@ class LatentSystem:
     def n_phi(self) -> int:
         return len(self.layout.start)
 
+    def data_start(self, w: np.ndarray) -> np.ndarray:
+        """Starting values balancing each log-scale block's data and prior information.
+
+        For blocks whose single parameter is ``log theta`` (smooths), ``theta^2`` times the
+        mean diagonal of ``Z_k' W Z_k`` is set to 1, so the first penalised fit is neither
+        interpolating nor flat (the role of mgcv's ``initial.sp``). A start far from that
+        can land a line search on a plateau where every smooth is flat and the gradient
+        vanishes."""
+        start = self.layout.start.copy()
+        for k, b in enumerate(self.blocks):
+            if b.n_phi != 1 or not getattr(b.term, "log_scale_start", False):
+                continue
+            Zk = self.Z[:, self.col_slices[k]]
+            dg = np.asarray(Zk.multiply(Zk).T @ w).ravel()
+            m = float(np.mean(dg)) if dg.size else 0.0
+            if m > 0 and np.isfinite(m):
+                s = self.layout.slices[k]
+                start[s] = np.clip(-0.5 * np.log(m), self.layout.lower[s], self.layout.upper[s])
+        return start
+
     def block_phi(self, phi: np.ndarray, k: int) -> np.ndarray:
         return phi[self.layout.slices[k]]
 

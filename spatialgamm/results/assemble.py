@@ -22,7 +22,7 @@ def gaussian_state(spec: ModelSpec, reml: bool, phi0: np.ndarray | None = None) 
     system = LatentSystem(spec.blocks, spec.n)
     obj = GaussianObjective(system, spec.X, spec.y, spec.offset, spec.weights, reml)
     lay = system.layout
-    start = lay.start if phi0 is None else phi0
+    start = system.data_start(spec.weights) if phi0 is None else phi0
     # analytic gradients pay off when A^-1 is cheap (dense systems); for large sparse ones
     # the selected inverse costs more than the finite differences it replaces
     fg = obj.value_and_grad if obj.solver.dense else None

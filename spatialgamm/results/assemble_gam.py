@@ -107,7 +107,12 @@ def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) 
         lay = system.layout
         # a Newton step below 0.05 in log(sp) changes nothing a user sees: UBRE/GCV are flat
         # near their optimum, often with sp on its boundary (mgcv does not warn there either)
-        info = optimize(crit, lay.start, lay.lower, lay.upper, check_hessian=False,
+        if crit.gaussian:
+            w0 = spec.weights
+        else:
+            eta0 = fam.link.linkfun(fam.initialize(spec.y, spec.weights))
+            w0 = fam.working(spec.y, eta0, spec.weights)[1]
+        info = optimize(crit, system.data_start(w0), lay.lower, lay.upper, check_hessian=False,
                         scaled_tol=0.05)
         f = crit.fit_at(info.x)
         score = crit.score(f)

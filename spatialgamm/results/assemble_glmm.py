@@ -67,7 +67,12 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
     k = system.n_phi
     disp, d0 = _dispersion_start(spec)
     lower, upper = lay.lower, lay.upper
-    start = lay.start if phi0 is None else phi0[:k]
+    if phi0 is None:
+        fam = spec.family
+        eta0 = fam.link.linkfun(fam.initialize(spec.y, spec.weights))
+        start = system.data_start(fam.working(spec.y, eta0, spec.weights)[1])
+    else:
+        start = phi0[:k]
     f1 = lap
     stage2 = lap.with_beta
     if disp is not None:
@@ -187,7 +192,7 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
 
 def fit_laplace(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
                 data_name: str = "data") -> MixedFit:
-    y, w = spec.y[spec.weights > 0], spec.weights[spec.weights > 0]
+    y = spec.y[spec.weights > 0]
     if spec.family.name in ("poisson", "binomial") or spec.family.name.startswith("Negative"):
         if np.all(y == 0):
             raise ValueError(f"the response {spec.response_name!r} is zero in every row: the "

@@ -180,50 +180,16 @@ class GamFit(MixedFit):
         k = self.edf_total + (0 if self.family.scale_known else 1)
         return -2 * self.loglik + 2 * k
 
-    # ---- tests of smooth terms (Wood 2013, simplified) ---------------------------------
+    # ---- tests of smooth terms (Wood 2013a, 2013b) -------------------------------------
     def smooth_table(self) -> pd.DataFrame:
-        """edf, Ref.df, Chi.sq (or F) and p-value per smooth.
+        """edf, Ref.df, Chi.sq (or F) and p-value per smooth, as mgcv's ``summary.gam``.
 
-        The statistic is ``c' Vp^{r-} c`` with ``c`` the smooth's coefficients and a
-        rank ``r = round(Ref.df)`` pseudo-inverse, referred to chi-square (known scale) or
-        F on ``Ref.df`` df; Ref.df is mgcv's ``edf1 = 2 tr(F) - tr(F F)``.
+        Ordinary smooths use Wood's (2013a) test with a rank-``edf1`` pseudo-inverse,
+        ``bs='re'`` terms his (2013b) random-effect test; see
+        :mod:`spatialgamm.results.smooth_tests`.
         """
-        coef, Vp = self.coef, self.Vp.to_numpy()
-        names = list(coef.index)
-        F = self._influence()
-        rows = []
-        for _k, t, _idx in self._smooths():
-            sel = [i for i, nm in enumerate(names) if nm.startswith(t.name + ".")]
-            Fk = F[np.ix_(sel, sel)]
-            edf = float(self.edf[t.name])
-            ref_df = float(min(len(sel), 2 * np.trace(Fk) - np.trace(Fk @ Fk)))
-            c = coef.to_numpy()[sel]
-            ev, U = np.linalg.eigh(Vp[np.ix_(sel, sel)])
-            r = max(1, min(len(sel), int(round(ref_df))))
-            order = np.argsort(ev)[::-1][:r]
-            z = U[:, order].T @ c
-            stat = float(np.sum(z ** 2 / ev[order]))
-            if self.family.scale_known:
-                p = float(stats.chi2.sf(stat, ref_df))
-                rows.append({"term": t.name, "edf": edf, "Ref.df": ref_df, "Chi.sq": stat,
-                             "p-value": p})
-            else:
-                fstat = stat / ref_df
-                p = float(stats.f.sf(fstat, ref_df, self.nobs - self.edf_total))
-                rows.append({"term": t.name, "edf": edf, "Ref.df": ref_df, "F": fstat,
-                             "p-value": p})
-        return pd.DataFrame(rows).set_index("term") if rows else pd.DataFrame()
-
-    def _influence(self) -> np.ndarray:
-        """F = Vp X'WX / scale in coef coordinates."""
-        M, _ = self._coef_map()
-        C = joint_covariance(self)
-        D = self._design_b()
-        w = self.state.extra.get("working_weights", self.spec.weights)
-        G = D.T @ (D * w[:, None]) / self.state.latent_scale
-        Fb = C @ G
-        # map (beta, b) -> coef: coef-space F = M Fb M^+
-        return M @ Fb @ np.linalg.pinv(M)
+        from .smooth_tests import smooth_table
+        return smooth_table(self)
 
     def parametric_table(self) -> pd.DataFrame:
         idx = self._param_idx()

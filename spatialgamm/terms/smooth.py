@@ -39,6 +39,10 @@ class SmoothTerm:
         return self.spec.variables if self.spec.bs == "gp" and len(self.spec.variables) == 2 \
             else None
 
+    #: phi is log(relative SD): the engine may choose a data-based start (see
+    #: LatentSystem.data_start), as mgcv's initial.sp balances penalty and data
+    log_scale_start = True
+
     @property
     def rank(self) -> int:
         return self.U_range.shape[1]
