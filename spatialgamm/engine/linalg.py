@@ -19,6 +19,8 @@ import warnings
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
+from scipy.linalg.lapack import dpotrf as _dpotrf
+from scipy.linalg.lapack import dpotrs as _dpotrs
 
 try:  # CHOLMOD is the fast path; the package still works without it
     from sksparse.cholmod import CholmodNotPositiveDefiniteError
@@ -87,11 +89,12 @@ class SPDFactor:
                 raise NotPositiveDefinite(str(exc)) from exc
             self._f = self._an
         elif self.backend == "dense":
-            Ad = A.toarray() if sp.issparse(A) else np.asarray(A)
-            try:
-                self._f = sla.cholesky(Ad, lower=True, check_finite=False)
-            except np.linalg.LinAlgError as exc:
-                raise NotPositiveDefinite(str(exc)) from exc
+            Ad = A.toarray() if sp.issparse(A) else np.asarray(A, dtype=float)
+            # LAPACK directly: scipy.linalg's wrappers cost more than a 36 x 36 factorisation
+            c, info = _dpotrf(Ad, lower=1, clean=1)
+            if info != 0:
+                raise NotPositiveDefinite(f"matrix is not positive definite (LAPACK info {info})")
+            self._f = c
         else:
             from scipy.sparse.linalg import splu
             lu = splu(sp.csc_matrix(A), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
@@ -116,7 +119,8 @@ class SPDFactor:
         if self.backend == "cholmod":
             return self._f(b)
         if self.backend == "dense":
-            return sla.cho_solve((self._f, True), b, check_finite=False)
+            x, info = _dpotrs(self._f, b, lower=1)
+            return x
         return self._f.solve(np.asarray(b, dtype=float))
 
     def solve_L(self, b: np.ndarray) -> np.ndarray:
@@ -142,11 +146,7 @@ class SPDFactor:
             Linv = sla.solve_triangular(self._f, np.eye(self._n), lower=True,
                                         check_finite=False)
             return Linv.T @ Linv
-        if self.backend == "cholmod":
-            from .selinv import selected_inverse_from_factor
-            return selected_inverse_from_factor(self._f.L(), self._f.P())
-        from .selinv import selected_inverse
-        return selected_inverse(sp.csc_matrix(self._A))
+        return self.selected_inverse()
 
     def inverse_diag_blocks(self, size: int) -> np.ndarray:
         """Diagonal ``size x size`` blocks of A^-1 (conditional variances of grouped effects)."""
@@ -170,19 +170,40 @@ class SPDFactor:
             out[j] = S[s, s].toarray()
         return out
 
+    def selected_inverse(self) -> sp.csc_matrix:
+        """Entries of A^-1 on the pattern of the current factor (issue 7 hook).
 
-def make_factor(A, backend: str | None = None) -> SPDFactor:
+        Takahashi recursions over the factor itself (no new factorisation) for CHOLMOD; the
+        whole inverse for the dense back-end; SuperLU's selected inverse otherwise.
+        """
+        from threadpoolctl import threadpool_limits
+
+        from .selinv import selected_inverse, selected_inverse_from_factor
+        if self.backend == "cholmod":
+            f = self._f.copy()  # L() converts the factor in place: keep ours supernodal
+            # the recursions are many small dense blocks: one BLAS thread is 2-5x faster
+            with threadpool_limits(limits=1, user_api="blas"):
+                return selected_inverse_from_factor(f.L(), f.P())
+        if self.backend == "dense":
+            Linv = sla.solve_triangular(self._f, np.eye(self._n), lower=True, check_finite=False)
+            return sp.csc_matrix(Linv.T @ Linv)
+        return selected_inverse(sp.csc_matrix(self._A), backend="superlu")
+
+
+def make_factor(A, backend: str | None = None, numeric: bool = True) -> SPDFactor:
     """Analyse the pattern of ``A`` once and factor it.
 
     ``A`` should carry the structural non-zeros of every later matrix that will be passed to
-    :meth:`SPDFactor.refactor` (explicit zeros are fine).
+    :meth:`SPDFactor.refactor` (explicit zeros are fine). ``numeric=False`` does the symbolic
+    analysis only (issue 7: counting numeric factorisations).
     """
     backend = backend or choose_backend(A)
     if backend == "cholmod":
         A = sp.csc_matrix(A)
         f = SPDFactor("cholmod", _cholmod_analyze(A, mode="supernodal",
-                                                  ordering_method="best"))
+                                                  ordering_method="amd"))
     else:
         f = SPDFactor(backend)
-    f.refactor(A)
+    if numeric:
+        f.refactor(A)
     return f

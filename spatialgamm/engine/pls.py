@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as sla
 import scipy.sparse as sp
+from scipy.linalg.lapack import dpotrf as _dpotrf
+from scipy.linalg.lapack import dpotrs as _dpotrs
 
 from .linalg import NotPositiveDefinite, SPDFactor, choose_backend, make_factor
 from .system import LatentSystem
@@ -173,12 +174,11 @@ class PLSSolver:
                 AinvB = np.zeros((0, p))
                 AinvZy = np.zeros(0)
                 XtVX, rhs = cp.XtX.copy(), cp.Xty.copy()
-            try:
-                RX = sla.cholesky(XtVX, lower=False, check_finite=False)
-            except np.linalg.LinAlgError as exc:
+            RX, info = _dpotrf(XtVX, lower=0, clean=1)
+            if info != 0:
                 raise NotPositiveDefinite("the fixed-effects design is rank deficient at "
-                                          "these parameters") from exc
-            beta = sla.cho_solve((RX, False), rhs, check_finite=False)
+                                          "these parameters")
+            beta = _dpotrs(RX, rhs, lower=0)[0]
             logdet_X = 2.0 * float(np.sum(np.log(np.diag(RX))))
             u = AinvZy - AinvB @ beta if q else np.zeros(0)
         else:
