@@ -103,7 +103,7 @@ class GaussianObjective:
         dense = self.solver.dense
         Lam = r.Lam
         M = self.cp.ZtZ
-        LtM = Lam.T @ M
+        LtM = Lam.T * M[None, :] if np.ndim(M) == 1 else Lam.T @ M  # M diagonal: a vector
         Ainv = r.factor.inverse_on_pattern()
         e_w = (self.y - self.offset - self.X @ r.beta) * self.weights
         b = np.asarray(Lam @ r.u).ravel()

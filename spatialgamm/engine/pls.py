@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg.blas import dsyrk as _dsyrk
 from scipy.linalg.lapack import dpotrf as _dpotrf
 from scipy.linalg.lapack import dpotrs as _dpotrs
 
-from .linalg import NotPositiveDefinite, SPDFactor, choose_backend, make_factor
+from .linalg import NotPositiveDefinite, SPDFactor, choose_backend, make_factor  # noqa: F401
 from .system import LatentSystem
 
 
@@ -71,18 +72,28 @@ class PLSSolver:
         q = system.q
         self.q = q
         ZtZ_pattern = (system.Z.T @ system.Z).tocsc()
-        phi0 = np.where(np.isfinite(system.layout.start), system.layout.start, 1.0)
-        # generic values so no structural entry cancels during the symbolic analysis
-        lam = system.Lambda(phi0)
-        lam.data = np.abs(lam.data) + 1.0
-        A0 = (lam.T @ ZtZ_pattern @ lam).tocsc()
-        P0, _ = system.precision(phi0)
-        A0 = A0 + (P0 if P0 is not None else sp.identity(q, format="csc"))
-        A0 = A0 + sp.identity(q, format="csc") * (abs(A0).max() if A0.nnz else 1.0)
-        self.backend = choose_backend(A0) if q > 0 else "dense"
+        # Z'Z diagonal (each row of Z in one column: site/level indicators): Z'WZ is then a
+        # vector and A = (D^1/2 Lambda)'(D^1/2 Lambda) + P is one symmetric rank-k update
+        self.ztz_diagonal = q > 0 and ZtZ_pattern.nnz == q and np.all(
+            ZtZ_pattern.indices == np.arange(q))
+        if q > 0 and system._lam.nnz > 0.25 * q * q:
+            # a dense covariance factor (full-rank GP): A is dense; sparse products on a
+            # dense pattern only cost time (seconds at a few thousand sites)
+            self.backend = "dense"
+            self.factor = SPDFactor("dense")
+        else:
+            phi0 = np.where(np.isfinite(system.layout.start), system.layout.start, 1.0)
+            # generic values so no structural entry cancels during the symbolic analysis
+            lam = system.Lambda(phi0)
+            lam.data = np.abs(lam.data) + 1.0
+            A0 = (lam.T @ ZtZ_pattern @ lam).tocsc()
+            P0, _ = system.precision(phi0)
+            A0 = A0 + (P0 if P0 is not None else sp.identity(q, format="csc"))
+            A0 = A0 + sp.identity(q, format="csc") * (abs(A0).max() if A0.nnz else 1.0)
+            self.backend = choose_backend(A0) if q > 0 else "dense"
+            self.factor = make_factor(A0.toarray() if self.backend == "dense" else A0.tocsc(),
+                                      self.backend) if q > 0 else None
         self.dense = self.backend == "dense"
-        self.factor = make_factor(A0.toarray() if self.dense else A0.tocsc(), self.backend) \
-            if q > 0 else None
         # small problems: dense products beat scipy.sparse's per-call overhead
         # Lambda diagonal (scalar terms, smooths) and every level present on Z'Z's diagonal:
         # A can be refilled elementwise on Z'Z's pattern
@@ -105,6 +116,13 @@ class PLSSolver:
     # -- cross products --------------------------------------------------------------
     def cross_products(self, z: np.ndarray, w: np.ndarray) -> CrossProducts:
         Z, X = self.system.Z, self.X
+        if self.dense and self.ztz_diagonal:
+            Zw = Z.multiply(w[:, None]).tocsc()
+            Xw = X * w[:, None]
+            d = np.asarray(Z.multiply(Zw).sum(axis=0)).ravel()
+            return CrossProducts(ZtZ=d, ZtX=np.asarray(Zw.T @ X), XtX=X.T @ Xw,
+                                 Zty=np.asarray(Zw.T @ z).ravel(), Xty=Xw.T @ z,
+                                 yty=float(z @ (w * z)))
         if self.Zd is not None:
             Zw = self.Zd * w[:, None]
             Xw = X * w[:, None]
@@ -141,7 +159,11 @@ class PLSSolver:
         if q:
             if self.dense:
                 Lam = sysm.Lambda_dense(phi)
-                A = Lam.T @ cp.ZtZ @ Lam
+                if cp.ZtZ.ndim == 1:  # diagonal Z'WZ: one symmetric rank-k update (syrk)
+                    S = Lam * np.sqrt(cp.ZtZ)[:, None]
+                    A = _dsyrk(1.0, S, trans=1, lower=1)
+                else:
+                    A = Lam.T @ cp.ZtZ @ Lam
                 A[np.diag_indices(q)] += 1.0 if P is None else 0.0
                 if P is not None:
                     A += P.toarray()

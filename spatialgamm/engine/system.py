@@ -75,6 +75,8 @@ class LatentSystem:
             self._lam_slices.append(slice(off, off + t.nnz))
             off += t.nnz
         self.has_precision = any(b.kind == "precision" for b in blocks)
+        self._lam_cache: tuple[bytes, np.ndarray] | None = None
+        self._dense_cache: tuple[np.ndarray, np.ndarray] | None = None
         # (row, col) of every stored Lambda value, for the dense path
         coo = self._lam.tocoo()
         self.lam_rows, self.lam_cols = coo.row, coo.col
@@ -108,7 +110,20 @@ class LatentSystem:
         return phi[self.layout.slices[k]]
 
     def lambda_values(self, phi: np.ndarray) -> np.ndarray:
-        """Stored values of the global Lambda in CSC order."""
+        """Stored values of the global Lambda in CSC order.
+
+        The last result is kept: PIRLS refills the system several times at one ``phi``, and
+        a dense GP block's values cost a kernel evaluation and a Cholesky each time."""
+        key = np.asarray(phi, dtype=float).tobytes()
+        if self._lam_cache is not None and self._lam_cache[0] == key:
+            return self._lam_cache[1]
+        vals = self._lambda_values(phi)
+        vals.setflags(write=False)  # shared by the cache: callers must not write into it
+        self._lam_cache = (key, vals)
+        self._dense_cache = None
+        return vals
+
+    def _lambda_values(self, phi: np.ndarray) -> np.ndarray:
         vals = np.empty(self._lam.nnz)
         for k, b in enumerate(self.blocks):
             s = self._lam_slices[k]
@@ -151,8 +166,13 @@ class LatentSystem:
         return L
 
     def Lambda_dense(self, phi: np.ndarray) -> np.ndarray:
+        vals = self.lambda_values(phi)
+        if self._dense_cache is not None and self._dense_cache[0] is vals:
+            return self._dense_cache[1]
         L = np.zeros((self.q, self.q))
-        L[self.lam_rows, self.lam_cols] = self.lambda_values(phi)[self._csc_to_coo()]
+        L[self.lam_rows, self.lam_cols] = vals[self._csc_to_coo()]
+        L.setflags(write=False)
+        self._dense_cache = (vals, L)
         return L
 
     def _csc_to_coo(self) -> np.ndarray:
