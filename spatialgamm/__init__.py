@@ -8,9 +8,11 @@ The front doors (``lmer``, ``glmer``, ``gam``, ``fit``) share one latent-Gaussia
 from . import datasets
 from .api import fit, gam, glmer, lmer
 from .model import build_model
+from .mesh import Mesh, matern_precision, nonconvex_hull
 from .results.compare import anova
 from .spatial import GridPrediction, plot_estimate_se, plot_map, predict_grid, save_figure
 
-__all__ = ["GridPrediction", "anova", "build_model", "datasets", "fit", "gam", "glmer", "lmer",
-           "plot_estimate_se", "plot_map", "predict_grid", "save_figure"]
+__all__ = ["GridPrediction", "Mesh", "anova", "build_model", "datasets", "fit", "gam", "glmer",
+           "lmer", "matern_precision", "nonconvex_hull", "plot_estimate_se", "plot_map",
+           "predict_grid", "save_figure"]
 __version__ = "0.1.0"

@@ -146,6 +146,9 @@ def posterior_variance(fit, X: np.ndarray, Z, population: bool) -> np.ndarray:
 
     For the Gaussian LMM this is lme4/merTools' conditional variance with beta uncertain.
     """
+    post = fit.state.extra.get("sparse_posterior")
+    if post is not None:  # issue 7: SPDE fits keep a selected inverse, no dense (p+q)^2
+        return post.variance(X, Z, population)
     cov = fit.state.extra.get("joint_cov")
     if cov is None:
         cov = joint_covariance(fit)

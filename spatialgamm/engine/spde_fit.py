@@ -1,0 +1,387 @@
+"""The marginal likelihood of a model with one sparse-precision field, with its gradient.
+
+The model: ``eta = offset + X beta + Z u``, ``u ~ N(0, s Q(phi)^-1)``, observations from an
+exponential family (``s`` = residual variance for the Gaussian identity model, else 1).
+With ``H = M' W M + blockdiag(0, Q)``, ``M = [X, Z]``, and at the mode ``(beta, u)``:
+
+    Gaussian (exact, beta and s profiled; as lme4):
+        d = log|A| - log|Q| + dof (1 + log(2 pi r2 / dof)) [+ log|X'VX|] - sum log w
+    other families (Laplace; canonical links, where W is the exact Hessian):
+        d = -2 log p(y | mu) + u'Q u + log|A| - log|Q| [+ log|X'VX| - p log 2 pi]
+
+where ``A = Z'WZ + Q`` and the bracket is REML (beta integrated with a flat prior:
+``log|A| + log|X'VX| = log|H|``). The gradient in ``phi`` (Rue, Martino & Chopin 2009,
+sec. 6; the implicit-function argument of TMB) is exact and needs one selected inversion of
+the factor already at hand (Takahashi recursions):
+
+    Gaussian:  g_k = tr(S dQ_k) - dlog|Q|_k + dof u'dQ_k u / r2
+    Laplace:   g_k = u'dQ_k u + tr(S dQ_k) - dlog|Q|_k + sum_i W'_i (M dx_k)_i d_i,
+               dx_k = -H^-1 [0; dQ_k u]  (how the mode moves),
+
+with ``S`` the latent block of ``H^-1`` (REML) or ``A^-1`` (ML), ``d_i = m_i' S_J m_i`` the
+matching variance of observation i's linear predictor and ``W'`` = dW / d eta. The Newton
+matrix is the average-information matrix (Gilmour, Thompson & Cullis 1995) of the working
+model, ``AI_kl = t_k' P t_l`` with ``t_k = dV_k P y = -Z Q^-1 dQ_k u`` (and ``t_s = y - X beta``
+for the Gaussian scale, then profiled out): solves only, no traces.
+
+Each evaluation refactors ``A`` on one symbolic analysis. PIRLS starts from the mode of the
+last accepted point moved by ``dx`` (first order in ``phi``), so one or two Newton steps find
+the new mode; the Laplace log-determinant then gets the first-order correction
+``sum_i W'_i (M Delta)_i d_i`` for the last, tiny, step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from ..families import Family
+from .laplace import PIRLSError
+from .linalg import NotPositiveDefinite, choose_backend, make_factor
+
+LOG2PI = float(np.log(2 * np.pi))
+
+
+@dataclass
+class LatentSolve:
+    """One penalised least-squares solve at fixed weights (one numeric factorisation)."""
+
+    beta: np.ndarray
+    u: np.ndarray
+    factor: Any  # SPDFactor of A = Z'WZ + Q
+    C: np.ndarray  # A^-1 Z'WX (q x p)
+    R: np.ndarray  # upper Cholesky factor of X'VX = X'WX - X'WZ C (p x p)
+    logdet_A: float
+    logdet_XtVX: float
+
+
+@dataclass
+class Evaluation:
+    """The criterion at one ``phi`` and what the optimiser and the fit need from it."""
+
+    phi: np.ndarray
+    f: float
+    grad: np.ndarray
+    ai: np.ndarray  # Newton matrix for phi (scale profiled out)
+    ai_full: np.ndarray  # with the Gaussian log-scale as last coordinate
+    beta: np.ndarray
+    u: np.ndarray
+    eta: np.ndarray
+    mu: np.ndarray
+    w: np.ndarray  # working weights at the mode (prior weights for Gaussian)
+    scale: float
+    solve: LatentSolve
+    sel: sp.csc_matrix  # A^-1 on the factor's pattern
+    prior: Any  # PriorState
+    dx: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    minus2ll: float = 0.0
+    inner: int = 1
+    quad: np.ndarray | None = None  # u' dQ_k u
+    dof: int = 0  # Gaussian: n - p (REML) or n (ML)
+
+
+class FieldObjective:
+    """(Restricted) marginal likelihood of a model with one sparse-precision field.
+
+    Parameters
+    ----------
+    X : ndarray (n, p)
+    Z : sparse (n, q)
+        Design of the field (a projector: few non-zeros per row).
+    y, offset, weights : ndarray (n,)
+    family : Family
+        Gaussian with identity link, or a canonical link (the Laplace gradient uses W as
+        the Hessian of the log-likelihood).
+    prior : callable
+        ``phi -> PriorState`` (``Q``, ``log|Q|``, its gradient, ``dQ``, ``Q^-1``).
+    q_pattern : csc_matrix
+        Sparsity pattern of every ``Q`` the prior returns.
+    reml : bool
+    """
+
+    def __init__(self, X: np.ndarray, Z: sp.spmatrix, y: np.ndarray, offset: np.ndarray,
+                 weights: np.ndarray, family: Family, prior, q_pattern: sp.csc_matrix,
+                 reml: bool = True, inner_tol: float = 1e-3, max_inner: int = 40):
+        self.X = np.asarray(X, dtype=float)
+        self.n, self.p = self.X.shape
+        self.Zr = sp.csr_matrix(Z)
+        self.Zr.sort_indices()
+        self.Zt = sp.csr_matrix(self.Zr.T)
+        self.q = self.Zr.shape[1]
+        self.y, self.offset, self.wt = y, offset, weights
+        self.family, self.prior, self.reml = family, prior, reml
+        self.gaussian = family.name == "gaussian" and family.link.name == "identity"
+        if not self.gaussian and not family.canonical:
+            raise ValueError(f"the sparse field fit needs a canonical link; {family.name} with "
+                             f"link {family.link.name!r} is not")
+        self.inner_tol, self.max_inner = inner_tol, max_inner
+        self.n_factorizations = 0
+        self.n_evals = 0
+        self._pattern(q_pattern)
+
+    # -- the fixed pattern of A = Z'WZ + Q -------------------------------------------------
+    def _pattern(self, q_pattern: sp.csc_matrix) -> None:
+        Zr, q = self.Zr, self.q
+        cnt = np.diff(Zr.indptr)
+        # every (row, a, b) pair of stored entries of a row: Z'WZ = sum_i w_i z_i z_i'
+        starts = Zr.indptr[:-1]
+        k2 = cnt * cnt
+        owner = np.repeat(np.arange(self.n), k2)
+        off = np.arange(k2.sum()) - np.repeat(np.cumsum(k2) - k2, k2)
+        ca = starts[owner] + off // cnt[owner]
+        cb = starts[owner] + off % cnt[owner]
+        self._pair_row = owner
+        self._pair_val = Zr.data[ca] * Zr.data[cb]
+        pa, pb = Zr.indices[ca], Zr.indices[cb]
+        ztz = sp.csc_matrix((np.ones(len(pa)), (pa, pb)), shape=(q, q))
+        pat = sp.csc_matrix(abs(ztz) + abs(q_pattern) + sp.identity(q, format="csc"))
+        pat.sort_indices()
+        pat.data[:] = 1.0
+        self._A_pattern = pat
+        self._keys = np.repeat(np.arange(q), np.diff(pat.indptr)).astype(np.int64) * q \
+            + pat.indices
+        self._pair_pos = self._locate(pb.astype(np.int64) * q + pa)  # (col, row) keys
+        qp = sp.csc_matrix(q_pattern)
+        qp.sort_indices()
+        self._q_indptr, self._q_indices = qp.indptr.copy(), qp.indices.copy()
+        qcols = np.repeat(np.arange(q), np.diff(qp.indptr)).astype(np.int64)
+        self._q_pos = self._locate(qcols * q + qp.indices)
+        self._q_cols = qcols
+        self.backend = choose_backend(pat)
+        self.factor = make_factor(pat if self.backend != "dense" else pat.toarray(),
+                                  self.backend, numeric=False)
+        self._sel_keys = None
+        self._row_pairs = (pa, pb)
+
+    def _locate(self, keys: np.ndarray) -> np.ndarray:
+        pos = np.searchsorted(self._keys, keys)
+        if np.any(self._keys[np.minimum(pos, len(self._keys) - 1)] != keys):
+            raise RuntimeError("an entry falls outside the fixed sparsity pattern")
+        return pos
+
+    def _q_data(self, Q: sp.csc_matrix) -> np.ndarray:
+        if not (np.array_equal(Q.indptr, self._q_indptr)
+                and np.array_equal(Q.indices, self._q_indices)):
+            raise RuntimeError("the prior precision changed its sparsity pattern")
+        return Q.data
+
+    # -- one PLS solve -----------------------------------------------------------------------
+    def solve(self, Q: sp.csc_matrix, w: np.ndarray, z: np.ndarray) -> LatentSolve:
+        """Minimise ``||W^1/2 (z - X beta - Z u)||^2 + u'Qu`` (one numeric factorisation)."""
+        data = np.bincount(self._pair_pos, weights=self._pair_val * w[self._pair_row],
+                           minlength=len(self._keys))
+        np.add.at(data, self._q_pos, self._q_data(Q))
+        A = sp.csc_matrix((data, self._A_pattern.indices, self._A_pattern.indptr),
+                          shape=(self.q, self.q))
+        self.n_factorizations += 1
+        self.factor.refactor(A if self.backend != "dense" else A.toarray())
+        X, Zt = self.X, self.Zt
+        Xw = X * w[:, None]
+        B = np.asarray(Zt @ Xw)  # Z'WX
+        C = np.asarray(self.factor.solve(B)).reshape(self.q, self.p)
+        XtVX = X.T @ Xw - B.T @ C
+        try:
+            R = sla.cholesky(XtVX, lower=False, check_finite=False)
+        except np.linalg.LinAlgError as exc:
+            raise NotPositiveDefinite("the fixed-effects design is rank deficient") from exc
+        zw = w * z
+        Zz = np.asarray(Zt @ zw).ravel()
+        a = np.asarray(self.factor.solve(Zz)).ravel()
+        beta = sla.cho_solve((R, False), X.T @ zw - C.T @ Zz, check_finite=False)
+        u = a - C @ beta
+        return LatentSolve(beta, u, self.factor, C, R, self.factor.logdet(),
+                           2.0 * float(np.sum(np.log(np.diag(R)))))
+
+    def solve_H(self, s: LatentSolve, rb: np.ndarray, ru: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """``H^-1 [rb; ru]`` from the blocked factor (1-D or 2-D right-hand sides)."""
+        a = np.asarray(s.factor.solve(ru)).reshape(ru.shape)
+        xb = sla.cho_solve((s.R, False), rb - s.C.T @ ru, check_finite=False)
+        return xb, a - s.C @ xb
+
+    # -- the mode --------------------------------------------------------------------------
+    def _penalised(self, eta: np.ndarray, u: np.ndarray, Q) -> float:
+        mu = self.family.link.linkinv(eta)
+        return float(np.sum(self.family.dev_resids(self.y, mu, self.wt))) + float(u @ (Q @ u))
+
+    def glm_start(self) -> tuple[np.ndarray, np.ndarray]:
+        """Fixed effects of the model without the field (IRLS on p columns: no sparse work)."""
+        fam, X = self.family, self.X
+        eta = fam.link.linkfun(fam.initialize(self.y, self.wt))
+        beta = np.zeros(self.p)
+        for _ in range(50):
+            z, w = fam.working(self.y, eta, self.wt)
+            Xw = X * w[:, None]
+            beta_new = np.linalg.lstsq(X.T @ Xw, Xw.T @ (z - self.offset), rcond=None)[0]
+            eta_new = self.offset + X @ beta_new
+            done = np.max(np.abs(beta_new - beta)) < 1e-8 * (1 + np.max(np.abs(beta_new)))
+            beta, eta = beta_new, eta_new
+            if done:
+                break
+        return beta, np.zeros(self.q)
+
+    def _mode(self, prior, beta: np.ndarray, u: np.ndarray):
+        """Penalised IRLS (Newton for canonical links) from ``(beta, u)``.
+
+        Stops when the Newton decrement ``Delta' H Delta`` (deviance units) is below
+        ``inner_tol``; returns the Newton point, the factorisation one tiny step behind it
+        and the linear-predictor step ``M Delta`` (for the first-order correction).
+        """
+        fam, Q = self.family, prior.Q
+        eta = self.offset + self.X @ beta + self.Zr @ u
+        if not fam.link.valid_eta(eta) or not np.all(np.isfinite(eta)):
+            beta, u = self.glm_start()
+            eta = self.offset + self.X @ beta
+        pen = self._penalised(eta, u, Q)
+        for it in range(1, self.max_inner + 1):
+            z, w = fam.working(self.y, eta, self.wt)
+            s = self.solve(Q, w, z - self.offset)
+            db, du = s.beta - beta, s.u - u
+            dM = self.X @ db + self.Zr @ du
+            dec = float(np.sum(w * dM * dM) + du @ (Q @ du))
+            if dec < self.inner_tol:
+                return s, w, eta, dM, it
+            t = 1.0
+            while True:
+                eta_t = eta + t * dM
+                if fam.link.valid_eta(eta_t):
+                    u_t = u + t * du
+                    pen_t = self._penalised(eta_t, u_t, Q)
+                    if np.isfinite(pen_t) and pen_t <= pen + 1e-12 * abs(pen):
+                        break
+                t /= 2
+                if t < 1e-10:
+                    raise PIRLSError("penalised IRLS could not reduce the penalised deviance")
+            beta, u, eta, pen = beta + t * db, u_t, eta_t, pen_t
+        raise PIRLSError(f"penalised IRLS did not converge in {self.max_inner} iterations")
+
+    # -- evaluation ------------------------------------------------------------------------
+    def evaluate(self, phi: np.ndarray, start: tuple[np.ndarray, np.ndarray] | None = None
+                 ) -> Evaluation:
+        """Criterion, gradient and Newton matrix at ``phi``."""
+        self.n_evals += 1
+        phi = np.asarray(phi, dtype=float)
+        prior = self.prior(phi)
+        Q = prior.Q
+        if self.gaussian:
+            w = self.wt
+            s = self.solve(Q, w, self.y - self.offset)
+            eta = self.offset + self.X @ s.beta + self.Zr @ s.u
+            dM, inner = np.zeros(self.n), 1
+        else:
+            beta0, u0 = start if start is not None else self.glm_start()
+            s, w, eta0, dM, inner = self._mode(prior, beta0, u0)
+            eta = eta0 + dM
+        beta, u = s.beta, s.u
+        sel = s.factor.selected_inverse()
+        d = self._obs_variances(s, sel)
+        qs = self._sel_at_q(sel)
+        traces = np.array([float(qs @ dq.data) for dq in prior.dQ])
+        if self.reml:  # + tr(R^-T C' dQ C R^-1): the fixed effects' share of H^-1
+            CR = sla.solve_triangular(s.R, s.C.T, trans="T", lower=False).T  # C R^-1
+            traces += np.array([float(np.sum(CR * (dq @ CR))) for dq in prior.dQ])
+        quad = np.array([float(u @ (dq @ u)) for dq in prior.dQ])
+        mu = self.family.link.linkinv(eta)
+        if self.gaussian:
+            dof = self.n - self.p if self.reml else self.n
+            resid = self.y - eta
+            r2 = float(np.sum(w * resid * resid) + u @ (Q @ u))
+            if r2 <= 0:
+                raise NotPositiveDefinite("zero penalised residual sum of squares")
+            scale = r2 / dof
+            f = s.logdet_A - prior.logdet + dof * (1 + LOG2PI + np.log(r2 / dof)) \
+                - float(np.sum(np.log(w[w > 0])))
+            if self.reml:
+                f += s.logdet_XtVX
+            grad = traces - prior.dlogdet + dof * quad / r2
+            dx, m2ll = [], float("nan")
+        else:
+            dof, scale = 0, 1.0
+            wprime = self._dw_deta(eta0)
+            ld = s.logdet_A + (s.logdet_XtVX if self.reml else 0.0)
+            ld += float(np.sum(wprime * dM * d))  # the factor is one tiny step behind
+            m2ll = -2.0 * float(np.sum(self.family.loglik_obs(self.y, mu, self.wt)))
+            f = m2ll + float(u @ (Q @ u)) + ld - prior.logdet
+            if self.reml:
+                f -= self.p * LOG2PI
+            dx, implicit = [], []
+            for dq in prior.dQ:
+                xb, xu = self.solve_H(s, np.zeros(self.p), -(dq @ u))
+                dx.append((xb, xu))
+                implicit.append(float(np.sum(wprime * (self.X @ xb + self.Zr @ xu) * d)))
+            grad = quad + traces - prior.dlogdet + np.array(implicit)
+        ai_full = self._average_information(prior, s, w, u, eta, scale)
+        if self.gaussian:  # profile the log-scale out (Schur complement)
+            k = len(phi)
+            ai = ai_full[:k, :k] - np.outer(ai_full[:k, k], ai_full[k, :k]) / ai_full[k, k]
+        else:
+            ai = ai_full
+        return Evaluation(phi=phi, f=float(f), grad=grad, ai=ai, ai_full=ai_full, beta=beta,
+                          u=u, eta=eta, mu=mu, w=w, scale=scale, solve=s, sel=sel,
+                          prior=prior, dx=dx, minus2ll=m2ll, inner=inner, quad=quad,
+                          dof=dof)
+
+    # -- pieces ----------------------------------------------------------------------------
+    def _sel_keys_for(self, sel: sp.csc_matrix) -> np.ndarray:
+        """Sorted (col, row) keys of the selected inverse's pattern (fixed with the analysis)."""
+        if self._sel_keys is None or self._sel_keys[0] != (sel.nnz, sel.indptr[-1]):
+            keys = np.repeat(np.arange(self.q), np.diff(sel.indptr)).astype(np.int64) * self.q \
+                + sel.indices
+            pa, pb = self._row_pairs
+            qk = self._q_cols * self.q + self._q_indices
+            self._sel_keys = ((sel.nnz, sel.indptr[-1]), np.searchsorted(keys, pb.astype(
+                np.int64) * self.q + pa), np.searchsorted(keys, qk), keys)
+            for pos, want in ((self._sel_keys[1], pb.astype(np.int64) * self.q + pa),
+                              (self._sel_keys[2], qk)):
+                if np.any(keys[np.minimum(pos, len(keys) - 1)] != want):
+                    raise RuntimeError("the selected inverse misses an entry of the pattern")
+        return self._sel_keys
+
+    def _sel_at_q(self, sel: sp.csc_matrix) -> np.ndarray:
+        """Selected-inverse values at the stored entries of Q (for tr(S dQ))."""
+        return sel.data[self._sel_keys_for(sel)[2]]
+
+    def _obs_variances(self, s: LatentSolve, sel: sp.csc_matrix) -> np.ndarray:
+        """``d_i``: variance of observation i's linear predictor under ``H_J^-1``."""
+        pos = self._sel_keys_for(sel)[1]
+        d = np.bincount(self._pair_row, weights=self._pair_val * sel.data[pos],
+                        minlength=self.n)
+        if self.reml:  # joint H^-1: + (x_i - C'z_i)' (X'VX)^-1 (x_i - C'z_i)
+            G = self.X - self.Zr @ s.C
+            T = sla.solve_triangular(s.R, G.T, trans="T", lower=False)
+            d += np.sum(T * T, axis=0)
+        return d
+
+    def _dw_deta(self, eta: np.ndarray) -> np.ndarray:
+        """dW/d eta of the working weights (central differences; exact enough: O(h^2))."""
+        h = 1e-5 * np.maximum(1.0, np.abs(eta))
+        _, wp = self.family.working(self.y, eta + h, self.wt)
+        _, wm = self.family.working(self.y, eta - h, self.wt)
+        return (wp - wm) / (2 * h)
+
+    def _apply_P(self, s: LatentSolve, w: np.ndarray, T: np.ndarray, scale: float
+                 ) -> np.ndarray:
+        """``P T`` (REML) or ``V^-1 T`` (ML) through the factor: Woodbury, solves only."""
+        WT = w[:, None] * T
+        ru = np.asarray(self.Zt @ WT)
+        if self.reml:
+            xb, xu = self.solve_H(s, self.X.T @ WT, ru)
+            fitted = self.X @ xb + self.Zr @ xu
+        else:
+            fitted = self.Zr @ np.asarray(s.factor.solve(ru)).reshape(ru.shape)
+        return (WT - w[:, None] * fitted) / scale
+
+    def _average_information(self, prior, s: LatentSolve, w: np.ndarray, u: np.ndarray,
+                             eta: np.ndarray, scale: float) -> np.ndarray:
+        """Deviance-scale AI matrix (plus the Gaussian log-scale as last coordinate)."""
+        cols = [-(self.Zr @ prior.solve(dq @ u)) for dq in prior.dQ]
+        if self.gaussian:  # t_s = V P y = y - offset - X beta (d V / d log s = V)
+            cols.append(self.y - self.offset - self.X @ s.beta)
+        T = np.column_stack(cols)
+        PT = self._apply_P(s, w, T, scale)
+        ai = T.T @ PT
+        return 0.5 * (ai + ai.T)
