@@ -7,8 +7,8 @@ The front doors (``lmer``, ``glmer``, ``gam``, ``fit``) share one latent-Gaussia
 
 from . import datasets
 from .api import fit, gam, glmer, lmer
-from .model import build_model
 from .mesh import Mesh, matern_precision, nonconvex_hull
+from .model import build_model
 from .results.compare import anova
 from .spatial import GridPrediction, plot_estimate_se, plot_map, predict_grid, save_figure
 
