@@ -117,8 +117,13 @@ class PLSSolver:
     def cross_products(self, z: np.ndarray, w: np.ndarray) -> CrossProducts:
         Z, X = self.system.Z, self.X
         if self.dense and self.ztz_diagonal:
-            Zw = Z.multiply(w[:, None]).tocsc()
             Xw = X * w[:, None]
+            if self.Zd is not None:  # tiny designs: dense arithmetic has the least overhead
+                Zw = self.Zd * w[:, None]
+                d = np.einsum("ij,ij->j", self.Zd, Zw)
+                return CrossProducts(ZtZ=d, ZtX=Zw.T @ X, XtX=X.T @ Xw, Zty=Zw.T @ z,
+                                     Xty=Xw.T @ z, yty=float(z @ (w * z)))
+            Zw = Z.multiply(w[:, None]).tocsc()
             d = np.asarray(Z.multiply(Zw).sum(axis=0)).ravel()
             return CrossProducts(ZtZ=d, ZtX=np.asarray(Zw.T @ X), XtX=X.T @ Xw,
                                  Zty=np.asarray(Zw.T @ z).ravel(), Xty=Xw.T @ z,
