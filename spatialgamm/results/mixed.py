@@ -85,6 +85,11 @@ class MixedFit:
         return self.state.method == "REML"
 
     @property
+    def has_offset(self) -> bool:
+        """Was the model fitted with an offset (an exposure)?"""
+        return bool(self.spec.offset_exprs) or self.spec.offset_arg is not None
+
+    @property
     def nobs(self) -> int:
         return self.spec.n
 

@@ -71,6 +71,7 @@ class GridPrediction:
     crop: bool = True
     units: str | None = None
     grid: dict[str, Any] = field(default_factory=dict)  # how the grid was asked for
+    has_offset: bool = True  # did the fit have an exposure offset (else nothing to say)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -88,7 +89,7 @@ class GridPrediction:
         """Words for the scale and exposure of the estimates, as summaries and plots show."""
         scale = "response scale" if self.type == "response" else f"link scale ({self.link})"
         if self.offset == 0.0:
-            return f"{scale}, per unit exposure (offset 0)"
+            return f"{scale}, per unit exposure (offset 0)" if self.has_offset else scale
         return f"{scale}, offset {self.offset:g} on the link scale"
 
     def band_units(self) -> dict[str, str]:

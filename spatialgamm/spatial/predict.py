@@ -157,6 +157,7 @@ def predict_grid(
             link=str(getattr(link, "name", "unknown")), polygon=area, buffer=float(buffer),
             crop=bool(crop), units=units,
             grid={"n": n, "cellsize": cellsize},
+            has_offset=bool(getattr(fit, "has_offset", True)),
         ),
     )  # fmt: skip
 
