@@ -42,7 +42,8 @@ def _with_crs(fit: Any, data: Any) -> Any:
             raise ValueError(f"data has a geographic CRS ({crs.name}): spatial terms need "
                              "projected coordinates in metres; reproject first, e.g. "
                              "gdf.to_crs(gdf.estimate_utm_crs())")
-    fit.crs = crs
+    if crs is not None or getattr(fit, "crs", None) is None:
+        fit.crs = crs  # a CRS declared on a term (gp(crs=...)) stays when data carry none
     return fit
 
 

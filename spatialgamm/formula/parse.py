@@ -188,8 +188,8 @@ def parse_special(text: str, env: dict[str, Any] | None = None) -> SpecialTerm:
             variables.append(a.id)
         else:
             variables.append(ast.unparse(a))
-    # `by=fac` names a data column (as in mgcv), never a Python variable of the caller
-    kwargs = {kw.arg: (kw.value.id if kw.arg == "by" and isinstance(kw.value, ast.Name)
+    # `by=fac` / `site=id` name data columns (as in mgcv), never Python variables of the caller
+    kwargs = {kw.arg: (kw.value.id if kw.arg in ("by", "site") and isinstance(kw.value, ast.Name)
                        else _literal(kw.value, env)) for kw in tree.keywords if kw.arg}
     return SpecialTerm(tree.func.id, tuple(variables), kwargs, text.strip())
 

@@ -61,7 +61,10 @@ def design_rows(fit, newdata: pd.DataFrame, population: bool) -> tuple[np.ndarra
     zs = []
     for k, blk in enumerate(spec.blocks):
         term = blk.term
-        if isinstance(term, RandomEffectTerm) and population:
+        # re_form='~0' drops group-level effects: lme4 bars and known-covariance (kinship)
+        # effects; smooths and spatial fields are part of the mean and stay
+        if population and (isinstance(term, RandomEffectTerm)
+                           or getattr(term, "population_level_drop", False)):
             zs.append(sp.csc_matrix((len(newdata), blk.q)))
             continue
         if getattr(term, "design_needs_phi", False):

@@ -73,6 +73,21 @@ def varcorr_block(fit) -> str:
     return "\n".join(lines)
 
 
+def _gp_block(fit) -> str:
+    """Range, sigma, nugget and effective range of each GP term (empty when none)."""
+    try:
+        gp = fit.gp_params
+    except (ValueError, KeyError, AttributeError):
+        return ""
+    if gp is None or len(gp) == 0:
+        return ""
+    cols = [c for c in ("term", "kernel", "range", "sigma", "nu", "nugget", "effective_range")
+            if c in gp.columns]
+    txt = gp[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    conv = gp["range_convention"].iloc[0] if "range_convention" in gp.columns else ""
+    return txt + (f"\n(range: {conv}; effective range: correlation 0.05)" if conv else "")
+
+
 def format_lmm_summary(fit) -> str:
     fam = fit.family
     spec = fit.spec
@@ -111,7 +126,12 @@ def format_lmm_summary(fit) -> str:
             if base not in [g[0] for g in ng]:
                 ng.append((base, len(blk.term.levels)))
     groups = "; ".join(f"{g}, {k}" for g, k in ng)
-    out.append(f"Number of obs: {fit.nobs}, groups:  {groups}")
+    out.append(f"Number of obs: {fit.nobs}" + (f", groups:  {groups}" if groups else ""))
+    gp_lines = _gp_block(fit)
+    if gp_lines:
+        out.append("")
+        out.append("Gaussian-process terms:")
+        out.append(gp_lines)
     out.append("")
     out.append("Fixed effects:")
     tab = fit.coef_table()

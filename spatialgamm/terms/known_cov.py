@@ -157,6 +157,9 @@ def psd_factor(K: np.ndarray, where: str, tol: float = 1e-8) -> tuple[np.ndarray
 class KnownCovTerm:
     """A random effect over ids with covariance ``s sigma^2 K``."""
 
+    #: a group-level effect: dropped by predict(re_form='~0'), as lme4 bars are
+    population_level_drop = True
+
     name: str
     id_col: str
     levels: list[str]
