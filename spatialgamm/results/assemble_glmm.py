@@ -84,15 +84,18 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
     bnd = (lambda x: system.at_boundary(x[:k]))
     # PIRLS converges to ~1e-10 relative, so finite-difference steps must be larger than
     # the 1e-8 that suits an exact objective (lme4 #998 is what happens otherwise)
+    final_stage1 = reml or spec.p == 0 or not glmer_stage2 or system.q == 0
     info1 = optimize(f1, start, lower, upper, boundary=bnd,
-                     check_hessian=(nAGQ == 1 and reml), fd_eps=1e-6)
+                     check_hessian=(nAGQ == 1 and reml), fd_eps=1e-6,
+                     polish=final_stage1,  # a start for stage 2 needs no polishing
+                     gtol=1e-5 if final_stage1 else 1e-3)
     if not np.isfinite(info1.fun) or info1.fun >= 1e299:
         raise PIRLSError("penalised IRLS failed at every parameter value tried: the model "
                          "cannot be fitted (check the response, offsets and separation)")
     if disp is not None:
         dl.set(info1.x[k])
     mode = lap.pirls(info1.x[:k])
-    if reml or spec.p == 0 or not glmer_stage2 or system.q == 0:
+    if final_stage1:
         info, par, beta = info1, info1.x, mode.beta
         vcov = sla.cho_solve((sla.cholesky(mode.pls.XtVX), False), np.eye(spec.p)) \
             if spec.p else np.zeros((0, 0))
