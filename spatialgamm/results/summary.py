@@ -11,7 +11,7 @@ def _fmt_table(df: pd.DataFrame, digits: int = 4) -> str:
     body = []
     for c in cols:
         v = df[c]
-        if c.startswith("Pr("):
+        if c.startswith("Pr(") or c == "p-value":
             body.append([_fmt_p(x) for x in v])
         elif c == "df":
             body.append([f"{x:.0f}" if abs(x - round(x)) < 1e-9 else f"{x:.2f}" for x in v])
