@@ -139,7 +139,7 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray
         return _optimize_with_gradient(fg, x0, lower, upper, boundary, gtol, maxiter)
     if len(x0) == 1 and np.isfinite(lower[0]) and np.isfinite(upper[0]):
         res = minimize_scalar(lambda t: fcount(np.array([t])), bounds=(lower[0], upper[0]),
-                              method="bounded", options={"xatol": 1e-9})
+                              method="bounded", options={"xatol": 1e-5})  # Newton polishes below
         x, fun, nit, ok, msg, method = (np.array([res.x]), float(res.fun), res.nfev,
                                         res.success, str(res.message), "Brent (bounded)")
     else:
