@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk as _dsyrk
+from scipy.linalg.lapack import dlauum as _dlauum
 from scipy.linalg.lapack import dpotrf as _dpotrf
 from scipy.linalg.lapack import dpotrs as _dpotrs
 
@@ -94,6 +95,7 @@ class PLSSolver:
             self.factor = make_factor(A0.toarray() if self.backend == "dense" else A0.tocsc(),
                                       self.backend) if q > 0 else None
         self.dense = self.backend == "dense"
+        self.lam_lower = bool(np.all(system.lam_rows >= system.lam_cols)) if q else True
         # small problems: dense products beat scipy.sparse's per-call overhead
         # Lambda diagonal (scalar terms, smooths) and every level present on Z'Z's diagonal:
         # A can be refilled elementwise on Z'Z's pattern
@@ -164,9 +166,12 @@ class PLSSolver:
         if q:
             if self.dense:
                 Lam = sysm.Lambda_dense(phi)
-                if cp.ZtZ.ndim == 1:  # diagonal Z'WZ: one symmetric rank-k update (syrk)
+                if cp.ZtZ.ndim == 1:  # diagonal Z'WZ: A - I = (D^1/2 L)'(D^1/2 L)
                     S = Lam * np.sqrt(cp.ZtZ)[:, None]
-                    A = _dsyrk(1.0, S, trans=1, lower=1)
+                    if self.lam_lower:  # triangular: LAPACK lauum, a third of syrk's flops
+                        A = _dlauum(S, lower=1)[0]
+                    else:
+                        A = _dsyrk(1.0, S, trans=1, lower=1)
                 else:
                     A = Lam.T @ cp.ZtZ @ Lam
                 A[np.diag_indices(q)] += 1.0 if P is None else 0.0
