@@ -20,8 +20,8 @@ from ..engine.laplace import DispersionLaplace, LaplaceObjective, PIRLSError
 from ..engine.optimize import (
     _finish,
     emit_warnings,
+    hessian_and_gradient,
     numerical_gradient,
-    numerical_hessian,
     optimize,
 )
 from ..engine.system import LatentSystem
@@ -125,8 +125,7 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
         steps = np.concatenate([1e-4 * np.maximum(1.0, np.abs(x[:ke])),
                                 np.maximum(1e-2 * np.asarray(se_rx), 1e-10)])
         try:
-            H = numerical_hessian(f2, x, steps=steps)
-            info.gradient = numerical_gradient(f2, x, lo, hi, steps=steps)
+            H, info.gradient, _ = hessian_and_gradient(f2, x, steps)
             np.linalg.cholesky(H)
             for _ in range(3):  # Newton steps with the one Hessian (cheap, and enough)
                 step = np.linalg.solve(H, info.gradient)
