@@ -38,17 +38,9 @@ __all__ = [
     "gaussian", "binomial", "poisson", "Gamma", "negative_binomial", "get_family",
 ]
 
-Array = NDArray[np.float64]
-_EPS = float(np.finfo(float).eps)  # R's .Machine$double.eps (DBL_EPSILON)
-_LOGIT_THRESH = 30.0  # R's C logit code: beyond |eta| > 30 it uses fixed end values
-_PROBIT_THRESH = float(-special.ndtri(_EPS))  # R: -qnorm(.Machine$double.eps), about 8.13
-
-
-def _arr(x: ArrayLike) -> Array:
-    return np.asarray(x, dtype=float)
-
-
-from .links import (  # noqa: E402,F401  (re-exported: families and links share one namespace)
+# links live in links.py; re-exported here so families and links share one namespace
+from .links import (  # noqa: E402,F401
+    Array,
     CloglogLink,
     IdentityLink,
     InverseLink,
@@ -57,6 +49,7 @@ from .links import (  # noqa: E402,F401  (re-exported: families and links share 
     LogLink,
     ProbitLink,
     SqrtLink,
+    _arr,
     get_link,
 )
 

@@ -24,6 +24,7 @@ from .hull import (
     subdivide_ring,
     thin_ring,
 )
+from .projector import read_points
 from .refine import SMALL_INPUT_ANGLE, MeshSizeError, refine
 
 #: Vertices per unit of (area / max_edge^2) that refinement produces (measured on squares,
@@ -44,23 +45,7 @@ def _pair(value: Any, name: str, allow_none_second: bool = False) -> tuple:
 
 
 def _read_loc(loc: Any) -> np.ndarray | None:
-    if loc is None:
-        return None
-    if hasattr(loc, "geometry") and hasattr(loc, "crs"):  # GeoSeries / GeoDataFrame of points
-        geoms = np.asarray(loc.geometry)
-        xy = shapely.get_coordinates(geoms)
-        if len(xy) != len(geoms):
-            raise ValueError("loc must hold one point per row")
-    else:
-        xy = np.asarray(loc, dtype=float)
-    if xy.ndim != 2 or xy.shape[1] != 2:
-        raise ValueError(f"loc must be an (n, 2) array of coordinates; got shape {xy.shape}")
-    bad = ~np.isfinite(xy).all(axis=1)
-    if bad.any():
-        i = int(np.nonzero(bad)[0][0])
-        raise ValueError(f"loc has {int(bad.sum())} rows with missing or infinite coordinates "
-                         f"(first: row {i})")
-    return xy
+    return None if loc is None else read_points(loc, "loc")
 
 
 def _rings_of(geom) -> list[list[np.ndarray]]:

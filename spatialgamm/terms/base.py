@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
+
+from ..formula.parse import FormulaError, SpecialTerm
 
 
 @dataclass
@@ -76,3 +79,42 @@ class Block:
         """Human-readable descriptions of parameters on their boundary (singular fit)."""
         fn = getattr(self.term, "at_boundary", None)
         return fn(phi) if fn else []
+
+
+def check_arguments(special: SpecialTerm, allowed, where: str | None = None) -> dict[str, Any]:
+    """The term's keyword arguments, refusing unknown ones with the list of known ones."""
+    where = where or special.text or f"{special.func}()"
+    kw = dict(special.kwargs)
+    unknown = sorted(set(kw) - set(allowed))
+    if unknown:
+        raise FormulaError(f"{where}: unknown argument(s) {unknown}; {special.func}() takes "
+                           f"{sorted(allowed)}")
+    return kw
+
+
+def coordinate_matrix(data: pd.DataFrame, variables: tuple[str, ...], where: str) -> np.ndarray:
+    """The n x D matrix of coordinate columns, checked numeric and finite.
+
+    Examples
+    --------
+    >>> coordinate_matrix(pd.DataFrame({"x": [0, 1], "y": [2, 3]}), ("x", "y"), "gp(x, y)")
+    array([[0., 2.],
+           [1., 3.]])
+    """
+    if not variables:
+        raise FormulaError(f"{where}: give at least one coordinate column, e.g. gp(x, y)")
+    cols = []
+    for v in variables:
+        if v not in data.columns:
+            raise FormulaError(f"{where}: coordinate {v!r} is not a column of the data "
+                               f"(columns: {list(data.columns)})")
+        col = data[v]
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            raise FormulaError(f"{where}: coordinate column {v!r} is not numeric "
+                               f"(dtype {col.dtype})")
+        x = col.to_numpy(dtype=float)
+        if not np.all(np.isfinite(x)):
+            i = int(np.argmax(~np.isfinite(x)))
+            raise FormulaError(f"{where}: coordinate {v!r} is not finite at row {i} ({x[i]})")
+        cols.append(x)
+    return np.column_stack(cols)

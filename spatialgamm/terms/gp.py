@@ -51,7 +51,7 @@ from ..kernels import (
     effective_range,
     pairwise_distance,
 )
-from .base import Block
+from .base import Block, check_arguments, coordinate_matrix
 
 #: kernel names accepted by gp()/hsgp() -> canonical name
 KERNEL_ALIASES = {
@@ -161,34 +161,6 @@ def parse_kernel(kw: dict[str, Any], where: str) -> KernelChoice:
 
 
 # ---- coordinates --------------------------------------------------------------------------
-def coordinate_matrix(data: pd.DataFrame, variables: tuple[str, ...], where: str) -> np.ndarray:
-    """The n x D matrix of coordinate columns, checked numeric and finite.
-
-    Examples
-    --------
-    >>> coordinate_matrix(pd.DataFrame({"x": [0, 1], "y": [2, 3]}), ("x", "y"), "gp(x, y)")
-    array([[0., 2.],
-           [1., 3.]])
-    """
-    if not variables:
-        raise FormulaError(f"{where}: give at least one coordinate column, e.g. gp(x, y)")
-    cols = []
-    for v in variables:
-        if v not in data.columns:
-            raise FormulaError(f"{where}: coordinate {v!r} is not a column of the data "
-                               f"(columns: {list(data.columns)})")
-        col = data[v]
-        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-            raise FormulaError(f"{where}: coordinate column {v!r} is not numeric "
-                               f"(dtype {col.dtype})")
-        x = col.to_numpy(dtype=float)
-        if not np.all(np.isfinite(x)):
-            i = int(np.argmax(~np.isfinite(x)))
-            raise FormulaError(f"{where}: coordinate {v!r} is not finite at row {i} ({x[i]})")
-        cols.append(x)
-    return np.column_stack(cols)
-
-
 def check_crs(data: pd.DataFrame, kw: dict[str, Any], variables: tuple[str, ...],
               where: str) -> Any:
     """Refuse a geographic CRS (``crs=`` or the data's ``.crs``); return the CRS or None.
@@ -602,11 +574,7 @@ def build_gp(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], fami
     (1.17, 53.2)
     """
     where = special.text or f"gp({', '.join(special.variables)})"
-    kw = dict(special.kwargs)
-    unknown = set(kw) - _ALLOWED
-    if unknown:
-        raise FormulaError(f"{where}: unknown argument(s) {sorted(unknown)}; gp() takes "
-                           f"{sorted(_ALLOWED)}")
+    kw = check_arguments(special, _ALLOWED, where)
     variables = tuple(special.variables)
     crs = check_crs(data, kw, variables, where)
     kern = parse_kernel(kw, where)

@@ -37,8 +37,8 @@ import scipy.sparse as sp
 
 from ..formula.parse import FormulaError, SpecialTerm
 from ..kernels import effective_range
-from .base import Block
-from .gp import KernelChoice, check_crs, coordinate_matrix, parse_kernel
+from .base import Block, check_arguments, coordinate_matrix
+from .gp import KernelChoice, check_crs, parse_kernel
 
 #: warn when the basis captures less than this share of the prior variance at the data
 MIN_CAPTURED = 0.9
@@ -243,11 +243,7 @@ def build_hsgp(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], fa
     >>> fit.gp_params[["range", "sigma", "variance_captured"]]  # doctest: +SKIP
     """
     where = special.text or f"hsgp({', '.join(special.variables)})"
-    kw = dict(special.kwargs)
-    unknown = set(kw) - _ALLOWED
-    if unknown:
-        raise FormulaError(f"{where}: unknown argument(s) {sorted(unknown)}; hsgp() takes "
-                           f"{sorted(_ALLOWED)}")
+    kw = check_arguments(special, _ALLOWED, where)
     variables = tuple(special.variables)
     crs = check_crs(data, kw, variables, where)
     kern = parse_kernel(kw, where)

@@ -33,7 +33,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from ..formula.parse import FormulaError, SpecialTerm
-from .base import Block
+from .base import Block, check_arguments
 from .gp import indicator, lower_triangle_template
 
 
@@ -260,10 +260,7 @@ def build_known_cov(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any
     >>> fit.heritability()[["h2", "se"]]                       # doctest: +SKIP
     """
     where = special.text or f"{special.func}(...)"
-    kw = dict(special.kwargs)
-    unknown = set(kw) - {"K", "Z", "ids", "standardize", "sigma"}
-    if unknown:
-        raise FormulaError(f"{where}: unknown argument(s) {sorted(unknown)}")
+    kw = check_arguments(special, {"K", "Z", "ids", "standardize", "sigma"}, where)
     if not special.variables:
         raise FormulaError(f"{where}: give the id column first, e.g. {special.func}(id, K)")
     id_col, *rest = special.variables

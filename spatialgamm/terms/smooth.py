@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..formula.parse import FormulaError, SpecialTerm
-from .base import Block
+from .base import Block, check_arguments
 from .smooths import SmoothSpec, make_basis
 
 PHI_BOUND = 20.0  # sp in [exp(-40), exp(40)]: wide enough for any real smoothing problem
@@ -94,11 +94,8 @@ def _reparameterise(spec: SmoothSpec, tol: float = 1e-10) -> tuple[np.ndarray, n
 def build_smooth(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], family
                  ) -> list[Block]:
     """Blocks of ``s(x1, ..., bs=, k=, m=, by=)``; a factor ``by`` gives one block per level."""
-    kw = dict(special.kwargs)
-    unknown = set(kw) - {"bs", "k", "m", "by", "knots", "max_knots", "seed", "xt", "id", "fx",
-                         "eigen"}
-    if unknown:
-        raise FormulaError(f"{special.text}: unknown argument(s) {sorted(unknown)}")
+    kw = check_arguments(special, {"bs", "k", "m", "by", "knots", "max_knots", "seed", "xt",
+                                   "id", "fx", "eigen"})
     for v in special.variables:
         if v not in data.columns:
             raise FormulaError(f"{special.text}: {v!r} is not a column of the data")

@@ -38,7 +38,7 @@ import scipy.sparse as sp
 from ..engine.linalg import NotPositiveDefinite, make_factor
 from ..formula.parse import FormulaError, SpecialTerm
 from ..mesh import Mesh, SPDEOperator, matern_scales, parsimonious_coefficients
-from .base import Block
+from .base import Block, check_arguments, coordinate_matrix
 
 #: keyword arguments spde() understands
 SPDE_KWARGS = ("mesh", "alpha", "range0", "sigma0", "max_memory")
@@ -289,29 +289,6 @@ def project(mesh: Mesh, xy: np.ndarray, where: str) -> sp.csc_matrix:
         raise ValueError(f"{where}: {exc}") from None
 
 
-def coordinate_matrix(data: pd.DataFrame, variables: tuple[str, ...], where: str
-                      ) -> np.ndarray:
-    """An (n, 2) float array of the coordinate columns, with clear errors."""
-    missing = [v for v in variables if v not in data.columns]
-    if missing:
-        raise ValueError(f"{where}: coordinate column(s) {missing} are not in the data "
-                         f"(columns: {list(data.columns)})")
-    cols = []
-    for v in variables:
-        col = data[v]
-        if not pd.api.types.is_numeric_dtype(col):
-            raise ValueError(f"{where}: coordinate column {v!r} is not numeric "
-                             f"(dtype {col.dtype})")
-        cols.append(col.to_numpy(dtype=float))
-    xy = np.column_stack(cols)
-    bad = ~np.isfinite(xy).all(axis=1)
-    if bad.any():
-        i = int(np.nonzero(bad)[0][0])
-        raise ValueError(f"{where}: {int(bad.sum())} rows have missing or infinite "
-                         f"coordinates (first: row {i})")
-    return xy
-
-
 def _available_memory() -> float:
     """Bytes of memory available (Linux MemAvailable; inf when unknown)."""
     try:
@@ -407,11 +384,7 @@ def build_spde(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], fa
     (True, 'precision')
     """
     where = special.text or "spde()"
-    kw = dict(special.kwargs)
-    unknown = sorted(set(kw) - set(SPDE_KWARGS))
-    if unknown:
-        raise FormulaError(f"{where}: unknown argument(s) {unknown}; spde() takes "
-                           f"{list(SPDE_KWARGS)}")
+    kw = check_arguments(special, SPDE_KWARGS, where)
     if len(special.variables) != 2:
         raise FormulaError(f"{where}: spde() needs two coordinate columns, e.g. "
                            f"spde(x, y, mesh=mesh); got {list(special.variables)}")
