@@ -1,11 +1,15 @@
 """lmer / lme parity on sleepstudy and the paired toy data (numbers from lme4 1.1-31, nlme
 3.1-162: tests/reference/*.json, made by tests/reference/make_reference.R)."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import spatialgamm as sg
 
+REF = Path(__file__).parent / "reference"
 REL = 1e-4  # estimates (optimisers stop at slightly different points)
 CRIT = 1e-3  # criteria and log-likelihoods, absolute
 SE = 1e-3  # standard errors, relative
@@ -90,12 +94,22 @@ def test_nlme_t_table(fits, reference):
         assert row["Pr(>|t|)"] == pytest.approx(r["p-value"], rel=1e-3)
 
 
-def test_satterthwaite_df_is_between_bounds(fits):
-    # Satterthwaite df of Days lies between the between-subject df (17) and the within df;
-    # for this balanced design lmerTest reports 17.0 for both coefficients.
+def test_satterthwaite_df_matches_lmertest(fits):
+    # tests/reference/lmm/lmm_extra.json from lmerTest 3.1-3 (lmm_extra.R)
+    ref = json.loads((REF / "lmm/lmm_extra.json").read_text())
     tab = fits["lmer_Reaction_Days_corr_REML"].coef_table("satterthwaite")
-    assert tab.loc["Days", "df"] == pytest.approx(17.0, abs=0.05)
-    assert tab.loc["(Intercept)", "df"] == pytest.approx(17.0, abs=0.05)
+    for k, v in ref["satterthwaite_df"].items():
+        assert tab.loc[k, "df"] == pytest.approx(v, rel=1e-3)
+        assert tab.loc[k, "Pr(>|t|)"] == pytest.approx(ref["satterthwaite_p"][k], rel=1e-2)
+
+
+def test_condvar_matches_lme4_postvar(fits):
+    ref = json.loads((REF / "lmm/lmm_extra.json").read_text())
+    m = fits["lmer_Reaction_Days_corr_REML"]
+    m.coef_table("satterthwaite")  # uses the shared factor at other parameters first
+    cv = m.ranef_condvar()["Subject"]
+    assert cv[0] == pytest.approx(np.array(ref["condvar_first"]), rel=1e-4)
+    assert cv[-1] == pytest.approx(np.array(ref["condvar_last"]), rel=1e-4)
 
 
 def test_likelihood_ratio_test(fits, reference):

@@ -107,6 +107,15 @@ def test_condvar_and_residual_types():
     cv = m.ranef_condvar()["Subject"]
     assert cv.shape == (18, 2, 2)
     assert np.all(np.linalg.eigvalsh(cv) > 0)
+    # a large sparse system takes the selected-inverse path: Var(b_j | y) of a scalar
+    # effect is below its prior variance and above sigma^2 / (n_j + sigma^2 / var_b)
+    d = _crossed(n=6000, na=600, nb=40)
+    mc = sg.lmer("y ~ x + (1 | a) + (1 | b)", d)
+    va = mc.varcorr.set_index("grp").loc["a", "vcov"]
+    s2 = mc.sigma ** 2
+    cva = mc.ranef_condvar()["a"][:, 0, 0]
+    n_a = d["a"].value_counts().sort_index().to_numpy()
+    assert np.all(cva < va) and np.all(cva > s2 / (n_a + s2 / va) * (1 - 1e-6))
     r = m.residuals("response")
     assert m.residuals("pearson") == pytest.approx(r)
     assert m.residuals("scaled") == pytest.approx(r / m.sigma)

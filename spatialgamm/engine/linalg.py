@@ -20,6 +20,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.linalg.lapack import dpotrf as _dpotrf
+from scipy.linalg.lapack import dpotri as _dpotri
 from scipy.linalg.lapack import dpotrs as _dpotrs
 
 try:  # CHOLMOD is the fast path; the package still works without it
@@ -139,39 +140,20 @@ class SPDFactor:
             return sla.solve_triangular(self._f, x, lower=True, trans="T", check_finite=False)
         raise NotImplementedError("half solves need CHOLMOD or the dense back-end")
 
-    def inverse_on_pattern(self):
-        """A^-1: dense for the dense back-end, else its entries on the factor's pattern
-        (Takahashi selected inversion) as a symmetric sparse matrix."""
-        if self.backend == "dense":
-            Linv = sla.solve_triangular(self._f, np.eye(self._n), lower=True,
-                                        check_finite=False)
-            return Linv.T @ Linv
-        return self.selected_inverse()
+    def _dense_inverse(self) -> np.ndarray:
+        """A^-1 from the dense Cholesky factor (LAPACK potri)."""
+        inv, info = _dpotri(self._f, lower=1)
+        if info != 0:
+            raise NotPositiveDefinite(f"cannot invert the factor (LAPACK info {info})")
+        return np.tril(inv) + np.tril(inv, -1).T
 
-    def inverse_diag_blocks(self, size: int) -> np.ndarray:
-        """Diagonal ``size x size`` blocks of A^-1 (conditional variances of grouped effects)."""
-        n = self._n
-        nb = n // size
-        out = np.empty((nb, size, size))
-        if self.backend == "dense" or n <= 2000:
-            if self.backend == "dense":
-                Linv = sla.solve_triangular(self._f, np.eye(n), lower=True, check_finite=False)
-                Ainv = Linv.T @ Linv
-            else:
-                Ainv = self.solve(np.eye(n))
-            for j in range(nb):
-                s = slice(j * size, (j + 1) * size)
-                out[j] = Ainv[s, s]
-            return out
-        from .selinv import selected_inverse  # sparse selected inversion for big systems
-        S = selected_inverse(sp.csc_matrix(self._A))
-        for j in range(nb):
-            s = slice(j * size, (j + 1) * size)
-            out[j] = S[s, s].toarray()
-        return out
+    def inverse_on_pattern(self):
+        """A^-1: a dense array for the dense back-end, else its entries on the factor's
+        pattern (Takahashi selected inversion) as a symmetric sparse matrix."""
+        return self._dense_inverse() if self.backend == "dense" else self.selected_inverse()
 
     def selected_inverse(self) -> sp.csc_matrix:
-        """Entries of A^-1 on the pattern of the current factor (issue 7 hook).
+        """Entries of A^-1 on the pattern of the current factor, as a sparse matrix.
 
         Takahashi recursions over the factor itself (no new factorisation) for CHOLMOD; the
         whole inverse for the dense back-end; SuperLU's selected inverse otherwise.
@@ -184,8 +166,7 @@ class SPDFactor:
             with blas_threads_for(0):
                 return selected_inverse_from_factor(f.L(), f.P())
         if self.backend == "dense":
-            Linv = sla.solve_triangular(self._f, np.eye(self._n), lower=True, check_finite=False)
-            return sp.csc_matrix(Linv.T @ Linv)
+            return sp.csc_matrix(self._dense_inverse())
         return selected_inverse(sp.csc_matrix(self._A), backend="superlu")
 
 

@@ -28,9 +28,8 @@ def latent_inverse_diag(r: PLSResult, q: int) -> np.ndarray:
         Ainv = f.solve(np.eye(q))
         d = np.diag(Ainv).copy()
         AinvB = Ainv @ r.B if r.B.shape[1] else None
-    else:  # large latent blocks: selected inversion gives diag(A^-1) at factorisation cost
-        from .selinv import selected_inverse
-        d = np.asarray(selected_inverse(f._A).diagonal()).ravel()
+    else:  # large latent blocks: selected inversion over the factor already in hand
+        d = np.asarray(f.selected_inverse().diagonal()).ravel()
         AinvB = f.solve(r.B) if r.B.shape[1] else None
     if AinvB is not None and r.XtVX.shape[0]:
         R = sla.cholesky(r.XtVX, lower=False)

@@ -195,23 +195,33 @@ class MixedFit:
         return out
 
     def ranef_condvar(self) -> dict[str, np.ndarray]:
-        """Conditional covariance matrices of each level's effects (lme4's ``condVar``)."""
+        """Conditional covariance matrices of each level's effects (lme4's ``condVar``).
+
+        ``scale * T S_jj T'`` per level j, with ``S`` the inverse of the system matrix at the
+        estimates (selected inversion for large sparse systems: only diagonal blocks needed).
+        """
         sysl = self.state.extra["system"]
-        pls = self.state.pls
+        obj = self.state.extra.get("objective")
+        # refactor at the estimates: the shared factor may since have been used elsewhere
+        if hasattr(obj, "solve") and not hasattr(obj, "pirls"):
+            pls = obj.solve(self.state.phi)
+        elif hasattr(obj, "pirls"):
+            pls = obj.pirls(self.state.phi, beta=self.state.beta).pls
+        else:
+            return {}
+        S = pls.factor.inverse_on_pattern()
         out: dict[str, np.ndarray] = {}
-        if pls is None:
-            return out
-        Lam = pls.Lam.toarray() if sp.issparse(pls.Lam) else np.asarray(pls.Lam)
-        Ainv = pls.factor.solve(np.eye(Lam.shape[0])) if Lam.shape[0] <= 3000 else None
-        if Ainv is None:
-            return out
-        V = self.state.latent_scale * Lam @ Ainv @ Lam.T
         for k, blk in self._bar_blocks():
-            s = sysl.col_slices[k]
-            nc = blk.term.nc
-            Vk = V[s, s]
-            out[blk.name] = np.stack([Vk[j * nc:(j + 1) * nc, j * nc:(j + 1) * nc]
-                                      for j in range(len(blk.term.levels))])
+            term, s0 = blk.term, sysl.col_slices[k].start
+            nc = term.nc
+            T = term.T(sysl.block_phi(self.state.phi, k))
+            blocks = []
+            for j in range(len(term.levels)):
+                i0 = s0 + j * nc
+                Sj = S[i0:i0 + nc, i0:i0 + nc]
+                Sj = Sj.toarray() if sp.issparse(Sj) else np.asarray(Sj)
+                blocks.append(self.state.latent_scale * T @ Sj @ T.T)
+            out[blk.name] = np.stack(blocks)
         return out
 
     # ---- fitted values and residuals ----------------------------------------------------
