@@ -26,3 +26,33 @@ def _load_reference(name: str) -> dict:
 def reference():
     """Loader of tests/reference/<name>.json (what R reports), e.g. ``reference("cbpp")``."""
     return _load_reference
+
+
+#: the five mgcv fits of tests/reference/rongelap_mgcv.json (make_reference.R)
+RONGELAP_CASES = {
+    "ubre_default": ("counts ~ s(cX, cY, bs='gp', k=50)", None),
+    "reml_default": ("counts ~ s(cX, cY, bs='gp', k=50)", "REML"),
+    "ubre_spherical_range_half": ("counts ~ s(cX, cY, bs='gp', k=50, m=(1, 0.5))", None),
+    "reml_matern25_range1000": ("counts ~ s(cX, cY, bs='gp', k=50, m=(4, 1000))", "REML"),
+    "reml_powexp_range2000": ("counts ~ s(cX, cY, bs='gp', k=40, m=(2, 2000, 1))", "REML"),
+}
+
+
+@pytest.fixture(scope="session")
+def rongelap_fits():
+    """The five Rongelap gam fits, made once per test session."""
+    import spatialgamm as sg
+
+    d = sg.datasets.load_rongelap()
+    return {k: sg.gam(f + " + offset(log(time))", d, family="poisson", method=m)
+            for k, (f, m) in RONGELAP_CASES.items()}
+
+
+@pytest.fixture(scope="module")
+def one_blas_thread():
+    """Dense work on a few hundred rows: waking BLAS threads on a busy 2-core machine costs
+    far more than the arithmetic (the engine does the same below its size threshold)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield

@@ -14,18 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from threadpoolctl import threadpool_limits
 
 import spatialgamm as sg
 
 REF = Path(__file__).parent / "reference" / "gp"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    # small dense factorisations: threaded BLAS on a shared 2-core machine is much slower
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(scope="module")

@@ -11,16 +11,10 @@ import pandas as pd
 import pytest
 from scipy import optimize, stats
 from scipy.stats import multivariate_normal
-from threadpoolctl import threadpool_limits
 
 import spatialgamm as sg
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    # small dense factorisations: threaded BLAS on a shared 2-core machine is much slower
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def _dist(a, b=None):

@@ -10,19 +10,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from threadpoolctl import threadpool_limits
 
 import spatialgamm as sg
 from spatialgamm.formula.parse import FormulaError
 from spatialgamm.model import build_model
 from spatialgamm.terms.hsgp import HilbertBox
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    # small dense factorisations: threaded BLAS on a shared 2-core machine is much slower
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def _dist(a):

@@ -13,18 +13,12 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from scipy import optimize
-from threadpoolctl import threadpool_limits
 
 import spatialgamm as sg
 from spatialgamm.formula.parse import FormulaError
 from spatialgamm.terms.known_cov import genotype_grm
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    # small dense factorisations: threaded BLAS on a shared 2-core machine is much slower
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def _simulate(n, p, h2, seed):

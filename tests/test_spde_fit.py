@@ -17,20 +17,13 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import shapely
-from threadpoolctl import threadpool_limits
 
 import spatialgamm as sg
 from spatialgamm.formula.parse import FormulaError
 from spatialgamm.mesh import Mesh
 from spatialgamm.results.spde import FieldEstimate, SPDEGamFit, SPDEMixedFit
 
-
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    # dense work on a few hundred rows: waking BLAS threads on a busy 2-core machine costs
-    # far more than the arithmetic (the package does the same for small fits)
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 REF = Path(__file__).parent / "reference" / "spde"

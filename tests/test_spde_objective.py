@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import shapely
-from threadpoolctl import threadpool_limits
 
 from spatialgamm.engine.gaussian import GaussianObjective
 from spatialgamm.engine.laplace import LaplaceObjective
@@ -23,13 +22,7 @@ from spatialgamm.formula.parse import parse_special
 from spatialgamm.mesh import Mesh, SPDEOperator
 from spatialgamm.terms.spde import PriorOperator, build_spde
 
-
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    # dense work on a few hundred rows: waking BLAS threads on a busy 2-core machine costs
-    # far more than the arithmetic (the package does the same for small fits)
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 LOG2PI = np.log(2 * np.pi)

@@ -13,18 +13,11 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
-from threadpoolctl import threadpool_limits
 
 import spatialgamm as sg
 from spatialgamm.mesh import Mesh
 
-
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    # dense work on a few hundred rows: waking BLAS threads on a busy 2-core machine costs
-    # far more than the arithmetic (the package does the same for small fits)
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 REF = Path(__file__).parent / "reference" / "spde" / "spde_reference.json"
