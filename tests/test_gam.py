@@ -171,3 +171,9 @@ def test_vp_ve_and_offset_kept_for_prediction(rfits, rongelap):
     per_unit = m.predict(rows, offset=0.0)["fit"].to_numpy()
     assert with_off - per_unit == pytest.approx(np.log(rows["time"].to_numpy()))
     assert with_off == pytest.approx(np.log(m.fitted[:5]))
+
+
+def test_numbers_stored_as_text_are_named(rongelap):
+    bad = rongelap.assign(cX=rongelap["cX"].astype(str))
+    with pytest.raises(ValueError, match="cX.*text"):
+        sg.gam("counts ~ s(cX, cY, bs='gp', k=20)", bad, family="poisson")

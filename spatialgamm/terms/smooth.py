@@ -102,6 +102,12 @@ def build_smooth(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], 
         col = data[v]
         if pd.api.types.is_numeric_dtype(col) and col.isna().any():
             raise FormulaError(f"{special.text}: column {v!r} has missing values (NaN)")
+        # text that looks like numbers is a data-import slip, not a factor: say so
+        if (kw.get("bs") != "re" and not pd.api.types.is_numeric_dtype(col)
+                and not isinstance(col.dtype, pd.CategoricalDtype)
+                and pd.to_numeric(col, errors="coerce").notna().all()):
+            raise FormulaError(f"{special.text}: column {v!r} holds numbers stored as text "
+                               f"(dtype {col.dtype}); convert it with astype(float)")
     fx = bool(kw.pop("fx", False))
     kw.pop("xt", None)
     kw.pop("id", None)
