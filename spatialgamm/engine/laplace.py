@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..families import Family
+from .covform import CovarianceSolver
 from .linalg import NotPositiveDefinite
 from .pls import PLSResult, PLSSolver
 from .system import LatentSystem
@@ -50,6 +51,30 @@ class Mode:
     converged: bool
 
 
+class USpaceSolver:
+    """PLS in u-space (lme4's blocked Cholesky): the general latent form."""
+
+    def __init__(self, system: LatentSystem, X: np.ndarray):
+        self.system = system
+        self.joint = PLSSolver(system, X)
+        self.uonly = PLSSolver(system, np.zeros((system.n, 0)))
+
+    def solve(self, phi: np.ndarray, z: np.ndarray, w: np.ndarray, fixed: bool) -> PLSResult:
+        solver = self.uonly if fixed else self.joint
+        return solver.solve(phi, solver.cross_products(z, w))
+
+    @staticmethod
+    def coef(step: PLSResult) -> np.ndarray:
+        return step.u
+
+    def latent_eta(self, step: PLSResult) -> np.ndarray:
+        return np.asarray(self.system.Z @ step.b()).ravel()
+
+    def penalty(self, u: np.ndarray, phi: np.ndarray) -> float:
+        P, _ = self.system.precision(phi)
+        return float(u @ u) if P is None else float(u @ (P @ u))
+
+
 class LaplaceObjective:
     """Laplace-approximate (restricted) deviance of a non-Gaussian model.
 
@@ -62,31 +87,37 @@ class LaplaceObjective:
     family : Family
     reml : bool
         Integrate the fixed effects out (mgcv's LAML) instead of maximising over them.
+    form : {"u", "covariance"}
+        The latent form PIRLS solves in: u-space (any model), or covariance form
+        (:mod:`.covform`: dense fields observed pointwise; gives exact gradients for
+        canonical links, :meth:`value_and_gradient`).
     """
 
     def __init__(self, system: LatentSystem, X: np.ndarray, y: np.ndarray,
                  offset: np.ndarray, weights: np.ndarray, family: Family, reml: bool = False,
-                 scale: float = 1.0):
+                 scale: float = 1.0, form: str = "u"):
         self.system, self.X, self.y = system, X, y
         self.offset, self.wt, self.family, self.reml = offset, weights, family, reml
         self.scale = scale
         self.n, self.p = X.shape
-        self.joint = PLSSolver(system, X)
-        self.uonly = PLSSolver(system, np.zeros((self.n, 0)))
+        if form == "u":
+            self.solver: USpaceSolver | CovarianceSolver = USpaceSolver(system, X)
+            self.joint, self.uonly = self.solver.joint, self.solver.uonly
+        elif form == "covariance":
+            self.solver = CovarianceSolver(system, X)
+        else:
+            raise ValueError(f"form must be 'u' or 'covariance', got {form!r}")
+        self.form = form
         self._eta_start: np.ndarray | None = None
         self.n_evals = 0
 
     # -- the mode ------------------------------------------------------------------------
-    def _penalty(self, u: np.ndarray, phi: np.ndarray) -> float:
-        P, _ = self.system.precision(phi)
-        return float(u @ u) if P is None else float(u @ (P @ u))
-
     def pirls(self, phi: np.ndarray, beta: np.ndarray | None = None, tol: float = 1e-9,
               maxit: int = 60, eta0: np.ndarray | None = None) -> Mode:
         """The mode of ``(beta, u)`` (``beta=None``) or of ``u`` with ``beta`` fixed."""
         fam, y, wt = self.family, self.y, self.wt
         fixed = beta is not None
-        solver = self.uonly if fixed else self.joint
+        solver = self.solver
         base = self.offset + (self.X @ beta if fixed and self.p else 0.0)
         if eta0 is not None:
             eta = eta0.copy()
@@ -97,24 +128,23 @@ class LaplaceObjective:
         mu = fam.link.linkinv(eta)
         # the starting point carries no u: its penalised deviance is the plain deviance
         old_obj = np.inf
-        sys_ = self.system
         beta_c = beta if fixed else np.zeros(self.p)
-        u_c = np.zeros(sys_.q)
+        u_c = None
         converged = False
         it = 0
-        res = None
         for it in range(1, maxit + 1):
             z, w = fam.working(y, eta, wt)
             w = w / self.scale
-            cp = solver.cross_products(z - base, w)
             try:
-                res = solver.solve(phi, cp)
+                res = solver.solve(phi, z - base, w, fixed)
             except NotPositiveDefinite as exc:
                 raise PIRLSError(f"PIRLS: system not positive definite at iteration {it}") from exc
             beta_n = beta if fixed else res.beta
-            u_n = res.u
+            u_n = solver.coef(res)
+            if u_c is None:
+                u_c = np.zeros_like(u_n)
             eta_n = base + (0.0 if fixed or not self.p else self.X @ beta_n) + (
-                np.asarray(sys_.Z @ res.b()).ravel() if sys_.q else 0.0)
+                solver.latent_eta(res) if self.system.q else 0.0)
             # step halving on the penalised deviance (guards against divergence)
             t = 1.0
             for _ in range(30):
@@ -123,15 +153,13 @@ class LaplaceObjective:
                     mu_t = fam.link.linkinv(eta_t)
                     u_t = u_n if t == 1.0 else u_c + t * (u_n - u_c)
                     obj = float(np.sum(fam.dev_resids(y, mu_t, wt))) / self.scale + \
-                        self._penalty(u_t, phi)
+                        solver.penalty(u_t, phi)
                     if np.isfinite(obj) and obj <= old_obj * (1 + 1e-12) + 1e-12:
                         break
                 t /= 2
             else:
                 raise PIRLSError("PIRLS step halving failed to reduce the penalised deviance "
                                  "(divergence; check for separation or extreme offsets)")
-            if t < 1.0:
-                res = None  # the factorisation is at the un-halved point; refresh below
             beta_c = beta_n if fixed else beta_c + t * (beta_n - beta_c)
             u_c = u_t
             # converge on the linear predictor, not on the penalised deviance: the deviance
@@ -149,20 +177,19 @@ class LaplaceObjective:
         # final factorisation at the mode's weights: the Laplace determinant is evaluated here
         z, w = fam.working(y, eta, wt)
         w = w / self.scale
-        cp = solver.cross_products(z - base, w)
-        res = solver.solve(phi, cp)
+        res = solver.solve(phi, z - base, w, fixed)
         if not fixed:
             beta_c = res.beta
-        u_c = res.u
+        u_c = solver.coef(res)
         eta = base + (0.0 if fixed or not self.p else self.X @ beta_c) + (
-            np.asarray(sys_.Z @ res.b()).ravel() if sys_.q else 0.0)
+            solver.latent_eta(res) if self.system.q else 0.0)
         mu = fam.link.linkinv(eta)
         if not np.all(np.isfinite(mu)):
             raise PIRLSError("PIRLS produced non-finite fitted values")
         self._eta_start = eta
         m2ll = -2.0 * float(np.sum(fam.loglik_obs(y, mu, wt, scale=self.scale)))
         return Mode(beta=np.asarray(beta_c, dtype=float), u=u_c, eta=eta, mu=mu, pls=res,
-                    weights=w, minus2ll=m2ll, penalty=self._penalty(u_c, phi),
+                    weights=w, minus2ll=m2ll, penalty=solver.penalty(u_c, phi),
                     iterations=it, converged=converged)
 
     # -- the objective -------------------------------------------------------------------
@@ -191,6 +218,45 @@ class LaplaceObjective:
         except (PIRLSError, np.linalg.LinAlgError, FloatingPointError):
             self._eta_start = None
             return np.inf
+
+    # -- exact gradients (covariance form, canonical links) ------------------------------
+    @property
+    def has_gradient(self) -> bool:
+        return self.form == "covariance" and self.family.canonical
+
+    def _gradient(self, phi: np.ndarray, mode: Mode, fixed_beta: bool) -> np.ndarray:
+        fam, eta = self.family, mode.eta
+        z, w = fam.working(self.y, eta, self.wt)
+        score = w * (z - eta) / self.scale  # wt (y - mu) mu_eta / V: exact for any link
+        # d w / d eta: for canonical links w = wt mu_eta, so its derivative is wt mu_eta';
+        # central differences of mu_eta are accurate to ~1e-10 and serve every link
+        h = 1e-5 * np.maximum(1.0, np.abs(eta))
+        dmu = (fam.link.mu_eta(eta + h) - fam.link.mu_eta(eta - h)) / (2 * h)
+        dw = np.where(w > 0, self.wt * dmu, 0.0) / self.scale
+        return self.solver.gradient(phi, mode.pls, score, dw, beta_fixed=fixed_beta,
+                                    reml=self.reml and not fixed_beta)
+
+    def value_and_gradient(self, phi: np.ndarray) -> tuple[float, np.ndarray]:
+        """The deviance of :meth:`__call__` and its exact gradient in ``phi``."""
+        self.n_evals += 1
+        try:
+            mode = self.pirls(phi)
+            return self.laplace(mode, fixed_beta=False), self._gradient(phi, mode, False)
+        except (PIRLSError, np.linalg.LinAlgError, FloatingPointError):
+            self._eta_start = None
+            return np.inf, np.zeros(len(phi))
+
+    def with_beta_and_gradient(self, par: np.ndarray) -> tuple[float, np.ndarray]:
+        """The deviance of :meth:`with_beta` and its exact gradient in ``(phi, beta)``."""
+        k = self.system.n_phi
+        self.n_evals += 1
+        try:
+            mode = self.pirls(par[:k], beta=par[k:])
+            return (self.laplace(mode, fixed_beta=True),
+                    self._gradient(par[:k], mode, True))
+        except (PIRLSError, np.linalg.LinAlgError, FloatingPointError):
+            self._eta_start = None
+            return np.inf, np.zeros(len(par))
 
 
 class DispersionLaplace:

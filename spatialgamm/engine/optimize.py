@@ -159,7 +159,8 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray
         v = f(x0)
         return OptSummary("none", x0, v, True, 0, 1, np.zeros(0), 0.0, "no parameters")
     if fg is not None:
-        return _optimize_with_gradient(fg, x0, lower, upper, boundary, gtol, maxiter)
+        return _optimize_with_gradient(fg, x0, lower, upper, boundary, gtol, maxiter,
+                                       polish or check_hessian, scaled_tol)
     if len(x0) == 1 and np.isfinite(lower[0]) and np.isfinite(upper[0]):
         res = minimize_scalar(lambda t: fcount(np.array([t])), bounds=(lower[0], upper[0]),
                               method="bounded", options={"xatol": 1e-5})  # Newton polishes below
@@ -214,8 +215,31 @@ def _finish(summary: OptSummary, ok: bool, msg: str, tol: float = 2e-3) -> OptSu
     return summary
 
 
-def _optimize_with_gradient(fg, x0, lower, upper, boundary, gtol, maxiter) -> OptSummary:
-    """L-BFGS-B on an analytic gradient; Hessian by central differences of gradients."""
+def hessian_from_gradient(fg: Callable[[np.ndarray], tuple[float, np.ndarray]],
+                          x: np.ndarray, g: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                          steps: np.ndarray | None = None) -> np.ndarray:
+    """Symmetrised Hessian by central differences of an analytic gradient (one-sided at
+    the bounds); ``steps`` per parameter, else ``1e-5 max(1, |x|)``."""
+    k = len(x)
+    H = np.zeros((k, k))
+    for j in range(k):
+        h = 1e-5 * max(1.0, abs(x[j])) if steps is None else float(steps[j])
+        e = np.zeros(k)
+        e[j] = h
+        lo, hi = x - e, x + e
+        if lo[j] < lower[j]:
+            H[:, j] = (fg(hi)[1] - g) / h
+        elif hi[j] > upper[j]:
+            H[:, j] = (g - fg(lo)[1]) / h
+        else:
+            H[:, j] = (fg(hi)[1] - fg(lo)[1]) / (2 * h)
+    return 0.5 * (H + H.T)
+
+
+def _optimize_with_gradient(fg, x0, lower, upper, boundary, gtol, maxiter, polish=True,
+                            scaled_tol=2e-3) -> OptSummary:
+    """L-BFGS-B on an analytic gradient; with ``polish``, a Hessian by central differences
+    of gradients, one Newton step and lme4's scaled-gradient check."""
     n_evals = [0]
     best = [np.inf]
 
@@ -236,21 +260,8 @@ def _optimize_with_gradient(fg, x0, lower, upper, boundary, gtol, maxiter) -> Op
     fun, g = fgc(x)
     free = ~(((x - lower) < 1e-8) & (g > 0)) & ~(((upper - x) < 1e-8) & (g < 0))
     scaled = float(np.max(np.abs(np.where(free, g, 0.0)))) if len(g) else 0.0
-    if np.any(free) and len(x) <= 30:
-        k = len(x)
-        H = np.zeros((k, k))
-        for j in range(k):
-            h = 1e-5 * max(1.0, abs(x[j]))
-            e = np.zeros(k)
-            e[j] = h
-            lo, hi = x - e, x + e
-            if lo[j] < lower[j]:
-                H[:, j] = (fgc(hi)[1] - g) / h
-            elif hi[j] > upper[j]:
-                H[:, j] = (g - fgc(lo)[1]) / h
-            else:
-                H[:, j] = (fgc(hi)[1] - fgc(lo)[1]) / (2 * h)
-        H = 0.5 * (H + H.T)[np.ix_(free, free)]
+    if polish and np.any(free) and len(x) <= 30:
+        H = hessian_from_gradient(fgc, x, g, lower, upper)[np.ix_(free, free)]
         try:
             np.linalg.cholesky(H)
             step = np.linalg.solve(H, g[free])
@@ -265,7 +276,7 @@ def _optimize_with_gradient(fg, x0, lower, upper, boundary, gtol, maxiter) -> Op
     summary = OptSummary("L-BFGS-B (analytic gradient)", x, fun, bool(res.success),
                          int(res.nit), n_evals[0], g, scaled, str(res.message))
     summary.boundary = boundary(x) if boundary else []
-    return _finish(summary, bool(res.success), str(res.message))
+    return _finish(summary, bool(res.success), str(res.message), scaled_tol)
 
 
 def emit_warnings(summary: OptSummary) -> None:

@@ -16,11 +16,13 @@ import numpy as np
 import scipy.linalg as sla
 
 from ..engine.agq import AGQObjective
+from ..engine.covform import covariance_form_applies
 from ..engine.laplace import DispersionLaplace, LaplaceObjective, PIRLSError
 from ..engine.optimize import (
     _finish,
     emit_warnings,
     hessian_and_gradient,
+    hessian_from_gradient,
     numerical_gradient,
     optimize,
 )
@@ -58,6 +60,14 @@ def _dispersion_start(spec: ModelSpec) -> tuple[str | None, float]:
     return None, 0.0
 
 
+def _sync(lap: LaplaceObjective, search: LaplaceObjective) -> None:
+    """Hand the search objective's dispersion and last mode to the u-space objective the
+    results are built from."""
+    if search is not lap:
+        lap.family, lap.scale = search.family, search.scale
+        lap._eta_start = search._eta_start
+
+
 def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
                   phi0: np.ndarray | None = None, glmer_stage2: bool = True) -> FitState:
     system = LatentSystem(spec.blocks, spec.n)
@@ -73,10 +83,19 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
         start = system.data_start(fam.working(spec.y, eta0, spec.weights)[1])
     else:
         start = phi0[:k]
-    f1 = lap
-    stage2 = lap.with_beta
+    # dense fields observed pointwise (exact GPs, kinship) are searched in covariance form,
+    # with exact gradients for canonical links; the u-space objective `lap` still gives
+    # the final mode the results are built from
+    search = lap
+    if covariance_form_applies(system):
+        search = LaplaceObjective(system, spec.X, spec.y, spec.offset, spec.weights,
+                                  spec.family, reml=reml, form="covariance")
+    f1 = search
+    stage2 = search.with_beta
+    fg1 = search.value_and_gradient if search.has_gradient and disp is None else None
+    fg2 = search.with_beta_and_gradient if fg1 is not None and nAGQ == 1 else None
     if disp is not None:
-        dl = DispersionLaplace(lap, disp)
+        dl = DispersionLaplace(search, disp)
         f1, stage2 = dl, dl.with_beta
         start = np.append(start, d0 if phi0 is None or len(phi0) == k else phi0[k])
         lower, upper = np.append(lower, -20.0), np.append(upper, 20.0)
@@ -88,13 +107,14 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
     info1 = optimize(f1, start, lower, upper, boundary=bnd,
                      check_hessian=(nAGQ == 1 and reml), fd_eps=1e-6,
                      polish=final_stage1,  # a start for stage 2 needs no polishing
-                     gtol=1e-5 if final_stage1 else 1e-3)
+                     gtol=1e-5 if final_stage1 else 1e-3, fg=fg1)
     if not np.isfinite(info1.fun) or info1.fun >= 1e299:
         raise PIRLSError("penalised IRLS failed at every parameter value tried: the model "
                          "cannot be fitted (check the response, offsets and separation)")
     if disp is not None:
         dl.set(info1.x[k])
-    mode = lap.pirls(info1.x[:k])
+    _sync(lap, search)
+    mode = (lap if final_stage1 else search).pirls(info1.x[:k])
     if final_stage1:
         info, par, beta = info1, info1.x, mode.beta
         vcov = sla.cho_solve((sla.cholesky(mode.pls.XtVX), False), np.eye(spec.p)) \
@@ -112,7 +132,7 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
         lo = np.concatenate([lower, np.full(spec.p, -np.inf)])
         hi = np.concatenate([upper, np.full(spec.p, np.inf)])
         info = optimize(f2, par0, lo, hi, boundary=bnd, check_hessian=False, polish=False,
-                        fd_eps=1e-6)
+                        fd_eps=1e-6, fg=fg2)
         info.n_evals += info1.n_evals
         # The Hessian is needed for the standard errors anyway (lme4's use.hessian): use it
         # for one Newton polish step and for lme4's scaled-gradient convergence check.
@@ -125,18 +145,23 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
         steps = np.concatenate([1e-4 * np.maximum(1.0, np.abs(x[:ke])),
                                 np.maximum(1e-2 * np.asarray(se_rx), 1e-10)])
         try:
-            H, info.gradient, _ = hessian_and_gradient(f2, x, steps)
+            if fg2 is not None:
+                info.fun, info.gradient = fg2(x)
+                H = hessian_from_gradient(fg2, x, info.gradient, lo, hi, steps)
+            else:
+                H, info.gradient, _ = hessian_and_gradient(f2, x, steps)
             np.linalg.cholesky(H)
             for _ in range(3):  # Newton steps with the one Hessian (cheap, and enough)
                 step = np.linalg.solve(H, info.gradient)
                 if np.max(np.abs(step)) < 1e-6:
                     break
                 xn = np.clip(x - step, lo, hi)
-                fn = float(f2(xn))
+                fn, gn = fg2(xn) if fg2 is not None else (float(f2(xn)), None)
                 if not fn < info.fun:
                     break
                 x = xn
-                info.gradient = numerical_gradient(f2, x, lo, hi, steps=steps)
+                info.gradient = gn if gn is not None else numerical_gradient(
+                    f2, x, lo, hi, steps=steps)
                 info.x, info.fun = x, fn
             info.scaled_gradient = float(np.max(np.abs(np.linalg.solve(H, info.gradient))))
             info.warnings = [w for w in info.warnings if "converge" not in w]
@@ -150,6 +175,7 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
         crit = float(f2(x))
         if disp is not None:
             dl.set(par[k])
+        _sync(lap, search)
         mode = lap.pirls(par[:k], beta=beta)
         if vcov is None:
             warnings.warn("Hessian of the deviance is not positive definite: standard errors "
@@ -187,7 +213,8 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
     return FitState(phi=phi, beta=beta, u=mode.u, b=b, pls=mode.pls, scale=lap.scale,
                     criterion=crit, vcov_beta=vcov, eta=mode.eta, mu=mode.mu, optinfo=info,
                     method=method, nAGQ=nAGQ,
-                    extra={"system": system, "objective": lap, "deviance": glmer_dev,
+                    extra={"system": system, "objective": lap, "search_objective": search,
+                           "deviance": glmer_dev,
                            "working_weights": mode.weights, "mode": mode,
                            "stage2": f2, **extra_ll})
 

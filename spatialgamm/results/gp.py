@@ -78,7 +78,9 @@ class _Deviance:
 
     def __init__(self, fit):
         self.fit = fit
-        self.obj = fit.state.extra["objective"]
+        # the same criterion in the fastest form the fit searched it in (covariance form)
+        ex = fit.state.extra
+        self.obj = ex.get("search_objective", ex["objective"])
         self.gaussian = fit.is_gaussian
         lay = _system(fit).layout
         self.lower, self.upper = lay.lower, lay.upper
@@ -400,7 +402,7 @@ def heritability(fit, term: str | None = None) -> pd.Series:
 
     est = h2(phi)
     se = np.nan
-    obj = fit.state.extra["objective"]
+    obj = fit.state.extra.get("search_objective", fit.state.extra["objective"])
     try:
         H = numerical_hessian(lambda p: float(obj(p)), phi)
         V = 2.0 * np.linalg.inv(H)

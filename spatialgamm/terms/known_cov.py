@@ -171,6 +171,7 @@ class KnownCovTerm:
     new_levels: list[str]
     factor: np.ndarray  # F (q x q), F F' = K_ss
     triangular: bool  # F is the Cholesky factor (K_ss positive definite)
+    _K: np.ndarray | None = None  # F F', formed when the covariance form asks for it
     design_needs_phi = False
     spatial_coords = None
 
@@ -185,6 +186,19 @@ class KnownCovTerm:
 
     def lambda_jacobian(self, phi: np.ndarray) -> np.ndarray:
         return self.F_values[:, None] * np.ones((1, len(phi)))
+
+    def covariance_matrix(self, phi: np.ndarray) -> np.ndarray:
+        """``sigma^2 K`` over the ids with data (``Lambda Lambda'``)."""
+        if self._K is None:
+            self._K = self.factor @ self.factor.T
+        return self.sigma(phi) ** 2 * self._K
+
+    def covariance_jacobian(self, phi: np.ndarray) -> list[np.ndarray]:
+        if self.fixed_sigma is not None:
+            return []
+        if self._K is None:
+            self._K = self.factor @ self.factor.T
+        return [2.0 * float(phi[0]) * self._K]
 
     def at_boundary(self, phi: np.ndarray, tol: float = 1e-4) -> list[str]:
         if self.fixed_sigma is None and self.sigma(phi) < tol:
