@@ -6,6 +6,12 @@ fixed-effect covariance is twice the inverse of the numerical Hessian of that de
 (lme4's default ``use.hessian``). With nAGQ > 1 the second stage uses the quadrature
 deviance. With ``reml=True`` (mgcv's LAML) the fixed effects are integrated out and there
 is one stage.
+
+Where the Laplace deviance has an exact gradient (canonical links, covariance-factor blocks:
+:meth:`LaplaceObjective.value_and_gradient`) the first stage is skipped: it exists to give
+glmer's derivative-free second stage a good start, and L-BFGS-B on exact gradients needs
+none. The Hessian is then a central difference of gradients. Dense fields observed pointwise
+(exact GPs, kinship) are searched in covariance form (:mod:`..engine.covform`).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from ..engine.agq import AGQObjective
 from ..engine.covform import covariance_form_applies
 from ..engine.laplace import DispersionLaplace, LaplaceObjective, PIRLSError
 from ..engine.optimize import (
+    OptSummary,
     _finish,
     emit_warnings,
     hessian_and_gradient,
@@ -32,13 +39,17 @@ from ..model import ModelSpec
 from .mixed import FitState, MixedFit
 
 
-def _check_separation(spec: ModelSpec, beta: np.ndarray, se: np.ndarray) -> list[str]:
-    """Flag fixed effects that run away (quasi-complete separation in binomial models)."""
+def _check_separation(spec: ModelSpec, beta: np.ndarray, se: np.ndarray,
+                      mu: np.ndarray) -> list[str]:
+    """Flag fixed effects that run away (quasi-complete separation in binomial models):
+    a large coefficient with a huge SE, or with most fitted probabilities numerically 0 or
+    1 (R's glm warning; the curvature there is flat, so the SE alone can look moderate)."""
     out = []
     if spec.family.name != "binomial":
         return out
+    extreme = float(np.mean((mu < 1e-8) | (mu > 1 - 1e-8))) > 0.5
     for name, b, s in zip(spec.x_names, beta, se):
-        if abs(b) > 10 and (not np.isfinite(s) or s > 5 * abs(b) or s > 100):
+        if abs(b) > 10 and (not np.isfinite(s) or s > 5 * abs(b) or s > 100 or extreme):
             out.append(f"fixed effect {name!r} = {b:.3g} with SE {s:.3g}: the data appear "
                        "separated (an infinite estimate); consider removing it or "
                        "penalising (e.g. a bias-reduced fit)")
@@ -104,10 +115,16 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
     # PIRLS converges to ~1e-10 relative, so finite-difference steps must be larger than
     # the 1e-8 that suits an exact objective (lme4 #998 is what happens otherwise)
     final_stage1 = reml or spec.p == 0 or not glmer_stage2 or system.q == 0
-    info1 = optimize(f1, start, lower, upper, boundary=bnd,
-                     check_hessian=(nAGQ == 1 and reml), fd_eps=1e-6,
-                     polish=final_stage1,  # a start for stage 2 needs no polishing
-                     gtol=1e-5 if final_stage1 else 1e-3, fg=fg1)
+    if fg2 is not None and not final_stage1:
+        # glmer's first stage exists to give its derivative-free second stage a good
+        # start; with exact gradients (theta, beta) are optimised jointly from the start
+        x0 = np.clip(start, lower, upper)
+        info1 = OptSummary("none", x0, float(f1(x0)), True, 0, 1, np.zeros(0), 0.0, "")
+    else:
+        info1 = optimize(f1, start, lower, upper, boundary=bnd,
+                         check_hessian=(nAGQ == 1 and reml), fd_eps=1e-6,
+                         polish=final_stage1,  # a start for stage 2 needs no polishing
+                         gtol=1e-5 if final_stage1 else 1e-3, fg=fg1)
     if not np.isfinite(info1.fun) or info1.fun >= 1e299:
         raise PIRLSError("penalised IRLS failed at every parameter value tried: the model "
                          "cannot be fitted (check the response, offsets and separation)")
@@ -203,7 +220,7 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
         sat = float(np.sum(fam.loglik_obs(spec.y, np.clip(spec.y, 1e-300, None), spec.weights)))
         extra_ll = {"loglik": -0.5 * crit - sat, "loglik_full": -0.5 * crit}
     se = np.sqrt(np.diag(vcov))
-    info.warnings.extend(_check_separation(spec, beta, se))
+    info.warnings.extend(_check_separation(spec, beta, se, mode.mu))
     if info.warnings and any("separated" in w for w in info.warnings):
         info.converged = info.converged  # separation is reported, not a convergence failure
     if disp is not None:
