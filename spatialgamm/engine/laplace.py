@@ -79,12 +79,12 @@ class USpaceSolver:
     @property
     def has_gradient(self) -> bool:
         """Exact gradients need covariance factors only (no precision blocks) and rows of
-        ``Z Lambda`` with few non-zeros (or a small dense system)."""
+        ``Z Lambda`` with few non-zeros (grouping factors, as lme4's bars). Smooth bases,
+        whose rows are dense, are left to finite differences: there the gradient's
+        products over the rows cost as much as several evaluations."""
         sysm = self.system
         if sysm.q == 0 or sysm.has_precision:
             return False
-        if self.joint.dense and sysm.n * sysm.q <= 20_000_000:
-            return True
         R = (sysm.Z @ sysm._lam).tocsr()
         return int(np.diff(R.indptr).max(initial=0)) <= 16
 
