@@ -81,6 +81,8 @@ class _Deviance:
         # the same criterion in the fastest form the fit searched it in (covariance form)
         ex = fit.state.extra
         self.obj = ex.get("search_objective", ex["objective"])
+        # exact gradients where the Laplace objective has them (covariance form)
+        self.has_gradient = bool(getattr(self.obj, "has_gradient", False))
         self.gaussian = fit.is_gaussian
         lay = _system(fit).layout
         self.lower, self.upper = lay.lower, lay.upper
@@ -88,6 +90,10 @@ class _Deviance:
     def __call__(self, phi: np.ndarray) -> float:
         v = self.obj(np.asarray(phi, dtype=float))
         return float(v) if np.isfinite(v) else 1e300
+
+    def value_and_gradient(self, phi: np.ndarray) -> tuple[float, np.ndarray]:
+        v, g = self.obj.value_and_gradient(np.asarray(phi, dtype=float))
+        return (float(v), g) if np.isfinite(v) else (1e300, np.zeros(len(phi)))
 
     def with_scale(self, phi: np.ndarray, s2: float) -> float:
         """Gaussian deviance at ``phi`` and residual variance ``s2`` (beta profiled)."""
@@ -103,13 +109,15 @@ class _Deviance:
         return float(d - obj.sum_log_w)
 
 
-def _minimise(f, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, float]:
+def _minimise(f, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray, jac: bool = False
+              ) -> tuple[np.ndarray, float]:
+    """L-BFGS-B over a box; ``jac=True``: ``f`` returns the value and its gradient."""
     if len(x0) == 0:
-        return x0, f(x0)
+        return x0, (f(x0)[0] if jac else f(x0))
     x0 = np.clip(x0, lower, upper)
     bounds = list(zip(np.where(np.isfinite(lower), lower, None),
                       np.where(np.isfinite(upper), upper, None)))
-    res = sopt.minimize(f, x0, method="L-BFGS-B", bounds=bounds,
+    res = sopt.minimize(f, x0, jac=jac, method="L-BFGS-B", bounds=bounds,
                         options={"ftol": 1e-11, "gtol": 1e-6, "maxiter": 500})
     return res.x, float(res.fun)
 
@@ -162,8 +170,12 @@ class _Profile:
         def g(x):
             full = start.copy()
             full[self.free] = x
+            if d.has_gradient:
+                v, grad = d.value_and_gradient(full)
+                return v, grad[self.free]
             return d(full)
-        xs, fun = _minimise(g, start[self.free], d.lower[self.free], d.upper[self.free])
+        xs, fun = _minimise(g, start[self.free], d.lower[self.free], d.upper[self.free],
+                            jac=d.has_gradient)
         x = start.copy()
         x[self.free] = xs
         return x, fun
