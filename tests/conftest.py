@@ -7,6 +7,7 @@ from pathlib import Path
 # Before anything imports matplotlib: tests must not need a display.
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
@@ -56,3 +57,19 @@ def one_blas_thread():
 
     with threadpool_limits(limits=1, user_api="blas"):
         yield
+
+
+@pytest.fixture(scope="session")
+def gradient_check():
+    """``check(fg, f, x)``: the value of ``fg(x)`` equals ``f(x)`` and its gradient equals
+    central differences of ``f`` (step 1e-5: truncation ~1e-10, PIRLS noise ~1e-9, so
+    agreement to 1e-6 is a real check of the derivative formulae)."""
+
+    def check(fg, f, x, h=1e-5):
+        value, grad = fg(x)
+        assert value == pytest.approx(f(x), rel=1e-10)
+        central = np.array([(f(x + e) - f(x - e)) / (2 * h) for e in np.eye(len(x)) * h])
+        np.testing.assert_allclose(grad, central, rtol=1e-6, atol=1e-6)
+        return grad
+
+    return check
