@@ -21,13 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..families import Family
 from .covform import CovarianceSolver
 from .linalg import NotPositiveDefinite
-from .pls import PLSResult, PLSSolver
+from .pls import PLSResult
 from .system import LatentSystem
+from .uspace import USpaceSolver
 
 LOG2PI = float(np.log(2 * np.pi))
 
@@ -50,149 +50,6 @@ class Mode:
     penalty: float  # u' P u
     iterations: int
     converged: bool
-
-
-class USpaceSolver:
-    """PLS in u-space (lme4's blocked Cholesky): the general latent form."""
-
-    def __init__(self, system: LatentSystem, X: np.ndarray):
-        self.system = system
-        self.joint = PLSSolver(system, X)
-        self.uonly = PLSSolver(system, np.zeros((system.n, 0)))
-
-    def solve(self, phi: np.ndarray, z: np.ndarray, w: np.ndarray, fixed: bool) -> PLSResult:
-        solver = self.uonly if fixed else self.joint
-        return solver.solve(phi, solver.cross_products(z, w))
-
-    @staticmethod
-    def coef(step: PLSResult) -> np.ndarray:
-        return step.u
-
-    def latent_eta(self, step: PLSResult) -> np.ndarray:
-        return np.asarray(self.system.Z @ step.b()).ravel()
-
-    def penalty(self, u: np.ndarray, phi: np.ndarray) -> float:
-        P, _ = self.system.precision(phi)
-        return float(u @ u) if P is None else float(u @ (P @ u))
-
-    # -- the exact gradient --------------------------------------------------------------
-    @property
-    def has_gradient(self) -> bool:
-        """Exact gradients need covariance factors only (no precision blocks) and rows of
-        ``Z Lambda`` with few non-zeros (grouping factors, as lme4's bars). Smooth bases,
-        whose rows are dense, are left to finite differences: there the gradient's
-        products over the rows cost as much as several evaluations."""
-        sysm = self.system
-        if sysm.q == 0 or sysm.has_precision:
-            return False
-        R = (sysm.Z @ sysm._lam).tocsr()
-        return int(np.diff(R.indptr).max(initial=0)) <= 16
-
-    def gradient(self, phi: np.ndarray, step: PLSResult, w: np.ndarray, score: np.ndarray,
-                 dw: np.ndarray, X: np.ndarray, beta_fixed: bool, reml: bool) -> np.ndarray:
-        """Exact gradient of the u-space Laplace deviance at a mode (canonical links).
-
-        ``-2 log p(y | eta_hat) + u'u + log|A|`` (+ ``log|H|``, ``H = X'V^-1 X``, for REML),
-        ``A = Lambda' Z'WZ Lambda + I``. At the mode the first two terms are stationary in
-        ``u`` (and ``beta`` at the joint mode), leaving their explicit derivative
-        ``-2 g' Z Lambda_j u`` (``Lambda_j = d Lambda / d phi_j``), the explicit derivative of
-        ``log|A|``, ``2 tr(A^-1 Lambda' D Lambda_j)`` (``D = Z'WZ``), and the change of
-        ``log|A|`` with the weights along the moving mode:
-
-            d log|A| / d eta_i = w'_i (Z Lambda A^-1 Lambda' Z')_ii,
-            A du = Lambda_j' Z'g - Lambda' D Lambda_j u - B dbeta,   B = Lambda' Z'WX,
-            H dbeta = -(SX' Lambda_j u + B' A^-1 r_j)  at the joint mode (SX = Z'WX).
-
-        The diagonal needs ``A^-1`` only on the pattern of ``A`` (selected inversion for
-        sparse systems). The REML term adds ``w'_i v_i' H^-1 v_i`` per row (``v_i = x_i -
-        (Z Lambda A^-1 B)_i``) and its explicit part ``-2 tr(H^-1 F' Lambda_j Q)``,
-        ``Q = A^-1 B``, ``F = SX - D Lambda Q``.
-        """
-        sysm = self.system
-        fac = step.factor
-        Lam = sysm.Lambda(phi)
-        J = sysm.lambda_jacobian(phi)
-        Z = sysm.Z
-        R = (Z @ Lam).tocsr()
-        Ainv = fac.inverse_on_pattern()
-        dense = isinstance(Ainv, np.ndarray)
-        if dense and sysm.n * sysm.q <= 20_000_000:
-            Rd = R.toarray()
-            diag = np.einsum("ij,ij->i", Rd @ Ainv, Rd)
-        else:
-            diag = _quadratic_diagonal(R, Ainv)
-        c = dw * diag
-        p = X.shape[1]
-        u = step.u
-        Zg = np.asarray(Z.T @ score).ravel()
-        Dm = (Z.T @ Z.multiply(w[:, None])).tocsc()
-        SX = np.asarray(Z.T @ (X * w[:, None])) if p else np.zeros((sysm.q, 0))
-        B = np.asarray(Lam.T @ SX) if p else np.zeros((sysm.q, 0))
-        joint = p > 0 and not beta_fixed
-        if joint:
-            H = step.XtVX
-            Hinv = np.linalg.inv(H)
-        if reml and joint:
-            Q = fac.solve(B)
-            V = X - np.asarray(R @ Q)
-            c = c + dw * np.einsum("ij,jk,ik->i", V, Hinv, V)
-            F = SX - np.asarray(Dm @ (Lam @ Q))
-        cR = np.asarray(R.T @ c).ravel()  # Lambda' Z' c
-        Zc = np.asarray(Z.T @ c).ravel()
-        Xc = X.T @ c if p else np.zeros(0)
-        tmpl = sysm._lam
-        grads = []
-        for j in range(sysm.n_phi):
-            Lj = sp.csc_matrix((J[:, j], tmpl.indices, tmpl.indptr), shape=tmpl.shape)
-            Lju = np.asarray(Lj @ u).ravel()
-            DLju = np.asarray(Dm @ Lju).ravel()
-            Mj = (Lam.T @ (Dm @ Lj)).tocoo()
-            g = -2.0 * float(Zg @ Lju) + 2.0 * float(
-                Mj.data @ _entries(Ainv, Mj.row, Mj.col))
-            rj = np.asarray(Lj.T @ Zg).ravel() - np.asarray(Lam.T @ DLju).ravel()
-            if joint:
-                dbeta = -Hinv @ (SX.T @ Lju + B.T @ fac.solve(rj))
-                du = fac.solve(rj - B @ dbeta)
-                g += float(Xc @ dbeta)
-                if reml:
-                    g -= 2.0 * float(np.sum(Hinv * (F.T @ np.asarray(Lj @ Q))))
-            else:
-                du = fac.solve(rj)
-            g += float(Zc @ Lju) + float(cR @ du)
-            grads.append(g)
-        out = np.array(grads)
-        if beta_fixed and p:
-            gb = -2.0 * (X.T @ score) + Xc - B.T @ fac.solve(cR)
-            out = np.concatenate([out, gb])
-        return out
-
-
-def _entries(Ainv, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``Ainv[rows[k], cols[k]]`` for a dense array or a sparse selected inverse."""
-    if isinstance(Ainv, np.ndarray):
-        return Ainv[rows, cols]
-    if len(rows) == 0:  # (scipy's sparse products drop exact zeros: Lambda = 0 at a bound)
-        return np.zeros(0)
-    return np.asarray(Ainv.tocsr()[rows, cols]).ravel()
-
-
-def _quadratic_diagonal(R: sp.csr_matrix, Ainv) -> np.ndarray:
-    """``diag(R Ainv R')`` from the entries of ``Ainv`` on the pairs of columns each row of
-    ``R`` touches (all inside the pattern of ``A = R'WR + I``)."""
-    R.sort_indices()
-    counts = np.diff(R.indptr)
-    out = np.zeros(R.shape[0])
-    Acsr = Ainv if isinstance(Ainv, np.ndarray) else Ainv.tocsr()
-    for m in np.unique(counts[counts > 0]):
-        rows = np.flatnonzero(counts == m)
-        idx = R.indptr[rows][:, None] + np.arange(m)
-        cols, vals = R.indices[idx], R.data[idx]
-        for a in range(m):
-            out[rows] += vals[:, a] * vals[:, a] * _entries(Acsr, cols[:, a], cols[:, a])
-            for b in range(a):
-                out[rows] += 2.0 * vals[:, a] * vals[:, b] * _entries(
-                    Acsr, cols[:, a], cols[:, b])
-    return out
 
 
 class LaplaceObjective:
