@@ -49,7 +49,7 @@ def covariance_form_applies(system: LatentSystem) -> bool:
             return False
     if np.diff(system.Z.tocsr().indptr).max(initial=0) > 1:
         return False
-    return system._lam.nnz > 0.25 * system.q * system.q
+    return system.lambda_pattern.nnz > 0.25 * system.q * system.q
 
 
 @dataclass

@@ -74,7 +74,7 @@ class GaussianObjective:
                 D = np.zeros((sysm.q, sysm.q))
                 D[sysm.lam_rows, sysm.lam_cols] = dv
             else:
-                D = sysm._lam.copy()
+                D = sysm.lambda_pattern.copy()
                 D.data = dv
             out.append(D)
         if sysm.lambda_is_linear:

@@ -77,7 +77,7 @@ class PLSSolver:
         # vector and A = (D^1/2 Lambda)'(D^1/2 Lambda) + P is one symmetric rank-k update
         self.ztz_diagonal = q > 0 and ZtZ_pattern.nnz == q and np.all(
             ZtZ_pattern.indices == np.arange(q))
-        if q > 0 and system._lam.nnz > 0.25 * q * q:
+        if q > 0 and system.lambda_pattern.nnz > 0.25 * q * q:
             # a dense covariance factor (full-rank GP): A is dense; sparse products on a
             # dense pattern only cost time (seconds at a few thousand sites)
             self.backend = "dense"
@@ -99,7 +99,7 @@ class PLSSolver:
         # small problems: dense products beat scipy.sparse's per-call overhead
         # Lambda diagonal (scalar terms, smooths) and every level present on Z'Z's diagonal:
         # A can be refilled elementwise on Z'Z's pattern
-        lam_t = system._lam
+        lam_t = system.lambda_pattern
         self.diagonal = (q > 0 and not self.dense and not system.has_precision
                          and lam_t.nnz == q and np.all(lam_t.indices == np.arange(q)))
         if self.diagonal:

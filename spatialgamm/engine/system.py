@@ -83,6 +83,12 @@ class LatentSystem:
         self._lam_order = np.lexsort((coo.row, coo.col))
 
     @property
+    def lambda_pattern(self) -> sp.csc_matrix:
+        """The fixed sparsity pattern of the global Lambda (its stored values are those of
+        the start, not of any phi): solvers decide their storage and form from it."""
+        return self._lam
+
+    @property
     def n_phi(self) -> int:
         return len(self.layout.start)
 

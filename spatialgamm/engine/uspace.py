@@ -47,7 +47,7 @@ class USpaceSolver:
         sysm = self.system
         if sysm.q == 0 or sysm.has_precision:
             return False
-        R = (sysm.Z @ sysm._lam).tocsr()
+        R = (sysm.Z @ sysm.lambda_pattern).tocsr()
         return int(np.diff(R.indptr).max(initial=0)) <= 16
 
     def gradient(self, phi: np.ndarray, step: PLSResult, w: np.ndarray, score: np.ndarray,
@@ -78,6 +78,8 @@ class USpaceSolver:
         R = (Z @ Lam).tocsr()
         Ainv = fac.inverse_on_pattern()
         dense = isinstance(Ainv, np.ndarray)
+        if not dense:
+            Ainv = Ainv.tocsr()  # once: entries are looked up by (row, col) pairs below
         if dense and sysm.n * sysm.q <= 20_000_000:
             Rd = R.toarray()
             diag = np.einsum("ij,ij->i", Rd @ Ainv, Rd)
@@ -102,7 +104,7 @@ class USpaceSolver:
         cR = np.asarray(R.T @ c).ravel()  # Lambda' Z' c
         Zc = np.asarray(Z.T @ c).ravel()
         Xc = X.T @ c if p else np.zeros(0)
-        tmpl = sysm._lam
+        tmpl = sysm.lambda_pattern
         grads = []
         for j in range(sysm.n_phi):
             Lj = sp.csc_matrix((J[:, j], tmpl.indices, tmpl.indptr), shape=tmpl.shape)
@@ -130,12 +132,12 @@ class USpaceSolver:
 
 
 def _entries(Ainv, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``Ainv[rows[k], cols[k]]`` for a dense array or a sparse selected inverse."""
+    """``Ainv[rows[k], cols[k]]`` for a dense array or a CSR selected inverse."""
     if isinstance(Ainv, np.ndarray):
         return Ainv[rows, cols]
     if len(rows) == 0:  # (scipy's sparse products drop exact zeros: Lambda = 0 at a bound)
         return np.zeros(0)
-    return np.asarray(Ainv.tocsr()[rows, cols]).ravel()
+    return np.asarray(Ainv[rows, cols]).ravel()
 
 
 def _quadratic_diagonal(R: sp.csr_matrix, Ainv) -> np.ndarray:
@@ -144,14 +146,13 @@ def _quadratic_diagonal(R: sp.csr_matrix, Ainv) -> np.ndarray:
     R.sort_indices()
     counts = np.diff(R.indptr)
     out = np.zeros(R.shape[0])
-    Acsr = Ainv if isinstance(Ainv, np.ndarray) else Ainv.tocsr()
     for m in np.unique(counts[counts > 0]):
         rows = np.flatnonzero(counts == m)
         idx = R.indptr[rows][:, None] + np.arange(m)
         cols, vals = R.indices[idx], R.data[idx]
         for a in range(m):
-            out[rows] += vals[:, a] * vals[:, a] * _entries(Acsr, cols[:, a], cols[:, a])
+            out[rows] += vals[:, a] * vals[:, a] * _entries(Ainv, cols[:, a], cols[:, a])
             for b in range(a):
                 out[rows] += 2.0 * vals[:, a] * vals[:, b] * _entries(
-                    Acsr, cols[:, a], cols[:, b])
+                    Ainv, cols[:, a], cols[:, b])
     return out

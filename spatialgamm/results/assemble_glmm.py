@@ -115,12 +115,16 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
     # PIRLS converges to ~1e-10 relative, so finite-difference steps must be larger than
     # the 1e-8 that suits an exact objective (lme4 #998 is what happens otherwise)
     final_stage1 = reml or spec.p == 0 or not glmer_stage2 or system.q == 0
+    info1 = None
     if fg2 is not None and not final_stage1:
         # glmer's first stage exists to give its derivative-free second stage a good
         # start; with exact gradients (theta, beta) are optimised jointly from the start
+        # (unless PIRLS fails there: then the first stage searches for a workable start)
         x0 = np.clip(start, lower, upper)
-        info1 = OptSummary("none", x0, float(f1(x0)), True, 0, 1, np.zeros(0), 0.0, "")
-    else:
+        f0 = float(f1(x0))
+        if np.isfinite(f0):
+            info1 = OptSummary("none", x0, f0, True, 0, 1, np.zeros(0), 0.0, "")
+    if info1 is None:
         info1 = optimize(f1, start, lower, upper, boundary=bnd,
                          check_hessian=(nAGQ == 1 and reml), fd_eps=1e-6,
                          polish=final_stage1,  # a start for stage 2 needs no polishing
