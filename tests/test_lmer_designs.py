@@ -1,6 +1,8 @@
 """Crossed and nested designs simulated with known variances; the parametric bootstrap;
 bad input. Truth comes from the simulation, not from the package."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -49,14 +51,32 @@ def test_nested_recovers_variances_and_expands_slash():
 
 
 def test_singular_fit_is_reported():
+    # group means pulled towards zero: the REML estimate of the group variance is zero
+    # (lme4 1.1-31: theta 0, REML criterion 536.723880563671)
     rng = np.random.default_rng(0)
-    d = pd.DataFrame({"y": rng.normal(size=200), "g": pd.Categorical(np.repeat(range(20), 10))})
+    y, g = rng.normal(size=200), np.repeat(range(20), 10)
+    y = y - 0.5 * pd.Series(y).groupby(g).transform("mean").to_numpy()
+    d = pd.DataFrame({"y": y, "g": pd.Categorical(g)})
     with pytest.warns(UserWarning, match="singular"):
         m = sg.lmer("y ~ 1 + (1 | g)", d)
-    # truth: no group variance; the estimate sits on the boundary and the fit says so
-    if m.singular:
-        assert "zero" in m.optinfo.boundary[0]
-        assert "singular" in m.summary()
+    assert m.singular and "zero" in m.optinfo.boundary[0]
+    assert "singular" in m.summary()
+    assert m.reml_criterion == pytest.approx(536.723880563671, abs=1e-8)
+
+
+def test_no_singular_warning_off_the_boundary():
+    # no group variance in truth, but the estimate is interior: lme4 1.1-31 gives theta
+    # 0.1660392 and REML criterion 554.730533960282; the bound 0 is not a minimum (the
+    # deviance is even in theta, so its gradient there is exactly zero: a projected-gradient
+    # search that steps onto it must not stop there)
+    rng = np.random.default_rng(0)
+    d = pd.DataFrame({"y": rng.normal(size=200), "g": pd.Categorical(np.repeat(range(20), 10))})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = sg.lmer("y ~ 1 + (1 | g)", d)
+    assert not m.singular
+    assert m.theta[0] == pytest.approx(0.1660392, rel=1e-5)
+    assert m.reml_criterion == pytest.approx(554.730533960282, abs=1e-8)
 
 
 def test_bootstrap_percentile_intervals_cover_truth():

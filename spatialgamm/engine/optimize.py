@@ -38,6 +38,8 @@ class OptSummary:
     message: str
     boundary: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: what the optimiser did beyond one search: restarts from the interior, bounds checked
+    log: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         state = "converged" if self.converged else "did NOT converge"
@@ -46,6 +48,8 @@ class OptSummary:
              f"{self.n_evals} evaluations; max|gradient| {g:.2g}")
         if self.boundary:
             s += "\nboundary (singular) fit: " + "; ".join(self.boundary)
+        for line in self.log:
+            s += "\n" + line
         return s
 
 
@@ -123,16 +127,82 @@ def hessian_and_gradient(f: Callable[[np.ndarray], float], x: np.ndarray,
     return H, g, f0
 
 
-def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray,
-             upper: np.ndarray, boundary: Callable[[np.ndarray], list[str]] | None = None,
+@dataclass(frozen=True)
+class ParameterSpace:
+    """Where the optimiser may search, and in which units.
+
+    ``lower``/``upper`` are the parameters' bounds. ``scale`` gives the optimiser's units
+    (it works on ``z = x * scale``), so that a covariate in micrometres or kilometres leads to
+    the same search: blocks set it from their data (a random slope's column RMS, a fixed
+    effect's column RMS), which makes the path, and so the answer, invariant to units.
+
+    ``sign_free`` marks coordinates whose lower bound 0 exists only to pick one of several
+    equivalent parameterisations: the objective is even in them (flipping the sign of a
+    column of an lme4 relative covariance factor ``T`` leaves ``T T'`` unchanged). The search
+    drops those bounds, so a step can pass through zero instead of sticking on a bound where
+    the gradient vanishes by symmetry, and ``canonical`` maps the result back (diagonal of
+    ``T`` non-negative).
+    """
+
+    lower: np.ndarray
+    upper: np.ndarray
+    scale: np.ndarray | None = None
+    sign_free: np.ndarray | None = None
+    canonical: Callable[[np.ndarray], np.ndarray] | None = None
+
+    @classmethod
+    def box(cls, lower: np.ndarray, upper: np.ndarray) -> ParameterSpace:
+        return cls(np.asarray(lower, dtype=float), np.asarray(upper, dtype=float))
+
+    @property
+    def k(self) -> int:
+        return len(self.lower)
+
+    @property
+    def units(self) -> np.ndarray:
+        return np.ones(self.k) if self.scale is None else np.asarray(self.scale, dtype=float)
+
+    @property
+    def free_sign(self) -> np.ndarray:
+        return np.zeros(self.k, bool) if self.sign_free is None else np.asarray(
+            self.sign_free, bool)
+
+    def extend(self, lower: np.ndarray, upper: np.ndarray,
+               scale: np.ndarray | None = None) -> ParameterSpace:
+        """This space followed by further coordinates (glmer's fixed effects, a dispersion)."""
+        lower, upper = np.atleast_1d(lower).astype(float), np.atleast_1d(upper).astype(float)
+        k0, extra = self.k, len(lower)
+        canon = self.canonical
+        return ParameterSpace(
+            np.concatenate([self.lower, lower]), np.concatenate([self.upper, upper]),
+            np.concatenate([self.units, np.ones(extra) if scale is None else scale]),
+            np.concatenate([self.free_sign, np.zeros(extra, bool)]),
+            None if canon is None else (lambda x: np.concatenate([canon(x[:k0]), x[k0:]])))
+
+    def canonicalise(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.canonical(x), dtype=float) if self.canonical else x
+
+    def search_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds in optimiser units, without the sign-choosing bounds."""
+        lo = np.where(self.free_sign & (self.lower == 0), -np.inf, self.lower)
+        return lo * self.units, self.upper * self.units
+
+
+def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray,
+             lower: np.ndarray | ParameterSpace, upper: np.ndarray | None = None,
+             boundary: Callable[[np.ndarray], list[str]] | None = None,
              gtol: float = 1e-5, maxiter: int = 1000, check_hessian: bool = True,
              polish: bool = True, fd_eps: float = 1e-8, scaled_tol: float = 2e-3,
-             fg: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None
-             ) -> OptSummary:
-    """Minimise ``f`` over a box with L-BFGS-B and record the outcome.
+             fg: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
+             max_restarts: int = 3) -> OptSummary:
+    """Minimise ``f`` over a box, check that the answer is a minimum, and record how it went.
 
-    ``fg``, when given, returns the value and its analytic gradient: the optimiser then uses
-    it, and the final Hessian is a central difference of gradients.
+    The search is L-BFGS-B (Brent for one bounded parameter) in the units of ``lower`` when
+    it is a :class:`ParameterSpace`. An answer on a bound is a claim to be checked, since a
+    projected-gradient method stops wherever the projected gradient vanishes: for every
+    parameter on a bound the objective is probed into the interior; if it decreases there,
+    the search restarts from the best probe (at most ``max_restarts`` times), and
+    ``optinfo.log`` says so. ``fg``, when given, returns the value and its analytic gradient.
 
     Examples
     --------
@@ -140,70 +210,283 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray
     ...              np.array([np.inf]))
     >>> round(float(s.x[0]), 4), s.converged
     (2.0, True)
+
+    A function even in its parameter, whose minimum is not at the bound 0 (the shape of an
+    lme4 profiled deviance in a relative standard deviation):
+
+    >>> f = lambda x: float((x[0] ** 2 - 1) ** 2)
+    >>> s = optimize(f, np.array([0.0]), np.array([0.0]), np.array([10.0]))
+    >>> round(float(s.x[0]), 4), s.boundary
+    (1.0, [])
     """
-    n_evals = [0]
-    best = [np.inf]
-
-    def fcount(x):
-        n_evals[0] += 1
-        v = f(x)
-        if np.isfinite(v):
-            best[0] = min(best[0], v)
-            return v
-        # a failed evaluation (system not positive definite far out on a boundary) is
-        # reported as worse than anything seen, but finite, so the line search backs off
-        return (best[0] if np.isfinite(best[0]) else 0.0) + 1e6 * (1.0 + float(np.sum(x * x)))
-
+    space = lower if isinstance(lower, ParameterSpace) else ParameterSpace.box(
+        np.asarray(lower, dtype=float), np.asarray(upper, dtype=float))
+    lower, upper = space.lower, space.upper
     x0 = np.clip(np.asarray(x0, dtype=float), lower, upper)
     if len(x0) == 0:
         v = f(x0)
         return OptSummary("none", x0, v, True, 0, 1, np.zeros(0), 0.0, "no parameters")
-    if fg is not None:
-        return _optimize_with_gradient(fg, x0, lower, upper, boundary, gtol, maxiter,
-                                       polish or check_hessian, scaled_tol)
-    if len(x0) == 1 and np.isfinite(lower[0]) and np.isfinite(upper[0]):
-        res = minimize_scalar(lambda t: fcount(np.array([t])), bounds=(lower[0], upper[0]),
-                              method="bounded", options={"xatol": 1e-5})  # Newton polishes below
-        x, fun, nit, ok, msg, method = (np.array([res.x]), float(res.fun), res.nfev,
-                                        res.success, str(res.message), "Brent (bounded)")
+    counted = _Counted(f, fg)
+    log: list[str] = []
+    x, fun, nit, ok, msg, method = _search(counted, x0, space, gtol, maxiter, fd_eps)
+    x, fun = _settle(counted, x, fun, space)
+    for attempt in range(max_restarts + 1):
+        # an answer is checked before it is reported: on a bound, the objective must not
+        # decrease into the interior; inside, the Hessian must not have negative curvature
+        probe = _probe_bounds(counted, x, fun, space)
+        if probe is None:
+            if fg is not None:
+                xp, fp, g, scaled, down = _polish_with_gradient(
+                    counted, x, fun, space, polish or check_hessian)
+            else:
+                xp, fp, g, scaled, down = _polish(counted, x, fun, space, polish,
+                                                  check_hessian)
+            x, fun = xp, fp
+            probe = None if down is None else _probe_direction(counted, x, fun, space, down)
+            if probe is None:
+                if down is not None:
+                    log.append("the Hessian at the optimum is not positive definite, and "
+                               "no lower point was found along its negative curvature")
+                break
+            why = "at a stationary point that is not a minimum"
+        else:
+            why = f"on the bound of parameter(s) {probe[2]}"
+        if attempt == max_restarts:
+            log.append(f"stopped {why} with lower values nearby after {max_restarts} "
+                       "restarts")
+            break
+        xp, fp = probe[0], probe[1]
+        log.append(f"stopped {why} at {fun:.10g}, but the objective is lower nearby "
+                   f"({fp:.10g}): restart {attempt + 1} from there")
+        xr, fr, nr, okr, msgr, _ = _search(counted, xp, space, gtol, maxiter, fd_eps)
+        xr, fr = _settle(counted, xr, fr, space)
+        nit += nr
+        x, fun, ok, msg = (xr, fr, okr, msgr) if fr <= fp else (xp, fp, ok, msg)
+    summary = OptSummary(method, x, fun, bool(ok), int(nit), counted.n, g, scaled, msg)
+    summary.log = log
+    summary.boundary = boundary(x) if boundary else []
+    return finish_summary(summary, bool(ok), msg, scaled_tol)
+
+
+class _Counted:
+    """The objective (and gradient) with an evaluation count; failed evaluations (a system
+    not positive definite far out on a boundary) come back finite but worse than anything
+    seen, so line searches back off instead of stopping."""
+
+    def __init__(self, f, fg):
+        self.f, self.fg = f, fg
+        self.n = 0
+        self.best = np.inf
+
+    def _bad(self, x) -> float:
+        return (self.best if np.isfinite(self.best) else 0.0) + 1e6 * (1.0 + float(x @ x))
+
+    def __call__(self, x: np.ndarray) -> float:
+        self.n += 1
+        v = float(self.f(x))
+        if np.isfinite(v):
+            self.best = min(self.best, v)
+            return v
+        return self._bad(x)
+
+    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        self.n += 1
+        v, g = self.fg(x)
+        if np.isfinite(v):
+            self.best = min(self.best, v)
+            return float(v), np.asarray(g, dtype=float)
+        return self._bad(x), -x
+
+
+def _search(fc: _Counted, x0: np.ndarray, space: ParameterSpace, gtol: float, maxiter: int,
+            fd_eps: float):
+    """One run of the search in optimiser units; returns the point in user units."""
+    u = space.units
+    lo, hi = space.search_bounds()
+    z0 = x0 * u
+    if fc.fg is None and len(x0) == 1 and np.isfinite(lo[0]) and np.isfinite(hi[0]):
+        res = minimize_scalar(lambda t: fc(np.array([t]) / u), bounds=(lo[0], hi[0]),
+                              method="bounded", options={"xatol": 1e-5})  # polish finishes
+        return (np.array([res.x]) / u, float(res.fun), int(res.nfev), bool(res.success),
+                str(res.message), "Brent (bounded)")
+    bounds = list(zip(np.where(np.isfinite(lo), lo, None), np.where(np.isfinite(hi), hi, None)))
+    if fc.fg is not None:
+        def fgz(z):
+            v, g = fc.value_and_grad(z / u)
+            return v, g / u
+        res = minimize(fgz, z0, jac=True, method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": maxiter, "ftol": 1e-14, "gtol": gtol * 1e-2,
+                                "maxcor": 20})
+        method = "L-BFGS-B (analytic gradient)"
     else:
-        bounds = list(zip(np.where(np.isfinite(lower), lower, None),
-                          np.where(np.isfinite(upper), upper, None)))
-        res = minimize(fcount, x0, method="L-BFGS-B", bounds=bounds,
+        res = minimize(lambda z: fc(z / u), z0, method="L-BFGS-B", bounds=bounds,
                        options={"maxiter": maxiter, "ftol": 1e-13, "gtol": gtol,
                                 "maxcor": 20, "eps": fd_eps})
-        x, fun, nit, ok, msg, method = (res.x, float(res.fun), res.nit, res.success,
-                                        str(res.message), "L-BFGS-B")
-    # One safeguarded Newton step with the finite-difference Hessian polishes the last
-    # digits L-BFGS-B leaves (R users compare to 1e-4); the same Hessian gives lme4's
-    # scaled-gradient convergence check.
-    g = numerical_gradient(fcount, x, lower, upper)
-    free = ~(((x - lower) < 1e-8) & (g > 0)) & ~(((upper - x) < 1e-8) & (g < 0))
-    scaled = float(np.max(np.abs(np.where(free, g, 0.0)))) if len(g) else 0.0
+        method = "L-BFGS-B"
+    return res.x / u, float(res.fun), int(res.nit), bool(res.success), str(res.message), method
+
+
+def _settle(fc: _Counted, x: np.ndarray, fun: float, space: ParameterSpace):
+    """Canonical sign of the sign-free parameters, and those near zero set to exactly zero
+    when that is no worse (the search approaches a zero optimum only asymptotically, and
+    a singular fit is reported from exact zeros, as lme4's bounded optimisers give)."""
+    x = space.canonicalise(x)
+    near = space.free_sign & (np.abs(x * space.units) < 1e-3) & (x != 0)
+    if np.any(near):
+        xz = x.copy()
+        xz[near] = 0.0
+        fz = fc(xz)
+        if fz <= fun + 1e-12 * max(1.0, abs(fun)):
+            return xz, min(fz, fun) if fz <= fun else fun
+        for i in np.flatnonzero(near):
+            xz = x.copy()
+            xz[i] = 0.0
+            fz = fc(xz)
+            if fz <= fun + 1e-12 * max(1.0, abs(fun)):
+                x, fun = xz, min(fz, fun)
+    return x, fun
+
+
+#: probe distances into the interior, in optimiser units
+_PROBES = (1e-3, 1e-2, 0.1, 0.5)
+
+
+def _probe_bounds(fc: _Counted, x: np.ndarray, fun: float, space: ParameterSpace):
+    """For parameters on a bound (or at a sign-free zero): the best interior probe that
+    beats ``fun``, as ``(x, f, names)``, or None when the bound is a local minimum along
+    every probed direction (one-sided derivative and curvature both non-negative)."""
+    u = space.units
+    near = 1e-5  # in optimiser units: a search may stop just inside a bound, too
+    at_lo = (np.abs(x - space.lower) * u < near) & np.isfinite(space.lower)
+    at_hi = (np.abs(space.upper - x) * u < near) & np.isfinite(space.upper)
+    idx = np.flatnonzero(at_lo | at_hi)
+    if len(idx) == 0:
+        return None
+    tol = 1e-10 * max(1.0, abs(fun))
+    best = None
+    directions = [[i] for i in idx] + ([list(idx)] if len(idx) > 1 else [])
+    for d in directions:
+        for h in _PROBES:
+            xp = x.copy()
+            for i in d:
+                step = h / u[i]
+                xp[i] = x[i] + step if at_lo[i] else x[i] - step
+            xp = np.clip(xp, space.lower, space.upper)
+            fp = fc(xp)
+            if fp < fun - tol and (best is None or fp < best[1]):
+                best = (xp, fp, [int(i) for i in d])
+    return best
+
+
+def _probe_direction(fc: _Counted, x: np.ndarray, fun: float, space: ParameterSpace,
+                     d: np.ndarray):
+    """The best point along +-d (optimiser units) that beats ``fun``, or None."""
+    u = space.units
+    tol = 1e-10 * max(1.0, abs(fun))
+    best = None
+    for h in _PROBES:
+        for sgn in (1.0, -1.0):
+            xp = np.clip(x + sgn * h * d / u, space.lower, space.upper)
+            fp = fc(xp)
+            if fp < fun - tol and (best is None or fp < best[1]):
+                best = (xp, fp, [])
+    return best
+
+
+def _negative_direction(H: np.ndarray, free: np.ndarray) -> np.ndarray | None:
+    """The eigenvector of the most negative curvature of H (free coordinates), if any."""
+    w, V = np.linalg.eigh(H)
+    if w[0] >= -1e-8 * max(1.0, abs(w[-1])):
+        return None
+    d = np.zeros(len(free))
+    d[free] = V[:, 0]
+    return d
+
+
+def scaled_gradient(H: np.ndarray, g: np.ndarray) -> float:
+    """lme4's convergence statistic: the Newton step ``H^-1 g``, but per parameter no larger
+    than the raw gradient (so a flat, badly conditioned direction with a gradient of 1e-10
+    is not reported as a failure)."""
+    return float(np.max(np.minimum(np.abs(np.linalg.solve(H, g)), np.abs(g))))
+
+
+def _free(x: np.ndarray, g: np.ndarray, space: ParameterSpace) -> np.ndarray:
+    """Parameters not held by an active bound (on a bound with the gradient pushing out)."""
+    scale = space.units
+    on_lo = (x - space.lower) * scale < 1e-8
+    on_hi = (space.upper - x) * scale < 1e-8
+    return ~(on_lo & (g >= 0)) & ~(on_hi & (g <= 0))
+
+
+def _polish(fc: _Counted, x, fun, space: ParameterSpace, polish: bool, check_hessian: bool):
+    """One safeguarded Newton step with a finite-difference Hessian (in optimiser units)
+    polishes the last digits L-BFGS-B leaves (R users compare to 1e-4); the same Hessian
+    gives lme4's scaled-gradient check, and its negative curvature, if any, a way down."""
+    u = space.units
+    lo, hi = space.lower * u, space.upper * u
+    fz = lambda z: fc(z / u)
+    z = x * u
+    gz = numerical_gradient(fz, z, lo, hi)
+    free = _free(x, gz, space)
+    scaled = float(np.max(np.abs(np.where(free, gz, 0.0)))) if len(gz) else 0.0
+    down = None
     if (polish or check_hessian) and len(x) <= 8 and np.any(free):
+        H = numerical_hessian(fz, z)[np.ix_(free, free)]
         try:
-            H = numerical_hessian(fcount, x)[np.ix_(free, free)]
             np.linalg.cholesky(H)
-            if polish and np.max(np.abs(g[free])) > 1e-8:
-                step = np.linalg.solve(H, g[free])
+        except np.linalg.LinAlgError:
+            down = _negative_direction(H, free) if np.all(np.isfinite(H)) else None
+        else:
+            if polish and np.max(np.abs(gz[free])) > 1e-8:
+                step = np.linalg.solve(H, gz[free])
                 for t in (1.0, 0.5, 0.25):
-                    xn = x.copy()
-                    xn[free] = np.clip(x[free] - t * step, lower[free], upper[free])
-                    fn = fcount(xn)
+                    zn = z.copy()
+                    zn[free] = np.clip(z[free] - t * step, lo[free], hi[free])
+                    fn = fz(zn)
                     if fn < fun:
-                        x, fun = xn, fn
-                        g = numerical_gradient(fcount, x, lower, upper)
+                        z, fun = zn, fn
+                        gz = numerical_gradient(fz, z, lo, hi)
                         break
-            scaled = float(np.max(np.abs(np.linalg.solve(H, g[free]))))
-        except (np.linalg.LinAlgError, ValueError):
-            pass
-    summary = OptSummary(method, x, fun, bool(ok), int(nit), n_evals[0], g, scaled, msg)
-    summary.boundary = boundary(x) if boundary else []
-    return _finish(summary, bool(ok), msg, scaled_tol)
+            scaled = scaled_gradient(H, gz[free])
+    return z / u, fun, gz * u, scaled, down
 
 
-def _finish(summary: OptSummary, ok: bool, msg: str, tol: float = 2e-3) -> OptSummary:
-    # lme4 flags a scaled gradient above 0.002 (and does not flag boundary fits as failures)
+def _polish_with_gradient(fc: _Counted, x, fun, space: ParameterSpace, polish: bool):
+    """A Hessian by central differences of gradients, one Newton step, lme4's check, and
+    the direction of negative curvature, if any."""
+    u = space.units
+    lo, hi = space.lower * u, space.upper * u
+
+    def fgz(z):
+        v, g = fc.value_and_grad(z / u)
+        return v, g / u
+
+    z = x * u
+    fun, gz = fgz(z)
+    free = _free(x, gz, space)
+    scaled = float(np.max(np.abs(np.where(free, gz, 0.0)))) if len(gz) else 0.0
+    down = None
+    if polish and np.any(free) and len(x) <= 30:
+        H = hessian_from_gradient(fgz, z, gz, lo, hi)[np.ix_(free, free)]
+        try:
+            np.linalg.cholesky(H)
+        except np.linalg.LinAlgError:
+            down = _negative_direction(H, free) if np.all(np.isfinite(H)) else None
+        else:
+            step = np.linalg.solve(H, gz[free])
+            zn = z.copy()
+            zn[free] = np.clip(z[free] - step, lo[free], hi[free])
+            fn, gn = fgz(zn)
+            if fn < fun:
+                z, fun, gz = zn, fn, gn
+            scaled = scaled_gradient(H, gz[free])
+    return z / u, fun, gz * u, scaled, down
+
+
+def finish_summary(summary: OptSummary, ok: bool, msg: str, tol: float = 2e-3) -> OptSummary:
+    """Converged or not, by lme4's rule (scaled gradient at most ``tol``; boundary fits are
+    reported apart, not as failures). The search's own stopping message is kept in the log
+    when the check overrules it, so ``converged`` and ``message`` never disagree."""
     scaled = summary.scaled_gradient
     if scaled > tol:
         summary.converged = False
@@ -212,6 +495,10 @@ def _finish(summary: OptSummary, ok: bool, msg: str, tol: float = 2e-3) -> OptSu
                                 f"scaled gradient {scaled:.3g} > {tol:g}")
     else:
         summary.converged = True
+        if not ok:
+            summary.log.append(f"the search stopped with {msg!r}; the point passed the "
+                               f"gradient check (scaled gradient {scaled:.2g})")
+            summary.message = f"converged (scaled gradient {scaled:.2g} <= {tol:g})"
     return summary
 
 
@@ -234,49 +521,6 @@ def hessian_from_gradient(fg: Callable[[np.ndarray], tuple[float, np.ndarray]],
         else:
             H[:, j] = (fg(hi)[1] - fg(lo)[1]) / (2 * h)
     return 0.5 * (H + H.T)
-
-
-def _optimize_with_gradient(fg, x0, lower, upper, boundary, gtol, maxiter, polish=True,
-                            scaled_tol=2e-3) -> OptSummary:
-    """L-BFGS-B on an analytic gradient; with ``polish``, a Hessian by central differences
-    of gradients, one Newton step and lme4's scaled-gradient check."""
-    n_evals = [0]
-    best = [np.inf]
-
-    def fgc(x):
-        n_evals[0] += 1
-        v, g = fg(x)
-        if np.isfinite(v):
-            best[0] = min(best[0], v)
-            return v, g
-        return (best[0] if np.isfinite(best[0]) else 0.0) + 1e6 * (1.0 + float(x @ x)), -x
-
-    bounds = list(zip(np.where(np.isfinite(lower), lower, None),
-                      np.where(np.isfinite(upper), upper, None)))
-    res = minimize(fgc, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                   options={"maxiter": maxiter, "ftol": 1e-14, "gtol": gtol * 1e-2,
-                            "maxcor": 20})
-    x, fun = res.x, float(res.fun)
-    fun, g = fgc(x)
-    free = ~(((x - lower) < 1e-8) & (g > 0)) & ~(((upper - x) < 1e-8) & (g < 0))
-    scaled = float(np.max(np.abs(np.where(free, g, 0.0)))) if len(g) else 0.0
-    if polish and np.any(free) and len(x) <= 30:
-        H = hessian_from_gradient(fgc, x, g, lower, upper)[np.ix_(free, free)]
-        try:
-            np.linalg.cholesky(H)
-            step = np.linalg.solve(H, g[free])
-            xn = x.copy()
-            xn[free] = np.clip(x[free] - step, lower[free], upper[free])
-            fn, gn = fgc(xn)
-            if fn < fun:
-                x, fun, g = xn, fn, gn
-            scaled = float(np.max(np.abs(np.linalg.solve(H, g[free]))))
-        except np.linalg.LinAlgError:
-            pass
-    summary = OptSummary("L-BFGS-B (analytic gradient)", x, fun, bool(res.success),
-                         int(res.nit), n_evals[0], g, scaled, str(res.message))
-    summary.boundary = boundary(x) if boundary else []
-    return _finish(summary, bool(res.success), str(res.message), scaled_tol)
 
 
 def emit_warnings(summary: OptSummary) -> None:

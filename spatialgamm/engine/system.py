@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..terms.base import Block
+from .optimize import ParameterSpace
 
 
 @dataclass
@@ -198,6 +199,33 @@ class LatentSystem:
                 mats.append(sp.csc_matrix(Q))
                 logdet += ld
         return sp.block_diag(mats, format="csc"), logdet
+
+    def parameter_space(self) -> ParameterSpace:
+        """Bounds, optimiser units and sign symmetries of ``phi`` (see ParameterSpace).
+
+        A term may give ``phi_scale(phi_len)`` (the data's units of its parameters),
+        ``sign_free()`` (parameters the objective is even in, with the bound 0 only picking
+        a sign) and ``canonical_phi(phi)`` (the representative with that sign)."""
+        lay = self.layout
+        scale = np.ones(self.n_phi)
+        free = np.zeros(self.n_phi, bool)
+        canon = []
+        for k, b in enumerate(self.blocks):
+            s = lay.slices[k]
+            if hasattr(b.term, "phi_scale"):
+                scale[s] = b.term.phi_scale()
+            if hasattr(b.term, "sign_free"):
+                free[s] = b.term.sign_free()
+            if hasattr(b.term, "canonical_phi"):
+                canon.append((s, b.term.canonical_phi))
+
+        def canonical(phi: np.ndarray) -> np.ndarray:
+            out = np.array(phi, dtype=float)
+            for s, fn in canon:
+                out[s] = fn(out[s])
+            return out
+
+        return ParameterSpace(lay.lower, lay.upper, scale, free, canonical if canon else None)
 
     def at_boundary(self, phi: np.ndarray) -> list[str]:
         out: list[str] = []

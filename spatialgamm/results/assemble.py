@@ -21,12 +21,12 @@ def gaussian_state(spec: ModelSpec, reml: bool, phi0: np.ndarray | None = None) 
     """Fit a Gaussian identity-link model by profiled REML or ML."""
     system = LatentSystem(spec.blocks, spec.n)
     obj = GaussianObjective(system, spec.X, spec.y, spec.offset, spec.weights, reml)
-    lay = system.layout
     start = system.data_start(spec.weights) if phi0 is None else phi0
     # analytic gradients pay off when A^-1 is cheap (dense systems); for large sparse ones
     # the selected inverse costs more than the finite differences it replaces
     fg = obj.value_and_grad if obj.solver.dense else None
-    info = optimize(obj, start, lay.lower, lay.upper, boundary=system.at_boundary, fg=fg)
+    info = optimize(obj, start, system.parameter_space(), boundary=system.at_boundary,
+                    fg=fg)
     r = obj.solve(info.x)
     s2 = obj.sigma2(r)
     vcov = s2 * sla.cho_solve((sla.cholesky(r.XtVX), False), np.eye(spec.p)) if spec.p \

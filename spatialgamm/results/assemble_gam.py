@@ -104,7 +104,6 @@ def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) 
             raise ValueError("UBRE needs a known scale (Poisson, binomial); use GCV or REML")
         system = LatentSystem(spec.blocks, spec.n)
         crit = PredictionErrorCriterion(spec, system, method, gamma)
-        lay = system.layout
         # a Newton step below 0.05 in log(sp) changes nothing a user sees: UBRE/GCV are flat
         # near their optimum, often with sp on its boundary (mgcv does not warn there either)
         if crit.gaussian:
@@ -112,7 +111,7 @@ def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) 
         else:
             eta0 = fam.link.linkfun(fam.initialize(spec.y, spec.weights))
             w0 = fam.working(spec.y, eta0, spec.weights)[1]
-        info = optimize(crit, system.data_start(w0), lay.lower, lay.upper, check_hessian=False,
+        info = optimize(crit, system.data_start(w0), system.parameter_space(), check_hessian=False,
                         scaled_tol=0.05)
         f = crit.fit_at(info.x)
         score = crit.score(f)

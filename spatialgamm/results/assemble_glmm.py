@@ -26,16 +26,18 @@ from ..engine.covform import covariance_form_applies
 from ..engine.laplace import DispersionLaplace, LaplaceObjective, PIRLSError
 from ..engine.optimize import (
     OptSummary,
-    _finish,
     emit_warnings,
+    finish_summary,
     hessian_and_gradient,
     hessian_from_gradient,
     numerical_gradient,
     optimize,
+    scaled_gradient,
 )
 from ..engine.system import LatentSystem
 from ..engine.threads import blas_threads_for
 from ..model import ModelSpec
+from ..terms.base import column_rms
 from .mixed import FitState, MixedFit
 
 
@@ -48,8 +50,12 @@ def _check_separation(spec: ModelSpec, beta: np.ndarray, se: np.ndarray,
     if spec.family.name != "binomial":
         return out
     extreme = float(np.mean((mu < 1e-8) | (mu > 1 - 1e-8))) > 0.5
-    for name, b, s in zip(spec.x_names, beta, se):
-        if abs(b) > 10 and (not np.isfinite(s) or s > 5 * abs(b) or s > 100 or extreme):
+    # judged on the link scale per RMS of the column (a change of units of a covariate
+    # rescales its coefficient and SE, not the question whether it runs away)
+    units = column_rms(spec.X) if spec.p else np.ones(0)
+    for name, b, s, r in zip(spec.x_names, beta, se, units):
+        bs, ss = abs(b) * r, s * r
+        if bs > 10 and (not np.isfinite(ss) or ss > 5 * bs or ss > 100 or extreme):
             out.append(f"fixed effect {name!r} = {b:.3g} with SE {s:.3g}: the data appear "
                        "separated (an infinite estimate); consider removing it or "
                        "penalising (e.g. a bias-reduced fit)")
@@ -88,6 +94,7 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
     k = system.n_phi
     disp, d0 = _dispersion_start(spec)
     lower, upper = lay.lower, lay.upper
+    space = system.parameter_space()
     if phi0 is None:
         fam = spec.family
         eta0 = fam.link.linkfun(fam.initialize(spec.y, spec.weights))
@@ -110,6 +117,7 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
         f1, stage2 = dl, dl.with_beta
         start = np.append(start, d0 if phi0 is None or len(phi0) == k else phi0[k])
         lower, upper = np.append(lower, -20.0), np.append(upper, 20.0)
+        space = space.extend(np.array([-20.0]), np.array([20.0]))
     ke = len(start)  # covariance parameters plus the dispersion, if estimated
     bnd = (lambda x: system.at_boundary(x[:k]))
     # PIRLS converges to ~1e-10 relative, so finite-difference steps must be larger than
@@ -125,7 +133,7 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
         if np.isfinite(f0):
             info1 = OptSummary("none", x0, f0, True, 0, 1, np.zeros(0), 0.0, "")
     if info1 is None:
-        info1 = optimize(f1, start, lower, upper, boundary=bnd,
+        info1 = optimize(f1, start, space, boundary=bnd,
                          check_hessian=(nAGQ == 1 and reml), fd_eps=1e-6,
                          polish=final_stage1,  # a start for stage 2 needs no polishing
                          gtol=1e-5 if final_stage1 else 1e-3, fg=fg1)
@@ -152,7 +160,10 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
         par0 = np.concatenate([info1.x, mode.beta])
         lo = np.concatenate([lower, np.full(spec.p, -np.inf)])
         hi = np.concatenate([upper, np.full(spec.p, np.inf)])
-        info = optimize(f2, par0, lo, hi, boundary=bnd, check_hessian=False, polish=False,
+        # fixed effects in the units of their columns: a covariate in other units gives
+        # the same search and the same likelihood
+        space2 = space.extend(lo[ke:], hi[ke:], column_rms(spec.X))
+        info = optimize(f2, par0, space2, boundary=bnd, check_hessian=False, polish=False,
                         fd_eps=1e-6, fg=fg2)
         info.n_evals += info1.n_evals
         # The Hessian is needed for the standard errors anyway (lme4's use.hessian): use it
@@ -184,9 +195,9 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
                 info.gradient = gn if gn is not None else numerical_gradient(
                     f2, x, lo, hi, steps=steps)
                 info.x, info.fun = x, fn
-            info.scaled_gradient = float(np.max(np.abs(np.linalg.solve(H, info.gradient))))
+            info.scaled_gradient = scaled_gradient(H, info.gradient)
             info.warnings = [w for w in info.warnings if "converge" not in w]
-            _finish(info, True, "", 2e-3)
+            finish_summary(info, True, "", 2e-3)
             vb = 2.0 * np.linalg.inv(H)[ke:, ke:]
             if np.all(np.diag(vb) > 0):
                 vcov = vb
@@ -264,3 +275,4 @@ def fit_laplace(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
 def refit_laplace(fit: MixedFit, spec: ModelSpec, reml: bool) -> MixedFit:
     state = laplace_state(spec, reml=reml, nAGQ=fit.state.nAGQ, phi0=fit.state.phi)
     return MixedFit(spec, state, data_name=fit.data_name)
+

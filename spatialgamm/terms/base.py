@@ -118,3 +118,19 @@ def coordinate_matrix(data: pd.DataFrame, variables: tuple[str, ...], where: str
             raise FormulaError(f"{where}: coordinate {v!r} is not finite at row {i} ({x[i]})")
         cols.append(x)
     return np.column_stack(cols)
+
+
+def column_rms(X: np.ndarray) -> np.ndarray:
+    """Root mean square of each column (1 for an all-zero or empty column): the natural
+    units of a coefficient of that column, used to make optimisers unit-invariant.
+
+    Examples
+    --------
+    >>> column_rms(np.array([[1.0, 3e6], [1.0, -4e6]]))
+    array([1.00000000e+00, 3.53553391e+06])
+    """
+    X = np.asarray(X, dtype=float)
+    if X.shape[0] == 0:
+        return np.ones(X.shape[1])
+    rms = np.sqrt(np.mean(X ** 2, axis=0))
+    return np.where((rms > 0) & np.isfinite(rms), rms, 1.0)

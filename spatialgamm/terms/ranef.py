@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from ..formula.fixed import FixedDesign, fixed_design
 from ..formula.parse import BarTerm, FormulaError
-from .base import Block
+from .base import Block, column_rms
 
 
 def grouping_factor(data: pd.DataFrame, group: str) -> pd.Categorical:
@@ -50,6 +50,9 @@ class RandomEffectTerm:
     levels: list[str]
     cov_names: list[str]
     covariates: FixedDesign
+    #: RMS of each covariate column over the rows with a level: the optimiser's units for
+    #: the rows of T, so a slope covariate in other units gives the same search
+    col_rms: np.ndarray | None = None
 
     @property
     def nc(self) -> int:
@@ -76,7 +79,9 @@ class RandomEffectTerm:
             raise FormulaError(f"grouping factor {bar.group!r} has as many levels ({nlev}) as "
                                "observations: its variance is not identifiable from the "
                                "residual variance")
-        Z = term._design(np.asarray(fac.codes), cov.X)
+        codes = np.asarray(fac.codes)
+        Z = term._design(codes, cov.X)
+        term.col_rms = column_rms(cov.X[codes >= 0])
         nc = term.nc
         # Lambda template: L copies of a full lower-triangular nc x nc pattern
         rows, cols = [], []
@@ -90,7 +95,9 @@ class RandomEffectTerm:
         start, lower = [], []
         for c in range(nc):
             for r in range(c, nc):
-                start.append(1.0 if r == c else 0.0)
+                # T = diag(1 / rms): each covariate's contribution starts at the scale of
+                # lme4's theta = 1 for an intercept, whatever the covariate's units
+                start.append(1.0 / term.col_rms[r] if r == c else 0.0)
                 lower.append(0.0 if r == c else -np.inf)
         return Block(name=term.name, Z=Z, kind="factor", phi_start=np.array(start),
                      phi_lower=np.array(lower), phi_upper=np.full(len(start), np.inf),
@@ -132,6 +139,25 @@ class RandomEffectTerm:
 
     def lambda_values(self, theta: np.ndarray) -> np.ndarray:
         return np.tile(theta, len(self.levels))
+
+    # ---- optimiser protocol (engine.optimize.ParameterSpace) ------------------------
+    def _rows(self) -> np.ndarray:
+        return np.array([r for c in range(self.nc) for r in range(c, self.nc)])
+
+    def phi_scale(self) -> np.ndarray:
+        """Units of theta: element (r, c) of T scales with 1 / RMS of covariate r."""
+        rms = np.ones(self.nc) if self.col_rms is None else self.col_rms
+        return rms[self._rows()]
+
+    def sign_free(self) -> np.ndarray:
+        """Diagonal elements: flipping a column of T leaves T T' (and the likelihood) as is."""
+        return np.array([r == c for c in range(self.nc) for r in range(c, self.nc)])
+
+    def canonical_phi(self, theta: np.ndarray) -> np.ndarray:
+        """theta with T's columns signed so that its diagonal is non-negative."""
+        T = self.T(theta)
+        T = T * np.where(np.diag(T) < 0, -1.0, 1.0)[None, :]
+        return np.array([T[r, c] for c in range(self.nc) for r in range(c, self.nc)])
 
     #: Lambda is linear in theta, so its Jacobian is constant (the engine caches it)
     lambda_is_linear = True
@@ -178,3 +204,4 @@ class RandomEffectTerm:
         return pd.DataFrame(np.asarray(b).reshape(len(self.levels), self.nc),
                             index=pd.Index(self.levels, name=self.bar.group),
                             columns=self.cov_names)
+
