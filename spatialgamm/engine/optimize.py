@@ -194,7 +194,7 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray,
              gtol: float = 1e-5, maxiter: int = 1000, check_hessian: bool = True,
              polish: bool = True, fd_eps: float = 1e-8, scaled_tol: float = 2e-3,
              fg: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
-             max_restarts: int = 3) -> OptSummary:
+             max_restarts: int = 3, extra_starts: tuple[np.ndarray, ...] = ()) -> OptSummary:
     """Minimise ``f`` over a box, check that the answer is a minimum, and record how it went.
 
     The search is L-BFGS-B (Brent for one bounded parameter) in the units of ``lower`` when
@@ -203,6 +203,8 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray,
     parameter on a bound the objective is probed into the interior; if it decreases there,
     the search restarts from the best probe (at most ``max_restarts`` times), and
     ``optinfo.log`` says so. ``fg``, when given, returns the value and its analytic gradient.
+    ``extra_starts`` are further starting points for objectives known to be multimodal (the
+    best of all searches is kept and checked).
 
     Examples
     --------
@@ -229,11 +231,19 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray,
     counted = _Counted(f, fg)
     log: list[str] = []
     x, fun, nit, ok, msg, method = _search(counted, x0, space, gtol, maxiter, fd_eps)
+    for xs in extra_starts:
+        xs = np.clip(np.asarray(xs, dtype=float), lower, upper)
+        r = _search(counted, xs, space, gtol, maxiter, fd_eps)
+        nit += r[2]
+        if r[1] < fun - 1e-10 * max(1.0, abs(fun)):
+            log.append(f"a search from another start {np.round(xs, 3).tolist()} reached a "
+                       f"lower value ({r[1]:.10g} < {fun:.10g})")
+            x, fun, ok, msg = r[0], r[1], r[3], r[4]
     x, fun = _settle(counted, x, fun, space)
     for attempt in range(max_restarts + 1):
         # an answer is checked before it is reported: on a bound, the objective must not
         # decrease into the interior; inside, the Hessian must not have negative curvature
-        probe = _probe_bounds(counted, x, fun, space)
+        probe = _probe_bounds(counted, x, fun, space, x0)
         if probe is None:
             if fg is not None:
                 xp, fp, g, scaled, down = _polish_with_gradient(
@@ -315,7 +325,7 @@ def _search(fc: _Counted, x0: np.ndarray, space: ParameterSpace, gtol: float, ma
             v, g = fc.value_and_grad(z / u)
             return v, g / u
         res = minimize(fgz, z0, jac=True, method="L-BFGS-B", bounds=bounds,
-                       options={"maxiter": maxiter, "ftol": 1e-14, "gtol": gtol * 1e-2,
+                       options={"maxiter": maxiter, "ftol": 1e-12, "gtol": gtol * 1e-2,
                                 "maxcor": 20})
         method = "L-BFGS-B (analytic gradient)"
     else:
@@ -348,15 +358,19 @@ def _settle(fc: _Counted, x: np.ndarray, fun: float, space: ParameterSpace):
 
 
 #: probe distances into the interior, in optimiser units
-_PROBES = (1e-3, 1e-2, 0.1, 0.5)
+_PROBES = (1e-3, 1e-2, 0.1, 0.5, 2.0, 5.0)
 
 
-def _probe_bounds(fc: _Counted, x: np.ndarray, fun: float, space: ParameterSpace):
+def _probe_bounds(fc: _Counted, x: np.ndarray, fun: float, space: ParameterSpace,
+                  x0: np.ndarray | None = None):
     """For parameters on a bound (or at a sign-free zero): the best interior probe that
     beats ``fun``, as ``(x, f, names)``, or None when the bound is a local minimum along
     every probed direction (one-sided derivative and curvature both non-negative)."""
     u = space.units
-    near = 1e-5  # in optimiser units: a search may stop just inside a bound, too
+    # a search may stop just inside a bound, or on the plateau before it (a smoothing
+    # parameter far out, where the criterion no longer depends on it): both are probed
+    # (optimiser units; a sign-free parameter's bound 0 is no plateau, only a sign choice)
+    near = np.where(space.free_sign, 1e-5, 2.0)
     at_lo = (np.abs(x - space.lower) * u < near) & np.isfinite(space.lower)
     at_hi = (np.abs(space.upper - x) * u < near) & np.isfinite(space.upper)
     idx = np.flatnonzero(at_lo | at_hi)
@@ -366,11 +380,18 @@ def _probe_bounds(fc: _Counted, x: np.ndarray, fun: float, space: ParameterSpace
     best = None
     directions = [[i] for i in idx] + ([list(idx)] if len(idx) > 1 else [])
     for d in directions:
+        candidates = []
         for h in _PROBES:
             xp = x.copy()
             for i in d:
                 step = h / u[i]
                 xp[i] = x[i] + step if at_lo[i] else x[i] - step
+            candidates.append(xp)
+        if x0 is not None:  # back where the search started: past any plateau
+            xp = x.copy()
+            xp[d] = x0[d]
+            candidates.append(xp)
+        for xp in candidates:
             xp = np.clip(xp, space.lower, space.upper)
             fp = fc(xp)
             if fp < fun - tol and (best is None or fp < best[1]):

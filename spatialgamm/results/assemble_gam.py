@@ -111,8 +111,13 @@ def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) 
         else:
             eta0 = fam.link.linkfun(fam.initialize(spec.y, spec.weights))
             w0 = fam.working(spec.y, eta0, spec.weights)[1]
-        info = optimize(crit, system.data_start(w0), system.parameter_space(), check_hessian=False,
-                        scaled_tol=0.05)
+        # UBRE and GCV are often multimodal in log(sp) (Wood 2008, sec. 2): a plateau where
+        # one smooth is unpenalised can hold a search started at the balanced point, so two
+        # more starts (all smooths stiffer, all wigglier) are searched and the best kept
+        start = system.data_start(w0)
+        others = (start + 2.0, start - 2.0) if system.n_phi > 1 else ()
+        info = optimize(crit, start, system.parameter_space(), check_hessian=False,
+                        scaled_tol=0.05, extra_starts=others)
         f = crit.fit_at(info.x)
         score = crit.score(f)
         if gaussian or not fam.scale_known:

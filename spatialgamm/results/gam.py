@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from scipy import stats
 
 from ..terms.smooth import SmoothTerm
+from .gam_likelihood import edf1, mgcv_df, mgcv_loglik
 from .mixed import MixedFit
 from .predict import joint_covariance
 
@@ -171,14 +172,37 @@ class GamFit(MixedFit):
                      (np.var(sw * (y - my), ddof=1) * rdf))
 
     @property
+    def edf1(self) -> pd.Series:
+        """mgcv's ``edf1`` per smooth (``tr(2F - FF)``): the edf used by tests, and the
+        upper bound of the smoothing-parameter-corrected edf."""
+        return pd.Series(edf1(self))
+
+    @property
     def loglik(self) -> float:
-        return float(self.family.loglik(self.spec.y, self.state.mu, self.spec.weights,
-                                        scale=self.state.scale))
+        """mgcv's ``logLik.gam``: the family's log-likelihood at the fitted means, with the
+        scale ``deviance / n`` plugged in for the Gaussian and Gamma families (as the
+        family's ``aic``), not the fit's REML/GCV scale estimate."""
+        return mgcv_loglik(self)
+
+    @property
+    def loglik_df(self) -> float:
+        """Degrees of freedom of :attr:`loglik` (``attr(logLik(m), "df")``): summed edf plus
+        an estimated scale, capped at the number of coefficients plus one.
+
+        mgcv uses the smoothing-parameter-corrected ``edf2`` here for REML/ML fits; this
+        package does not compute ``edf2`` yet and uses the edf (for UBRE/GCV fits the two
+        conventions coincide)."""
+        return mgcv_df(self, self.edf_total)
 
     @property
     def aic(self) -> float:
-        k = self.edf_total + (0 if self.family.scale_known else 1)
-        return -2 * self.loglik + 2 * k
+        """``-2 logLik + 2 df`` with :attr:`loglik_df` (mgcv's ``AIC`` for UBRE/GCV fits)."""
+        return -2 * self.loglik + 2 * self.loglik_df
+
+    @property
+    def bic(self) -> float:
+        """``-2 logLik + log(n) df`` with :attr:`loglik_df`, as R's ``BIC`` of a gam."""
+        return -2 * self.loglik + np.log(self.nobs) * self.loglik_df
 
     # ---- tests of smooth terms (Wood 2013a, 2013b) -------------------------------------
     def smooth_table(self) -> pd.DataFrame:
