@@ -26,7 +26,8 @@ def gaussian_state(spec: ModelSpec, reml: bool, phi0: np.ndarray | None = None) 
     # analytic gradients pay off when A^-1 is cheap (dense systems); for large sparse ones
     # the selected inverse costs more than the finite differences it replaces
     fg = obj.value_and_grad if obj.solver.dense else None
-    info = optimize(obj, start, lay.lower, lay.upper, boundary=system.at_boundary, fg=fg)
+    info = optimize(obj, start, lay.lower, lay.upper, boundary=system.at_boundary, fg=fg,
+                    **spec.control.optimizer_kwargs())
     r = obj.solve(info.x)
     s2 = obj.sigma2(r)
     vcov = s2 * sla.cho_solve((sla.cholesky(r.XtVX), False), np.eye(spec.p)) if spec.p \

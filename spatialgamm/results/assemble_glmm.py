@@ -81,6 +81,7 @@ def _sync(lap: LaplaceObjective, search: LaplaceObjective) -> None:
 
 def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
                   phi0: np.ndarray | None = None, glmer_stage2: bool = True) -> FitState:
+    ctl = spec.control  # lme4's control=: optimiser settings
     system = LatentSystem(spec.blocks, spec.n)
     lap = LaplaceObjective(system, spec.X, spec.y, spec.offset, spec.weights, spec.family,
                            reml=reml)
@@ -128,7 +129,8 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
         info1 = optimize(f1, start, lower, upper, boundary=bnd,
                          check_hessian=(nAGQ == 1 and reml), fd_eps=1e-6,
                          polish=final_stage1,  # a start for stage 2 needs no polishing
-                         gtol=1e-5 if final_stage1 else 1e-3, fg=fg1)
+                         gtol=ctl.gtol if final_stage1 else 1e-3, fg=fg1,
+                         maxiter=ctl.maxiter, scaled_tol=ctl.check_conv_grad_tol)
     if not np.isfinite(info1.fun) or info1.fun >= 1e299:
         raise PIRLSError("penalised IRLS failed at every parameter value tried: the model "
                          "cannot be fitted (check the response, offsets and separation)")
@@ -153,7 +155,7 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
         lo = np.concatenate([lower, np.full(spec.p, -np.inf)])
         hi = np.concatenate([upper, np.full(spec.p, np.inf)])
         info = optimize(f2, par0, lo, hi, boundary=bnd, check_hessian=False, polish=False,
-                        fd_eps=1e-6, fg=fg2)
+                        fd_eps=1e-6, fg=fg2, **ctl.optimizer_kwargs())
         info.n_evals += info1.n_evals
         # The Hessian is needed for the standard errors anyway (lme4's use.hessian): use it
         # for one Newton polish step and for lme4's scaled-gradient convergence check.
@@ -186,7 +188,7 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
                 info.x, info.fun = x, fn
             info.scaled_gradient = float(np.max(np.abs(np.linalg.solve(H, info.gradient))))
             info.warnings = [w for w in info.warnings if "converge" not in w]
-            _finish(info, True, "", 2e-3)
+            _finish(info, True, "", ctl.check_conv_grad_tol)
             vb = 2.0 * np.linalg.inv(H)[ke:, ke:]
             if np.all(np.diag(vb) > 0):
                 vcov = vb
