@@ -47,6 +47,20 @@ def _with_crs(fit: Any, data: Any) -> Any:
     return fit
 
 
+def _check_residual_df(spec: Any, reml: bool) -> None:
+    """A Gaussian fit needs residual degrees of freedom: with as many fixed-effect columns as
+    observations the fixed effects reproduce the data, the REML criterion is undefined (lme4
+    stops: "objective in x0 returns NA") and the ML likelihood grows without bound as the
+    residual variance goes to 0. Say so before fitting."""
+    if spec.n - spec.p > 0:
+        return
+    what = ("the REML criterion is undefined (it integrates over N - p = 0 error contrasts)"
+            if reml else "the likelihood is unbounded (the residual variance goes to 0)")
+    raise ValueError(f"no residual degrees of freedom: {spec.n} observations and {spec.p} "
+                     f"fixed-effect columns {spec.x_names} fit the response exactly, so {what}; "
+                     "remove fixed effects or add observations")
+
+
 def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = None,
          offset: Any = None, na_action: str = "omit", control: Any = None) -> Any:
     """Fit a linear mixed model, as lme4's ``lmer``.
@@ -79,6 +93,7 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
     if not spec.blocks:
         raise ValueError("lmer needs at least one random-effects term like (1 | group); "
                          "use sg.fit() for a model without random effects")
+    _check_residual_df(spec, REML)
     return _with_crs(fit_gaussian(spec, reml=REML), data)
 
 
@@ -110,6 +125,7 @@ def fit(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str 
         from .results.assemble_spde import fit_spde
         return _with_crs(fit_spde(spec, method, kind="fit"), data)
     if spec.family.name == "gaussian" and spec.family.link.name == "identity":
+        _check_residual_df(spec, method == "REML")
         return _with_crs(fit_gaussian(spec, reml=(method == "REML")), data)
     from .results.assemble_glmm import fit_laplace
     return _with_crs(fit_laplace(spec, reml=(method == "REML"), **kwargs), data)
@@ -141,6 +157,7 @@ def glmer(formula: str, data: pd.DataFrame, family: Any = "binomial", nAGQ: int 
     if not spec.blocks:
         raise ValueError("glmer needs at least one random-effects term like (1 | group)")
     if spec.family.name == "gaussian" and spec.family.link.name == "identity":
+        _check_residual_df(spec, False)
         return _with_crs(fit_gaussian(spec, reml=False), data)
     return _with_crs(fit_laplace(spec, reml=False, nAGQ=nAGQ), data)
 

@@ -220,11 +220,12 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
     glmer_dev = float(np.sum(fam.dev_resids(spec.y, mode.mu, spec.weights)))
     extra_ll = {}
     if nAGQ > 1:
-        # glmer's nAGQ > 1 log-likelihood drops the saturated log-likelihood (its quadrature
-        # works on deviance residuals; lme4 issue #567); report that as `loglik` for parity
-        # and keep the full one as `loglik_full`
+        # The quadrature deviance `crit` is the full -2 log L (every constant of the family's
+        # density, as the Laplace one and GLMMadaptive), so log-likelihoods and AICs compare
+        # across nAGQ. glmer's nAGQ > 1 log-likelihood drops the saturated log-likelihood
+        # (its quadrature works on deviance residuals; lme4 issue #567): kept for reference.
         sat = float(np.sum(fam.loglik_obs(spec.y, np.clip(spec.y, 1e-300, None), spec.weights)))
-        extra_ll = {"loglik": -0.5 * crit - sat, "loglik_full": -0.5 * crit}
+        extra_ll = {"loglik_lme4": -0.5 * crit - sat}
     se = np.sqrt(np.diag(vcov))
     info.warnings.extend(_check_separation(spec, beta, se, mode.mu))
     if info.warnings and any("separated" in w for w in info.warnings):

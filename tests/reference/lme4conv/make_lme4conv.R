@@ -98,8 +98,11 @@ out(list(grouseticks = info(gm_gt), cbpp_obs = info(gm_cb), sim_poisson = info(g
 csv(Pastes, "pastes.csv")
 mp <- lmer(strength ~ 1 + (1 | batch / cask), Pastes)
 set.seed(31)
-dn <- data.frame(y = round(rnorm(120), 4), a = factor(rep(1:3, each = 40)),
-                 b = factor(rep(1:2, 60)), c = factor(rep(1:4, 30)))
+dn <- data.frame(a = factor(rep(1:6, each = 40)), b = factor(rep(1:2, 120)),
+                 c = factor(rep(1:4, 60)))
+ea <- rnorm(6); eb <- rnorm(12, sd = 0.7); ec <- rnorm(48, sd = 0.5)
+dn$y <- round(ea[as.integer(dn$a)] + eb[as.integer(interaction(dn$a, dn$b))] +
+              ec[as.integer(interaction(dn$a, dn$b, dn$c))] + rnorm(240, sd = 0.6), 4)
 csv(dn, "nested3.csv")
 mn <- lmer(y ~ 1 + (1 | a / b / c), dn)
 # correlation-table headers: MASS::bacteria (trt levels placebo, drug, drug+)
@@ -167,7 +170,11 @@ out(list(pastes = list(varcorr = as.data.frame(VarCorr(mp)), ranef_names = names
          abbreviate6 = {z <- c("(Intercept)", "trtdrug", "trtdrug+", "period2", "Days",
                                "I(week > 2)TRUE", "x1", "cHEIGHT", "YEAR97", "SexFemale",
                                "age:SexFemale", "log(dose)");
-                        list(names = z, abbr = unname(abbreviate(z, minlength = 6)))},
+                        list(names = z, abbr = unname(abbreviate(z, minlength = 6)),
+                             abbr11 = unname(abbreviate(z, minlength = 11)))},
+         abbreviate_collisions = {z <- c("abcdefg1", "abcdefh1", "x", "log(dose):trtdrug",
+                                         "log(dose):trtdrug+", "period2", "perid2");
+                                  list(names = z, abbr = unname(abbreviate(z, minlength = 6)))},
          agq = agq, binomial_constants = consts, nlme = nlme_ref,
          orthodont_lmer_ML = info(lo), zero_df_error = zero_df),
     "conventions.json")
