@@ -85,8 +85,9 @@ def test_fit_front_door_with_100_levels():
     _check_against_lme4(m, r)
 
 
-@pytest.mark.parametrize("key", ["glmer_pois_G90_nc2",
-                                 pytest.param("glmer_binom_G200_nc2", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("key", ["glmer_pois_G90_nc2", "glmer_pois_G150_nc3",
+                                 pytest.param("glmer_binom_G200_nc2", marks=pytest.mark.slow),
+                                 pytest.param("glmer_pois_G5000_nc1", marks=pytest.mark.slow)])
 def test_glmer_many_levels_matches_lme4(key):
     r = _ref()[key]
     d = pd.read_csv(REF / r["csv"])

@@ -186,7 +186,7 @@ class MixedFit:
         --------
         >>> import spatialgamm as sg
         >>> m = sg.lmer("Reaction ~ Days + (Days | Subject)", sg.datasets.load_sleepstudy())
-        >>> round(m.information_criteria("nlme")["BIC"], 3)
+        >>> round(float(m.information_criteria("nlme")["BIC"]), 3)
         1774.719
         """
         if view not in ("lme4", "nlme"):

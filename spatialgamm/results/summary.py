@@ -152,7 +152,7 @@ def format_lmm_summary(fit) -> str:
         out.append(f"Linear mixed model fit by {crit}")
     else:
         how = "Laplace Approximation" if fit.state.nAGQ == 1 else (
-            f"Adaptive Gauss-Hermite Quadrature (nAGQ = {fit.state.nAGQ})")
+            f"Adaptive Gauss-Hermite Quadrature, nAGQ = {fit.state.nAGQ}")
         out.append(f"Generalized linear mixed model fit by maximum likelihood ({how})")
         out.append(f" Family: {fam.name}  ( {fam.link.name} )")
     out.append(f"Formula: {spec.formula.text}")

@@ -48,7 +48,9 @@ cases <- list(
   list(key = "lmer_G5000_nc1", G = 5000, m = 2, nc = 1, family = "gaussian", seed = 14),
   list(key = "lmer_G2_nc1", G = 2, m = 40, nc = 1, family = "gaussian", seed = 15),
   list(key = "glmer_pois_G90_nc2", G = 90, m = 6, nc = 2, family = "poisson", seed = 16),
-  list(key = "glmer_binom_G200_nc2", G = 200, m = 6, nc = 2, family = "binomial", seed = 17))
+  list(key = "glmer_binom_G200_nc2", G = 200, m = 6, nc = 2, family = "binomial", seed = 17),
+  list(key = "glmer_pois_G150_nc3", G = 150, m = 6, nc = 3, family = "poisson", seed = 18),
+  list(key = "glmer_pois_G5000_nc1", G = 5000, m = 2, nc = 1, family = "poisson", seed = 19))
 res <- list()
 for (cs in cases) {
   d <- sim(cs$G, cs$m, cs$nc, cs$seed, cs$family)
