@@ -148,8 +148,8 @@ def glmer(formula: str, data: pd.DataFrame, family: Any = "binomial", nAGQ: int 
     >>> import spatialgamm as sg
     >>> m = sg.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
     ...              sg.datasets.load_cbpp(), family="binomial")
-    >>> round(m.fixef["(Intercept)"], 3)
-    -1.398
+    >>> round(float(m.fixef["(Intercept)"]), 2)
+    -1.4
     """
     from .results.assemble_glmm import fit_laplace
     spec = build_model(formula, data, family, offset=offset, weights=weights,
