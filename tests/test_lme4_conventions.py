@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 import spatialgamm as sg
+from spatialgamm.engine.optimize import SingularFitWarning
 from spatialgamm.formula.parse import FormulaError
 from spatialgamm.results.summary import abbreviate
 
@@ -78,6 +79,34 @@ def test_simulated_overdispersed_poisson_matches_glmer_and_fit(obs_ref, overdisp
     assert m.varcorr["sdcor"].iloc[0] == pytest.approx(0.6, abs=0.15)
     m2 = sg.fit("y ~ x + (1 | obs)", overdispersed, family="poisson", method="ML")
     assert m2.loglik == pytest.approx(r["loglik"], abs=1e-3)
+
+
+def test_observation_level_poisson_by_quadrature(obs_ref, overdispersed):
+    from scipy import stats
+    r = obs_ref["sim_poisson_agq7"]
+    m = sg.glmer("y ~ x + (1 | obs)", overdispersed, family="poisson", nAGQ=7)
+    for k, v in r["fixef"].items():
+        assert m.fixef[k] == pytest.approx(v, rel=1e-4)
+    assert m.theta[0] == pytest.approx(r["theta"], rel=1e-4)
+    assert m.loglik_lme4 == pytest.approx(r["loglik_lme4"], abs=1e-3)
+    # the full log-likelihood = lme4's + the saturated Poisson log-likelihood (closed form),
+    # and close to R's integrate() of every observation's integral (7 nodes: error ~2e-3)
+    y = overdispersed["y"].to_numpy()
+    assert m.loglik == pytest.approx(m.loglik_lme4 + stats.poisson.logpmf(y, y).sum(), abs=1e-8)
+    assert m.loglik == pytest.approx(r["loglik_integrate"], abs=5e-3)
+
+
+def test_bernoulli_with_observation_level_effect_is_accepted(obs_ref):
+    r = obs_ref["bacteria_obs"]
+    d = pd.read_csv(REF / "bacteria.csv")
+    d["trt"] = pd.Categorical(d["trt"], categories=["placebo", "drug", "drug+"])
+    d["obs"] = np.arange(len(d))
+    with pytest.warns(SingularFitWarning):
+        m = sg.glmer("y ~ trt + week + (1 | ID) + (1 | obs)", d, family="binomial")
+    assert m.loglik == pytest.approx(r["loglik"], abs=1e-3)
+    assert m.varcorr.set_index("grp").loc["obs", "vcov"] == pytest.approx(0, abs=1e-6)
+    for k, v in r["fixef"].items():
+        assert m.fixef[k] == pytest.approx(v, rel=1e-4)
 
 
 def test_lmer_refuses_observation_level_effect_as_lme4(obs_ref, overdispersed):

@@ -78,6 +78,19 @@ n <- 300; x <- round(runif(n), 4); obs <- sprintf("o%03d", seq_len(n))
 yp <- rpois(n, exp(0.5 + 0.8 * x + rnorm(n, sd = 0.6)))
 dp <- data.frame(y = yp, x = x, obs = obs); csv(dp, "overdispersed_poisson.csv")
 gm_sim <- glmer(y ~ x + (1 | obs), family = poisson, data = dp, control = tight)
+# the same with adaptive quadrature (one scalar term): lme4's logLik and the full one by
+# integrate() over each observation's effect at lme4's estimates
+gm_agq <- glmer(y ~ x + (1 | obs), family = poisson, data = dp, nAGQ = 7, control = tight)
+full_pois <- {b <- fixef(gm_agq); s <- getME(gm_agq, "theta")[[1]]; eta0 <- b[1] + b[2] * dp$x
+  sum(vapply(seq_len(n), function(i) log(integrate(function(u) dpois(dp$y[i], exp(eta0[i] + s * u)) *
+    dnorm(u), -Inf, Inf, rel.tol = 1e-12)$value), 0))}
+agq_sim <- list(fixef = as.list(fixef(gm_agq)), theta = getME(gm_agq, "theta")[[1]],
+                loglik_lme4 = as.numeric(logLik(gm_agq)), loglik_integrate = full_pois)
+# Bernoulli responses with an observation-level effect: accepted by glmer (its variance is
+# not identified from 0/1 data; lme4 puts it at zero here)
+bac <- bacteria; bac$y <- as.integer(bac$y == "y"); bac$obs <- seq_len(nrow(bac))
+gm_bern <- glmer(y ~ trt + week + (1 | ID) + (1 | obs), family = binomial, data = bac,
+                 control = tight)
 # Gaussian: lmer refuses, with lme4's messages
 lm_obs <- errmsg(lmer(y ~ x + (1 | obs), dp))
 lm_obs_ignore <- errmsg(lmer(y ~ x + (1 | obs), dp,
@@ -89,6 +102,7 @@ lm_obs_off <- lmer(y ~ x + (1 | obs), dp, control = lmerControl(check.nobs.vs.nl
 sum_var <- sum(as.data.frame(VarCorr(lm_obs_off))$vcov)
 # glmer's own limit: more levels than observations
 out(list(grouseticks = info(gm_gt), cbpp_obs = info(gm_cb), sim_poisson = info(gm_sim),
+         sim_poisson_agq7 = agq_sim, bacteria_obs = info(gm_bern),
          lmer_obs_error = lm_obs, lmer_obs_ignore_nlev_error = lm_obs_ignore,
          lmer_one_level_error = one_level,
          lmer_obs_checks_off = list(fixef = as.list(fixef(lm_obs_off)), total_variance = sum_var,
