@@ -15,6 +15,10 @@ messages; each is ``"stop"`` (raise), ``"warning"`` or ``"ignore"``:
 
 Which rule applies depends on the model, not the function called: a Gaussian identity-link
 model gets lmer's (as glmer hands such models to lmer), every other family glmer's.
+
+The optimiser settings (``maxiter``, ``gtol``, ``check_conv_grad_tol``) apply to the
+mixed-model fits of ``lmer``, ``glmer`` and ``fit`` (profiled Gaussian, Laplace, quadrature);
+models with ``spde()`` fields use their own optimiser and ignore them.
 """
 
 from __future__ import annotations

@@ -343,3 +343,14 @@ def test_zero_residual_df_is_a_clear_error(reml):
         sg.lmer("y ~ f + (1 | g)", d, REML=reml)
     with pytest.raises(ValueError, match="no residual degrees of freedom"):
         sg.fit("y ~ f + (1 | g)", d, method="REML" if reml else "ML")
+
+
+def test_wide_correlation_table_is_not_printed_as_lme4():
+    # lme4's print.summary.merMod: no correlation table for more than 12 fixed effects
+    rng = np.random.default_rng(0)
+    d = pd.DataFrame({f"x{i}": rng.normal(size=120) for i in range(12)})
+    d["g"] = np.repeat(np.arange(12), 10)
+    d["y"] = rng.normal(size=120) + rng.normal(size=12)[d["g"]]
+    s = sg.lmer("y ~ " + " + ".join(f"x{i}" for i in range(12)) + " + (1 | g)", d).summary()
+    assert "Correlation matrix not shown by default, as p = 13 > 12" in s
+    assert "Correlation of Fixed Effects" not in s

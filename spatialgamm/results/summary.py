@@ -195,7 +195,11 @@ def format_lmm_summary(fit) -> str:
     out.append("Fixed effects:")
     tab = fit.coef_table(view="lme4")  # lme4's standard errors; t tests with nlme's df
     out.append(_fmt_table(tab))
-    if len(tab) > 1:
+    if len(tab) > 12:  # lme4's rule: a correlation table that wide is not read
+        out.append("")
+        out.append(f"Correlation matrix not shown by default, as p = {len(tab)} > 12; "
+                   "fit.corr_fixef() gives it")
+    elif len(tab) > 1:
         out.append("")
         out.append("Correlation of Fixed Effects:")
         out.append(correlation_block(fit.corr_fixef().to_numpy(), spec.x_names))
