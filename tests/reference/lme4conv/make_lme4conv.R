@@ -32,10 +32,10 @@ sim <- function(G, m, nc, seed, family = "gaussian") {
   eta <- 0.5 + if (nc > 1) X[, 2] * 0.3 else 0
   eta <- eta + rowSums(X * B[g, , drop = FALSE]) * (if (family == "gaussian") 1 else 0.5)
   y <- switch(family,
-              gaussian = round(eta + rnorm(n, sd = 0.7), 4),
+              gaussian = round(eta + rnorm(n, sd = 0.7), 3),
               poisson = rpois(n, exp(eta)),
               binomial = rbinom(n, 1, plogis(eta)))
-  d <- data.frame(y = y, g = sprintf("L%04d", g))
+  d <- data.frame(y = y, g = g)  # integer labels: a factor in R, a Categorical in Python
   if (nc > 1) for (j in 2:nc) d[[paste0("x", j - 1)]] <- X[, j]
   d
 }
