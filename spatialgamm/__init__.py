@@ -7,14 +7,15 @@ The front doors (``lmer``, ``glmer``, ``gam``, ``fit``) share one latent-Gaussia
 
 from . import datasets
 from .api import fit, gam, glmer, lmer
+from .control import Control, glmer_control, lmer_control
 from .engine.optimize import ConvergenceWarning, SingularFitWarning
 from .mesh import Mesh, matern_precision, nonconvex_hull
 from .model import build_model
 from .results.compare import anova
 from .spatial import GridPrediction, plot_estimate_se, plot_map, predict_grid, save_figure
 
-__all__ = ["ConvergenceWarning", "GridPrediction", "Mesh", "SingularFitWarning", "anova",
-           "build_model", "datasets", "fit", "gam", "glmer",
-           "lmer", "matern_precision", "nonconvex_hull", "plot_estimate_se", "plot_map",
+__all__ = ["Control", "ConvergenceWarning", "GridPrediction", "Mesh", "SingularFitWarning",
+           "anova", "build_model", "datasets", "fit", "gam", "glmer", "glmer_control", "lmer",
+           "lmer_control", "matern_precision", "nonconvex_hull", "plot_estimate_se", "plot_map",
            "predict_grid", "save_figure"]
 __version__ = "0.1.0"

@@ -47,8 +47,22 @@ def _with_crs(fit: Any, data: Any) -> Any:
     return fit
 
 
+def _check_residual_df(spec: Any, reml: bool) -> None:
+    """A Gaussian fit needs residual degrees of freedom: with as many fixed-effect columns as
+    observations the fixed effects reproduce the data, the REML criterion is undefined (lme4
+    stops: "objective in x0 returns NA") and the ML likelihood grows without bound as the
+    residual variance goes to 0. Say so before fitting."""
+    if spec.n - spec.p > 0:
+        return
+    what = ("the REML criterion is undefined (it integrates over N - p = 0 error contrasts)"
+            if reml else "the likelihood is unbounded (the residual variance goes to 0)")
+    raise ValueError(f"no residual degrees of freedom: {spec.n} observations and {spec.p} "
+                     f"fixed-effect columns {spec.x_names} fit the response exactly, so {what}; "
+                     "remove fixed effects or add observations")
+
+
 def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = None,
-         offset: Any = None, na_action: str = "omit") -> Any:
+         offset: Any = None, na_action: str = "omit", control: Any = None) -> Any:
     """Fit a linear mixed model, as lme4's ``lmer``.
 
     Parameters
@@ -62,6 +76,10 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
     weights, offset : optional
         Prior weights and an offset (array or column name), added to the formula's offsets.
     na_action : {"omit", "fail"}
+    control : Control or dict, optional
+        lme4's ``lmerControl``: checks of the grouping factors (a factor with as many levels
+        as observations is refused: its variance and the residual variance are not
+        identifiable) and optimiser settings; see :func:`spatialgamm.lmer_control`.
 
     Examples
     --------
@@ -71,21 +89,25 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
     [251.405, 10.467]
     """
     spec = build_model(formula, data, "gaussian", offset=offset, weights=weights,
-                       na_action=na_action, env=_caller_env())
+                       na_action=na_action, env=_caller_env(), control=control)
     if not spec.blocks:
         raise ValueError("lmer needs at least one random-effects term like (1 | group); "
                          "use sg.fit() for a model without random effects")
+    _check_residual_df(spec, REML)
     return _with_crs(fit_gaussian(spec, reml=REML), data)
 
 
 def fit(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str = "REML",
-        weights: Any = None, offset: Any = None, na_action: str = "omit", **kwargs: Any) -> Any:
+        weights: Any = None, offset: Any = None, na_action: str = "omit", control: Any = None,
+        **kwargs: Any) -> Any:
     """The general front door: any mix of fixed effects, lme4 bars and latent terms.
 
     Gaussian identity-link models are fitted by exact profiled REML (default) or ML; other
     families by the Laplace approximation (``method='ML'``: glmer's; ``'REML'``: integrating
     the fixed effects too, as mgcv's LAML). A formula with no random terms is an ordinary
-    (generalised) linear model, so AIC/BIC compare it with mixed models.
+    (generalised) linear model, so AIC/BIC compare it with mixed models. ``control`` is
+    lme4's (:func:`spatialgamm.lmer_control`): lmer's checks for Gaussian identity-link
+    models, glmer's for other families.
 
     Examples
     --------
@@ -98,39 +120,44 @@ def fit(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str 
     if method not in ("REML", "ML"):
         raise ValueError(f"method must be 'REML' or 'ML', got {method!r}")
     spec = build_model(formula, data, family, offset=offset, weights=weights,
-                       na_action=na_action, env=_caller_env())
+                       na_action=na_action, env=_caller_env(), control=control)
     if _has_spde(spec):  # issue 7: spde() fields take the sparse gradient path
         from .results.assemble_spde import fit_spde
         return _with_crs(fit_spde(spec, method, kind="fit"), data)
     if spec.family.name == "gaussian" and spec.family.link.name == "identity":
+        _check_residual_df(spec, method == "REML")
         return _with_crs(fit_gaussian(spec, reml=(method == "REML")), data)
     from .results.assemble_glmm import fit_laplace
     return _with_crs(fit_laplace(spec, reml=(method == "REML"), **kwargs), data)
 
 
 def glmer(formula: str, data: pd.DataFrame, family: Any = "binomial", nAGQ: int = 1,
-          weights: Any = None, offset: Any = None, na_action: str = "omit") -> Any:
+          weights: Any = None, offset: Any = None, na_action: str = "omit",
+          control: Any = None) -> Any:
     """Fit a generalised linear mixed model by maximum likelihood, as lme4's ``glmer``.
 
     ``nAGQ = 1`` is the Laplace approximation; ``nAGQ > 1`` (up to 25) adaptive
     Gauss-Hermite quadrature for one scalar random effect ``(1 | g)``. Binomial responses
     may be ``cbind(successes, failures)``, 0/1, or proportions with ``weights=`` trials;
-    Poisson exposure via ``offset(log(exposure))`` or ``offset=``.
+    Poisson exposure via ``offset(log(exposure))`` or ``offset=``. An observation-level
+    effect ``(1 | obs)`` (one level per row) models overdispersion, as in glmer;
+    ``control`` is lme4's ``glmerControl`` (:func:`spatialgamm.glmer_control`).
 
     Examples
     --------
     >>> import spatialgamm as sg
     >>> m = sg.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
     ...              sg.datasets.load_cbpp(), family="binomial")
-    >>> round(m.fixef["(Intercept)"], 3)
-    -1.398
+    >>> round(float(m.fixef["(Intercept)"]), 2)
+    -1.4
     """
     from .results.assemble_glmm import fit_laplace
     spec = build_model(formula, data, family, offset=offset, weights=weights,
-                       na_action=na_action, env=_caller_env())
+                       na_action=na_action, env=_caller_env(), control=control)
     if not spec.blocks:
         raise ValueError("glmer needs at least one random-effects term like (1 | group)")
     if spec.family.name == "gaussian" and spec.family.link.name == "identity":
+        _check_residual_df(spec, False)
         return _with_crs(fit_gaussian(spec, reml=False), data)
     return _with_crs(fit_laplace(spec, reml=False, nAGQ=nAGQ), data)
 

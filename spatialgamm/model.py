@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.linalg as sla
 
+from .control import Control, as_control, check_grouping
 from .families import Family, get_family
 from .formula.evaluate import evaluate, names_in
 from .formula.fixed import FixedDesign, fixed_design
@@ -50,6 +51,7 @@ class ModelSpec:
     dropped_columns: list[str] = field(default_factory=list)
     trials: np.ndarray | None = None
     env: dict[str, Any] = field(default_factory=dict)
+    control: Control = field(default_factory=Control)
 
     @property
     def n(self) -> int:
@@ -120,7 +122,8 @@ def _drop_aliased(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str
 
 def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
                 offset: Any = None, weights: Any = None, na_action: str = "omit",
-                env: dict[str, Any] | None = None) -> ModelSpec:
+                env: dict[str, Any] | None = None,
+                control: Control | dict[str, Any] | None = None) -> ModelSpec:
     """Build the model structure of ``formula`` on ``data``.
 
     Parameters
@@ -138,6 +141,10 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
         giving the count), or raise.
     env : dict, optional
         The caller's namespace, for names used inside terms (``spde(x, y, mesh=mesh)``).
+    control : Control or dict, optional
+        lme4's checks of grouping factors and the optimiser settings
+        (:func:`spatialgamm.lmer_control`); lmer's rules for Gaussian identity-link models,
+        glmer's (an observation-level factor allowed) for other families.
 
     Examples
     --------
@@ -152,6 +159,7 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
     if len(data) == 0:
         raise ValueError("data has no rows")
     fam = get_family(family)
+    control = as_control(control)
     pf = parse_formula(formula, env)
     # every identifier in the formula that is not a column, a function or a caller name
     # is a missing column: say so before anything else fails obscurely
@@ -221,6 +229,11 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
                          "offset(log(exposure)) the exposure must be positive")
 
     blocks: list[Block] = [RandomEffectTerm.build(b, data) for b in pf.bars]
+    # lme4's checks (lmerControl / glmerControl); glmer's looser rules for non-Gaussian
+    # families, where an observation-level effect models overdispersion
+    check_grouping([(f"{b.term.bar.expr} | {b.term.bar.group}", b.term.bar.group,
+                     len(b.term.levels), b.q) for b in blocks], len(data), control,
+                   allow_n=not (fam.name == "gaussian" and fam.link.name == "identity"))
     # lme4 orders random-effects terms by decreasing number of levels (stable)
     blocks.sort(key=lambda b: -len(b.term.levels))
     seen: dict[str, int] = {}
@@ -243,4 +256,5 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
     return ModelSpec(formula=pf, family=fam, y=y, X=X, x_names=x_names, offset=off, weights=w,
                      blocks=blocks, data=data, fixed=fixed, fixed_cols=fixed_cols,
                      response_name=rname, offset_exprs=pf.offsets, offset_arg=offset,
-                     n_dropped=n_dropped, dropped_columns=dropped, trials=trials, env=env)
+                     n_dropped=n_dropped, dropped_columns=dropped, trials=trials, env=env,
+                     control=control)

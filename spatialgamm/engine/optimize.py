@@ -506,14 +506,20 @@ def _polish_with_gradient(fc: _Counted, x, fun, space: ParameterSpace, polish: b
 
 def finish_summary(summary: OptSummary, ok: bool, msg: str, tol: float = 2e-3) -> OptSummary:
     """Converged or not, by lme4's rule (scaled gradient at most ``tol``; boundary fits are
-    reported apart, not as failures). The search's own stopping message is kept in the log
-    when the check overrules it, so ``converged`` and ``message`` never disagree."""
+    reported apart, not as failures), and never when the search ran out of iterations or
+    evaluations (lme4 warns on its optimisers' limit codes too). The search's own stopping
+    message is kept in the log when the check overrules it, so ``converged`` and
+    ``message`` never disagree."""
     scaled = summary.scaled_gradient
-    if scaled > tol:
+    limit = "LIMIT" in msg.upper()
+    if scaled > tol or limit:
         summary.converged = False
-        summary.warnings.append((f"optimizer did not converge: {msg} " if not ok else
-                                 "model failed to converge: ") +
-                                f"scaled gradient {scaled:.3g} > {tol:g}")
+        if limit:
+            summary.warnings.append(f"optimizer did not converge: {msg} (raise maxiter)")
+        else:
+            summary.warnings.append((f"optimizer did not converge: {msg} " if not ok else
+                                     "model failed to converge: ") +
+                                    f"scaled gradient {scaled:.3g} > {tol:g}")
     else:
         summary.converged = True
         if not ok:

@@ -120,7 +120,10 @@ def _strip_outer_parens(t: str) -> str | None:
 
 
 def _expand_bar(inner: str) -> list[BarTerm]:
-    """``x || g`` -> separate uncorrelated terms; ``1 | a/b`` -> ``(1|a) + (1|a:b)``."""
+    """``x || g`` -> separate uncorrelated terms; ``1 | a/b`` -> ``(1|a) + (1|b:a)``.
+
+    Nested groups take lme4's names: ``a/b/c`` gives ``a``, ``b:a`` and ``c:(b:a)``.
+    """
     double = "||" in inner
     lhs, _, grp = inner.partition("||" if double else "|")
     lhs, grp = lhs.strip(), grp.strip()
@@ -128,9 +131,10 @@ def _expand_bar(inner: str) -> list[BarTerm]:
         raise FormulaError(f"random-effects term ({inner}) needs 'expr | group'")
     groups: list[str] = []
     for g in split_top_level(grp, "+"):
-        nest = [p.strip() for p in g.split("/")]
-        for i in range(len(nest)):
-            groups.append(":".join(nest[: i + 1]))
+        name = ""
+        for i, part in enumerate(p.strip() for p in g.split("/")):
+            name = part if i == 0 else f"{part}:{name}" if i == 1 else f"{part}:({name})"
+            groups.append(name)
     terms: list[BarTerm] = []
     for g in groups:
         if not double:

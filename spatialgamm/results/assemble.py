@@ -26,7 +26,7 @@ def gaussian_state(spec: ModelSpec, reml: bool, phi0: np.ndarray | None = None) 
     # the selected inverse costs more than the finite differences it replaces
     fg = obj.value_and_grad if obj.solver.dense else None
     info = optimize(obj, start, system.parameter_space(), boundary=system.at_boundary,
-                    fg=fg)
+                    fg=fg, **spec.control.optimizer_kwargs())
     r = obj.solve(info.x)
     s2 = obj.sigma2(r)
     vcov = s2 * sla.cho_solve((sla.cholesky(r.XtVX), False), np.eye(spec.p)) if spec.p \

@@ -87,6 +87,7 @@ def _sync(lap: LaplaceObjective, search: LaplaceObjective) -> None:
 
 def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
                   phi0: np.ndarray | None = None, glmer_stage2: bool = True) -> FitState:
+    ctl = spec.control  # lme4's control=: optimiser settings
     system = LatentSystem(spec.blocks, spec.n)
     lap = LaplaceObjective(system, spec.X, spec.y, spec.offset, spec.weights, spec.family,
                            reml=reml)
@@ -136,7 +137,8 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
         info1 = optimize(f1, start, space, boundary=bnd,
                          check_hessian=(nAGQ == 1 and reml), fd_eps=1e-6,
                          polish=final_stage1,  # a start for stage 2 needs no polishing
-                         gtol=1e-5 if final_stage1 else 1e-3, fg=fg1)
+                         gtol=ctl.gtol if final_stage1 else 1e-3, fg=fg1,
+                         maxiter=ctl.maxiter, scaled_tol=ctl.check_conv_grad_tol)
     if not np.isfinite(info1.fun) or info1.fun >= 1e299:
         raise PIRLSError("penalised IRLS failed at every parameter value tried: the model "
                          "cannot be fitted (check the response, offsets and separation)")
@@ -164,7 +166,7 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
         # the same search and the same likelihood
         space2 = space.extend(lo[ke:], hi[ke:], column_rms(spec.X))
         info = optimize(f2, par0, space2, boundary=bnd, check_hessian=False, polish=False,
-                        fd_eps=1e-6, fg=fg2)
+                        fd_eps=1e-6, fg=fg2, **ctl.optimizer_kwargs())
         info.n_evals += info1.n_evals
         # The Hessian is needed for the standard errors anyway (lme4's use.hessian): use it
         # for one Newton polish step and for lme4's scaled-gradient convergence check.
@@ -197,7 +199,7 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
                 info.x, info.fun = x, fn
             info.scaled_gradient = scaled_gradient(H, info.gradient)
             info.warnings = [w for w in info.warnings if "converge" not in w]
-            finish_summary(info, True, "", 2e-3)
+            finish_summary(info, True, "", ctl.check_conv_grad_tol)
             vb = 2.0 * np.linalg.inv(H)[ke:, ke:]
             if np.all(np.diag(vb) > 0):
                 vcov = vb
@@ -229,11 +231,12 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
     glmer_dev = float(np.sum(fam.dev_resids(spec.y, mode.mu, spec.weights)))
     extra_ll = {}
     if nAGQ > 1:
-        # glmer's nAGQ > 1 log-likelihood drops the saturated log-likelihood (its quadrature
-        # works on deviance residuals; lme4 issue #567); report that as `loglik` for parity
-        # and keep the full one as `loglik_full`
+        # The quadrature deviance `crit` is the full -2 log L (every constant of the family's
+        # density, as the Laplace one and GLMMadaptive), so log-likelihoods and AICs compare
+        # across nAGQ. glmer's nAGQ > 1 log-likelihood drops the saturated log-likelihood
+        # (its quadrature works on deviance residuals; lme4 issue #567): kept for reference.
         sat = float(np.sum(fam.loglik_obs(spec.y, np.clip(spec.y, 1e-300, None), spec.weights)))
-        extra_ll = {"loglik": -0.5 * crit - sat, "loglik_full": -0.5 * crit}
+        extra_ll = {"loglik_lme4": -0.5 * crit - sat}
     se = np.sqrt(np.diag(vcov))
     info.warnings.extend(_check_separation(spec, beta, se, mode.mu))
     if info.warnings and any("separated" in w for w in info.warnings):

@@ -129,10 +129,26 @@ class MixedFit:
 
     @property
     def loglik(self) -> float:
-        """Log-likelihood (restricted for REML fits, as lme4's ``logLik``)."""
+        """Log-likelihood (restricted for REML fits, as lme4's ``logLik``).
+
+        Always the full log-likelihood, every constant of the family's density included, so
+        that fits by the Laplace approximation and by quadrature (any ``nAGQ``) compare: for
+        ``nAGQ > 1`` this is GLMMadaptive's number, not lme4's (see :attr:`loglik_lme4`).
+        """
         if "loglik" in self.state.extra:
             return float(self.state.extra["loglik"])
         return -0.5 * self.state.criterion
+
+    @property
+    def loglik_lme4(self) -> float:
+        """The log-likelihood lme4's ``logLik`` reports.
+
+        The same as :attr:`loglik` except for glmer fits with ``nAGQ > 1``, where lme4
+        leaves out the saturated model's log-likelihood ``sum log p(y_i | mu_i = y_i)``
+        (its quadrature sums deviance residuals; lme4 issue #567): on cbpp with nAGQ = 11,
+        lme4's -50.005 = the full -91.983 + 41.978. Compare such numbers only with each other.
+        """
+        return float(self.state.extra.get("loglik_lme4", self.loglik))
 
     @property
     def reml_criterion(self) -> float | None:
@@ -158,6 +174,28 @@ class MixedFit:
     @property
     def df_resid(self) -> int:
         return self.nobs - self.n_params
+
+    def information_criteria(self, view: str = "lme4") -> pd.Series:
+        """AIC, BIC, log-likelihood and parameter count, as lme4 or as nlme reports them.
+
+        ``view='nlme'``: nlme's ``BIC`` of a REML fit counts ``N - p`` observations (the
+        restricted likelihood is that of ``N - p`` error contrasts); otherwise the numbers
+        agree with lme4's.
+
+        Examples
+        --------
+        >>> import spatialgamm as sg
+        >>> m = sg.lmer("Reaction ~ Days + (Days | Subject)", sg.datasets.load_sleepstudy())
+        >>> round(float(m.information_criteria("nlme")["BIC"]), 3)
+        1774.719
+        """
+        if view not in ("lme4", "nlme"):
+            raise ValueError(f"view must be 'lme4' or 'nlme', got {view!r}")
+        n = self.nobs - (len(self.state.beta) if view == "nlme" and self.REML else 0)
+        ll = self.loglik
+        return pd.Series({"AIC": -2 * ll + 2 * self.n_params,
+                          "BIC": -2 * ll + np.log(n) * self.n_params, "logLik": ll,
+                          "df": self.n_params})
 
     # ---- random effects -----------------------------------------------------------------
     def _bar_blocks(self):
@@ -259,14 +297,26 @@ class MixedFit:
                 "p": float(stats.chi2.sf(chi2, df))}
 
     # ---- inference ----------------------------------------------------------------------
-    def coef_table(self, ddf_method: str = "nlme") -> pd.DataFrame:
+    def coef_table(self, ddf_method: str = "nlme", view: str | None = None) -> pd.DataFrame:
         """Estimate, Std. Error, t (or z) value, df and p-value.
 
         Gaussian fits use t statistics with denominator degrees of freedom by nlme's
         between/within rule (``ddf_method='nlme'``, Pinheiro & Bates 2000, sec. 2.4.2) or
-        Satterthwaite (``'satterthwaite'``); other families use z statistics (as glmer).
+        Satterthwaite (``'satterthwaite'``, as lmerTest); other families use z statistics
+        (as glmer).
+
+        ``view`` says whose standard errors: ``'nlme'`` (the default with
+        ``ddf_method='nlme'``: every number is ``summary(lme(...))$tTable``'s) or ``'lme4'``
+        (the default with Satterthwaite). They differ for ML fits only: nlme scales the ML
+        standard errors by ``sqrt(N / (N - p))`` (``summary.lme``'s ``adjustSigma``).
         """
+        view = view or ("nlme" if ddf_method == "nlme" else "lme4")
+        if view not in ("lme4", "nlme"):
+            raise ValueError(f"view must be 'lme4' or 'nlme', got {view!r}")
         est, se = self.fixef, self.se
+        if view == "nlme" and self.is_gaussian and not self.REML:
+            n, p = self.nobs, len(self.state.beta)
+            se = se * np.sqrt(n / (n - p)) if n > p else se * np.nan
         tab = pd.DataFrame({"Estimate": est, "Std. Error": se})
         stat = est / se
         if self.family.scale_known:
@@ -304,8 +354,13 @@ class MixedFit:
                              se_fit=se_fit, offset=offset, level=level)
 
     # ---- summaries ----------------------------------------------------------------------
-    def summary(self) -> str:
-        """A text summary in lme4's layout."""
+    def summary(self, view: str = "lme4") -> str:
+        """A text summary in lme4's layout (``view='nlme'``: nlme's layout and numbers)."""
+        if view == "nlme":
+            from .summary import format_nlme_summary
+            return format_nlme_summary(self)
+        if view != "lme4":
+            raise ValueError(f"view must be 'lme4' or 'nlme', got {view!r}")
         return format_lmm_summary(self)
 
     def __repr__(self) -> str:

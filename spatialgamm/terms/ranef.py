@@ -21,13 +21,26 @@ from ..formula.parse import BarTerm, FormulaError
 from .base import Block, column_rms
 
 
+def group_parts(group: str) -> list[str]:
+    """The factors of a grouping expression: ``a``, ``a:b``, or lme4's nested ``c:(b:a)``.
+
+    Examples
+    --------
+    >>> group_parts("c:(b:a)")
+    ['c', 'b', 'a']
+    """
+    return [p.strip().strip("()").strip() for p in group.replace("(", "").replace(")", "")
+            .split(":")]
+
+
 def grouping_factor(data: pd.DataFrame, group: str) -> pd.Categorical:
     """The grouping factor of ``group`` (``a`` or an interaction ``a:b``) as a Categorical.
 
-    Levels of an interaction are the observed combinations, ordered by the levels of ``a``
-    then ``b`` (R's ``interaction(a, b, drop = TRUE)`` with lexicographic order).
+    Levels of an interaction are the observed combinations ``"a_level:b_level"``, ordered by
+    the levels of ``a`` then ``b`` (R's ``a:b`` on factors with unused levels dropped, as
+    lme4: for ``(1 | batch/cask)`` the levels of ``cask:batch`` run ``a:A, a:B, ...``).
     """
-    parts = [p.strip() for p in group.split(":")]
+    parts = group_parts(group)
     for p in parts:
         if p not in data.columns:
             raise FormulaError(f"grouping variable {p!r} of random-effects term '| {group}' is "
@@ -35,10 +48,25 @@ def grouping_factor(data: pd.DataFrame, group: str) -> pd.Categorical:
     cats = [pd.Categorical(data[p]) for p in parts]
     if len(cats) == 1:
         return cats[0].remove_unused_categories()
-    codes = np.stack([c.codes for c in cats], axis=1)
+    codes = np.stack([level_codes(c) for c in cats], axis=1)
     uniq, inv = np.unique(codes, axis=0, return_inverse=True)
     labels = [":".join(str(cats[j].categories[u[j]]) for j in range(len(cats))) for u in uniq]
     return pd.Categorical.from_codes(inv.ravel(), categories=labels)
+
+
+def level_codes(fac: pd.Categorical) -> np.ndarray:
+    """The level index of each row as a platform integer (-1 for a missing value).
+
+    pandas stores codes in the smallest integer type that holds the number of levels (int8
+    up to 127 levels, int16 up to 32,767): arithmetic on them, such as the column index
+    ``code * nc + j``, silently wraps around. Every use of a factor's codes goes through here.
+
+    Examples
+    --------
+    >>> level_codes(pd.Categorical(["b", "a", "b"])).tolist()
+    [1, 0, 1]
+    """
+    return np.asarray(fac.codes).astype(np.intp)
 
 
 @dataclass
@@ -67,19 +95,12 @@ class RandomEffectTerm:
     def build(cls, bar: BarTerm, data: pd.DataFrame, name: str | None = None) -> Block:
         """Build the block of ``(expr | group)`` on ``data``."""
         fac = grouping_factor(data, bar.group)
-        nlev = len(fac.categories)
-        if nlev < 2:
-            raise FormulaError(f"grouping factor {bar.group!r} has {nlev} level; a random "
-                               "effect needs at least 2 levels")
+        nlev = len(fac.categories)  # lme4's checks of nlev are in model.py (control=)
         cov = fixed_design(bar.expr, data)
         if cov.X.shape[1] == 0:
             raise FormulaError(f"random-effects term {bar.label} has no columns")
         term = cls(bar, name or bar.group, [str(c) for c in fac.categories], cov.names, cov)
-        if nlev >= len(data) and term.nc == 1 and cov.names == ["(Intercept)"]:
-            raise FormulaError(f"grouping factor {bar.group!r} has as many levels ({nlev}) as "
-                               "observations: its variance is not identifiable from the "
-                               "residual variance")
-        codes = np.asarray(fac.codes)
+        codes = level_codes(fac)
         Z = term._design(codes, cov.X)
         term.col_rms = column_rms(cov.X[codes >= 0])
         nc = term.nc
@@ -105,6 +126,7 @@ class RandomEffectTerm:
 
     def _design(self, codes: np.ndarray, cov: np.ndarray) -> sp.csc_matrix:
         n, nc = cov.shape
+        codes = np.asarray(codes).astype(np.intp)  # never int8/int16 (see level_codes)
         ok = codes >= 0
         rows = np.repeat(np.arange(n)[ok], nc)
         cols = (codes[ok][:, None] * nc + np.arange(nc)[None, :]).ravel()
@@ -113,7 +135,7 @@ class RandomEffectTerm:
 
     def design_for(self, newdata: pd.DataFrame) -> tuple[sp.csc_matrix, None]:
         """Design rows for new data (and no fixed columns); unseen levels give zero rows."""
-        parts = [p.strip() for p in self.bar.group.split(":")]
+        parts = group_parts(self.bar.group)
         missing = [p for p in parts if p not in newdata.columns]
         if missing:
             raise ValueError(f"newdata lacks grouping column(s) {missing} of {self.bar.label}")
