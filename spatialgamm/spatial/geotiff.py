@@ -1,13 +1,18 @@
 """Multi-band GeoTIFF output through rasterio: float32, CRS, transform, nodata, band names.
 
 Files are DEFLATE-compressed, tiled (256 x 256) when the raster exceeds 256 cells in both
-directions, and written atomically (temporary file + rename).
+directions, and written safely (:mod:`.files`): to a temporary file whose GDAL errors are
+raised (rasterio only logs errors GDAL reports while flushing at close, e.g. a full disk),
+which is then reopened and every band read back and compared with what was written, before
+it is renamed over the target. On any failure the old file is kept byte-for-byte.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +20,7 @@ import numpy as np
 from pyproj import CRS
 from rasterio.transform import Affine
 
-from .files import atomic_path, check_suffix
+from .files import FileWriteError, atomic_path, check_suffix
 
 _TILE = 256
 
@@ -95,11 +100,94 @@ def write_geotiff(
         profile["crs"] = rasterio.crs.CRS.from_wkt(crs.to_wkt())
     if height > _TILE and width > _TILE:
         profile.update(tiled=True, blockxsize=_TILE, blockysize=_TILE)
-    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
-        _write_bands(dst, names, arrays, nodata, units or {})
-        if tags:
-            dst.update_tags(**{k: str(v) for k, v in tags.items()})
+    # what the file must hold: float32, NaN cells as nodata
+    written = [np.where(np.isnan(a), nodata, a).astype(np.float32) for a in arrays]
+    with atomic_path(path, "GeoTIFF") as tmp:
+        with gdal_errors_raised(path):
+            with rasterio.open(tmp, "w", **profile) as dst:
+                _write_bands(dst, names, arrays, nodata, units or {})
+                if tags:
+                    dst.update_tags(**{k: str(v) for k, v in tags.items()})
+        verify_geotiff(tmp, written, path)
     return path
+
+
+class _GDALErrors(logging.Handler):
+    """Collects the errors GDAL signals (rasterio logs them as 'GDAL signalled an error')."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if record.levelno >= logging.ERROR or "signalled an error" in msg:
+            # "GDAL signalled an error: err_no=1, msg='...'": keep GDAL's own words
+            self.messages.append(msg.split("msg=", 1)[-1].strip("'\""))
+
+
+#: rasterio's loggers that report GDAL's error handler (write errors at close come here).
+_GDAL_LOGGERS = ("rasterio._env", "rasterio._err", "rasterio._io")
+
+
+@contextlib.contextmanager
+def gdal_errors_raised(target: str | os.PathLike) -> Iterator[None]:
+    """Raise :class:`FileWriteError` if GDAL signals an error inside the block (incl. close).
+
+    rasterio turns GDAL errors of most calls into exceptions, but errors GDAL reports while
+    flushing blocks at close (a full disk, a file-size limit) are only logged; this catches
+    those log records for the duration of the block.
+    """
+    handler = _GDALErrors()
+    loggers = [logging.getLogger(name) for name in _GDAL_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        if not lg.isEnabledFor(logging.INFO):
+            lg.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+    if handler.messages:
+        shown = "; ".join(dict.fromkeys(handler.messages))  # unique, in order
+        raise FileWriteError(
+            f"GeoTIFF: writing {str(target)!r} failed (disk full or file too large?): GDAL "
+            f"reported {shown}"
+        )
+
+
+def verify_geotiff(tmp: Path, written: Sequence[np.ndarray], target: str | os.PathLike) -> None:
+    """Reopen a freshly written GeoTIFF and compare every band with what was written.
+
+    Raises :class:`FileWriteError` naming ``target`` when the file cannot be read back or
+    differs (a truncated or corrupt write).
+    """
+    import rasterio
+
+    try:
+        with gdal_errors_raised(target), rasterio.open(tmp) as src:
+            if src.count != len(written) or src.shape != written[0].shape:
+                raise FileWriteError(
+                    f"GeoTIFF: the file written for {str(target)!r} has {src.count} band(s) of "
+                    f"shape {src.shape}, expected {len(written)} of shape {written[0].shape}"
+                )
+            for k, expect in enumerate(written, start=1):
+                got = src.read(k)
+                if not np.array_equal(got, expect, equal_nan=True):
+                    raise FileWriteError(
+                        f"GeoTIFF: band {k} read back from the file written for "
+                        f"{str(target)!r} differs from the data written"
+                    )
+    except FileWriteError:
+        raise
+    except Exception as err:  # rasterio's errors for unreadable/truncated files
+        raise FileWriteError(
+            f"GeoTIFF: the file written for {str(target)!r} cannot be read back "
+            f"({type(err).__name__}: {err}); the write failed"
+        ) from err
 
 
 def _write_bands(
