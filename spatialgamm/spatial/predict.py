@@ -21,6 +21,7 @@ from .covariates import Covariate, prepare_covariates
 from .crs import grid_crs
 from .grid import GridSpec, intersecting_cells, make_grid
 from .gridprediction import GridPrediction
+from .guards import check_grid_cost, check_overlap, data_extent, warn_extrapolation
 from .polygon import buffer_polygon, polygon_in_crs, read_polygon
 from .scale import (
     check_thresholds,
@@ -52,6 +53,8 @@ def predict_grid(
     chunk_size: int = 50_000,
     progress: bool | None = None,
     units: str | None = None,
+    extrapolate: bool = False,
+    allow_large: bool = False,
 ) -> GridPrediction:
     """Predict a fitted model over a regular grid covering a polygon (a map, ready for GIS).
 
@@ -106,6 +109,18 @@ def predict_grid(
         Progress bar (tqdm); None shows one when there are more than 10 chunks.
     units : str, optional
         Units of the estimate (colour-bar labels and GeoTIFF ``units`` tags).
+    extrapolate : bool
+        Map a polygon whose extent does not overlap the data's at all (refused by default:
+        usually a polygon in other coordinates, e.g. lon/lat for a fit in metres), and do not
+        warn about cells far outside the data. Without it, a grid with a tenth or more of its
+        cells more than 2 fitted ranges (fits with a GP/SPDE range) or a quarter of the
+        data's extent (others) outside the data's convex hull gives an
+        :class:`ExtrapolationWarning` quoting the distance.
+        The data are the fit's coordinate columns (``fit.data`` or ``fit.spec.data``).
+    allow_large : bool
+        Run grids whose estimated memory exceeds 4 GB (or half the machine's memory); they
+        are refused by default, before any work, with the estimated memory and time
+        (:class:`GridTooLargeError`).
 
     Returns
     -------
@@ -127,15 +142,22 @@ def predict_grid(
     chunk_size = _check_chunk_size(chunk_size)
     xy_names = _coordinate_names(fit, coords)
 
+    extrapolate = _check_flag(extrapolate, "extrapolate")
+    allow_large = _check_flag(allow_large, "allow_large")
+
     target = grid_crs(getattr(fit, "crs", None), crs)
     read = read_polygon(polygon, coords=xy_names)
     area = polygon_in_crs(read, target, getattr(fit, "crs", None) is not None)
     buffered = buffer_polygon(area, buffer)
+    extent = data_extent(fit, xy_names)
+    check_overlap(extent, buffered, xy_names, extrapolate)
     spec = make_grid(buffered.bounds, n=n, cellsize=cellsize)
+    check_grid_cost(spec, buffered, 4 + len(thresholds), allow_large)
     i, j = intersecting_cells(spec, buffered)
     if len(i) == 0:  # cannot happen for a non-empty polygon, but never return an empty map silently
         raise ValueError("no grid cell intersects the polygon")
     x, y = spec.centroids(i, j)
+    warn_extrapolation(extent, x, y, extrapolate)
 
     sources = prepare_covariates(covariates, target)
     clash = [c.name for c in sources if c.name in xy_names]
@@ -185,6 +207,12 @@ def _link_of(fit: Any) -> Any:
             f"(missing: {missing or ['family.link']})"
         )
     return link
+
+
+def _check_flag(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def _check_offset(offset: Any) -> float:
