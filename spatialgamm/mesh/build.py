@@ -309,7 +309,7 @@ def _warn_collapse(n_nodes: int, user: dict) -> None:
         f"{n_nodes} mesh nodes: sites closer than the cutoff share one value of the field, "
         f"so it cannot vary between them. The median distance from a site to its nearest "
         f"neighbour is {nn:.4g}; use a cutoff well below it (e.g. cutoff={0.5 * nn:.3g})",
-        MeshWarning, stacklevel=4)
+        MeshWarning, stacklevel=5)
 
 
 def _mesh_in_frame(xy, boundary, h0, h1, a0, a1, cutoff, off0, off1, convex, concave,

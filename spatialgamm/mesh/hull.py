@@ -83,9 +83,9 @@ def as_polygon(boundary: Any, name: str = "boundary",
         geom = shapely.Polygon(ring[keep])
     if not isinstance(geom, _POLYGONAL):
         raise TypeError(_not_polygon(name, geom.geom_type))
-    if geom.is_empty or geom.area <= 0:
-        raise ValueError(f"{name} has zero area")
-    if not geom.is_valid:
+    if geom.is_empty:
+        raise ValueError(f"{name} is empty")
+    if not geom.is_valid:  # before the area: a bowtie's two lobes cancel to zero area
         reason = explain_validity(geom)
         if not repair:
             raise ValueError(
