@@ -344,7 +344,7 @@ def test_polygon_over_the_data_does_not_warn(recwarn):
 def test_grid_too_large_is_refused_before_any_work(kwargs):
     fit = FakeFit(coords=("x", "y"))
     with pytest.raises(GridTooLargeError, match=r"[GT]B of memory.*refused before any work.*"
-                                                r"tiles.*allow_large=True"):
+                                                r"tile by tile.*predict_geotiff.*allow_large"):
         predict_grid(fit, shapely.box(0, 0, 1000, 1000), **kwargs)
     assert fit.calls == []
 

@@ -11,6 +11,7 @@ from .guards import ExtrapolationWarning, GridTooLargeError
 from .plot import plot_estimate_se, plot_map, save_figure
 from .polygon import buffer_polygon, read_polygon
 from .predict import predict_grid
+from .tiled import predict_geotiff
 
 __all__ = [
     "ExtrapolationWarning",
@@ -23,6 +24,7 @@ __all__ = [
     "make_grid",
     "plot_estimate_se",
     "plot_map",
+    "predict_geotiff",
     "predict_grid",
     "read_polygon",
     "save_figure",

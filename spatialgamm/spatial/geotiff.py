@@ -10,9 +10,10 @@ it is renamed over the target. On any failure the old file is kept byte-for-byte
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,21 +86,7 @@ def write_geotiff(
             raise ValueError(
                 f"nodata={nodata} occurs as a value in band(s) {clash}; choose another nodata"
             )
-    height, width = shape
-    profile = {
-        "driver": "GTiff",
-        "width": width,
-        "height": height,
-        "count": len(names),
-        "dtype": "float32",
-        "transform": transform,
-        "nodata": nodata,
-        "compress": "deflate",
-    }
-    if crs is not None:
-        profile["crs"] = rasterio.crs.CRS.from_wkt(crs.to_wkt())
-    if height > _TILE and width > _TILE:
-        profile.update(tiled=True, blockxsize=_TILE, blockysize=_TILE)
+    profile = _profile(shape, len(names), transform, crs, nodata)
     # what the file must hold: float32, NaN cells as nodata
     written = [np.where(np.isnan(a), nodata, a).astype(np.float32) for a in arrays]
     with atomic_path(path, "GeoTIFF") as tmp:
@@ -188,6 +175,121 @@ def verify_geotiff(tmp: Path, written: Sequence[np.ndarray], target: str | os.Pa
             f"GeoTIFF: the file written for {str(target)!r} cannot be read back "
             f"({type(err).__name__}: {err}); the write failed"
         ) from err
+
+
+def _profile(shape: tuple[int, int], count: int, transform: Affine, crs: CRS | None,
+             nodata: float) -> dict[str, Any]:
+    """rasterio creation options: float32, DEFLATE, 256 x 256 tiles beyond 256 cells."""
+    import rasterio
+
+    height, width = shape
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": count,
+        "dtype": "float32",
+        "transform": transform,
+        "nodata": nodata,
+        "compress": "deflate",
+    }
+    if crs is not None:
+        profile["crs"] = rasterio.crs.CRS.from_wkt(crs.to_wkt())
+    if height > _TILE and width > _TILE:
+        profile.update(tiled=True, blockxsize=_TILE, blockysize=_TILE)
+    if 4.0 * height * width * count > 2**31:  # classic TIFF stops at 4 GB
+        profile["BIGTIFF"] = "IF_SAFER"
+    return profile
+
+
+def _nodata_clash(name: str, arr: np.ndarray, nodata: float) -> None:
+    if np.isfinite(nodata) and np.any(arr.astype(np.float32) == nodata):
+        raise ValueError(f"nodata={nodata} occurs as a value in band {name!r}; choose another "
+                         "nodata")
+
+
+def write_geotiff_windows(
+    path: str | os.PathLike,
+    names: Sequence[str],
+    shape: tuple[int, int],
+    transform: Affine,
+    windows: Iterable[tuple[int, int, Mapping[str, np.ndarray]]],
+    crs: CRS | None = None,
+    nodata: float = -9999.0,
+    units: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> Path:
+    """Write a GeoTIFF window by window, never holding the whole raster (bounded memory).
+
+    ``windows`` yields ``(row0, col0, {band: 2-D array})`` blocks that together cover the
+    raster. The file is written safely as :func:`write_geotiff` does; it is verified by
+    reading every window back and comparing its SHA-256 digest with the digest of what was
+    written (the data themselves are not kept).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> from rasterio.transform import from_origin
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "w.tif"
+    >>> blocks = [(0, 0, {"a": np.zeros((2, 2))}), (0, 2, {"a": np.ones((2, 1))})]
+    >>> write_geotiff_windows(out, ["a"], (2, 3), from_origin(0, 2, 1, 1), blocks).exists()
+    True
+    """
+    import rasterio
+    from rasterio.windows import Window
+
+    path = check_suffix(path, (".tif", ".tiff"), "GeoTIFF path")
+    names = list(names)
+    if not names:
+        raise ValueError("no bands to write")
+    nodata = float(nodata)
+    profile = _profile(shape, len(names), transform, crs, nodata)
+    digests: list[tuple[Any, int, bytes]] = []
+    with atomic_path(path, "GeoTIFF") as tmp:
+        with gdal_errors_raised(path):
+            with rasterio.open(tmp, "w", **profile) as dst:
+                _describe_bands(dst, names, units or {})
+                if tags:
+                    dst.update_tags(**{k: str(v) for k, v in tags.items()})
+                for row0, col0, block in windows:
+                    for k, name in enumerate(names, start=1):
+                        arr = np.asarray(block[name], dtype=float)
+                        _nodata_clash(name, arr, nodata)
+                        data = np.where(np.isnan(arr), nodata, arr).astype(np.float32)
+                        win = Window(col0, row0, data.shape[1], data.shape[0])
+                        dst.write(data, k, window=win)
+                        digests.append((win, k, hashlib.sha256(data.tobytes()).digest()))
+        _verify_windows(tmp, digests, path)
+    return path
+
+
+def _verify_windows(tmp: Path, digests: Sequence[tuple[Any, int, bytes]],
+                    target: str | os.PathLike) -> None:
+    import rasterio
+
+    try:
+        with gdal_errors_raised(target), rasterio.open(tmp) as src:
+            for win, k, digest in digests:
+                if hashlib.sha256(src.read(k, window=win).tobytes()).digest() != digest:
+                    raise FileWriteError(
+                        f"GeoTIFF: band {k} at {win} read back from the file written for "
+                        f"{str(target)!r} differs from the data written"
+                    )
+    except FileWriteError:
+        raise
+    except Exception as err:
+        raise FileWriteError(
+            f"GeoTIFF: the file written for {str(target)!r} cannot be read back "
+            f"({type(err).__name__}: {err}); the write failed"
+        ) from err
+
+
+def _describe_bands(dst: Any, names: Sequence[str], units: Mapping[str, str]) -> None:
+    for k, name in enumerate(names, start=1):
+        dst.set_band_description(k, name)
+        if units.get(name):
+            dst.set_band_unit(k, units[name])
+            dst.update_tags(k, units=units[name])
 
 
 def _write_bands(

@@ -12,7 +12,8 @@ grid of 4e8 cells ran for hours before running out of memory (issue 18). Here:
   data's convex hull, with the distance in units of the fitted range (or of the data's
   extent);
 - :func:`check_grid_cost` refuses, before any work, a grid whose estimated memory exceeds
-  :data:`MAX_GRID_BYTES` (or half the machine's memory), quoting memory and time.
+  :data:`MAX_GRID_BYTES` (or half the machine's memory), quoting memory and time and
+  pointing to the tiled path (:func:`~spatialgamm.spatial.predict_geotiff`).
 """
 
 from __future__ import annotations
@@ -231,8 +232,8 @@ def check_grid_cost(spec: GridSpec, geom: Any, n_bands: int, allow_large: bool) 
         f"{kept:,.0f} of them over the polygon) would need about {_human_bytes(nbytes)} of "
         f"memory (limit {_human_bytes(limit)}) and at least {_human_seconds(seconds)} before "
         "the model's own predictions; refused before any work. Use fewer cells (e.g. "
-        f"n=({nx}, {ny}), or a larger cellsize), or map it in tiles: call predict_grid on "
-        "pieces of the polygon (polygon.intersection(shapely.box(...))) with one cellsize, "
-        "write each with to_geotiff and mosaic them (rasterio.merge.merge or gdalbuildvrt). "
-        "Pass allow_large=True to run it anyway."
+        f"n=({nx}, {ny}), or a larger cellsize), or write the map tile by tile in bounded "
+        "memory with spatialgamm.spatial.predict_geotiff(fit, polygon, 'map.tif', "
+        "n=..., tile=512) (same arguments, straight to a GeoTIFF). Pass allow_large=True to "
+        "run it in memory anyway."
     )
