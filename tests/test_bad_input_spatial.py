@@ -120,8 +120,8 @@ def limited_writes(tmp_path_factory):
 def test_file_size_limit_keeps_the_old_file(limited_writes, kind, existing):
     directory, target, before, got = limited_writes[kind, existing]
     assert got["type"] is not None and got["oserror"], got  # an OSError subclass, not silence
+    assert got["type"] == "FileWriteError" and str(target) in got["msg"]
     if kind == "tif":
-        assert got["type"] == "FileWriteError" and str(target) in got["msg"]
         assert "TIFF" in got["msg"]  # GDAL's own words
     else:
         assert "File too large" in got["msg"]
@@ -470,3 +470,32 @@ def test_mesh_bad_arguments_are_named(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         Mesh.build(PTS, **args)
+
+
+def test_missing_directory_that_cannot_be_created_is_named(tmp_path, monkeypatch):
+    original = Path.mkdir
+
+    def refuse(self, *args, **kwargs):
+        if self.name == "locked":
+            raise PermissionError(13, "Permission denied", str(self))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(FileWriteError, match=r"missing directory '.*locked' could not be "
+                                             r"created \(Permission denied\)"):
+        _write_tif(tmp_path / "out" / "locked" / "map.tif")
+    assert _listing(tmp_path) == ["out"]
+
+
+def test_os_errors_from_writers_name_the_target(old_tif, monkeypatch):
+    path, before = old_tif
+
+    def enospc(dst, names, arrays, nodata, units):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(geotiff, "_write_bands", enospc)
+    with pytest.raises(FileWriteError, match=r"writing '.*map\.tif' failed \(No space left on "
+                                             r"device\); the existing .* left unchanged") as err:
+        write_geotiff(path, {"a": np.zeros((2, 2))}, TRANSFORM)
+    assert err.value.errno == 28
+    assert path.read_bytes() == before

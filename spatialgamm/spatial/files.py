@@ -163,8 +163,17 @@ def atomic_path(path: str | os.PathLike, what: str = "output file") -> Iterator[
         os.replace(tmp, path)
     except BaseException as err:
         _remove_quietly(tmp)
-        if old_mode is not None and isinstance(err, Exception):
-            err.add_note(f"{what}: the existing {str(path)!r} was left unchanged")
+        kept = (f"the existing {str(path)!r} was left unchanged" if old_mode is not None
+                else "no file was left behind")
+        if isinstance(err, OSError) and not isinstance(err, FileWriteError):
+            # an OS error from a writer (EFBIG, ENOSPC, EIO) names the temporary file or
+            # nothing: say which target failed and that nothing was lost
+            wrapped = FileWriteError(
+                f"{what}: writing {str(path)!r} failed ({err.strerror or err}); {kept}")
+            wrapped.errno = err.errno
+            raise wrapped from err
+        if isinstance(err, Exception):
+            err.add_note(f"{what}: {kept}")
         raise
     finally:
         _remove_quietly(tmp)  # side files a writer left even on success
