@@ -188,3 +188,23 @@ def test_predict_geotiff_bad_tile(tmp_path, tile):
         predict_geotiff(FakeFit(coords=("x", "y")), shapely.box(0, 0, 1, 1),
                         tmp_path / "t.tif", n=(10, 10), tile=tile)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_gdal_error_capture_restores_logging_and_ignores_other_threads(tmp_path):
+    import logging
+    import threading
+
+    env = logging.getLogger("rasterio._env")
+    before = env.level
+    with geotiff.gdal_errors_raised(tmp_path / "x.tif"):
+        # an error another thread's file reports is not this write's failure
+        t = threading.Thread(target=lambda: env.info(
+            "GDAL signalled an error: err_no=1, msg='other file'"))
+        t.start()
+        t.join()
+    assert env.level == before and not any(
+        isinstance(h, geotiff._GDALErrors) for h in env.handlers)
+    with pytest.raises(geotiff.FileWriteError, match="mine"):
+        with geotiff.gdal_errors_raised(tmp_path / "x.tif"):
+            env.info("GDAL signalled an error: err_no=1, msg='mine'")
+    assert env.level == before

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -100,13 +101,17 @@ def write_geotiff(
 
 
 class _GDALErrors(logging.Handler):
-    """Collects the errors GDAL signals (rasterio logs them as 'GDAL signalled an error')."""
+    """Collects the errors GDAL signals in this thread (rasterio logs them as 'GDAL
+    signalled an error')."""
 
     def __init__(self) -> None:
         super().__init__(level=logging.INFO)
         self.messages: list[str] = []
+        self.thread = threading.get_ident()
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self.thread:  # another thread's file
+            return
         msg = record.getMessage()
         if record.levelno >= logging.ERROR or "signalled an error" in msg:
             # "GDAL signalled an error: err_no=1, msg='...'": keep GDAL's own words
@@ -115,6 +120,9 @@ class _GDALErrors(logging.Handler):
 
 #: rasterio's loggers that report GDAL's error handler (write errors at close come here).
 _GDAL_LOGGERS = ("rasterio._env", "rasterio._err", "rasterio._io")
+#: Writers currently listening, and the loggers' own levels to restore after the last one.
+_LISTENING: dict[str, Any] = {"count": 0, "levels": []}
+_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -122,22 +130,30 @@ def gdal_errors_raised(target: str | os.PathLike) -> Iterator[None]:
     """Raise :class:`FileWriteError` if GDAL signals an error inside the block (incl. close).
 
     rasterio turns GDAL errors of most calls into exceptions, but errors GDAL reports while
-    flushing blocks at close (a full disk, a file-size limit) are only logged; this catches
-    those log records for the duration of the block.
+    flushing blocks at close (a full disk, a file-size limit) are only logged (at INFO);
+    this catches those log records of the calling thread for the duration of the block.
     """
     handler = _GDALErrors()
     loggers = [logging.getLogger(name) for name in _GDAL_LOGGERS]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.addHandler(handler)
-        if not lg.isEnabledFor(logging.INFO):
-            lg.setLevel(logging.INFO)
+    with _LOCK:
+        if _LISTENING["count"] == 0:
+            _LISTENING["levels"] = [lg.level for lg in loggers]
+            for lg in loggers:
+                if not lg.isEnabledFor(logging.INFO):
+                    lg.setLevel(logging.INFO)
+        _LISTENING["count"] += 1
+        for lg in loggers:
+            lg.addHandler(handler)
     try:
         yield
     finally:
-        for lg, level in zip(loggers, levels):
-            lg.removeHandler(handler)
-            lg.setLevel(level)
+        with _LOCK:
+            for lg in loggers:
+                lg.removeHandler(handler)
+            _LISTENING["count"] -= 1
+            if _LISTENING["count"] == 0:
+                for lg, level in zip(loggers, _LISTENING["levels"]):
+                    lg.setLevel(level)
     if handler.messages:
         shown = "; ".join(dict.fromkeys(handler.messages))  # unique, in order
         raise FileWriteError(
