@@ -499,3 +499,19 @@ def test_os_errors_from_writers_name_the_target(old_tif, monkeypatch):
         write_geotiff(path, {"a": np.zeros((2, 2))}, TRANSFORM)
     assert err.value.errno == 28
     assert path.read_bytes() == before
+
+
+def test_symlink_target_is_replaced_and_the_link_kept(tmp_path):
+    real = _write_tif(tmp_path / "real.tif")
+    os.chmod(real, 0o640)
+    link = tmp_path / "link.tif"
+    link.symlink_to(real)
+    write_geotiff(link, {"a": np.full((2, 2), 7.0)}, from_origin(0, 2, 1, 1))
+    assert link.is_symlink() and _listing(tmp_path) == ["link.tif", "real.tif"]
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640
+    with rasterio.open(real) as src:
+        assert src.read(1).min() == 7.0
+    os.chmod(real, 0o444)  # a read-only file behind a link is refused too
+    with pytest.raises(PermissionError, match=r"real\.tif.*read-only"):
+        write_geotiff(link, {"a": np.zeros((2, 2))}, from_origin(0, 2, 1, 1))
+    os.chmod(real, 0o644)

@@ -129,8 +129,9 @@ def atomic_path(path: str | os.PathLike, what: str = "output file") -> Iterator[
     The block writes (and should verify) the temporary file. Then it is fsynced, given the
     old file's permission bits, renamed over ``path`` with ``os.replace`` and the directory
     is fsynced. The target is checked before anything is written (see :func:`check_target`);
-    missing parent directories are created. The temporary name keeps the extension (so
-    writers that look at it behave) and starts with a dot.
+    missing parent directories are created; a symbolic link is followed (the file it points
+    to is replaced, the link kept). The temporary name keeps the extension (so writers that
+    look at it behave) and starts with a dot.
 
     Parameters
     ----------
@@ -149,6 +150,8 @@ def atomic_path(path: str | os.PathLike, what: str = "output file") -> Iterator[
     'hello'
     """
     path = Path(path)
+    if path.is_symlink():  # replace the file the link points to, and keep the link
+        path = path.resolve()
     check_target(path, what)
     _make_parents(path, what)
     old_mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
