@@ -515,3 +515,20 @@ def test_symlink_target_is_replaced_and_the_link_kept(tmp_path):
     with pytest.raises(PermissionError, match=r"real\.tif.*read-only"):
         write_geotiff(link, {"a": np.zeros((2, 2))}, from_origin(0, 2, 1, 1))
     os.chmod(real, 0o644)
+
+
+@pytest.mark.parametrize("n", [(150, 75), (400, 200)])
+def test_grid_cost_counts_the_cells_it_would_keep(n):
+    # the estimate behind the refusal: kept cells from the polygon's area and perimeter,
+    # against the cells intersecting_cells actually keeps over Rongelap's coastline
+    from test_spatial_fakes import coastline
+
+    from spatialgamm.spatial.grid import intersecting_cells, make_grid
+    from spatialgamm.spatial.polygon import buffer_polygon, read_polygon
+
+    poly = buffer_polygon(read_polygon(coastline()).geometry, 50)
+    spec = make_grid(poly.bounds, n=n)
+    kept, nbytes, seconds = guards.grid_cost(spec, poly, 4)
+    actual = len(intersecting_cells(spec, poly)[0])
+    assert actual <= kept <= 1.5 * actual  # an upper estimate, not a wild one
+    assert nbytes > spec.nx * spec.ny * 8 * 4 and seconds > 0
