@@ -268,3 +268,115 @@ def test_summary_and_plot():
     ax = mesh.plot(data=pts)
     assert len(ax.lines) >= 3  # triangles, boundary, extension ring, data
     plt.close(ax.figure)
+
+
+# ---- invariances (issue 12): row order and units ------------------------------------------
+# Before the mesher worked in a canonical frame (sorted rows, unit width, rounded), shuffled
+# Rongelap rows gave 769 vs 746 nodes with cutoff=50 (cutoff merging keeps the first point
+# of a cluster), and km coordinates gave 536 nodes vs 534 in metres (sites on the 40 m survey
+# grid lie exactly `cutoff` apart or co-circular, and the last bit decided), the fitted range
+# 26% apart.
+ROW_ORDER_CASES = [
+    dict(max_edge=(300, 600), offset=(100, 1000), cutoff=50),
+    dict(max_edge=(200, 600), offset=(-0.05, -0.2), cutoff=100),
+    dict(max_edge=(300, 600), convex=-0.05, cutoff=30),
+    "coastline",
+]
+
+
+def _case(kwargs, coast):
+    if kwargs == "coastline":  # INLA's set-up of test_rongelap_coastline_mesh
+        return dict(boundary=shapely.Polygon(coast).buffer(50), max_edge=(300, 600),
+                    offset=(100, 1000), cutoff=20)
+    return dict(kwargs)
+
+
+def _scaled(kwargs, f):
+    out = dict(kwargs)
+    for key in ("max_edge", "offset"):
+        if key in out:
+            out[key] = tuple(v * f if v > 0 else v for v in out[key])
+    if out.get("cutoff"):
+        out["cutoff"] *= f
+    if out.get("convex") and out["convex"] > 0:
+        out["convex"] *= f
+    if "boundary" in out:
+        out["boundary"] = shapely.transform(out["boundary"], lambda c: c * f)
+    return out
+
+
+@pytest.mark.filterwarnings("ignore::spatialgamm.mesh.MeshWarning")  # cutoff 50-100 m
+@pytest.mark.parametrize("kwargs", ROW_ORDER_CASES, ids=["cutoff50", "fractions", "convex",
+                                                         "coastline"])
+def test_mesh_is_independent_of_row_order(kwargs):
+    pts, coast = _rongelap()
+    kw = _case(kwargs, coast)
+    mesh = Mesh.build(pts, **kw)
+    for seed in (1, 2):
+        perm = np.random.default_rng(seed).permutation(len(pts))
+        other = Mesh.build(pts[perm], **kw)
+        np.testing.assert_array_equal(other.nodes, mesh.nodes)
+        np.testing.assert_array_equal(other.triangles, mesh.triangles)
+        np.testing.assert_array_equal(other.loc_to_node, mesh.loc_to_node[perm])
+
+
+@pytest.mark.filterwarnings("ignore::spatialgamm.mesh.MeshWarning")
+@pytest.mark.parametrize("kwargs", ROW_ORDER_CASES, ids=["cutoff50", "fractions", "convex",
+                                                         "coastline"])
+def test_mesh_is_independent_of_units(kwargs):
+    pts, coast = _rongelap()
+    kw = _case(kwargs, coast)
+    metres = Mesh.build(pts, **kw)
+    km = Mesh.build(pts / 1000, **_scaled(kw, 1e-3))
+    assert km.n == metres.n
+    np.testing.assert_array_equal(km.triangles, metres.triangles)
+    np.testing.assert_allclose(km.nodes * 1000, metres.nodes, rtol=0, atol=1e-9 * 6000)
+    np.testing.assert_array_equal(km.loc_to_node, metres.loc_to_node)
+
+
+@pytest.mark.filterwarnings("ignore::spatialgamm.mesh.MeshWarning")
+def test_spde_fit_is_independent_of_row_order_and_units():
+    import spatialgamm as sg
+
+    data = sg.datasets.load_rongelap()
+    kw = dict(max_edge=(300, 600), offset=(100, 1000), cutoff=50)
+    perm = np.random.default_rng(3).permutation(len(data))
+    shuffled = data.iloc[perm].reset_index(drop=True)
+    km = data.assign(cX=data.cX / 1000, cY=data.cY / 1000)
+    fits = {}
+    for name, frame, args in [("m", data, kw), ("shuffled", shuffled, kw),
+                              ("km", km, _scaled(kw, 1e-3))]:
+        mesh = Mesh.build(frame[["cX", "cY"]], **args)  # noqa: F841 (named in the formula)
+        fits[name] = sg.fit("counts ~ spde(cX, cY, mesh=mesh, alpha=1.5) + offset(log(time))",
+                            frame, family="poisson")
+    ref = fits["m"]
+    assert ref.converged
+    for name, unit in (("shuffled", 1.0), ("km", 1000.0)):
+        fit = fits[name]
+        assert float(fit.range) * unit == pytest.approx(float(ref.range), rel=1e-6)
+        assert float(fit.sigma_field) == pytest.approx(float(ref.sigma_field), rel=1e-6)
+        assert fit.loglik == pytest.approx(ref.loglik, abs=1e-6)
+
+
+def test_row_order_and_scale_property():
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+
+    @hypothesis.settings(max_examples=6, deadline=None, derandomize=True)
+    @hypothesis.given(seed=st.integers(0, 2**16), n=st.integers(8, 40),
+                      cutoff=st.sampled_from([0.0, 0.5, 1.0, 2.0]),
+                      scale=st.sampled_from([1e-3, 0.3048, 1000.0]))
+    def check(seed, n, cutoff, scale):
+        rng = np.random.default_rng(seed)
+        pts = rng.integers(0, 10, size=(n, 2)).astype(float)  # a grid: ties everywhere
+        kw = dict(max_edge=(2.0, 4.0), offset=(1.0, 3.0), cutoff=cutoff)
+        base = Mesh.build(pts, **kw)
+        perm = rng.permutation(n)
+        shuffled = Mesh.build(pts[perm], **kw)
+        np.testing.assert_array_equal(shuffled.nodes, base.nodes)
+        np.testing.assert_array_equal(shuffled.triangles, base.triangles)
+        scaled = Mesh.build(pts * scale, **_scaled(kw, scale))
+        np.testing.assert_array_equal(scaled.triangles, base.triangles)
+        np.testing.assert_allclose(scaled.nodes / scale, base.nodes, atol=1e-8)
+
+    check()

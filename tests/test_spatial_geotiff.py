@@ -120,3 +120,91 @@ def test_interrupted_write_keeps_the_old_file(grid, tmp_path, monkeypatch):
         grid.to_geotiff(path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["map.tif"]
+
+
+# ---- the tiled path: predict_geotiff -------------------------------------------------------
+def _read_all(path):
+    with rasterio.open(path) as src:
+        return dict(bands=src.read(), transform=src.transform, crs=src.crs,
+                    descriptions=src.descriptions, units=src.units, tags=src.tags(),
+                    nodata=src.nodata, shape=src.shape)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(n=(150, 75), buffer=50, exceedance=[1.0, 1.5], units="counts/s"),
+    dict(cellsize=(120, 70), type="link", crop=False),
+])
+def test_predict_geotiff_writes_what_predict_grid_writes(tmp_path, kwargs):
+    from test_spatial_fakes import coastline
+
+    from spatialgamm.spatial import predict_geotiff
+
+    fit = FakeFit(c=0.2, e=1e-4)
+    whole = predict_grid(fit, coastline(), **kwargs).to_geotiff(tmp_path / "whole.tif")
+    tiled = predict_geotiff(fit, coastline(), tmp_path / "tiled.tif", tile=32, **kwargs)
+    a, b = _read_all(whole), _read_all(tiled)
+    np.testing.assert_array_equal(b.pop("bands"), a.pop("bands"))  # cell for cell
+    assert a == b  # transform, CRS, band names and units, tags, nodata
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiled.tif", "whole.tif"]
+
+
+def test_predict_geotiff_predicts_one_tile_at_a_time(tmp_path):
+    from spatialgamm.spatial import predict_geotiff
+
+    fit = FakeFit(coords=("x", "y"))
+    predict_geotiff(fit, shapely.box(0, 0, 1, 1), tmp_path / "t.tif", n=(300, 260), tile=64)
+    assert max(fit.calls) <= 64 * 64  # never more than one tile's cells in memory
+    assert sum(fit.calls) == 300 * 260
+    with rasterio.open(tmp_path / "t.tif") as src:
+        assert src.profile["tiled"] and src.shape == (260, 300)
+
+
+def test_predict_geotiff_failure_mid_way_keeps_the_old_file(tmp_path):
+    from spatialgamm.spatial import predict_geotiff
+
+    path = tmp_path / "map.tif"
+    predict_geotiff(FakeFit(coords=("x", "y")), shapely.box(0, 0, 1, 1), path, n=(100, 100),
+                    tile=32)
+    before = path.read_bytes()
+
+    class Failing(FakeFit):
+        def predict(self, newdata, **kwargs):
+            if len(self.calls) == 5:
+                raise MemoryError("out of memory in tile 6")
+            return super().predict(newdata, **kwargs)
+
+    with pytest.raises(MemoryError, match="tile 6"):
+        predict_geotiff(Failing(coords=("x", "y")), shapely.box(0, 0, 1, 1), path,
+                        n=(100, 100), tile=32)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["map.tif"]
+
+
+@pytest.mark.parametrize("tile", [0, 8, 2.5, True, "big"])
+def test_predict_geotiff_bad_tile(tmp_path, tile):
+    from spatialgamm.spatial import predict_geotiff
+
+    with pytest.raises((ValueError, TypeError), match="tile"):
+        predict_geotiff(FakeFit(coords=("x", "y")), shapely.box(0, 0, 1, 1),
+                        tmp_path / "t.tif", n=(10, 10), tile=tile)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_gdal_error_capture_restores_logging_and_ignores_other_threads(tmp_path):
+    import logging
+    import threading
+
+    env = logging.getLogger("rasterio._env")
+    before = env.level
+    with geotiff.gdal_errors_raised(tmp_path / "x.tif"):
+        # an error another thread's file reports is not this write's failure
+        t = threading.Thread(target=lambda: env.info(
+            "GDAL signalled an error: err_no=1, msg='other file'"))
+        t.start()
+        t.join()
+    assert env.level == before and not any(
+        isinstance(h, geotiff._GDALErrors) for h in env.handlers)
+    with pytest.raises(geotiff.FileWriteError, match="mine"):
+        with geotiff.gdal_errors_raised(tmp_path / "x.tif"):
+            env.info("GDAL signalled an error: err_no=1, msg='mine'")
+    assert env.level == before

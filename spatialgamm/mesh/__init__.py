@@ -3,6 +3,7 @@
 A leaf of the package: it imports nothing from the engine or the results layers.
 """
 
+from .build import MeshWarning
 from .core import Mesh, MeshSummary
 from .fem import fem_matrices
 from .hull import nonconvex_hull
@@ -19,6 +20,7 @@ from .refine import MeshSizeError
 __all__ = [
     "Mesh",
     "MeshSizeError",
+    "MeshWarning",
     "MeshSummary",
     "SPDEOperator",
     "TriangleLocator",

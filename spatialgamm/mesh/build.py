@@ -9,12 +9,14 @@ region's ``max_edge``; refine (:mod:`.refine`) until no triangle has an edge lon
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import shapely
 from scipy.spatial import cKDTree
 
+from .frame import Frame
 from .hull import (
     as_polygon,
     convex_extension,
@@ -26,6 +28,15 @@ from .hull import (
 )
 from .projector import read_points
 from .refine import SMALL_INPUT_ANGLE, MeshSizeError, refine
+
+#: Warn when cutoff leaves fewer mesh nodes at the data sites than this fraction of the
+#: distinct sites (issue 12: 157 Rongelap sites on 10 nodes).
+COLLAPSE_FRACTION = 0.5
+
+
+class MeshWarning(UserWarning):
+    """A mesh was built but is probably not what was meant (e.g. cutoff merged the sites)."""
+
 
 #: Vertices per unit of (area / max_edge^2) that refinement produces (measured on squares,
 #: hulls and coastlines: 1.6-2.7; the estimate uses the upper end).
@@ -75,7 +86,10 @@ def _merge_points(loc: np.ndarray, fixed: np.ndarray, tol: float):
     n = len(loc)
     to_fixed = np.full(n, -1)
     if len(fixed):
-        d, j = cKDTree(fixed).query(loc)
+        d, j = cKDTree(fixed).query(loc, k=2 if len(fixed) > 1 else 1)
+        if d.ndim == 2:  # equidistant ring vertices: the first, not whichever rounding favours
+            tie = d[:, 1] <= d[:, 0] * (1 + 1e-9)
+            d, j = d[:, 0], np.where(tie, j.min(axis=1), j[:, 0])
         close = d <= tol
         to_fixed[close] = j[close]
     free = np.nonzero(to_fixed < 0)[0]
@@ -86,10 +100,11 @@ def _merge_points(loc: np.ndarray, fixed: np.ndarray, tol: float):
         nbrs = cKDTree(sub).query_ball_point(sub, r=tol)
         owner = np.full(len(free), -1)
         for i, nb in enumerate(nbrs):
-            prior = [j for j in nb if j < i and owner[j] == j]
+            prior = sorted(j for j in nb if j < i and owner[j] == j)
             if prior:
+                # the nearest kept point; of equidistant ones (sites on a grid) the first
                 dist = np.hypot(*(sub[prior] - sub[i]).T)
-                owner[i] = prior[int(np.argmin(dist))]
+                owner[i] = prior[int(np.argmax(dist <= dist.min() * (1 + 1e-9)))]
             else:
                 owner[i] = i
         roots = np.nonzero(owner == np.arange(len(free)))[0]
@@ -176,11 +191,41 @@ def _ring_segments(rings, ids, max_lens):
             np.concatenate(loc_id), np.concatenate(small))
 
 
+def _length(value: Any, name: str) -> float | None:
+    """An offset/convex/concave value as a float (None kept); refuses what is not a number."""
+    if value is None:
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number; got {value!r}") from None
+    if not np.isfinite(out):
+        raise ValueError(f"{name} must be finite; got {value!r}")
+    return out
+
+
+def _check_containment(inner, xy: np.ndarray) -> None:
+    inside = shapely.covers(inner, shapely.points(xy))
+    if not inside.all():
+        bad = np.nonzero(~inside)[0]
+        i = int(bad[0])
+        raise ValueError(
+            f"boundary does not contain the data: {len(bad)} of {len(xy)} loc points "
+            f"fall outside it (first: row {i} at ({xy[i, 0]:g}, {xy[i, 1]:g})); "
+            f"buffer the boundary (e.g. boundary.buffer(50)) or omit it")
+
+
 def build_mesh(loc: Any = None, boundary: Any = None, max_edge: Any = None,
                offset: Any = (-0.1, -0.1), cutoff: float = 0.0, min_angle: Any = 21.0,
                convex: float | None = None, concave: float | None = None,
                max_nodes: int = 200_000):
-    """Build a :class:`~spatialgamm.mesh.Mesh`; see :meth:`Mesh.build` for the arguments."""
+    """Build a :class:`~spatialgamm.mesh.Mesh`; see :meth:`Mesh.build` for the arguments.
+
+    Arguments are checked in the user's units; the mesh is then built in a canonical frame
+    (:mod:`.frame`: the data's rows sorted lexicographically, coordinates moved to the origin,
+    scaled to unit width and rounded), so the same data in any row order or unit give the
+    same mesh, and mapped back.
+    """
     from .core import Mesh  # the class lives with its methods; build is its constructor
 
     xy = _read_loc(loc)
@@ -200,26 +245,81 @@ def build_mesh(loc: Any = None, boundary: Any = None, max_edge: Any = None,
         raise ValueError(f"min_angle must lie in [0, 30] degrees (Delaunay refinement may "
                          f"not terminate above; 21 is guaranteed); got {min_angle!r}")
     cutoff = float(cutoff)
-    if not cutoff >= 0:
-        raise ValueError(f"cutoff must be non-negative; got {cutoff}")
+    if not cutoff >= 0 or not np.isfinite(cutoff):
+        raise ValueError(f"cutoff must be a finite non-negative length; got {cutoff}")
     off0, off1 = _pair(offset, "offset", allow_none_second=True)
+    off0, off1 = _length(off0, "offset[0]"), _length(off1, "offset[1]")
+    convex, concave = _length(convex, "convex"), _length(concave, "concave")
+    if max_nodes is None or isinstance(max_nodes, bool) or not float(max_nodes) >= 1:
+        raise ValueError(f"max_nodes must be a positive whole number; got {max_nodes!r}")
 
+    inner_user = None
+    if boundary is not None:
+        inner_user = as_polygon(boundary)
+        if xy is not None:
+            _check_containment(inner_user, xy)
+    elif xy is None or len(xy) == 0:
+        raise ValueError("give loc points or a boundary to mesh")
+
+    # ---- the canonical frame: sorted rows, unit width, rounded ------------------------------
+    frame = Frame.around(xy, None if inner_user is None else inner_user.bounds, h0)
+    order = None if xy is None else np.lexsort((xy[:, 1], xy[:, 0]))
+    u = None if xy is None else frame.points(xy[order])
+
+    def scaled(v: float | None) -> float | None:  # negative lengths are fractions: unit-free
+        return v if v is None or v < 0 else frame.length(v)
+
+    inner_c = frame.geometry(inner_user)
+    built = _mesh_in_frame(
+        u, inner_c, frame.length(h0), frame.length(h1), a0, a1,
+        frame.length(cutoff), scaled(off0), scaled(off1), scaled(convex), scaled(concave),
+        int(max_nodes), frame, user=dict(max_edge=(h0, h1), cutoff=cutoff, xy=xy, order=order))
+    nodes_c, tris, inner_poly, outer, loc_to_node, region, info = built
+    # back to the user's coordinates: the boundary's vertices and edges exactly as given
+    nodes = frame.back_onto(nodes_c, inner_c, inner_user)
+    if loc_to_node is not None:
+        # sites that became nodes unmoved sit exactly at the user's coordinates
+        exact = np.all(nodes_c[loc_to_node] == u, axis=1)
+        nodes[loc_to_node[exact]] = xy[order][exact]
+        as_given = np.empty_like(loc_to_node)  # back to the rows as given
+        as_given[order] = loc_to_node
+        loc_to_node = as_given
+    if inner_user is not None and not info.pop("thinned"):
+        inner_poly = inner_user
+    else:
+        info.pop("thinned", None)
+        inner_poly = frame.geometry_back(inner_poly)
+    info.update(max_edge=(h0, h1), min_angle=(a0, a1), cutoff=cutoff, offset=(off0, off1),
+                extension=info["extension"] * frame.scale)
+    return Mesh(nodes=nodes, triangles=tris, boundary=inner_poly,
+                outer=frame.geometry_back(outer), loc_to_node=loc_to_node,
+                triangle_region=region, info=info)
+
+
+def _warn_collapse(n_nodes: int, user: dict) -> None:
+    """Warn when ``cutoff`` merges the data sites onto far fewer mesh nodes than sites."""
+    xy = user["xy"]
+    sites = np.unique(xy, axis=0)
+    if len(sites) < 4 or n_nodes >= COLLAPSE_FRACTION * len(sites):
+        return
+    d, _ = cKDTree(sites).query(sites, k=2)
+    nn = float(np.median(d[:, 1]))
+    warnings.warn(
+        f"cutoff={user['cutoff']:g} merges the {len(sites)} distinct loc points onto "
+        f"{n_nodes} mesh nodes: sites closer than the cutoff share one value of the field, "
+        f"so it cannot vary between them. The median distance from a site to its nearest "
+        f"neighbour is {nn:.4g}; use a cutoff well below it (e.g. cutoff={0.5 * nn:.3g})",
+        MeshWarning, stacklevel=5)
+
+
+def _mesh_in_frame(xy, boundary, h0, h1, a0, a1, cutoff, off0, off1, convex, concave,
+                   max_nodes, frame, user):
+    """The mesher proper, in canonical coordinates (sorted rows; see :mod:`.frame`)."""
     # ---- inner domain --------------------------------------------------------------------
     if boundary is not None:
-        inner = as_polygon(boundary)
+        inner = boundary
         width = domain_width(np.asarray(inner.bounds).reshape(2, 2))
-        if xy is not None:
-            inside = shapely.covers(inner, shapely.points(xy))
-            if not inside.all():
-                bad = np.nonzero(~inside)[0]
-                i = int(bad[0])
-                raise ValueError(
-                    f"boundary does not contain the data: {len(bad)} of {len(xy)} loc points "
-                    f"fall outside it (first: row {i} at ({xy[i, 0]:g}, {xy[i, 1]:g})); "
-                    f"buffer the boundary (e.g. boundary.buffer(50)) or omit it")
     else:
-        if xy is None or len(xy) == 0:
-            raise ValueError("give loc points or a boundary to mesh")
         width = domain_width(xy)
         if convex is not None or concave is not None:
             conv = convex if convex is not None else (off0 if off0 is not None else -0.1)
@@ -233,16 +333,19 @@ def build_mesh(loc: Any = None, boundary: Any = None, max_edge: Any = None,
             inner = hull.buffer(d0, quad_segs=4) if d0 > 0 else hull
             if d0 > 0:
                 inner = inner.simplify(min(0.1 * h0, 0.2 * d0), preserve_topology=True)
-        inner = as_polygon(inner, name="the inner hull")
+        inner = as_polygon(inner, name="the inner hull", repair=True)
     width = max(width, domain_width(xy) if xy is not None else 0.0)
     eps = 1e-9 * max(width, 1e-300)
 
     # ---- rings: thin by cutoff, snap nearby points onto them -----------------------------
     parts = _rings_of(inner)
+    was_thinned = False
     if cutoff > 0:
         thinned = [[thin_ring(r, cutoff) for r in rings] for rings in parts]
         cand = _polygon_from(thinned)
         if cand.is_valid:
+            was_thinned = any(len(t) != len(r) for ts, rs in zip(thinned, parts)
+                              for t, r in zip(ts, rs))
             parts = thinned
     inner_rings = [r for rings in parts for r in rings]
 
@@ -253,7 +356,10 @@ def build_mesh(loc: Any = None, boundary: Any = None, max_edge: Any = None,
     outer_rings = [] if outer is None else [r for rings in _rings_of(outer) for r in rings]
 
     fixed = np.vstack(inner_rings + outer_rings)
-    tol = max(cutoff, eps)
+    # Distances equal to the cutoff count as within it. Sites on a regular survey grid lie
+    # exactly `cutoff` apart, where rounding (e.g. of coordinates converted from m to km)
+    # would otherwise decide: the slack makes the mesh the same in any unit.
+    tol = max(cutoff, eps) * (1 + 1e-9)
     if xy is not None:
         kept, to_fixed, to_kept = _merge_points(xy, fixed, tol)
         free = xy[kept]
@@ -280,6 +386,8 @@ def build_mesh(loc: Any = None, boundary: Any = None, max_edge: Any = None,
         if (to_fixed >= 0).any():
             _, j = cKDTree(pts).query(fixed[to_fixed[to_fixed >= 0]])
             loc_to_node[to_fixed >= 0] = j
+    if xy is not None:
+        _warn_collapse(len(np.unique(loc_to_node)), user)
     points = np.vstack([pts, free[free_idx]])
     vseg = np.vstack([vseg, np.full((len(free_idx), 2), -1)])
     is_input = np.r_[is_input, np.zeros(len(free_idx), dtype=bool)]
@@ -292,9 +400,10 @@ def build_mesh(loc: Any = None, boundary: Any = None, max_edge: Any = None,
               + len(points))
     if est > max_nodes:
         s = np.sqrt(est / max_nodes)
+        u0, u1 = user["max_edge"]
         raise MeshSizeError(
             f"the mesh would have about {est:,} nodes, more than max_nodes={max_nodes:,}; use "
-            f"a larger max_edge (about max_edge=({h0 * s:.3g}, {h1 * s:.3g})) or raise "
+            f"a larger max_edge (about max_edge=({u0 * s:.3g}, {u1 * s:.3g})) or raise "
             f"max_nodes")
     prep_inner = inner_poly
     shapely.prepare(prep_inner)
@@ -310,7 +419,8 @@ def build_mesh(loc: Any = None, boundary: Any = None, max_edge: Any = None,
         return np.where(inn, 0, np.where(out, 1, -1))
 
     res = refine(points, segs, vseg, is_input, small, region_of, np.array([h0, h1]),
-                 np.array([a0, a1]), max_nodes, estimate=est)
+                 np.array([a0, a1]), max_nodes, estimate=est, origin=frame.origin,
+                 scale=frame.scale)
     nodes, tris = res.points, res.triangles
     used = np.zeros(len(nodes), dtype=bool)
     used[tris.ravel()] = True
@@ -319,8 +429,6 @@ def build_mesh(loc: Any = None, boundary: Any = None, max_edge: Any = None,
         nodes, tris = nodes[used], new_id[tris]
         if loc_to_node is not None:
             loc_to_node = new_id[loc_to_node]
-    info = dict(max_edge=(h0, h1), min_angle=(a0, a1), cutoff=cutoff,
-                offset=(off0, off1), extension=d1, rounds=res.rounds,
-                converged=res.converged, estimate=est)
-    return Mesh(nodes=nodes, triangles=tris, boundary=inner_poly, outer=outer,
-                loc_to_node=loc_to_node, triangle_region=res.region, info=info)
+    info = dict(extension=d1, rounds=res.rounds, converged=res.converged, estimate=est,
+                thinned=was_thinned)
+    return nodes, tris, inner_poly, outer, loc_to_node, res.region, info

@@ -123,6 +123,31 @@ class Mesh:
         -------
         Mesh
 
+        Raises
+        ------
+        TypeError
+            ``boundary`` is not a polygon (a LineString, points, ...).
+        ValueError
+            A self-intersecting (invalid) boundary, with shapely's reason; a boundary that
+            does not contain every ``loc`` point (naming the first row outside); arguments
+            that are not positive/finite lengths.
+        MeshSizeError
+            The mesh would exceed ``max_nodes``.
+
+        Warns
+        -----
+        MeshWarning
+            ``cutoff`` merges the distinct ``loc`` points onto fewer than half as many nodes
+            (the message gives the sites' median nearest-neighbour distance).
+
+        Notes
+        -----
+        The mesh does not depend on the order of the rows of ``loc`` nor on the unit of the
+        coordinates (the same data in km with every length argument scaled alike give the
+        same mesh, scaled): the points are meshed in a canonical frame (rows sorted, moved
+        to the origin, scaled to unit width, rounded to 2^-30 of it; ``mesh/frame.py``), and
+        nodes on the boundary and at the sites are put back at the user's coordinates.
+
         Examples
         --------
         >>> import numpy as np

@@ -13,11 +13,14 @@ from typing import Any
 
 import numpy as np
 import shapely
+from shapely.geometry.base import BaseGeometry
+from shapely.validation import explain_validity
 
 _POLYGONAL = (shapely.Polygon, shapely.MultiPolygon)
 
 
-def as_polygon(boundary: Any, name: str = "boundary") -> shapely.Polygon | shapely.MultiPolygon:
+def as_polygon(boundary: Any, name: str = "boundary",
+               repair: bool = False) -> shapely.Polygon | shapely.MultiPolygon:
     """Read a boundary into a valid, non-empty shapely (Multi)Polygon.
 
     Parameters
@@ -27,10 +30,21 @@ def as_polygon(boundary: Any, name: str = "boundary") -> shapely.Polygon | shape
         coastline; it is closed automatically and repeated points are dropped.
     name : str
         The argument name used in error messages.
+    repair : bool
+        Repair an invalid polygon with ``shapely.make_valid`` (for polygons built here);
+        a user's invalid boundary (e.g. a self-intersecting ring) is refused with shapely's
+        reason instead, since its repair may not be the area that was meant.
 
     Returns
     -------
     shapely.Polygon or shapely.MultiPolygon
+
+    Raises
+    ------
+    TypeError
+        ``boundary`` is not polygonal (a LineString, points, ...).
+    ValueError
+        An invalid, empty or zero-area polygon, or a ring that is not (n, 2) finite numbers.
 
     Examples
     --------
@@ -42,13 +56,23 @@ def as_polygon(boundary: Any, name: str = "boundary") -> shapely.Polygon | shape
         geom = boundary
     elif isinstance(boundary, shapely.LinearRing):
         geom = shapely.Polygon(boundary)
+    elif isinstance(boundary, BaseGeometry):
+        raise TypeError(_not_polygon(name, boundary.geom_type))
     elif hasattr(boundary, "geometry") and hasattr(boundary, "crs"):  # GeoSeries / GeoDataFrame
         geoms = [g for g in np.asarray(boundary.geometry) if g is not None and not g.is_empty]
         if not geoms:
             raise ValueError(f"{name} holds no geometry")
+        kinds = sorted({g.geom_type for g in geoms if not isinstance(g, _POLYGONAL)})
+        if kinds:
+            raise TypeError(_not_polygon(name, " and ".join(kinds)))
         geom = shapely.union_all(geoms)
     else:
-        ring = np.asarray(boundary, dtype=float)
+        try:
+            ring = np.asarray(boundary, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{name} must be a polygon: a shapely Polygon/MultiPolygon, a GeoSeries or an "
+                f"(n, 2) ring of coordinates; got {type(boundary).__name__}") from None
         if ring.ndim != 2 or ring.shape[1] != 2 or ring.shape[0] < 3:
             raise ValueError(f"{name} must be a shapely Polygon/MultiPolygon, a GeoSeries or "
                              f"an (n, 2) ring of coordinates with n >= 3; got shape "
@@ -58,16 +82,31 @@ def as_polygon(boundary: Any, name: str = "boundary") -> shapely.Polygon | shape
         keep = np.r_[True, np.any(np.diff(ring, axis=0) != 0, axis=1)]  # drop repeated points
         geom = shapely.Polygon(ring[keep])
     if not isinstance(geom, _POLYGONAL):
-        raise ValueError(f"{name} must be polygonal; got a {geom.geom_type}")
-    if not geom.is_valid:
+        raise TypeError(_not_polygon(name, geom.geom_type))
+    if geom.is_empty:
+        raise ValueError(f"{name} is empty")
+    if not geom.is_valid:  # before the area: a bowtie's two lobes cancel to zero area
+        reason = explain_validity(geom)
+        if not repair:
+            raise ValueError(
+                f"{name} is not a valid polygon: {reason} (shapely.validation."
+                f"explain_validity). A self-intersecting ring (e.g. a coastline traced in the "
+                f"wrong order) must be fixed; shapely.make_valid({name}) splits it into valid "
+                f"parts if that is the area meant")
         fixed = shapely.make_valid(geom)
         polys = [g for g in getattr(fixed, "geoms", [fixed]) if isinstance(g, _POLYGONAL)]
         if not polys:
-            raise ValueError(f"{name} is not a valid polygon: {shapely.is_valid_reason(geom)}")
+            raise ValueError(f"{name} is not a valid polygon: {reason}")
         geom = shapely.union_all(polys)
     if geom.is_empty or geom.area <= 0:
         raise ValueError(f"{name} has zero area")
     return geom
+
+
+def _not_polygon(name: str, kind: str) -> str:
+    return (f"{name} must be a polygon (shapely Polygon or MultiPolygon, or a closed ring "
+            f"of coordinates); got a {kind}. A closed line can be made one with "
+            f"shapely.Polygon(line.coords)")
 
 
 def domain_width(xy: np.ndarray) -> float:
@@ -154,6 +193,7 @@ def thin_ring(xy: np.ndarray, min_dist: float) -> np.ndarray:
     """
     if min_dist <= 0 or len(xy) <= 3:
         return xy
+    min_dist *= 1 + 1e-9  # a distance equal to min_dist is within it, whatever the rounding
     keep = [0]
     for i in range(1, len(xy)):
         if np.hypot(*(xy[i] - xy[keep[-1]])) > min_dist:

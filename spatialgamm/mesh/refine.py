@@ -96,8 +96,13 @@ def _encroached_segments(pts, seg, simp, n) -> np.ndarray:
     return enc
 
 
-def _split_points(pts, seg, is_input) -> np.ndarray:
-    """Split points of segments: midpoints, or concentric shells from an input vertex."""
+def _split_points(pts, seg, is_input, unit: float) -> np.ndarray:
+    """Split points of segments: midpoints, or concentric shells from an input vertex.
+
+    The shells are at ``unit * 2^k`` from the input vertex, with ``unit`` a length of the
+    problem (the inner ``max_edge``): powers of two of an absolute length would make the mesh
+    depend on the coordinates' units (metres vs km).
+    """
     a = pts[seg[:, 0]]
     b = pts[seg[:, 1]]
     mid = 0.5 * (a + b)
@@ -109,7 +114,7 @@ def _split_points(pts, seg, is_input) -> np.ndarray:
         apex = np.where(ia[one, None], a[one], b[one])
         other = np.where(ia[one, None], b[one], a[one])
         length = np.hypot(*(other - apex).T)
-        d = 2.0 ** np.round(np.log2(0.5 * length))
+        d = unit * 2.0 ** np.round(np.log2(0.5 * length / unit))
         t = np.clip(d / length, 1 / 3, 2 / 3)
         mid[one] = apex + t[:, None] * (other - apex)
     return mid
@@ -177,7 +182,8 @@ def _thin(cands: np.ndarray, radius: np.ndarray) -> np.ndarray:
 def refine(points: np.ndarray, segments: np.ndarray, vseg: np.ndarray, is_input: np.ndarray,
            small_pairs: np.ndarray, region_of: Callable[[np.ndarray], np.ndarray],
            max_edge: np.ndarray, min_angle: np.ndarray, max_nodes: int,
-           estimate: int | None = None) -> RefineResult:
+           estimate: int | None = None, origin: np.ndarray | None = None,
+           scale: float = 1.0) -> RefineResult:
     """Refine a conforming Delaunay mesh of the segments and points until it is good.
 
     Parameters
@@ -200,6 +206,9 @@ def refine(points: np.ndarray, segments: np.ndarray, vseg: np.ndarray, is_input:
         Refinement stops with :class:`MeshSizeError` beyond this many vertices.
     estimate : int, optional
         The projected node count, quoted in the error message.
+    origin, scale : optional
+        The map ``x_user = x * scale + origin`` from the mesher's coordinates to the user's,
+        for error messages.
 
     Returns
     -------
@@ -208,6 +217,7 @@ def refine(points: np.ndarray, segments: np.ndarray, vseg: np.ndarray, is_input:
     pts = np.asarray(points, dtype=float)
     seg = np.asarray(segments, dtype=np.int64).reshape(-1, 2)
     vseg = np.asarray(vseg, dtype=np.int64).reshape(-1, 2)
+    unit = float(np.min(max_edge))  # length unit of the shell splits (scale-free mesh)
     is_input = np.asarray(is_input, dtype=bool)
     converged = False
     rounds = 0
@@ -224,14 +234,15 @@ def refine(points: np.ndarray, segments: np.ndarray, vseg: np.ndarray, is_input:
         tri = Delaunay(pts)
         if len(tri.coplanar):
             i, j = int(tri.coplanar[0, 0]), int(tri.coplanar[0, 2])
-            gap = float(np.hypot(*(pts[i] - pts[j])))
-            raise ValueError(f"mesh vertices {gap:.3g} apart at ({pts[i, 0]:g}, {pts[i, 1]:g}) "
+            gap = float(np.hypot(*(pts[i] - pts[j]))) * scale
+            at = pts[i] * scale + (0.0 if origin is None else origin)
+            raise ValueError(f"mesh vertices {gap:.3g} apart at ({at[0]:g}, {at[1]:g}) "
                              f"are too close for the triangulation; merge them with a "
                              f"positive cutoff (e.g. cutoff={max(10 * gap, 1e-300):.2g})")
         simp = tri.simplices
         enc = _encroached_segments(pts, seg, simp, n)
         if enc.any():
-            new = _split_points(pts, seg[enc], is_input)
+            new = _split_points(pts, seg[enc], is_input, unit)
             pts, seg, vseg, is_input = _apply_splits(pts, seg, vseg, is_input, enc, new)
             continue
 
@@ -276,7 +287,7 @@ def refine(points: np.ndarray, segments: np.ndarray, vseg: np.ndarray, is_input:
             if seg_hit.any():
                 cand_hit[np.concatenate([hits[i] for i in np.nonzero(seg_hit)[0]])] = True
         if seg_hit.any():
-            new = _split_points(pts, seg[seg_hit], is_input)
+            new = _split_points(pts, seg[seg_hit], is_input, unit)
             pts, seg, vseg, is_input = _apply_splits(pts, seg, vseg, is_input, seg_hit, new)
         cand, crad = cand[~cand_hit], crad[~cand_hit]
         if len(cand):

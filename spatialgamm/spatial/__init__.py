@@ -3,14 +3,20 @@
 This layer needs only the prediction protocol of a fit (docs/ARCHITECTURE.md, "Predictions").
 """
 
+from .files import FileWriteError
 from .geotiff import write_geotiff
 from .grid import GridSpec, intersecting_cells, make_grid
 from .gridprediction import GridPrediction
+from .guards import ExtrapolationWarning, GridTooLargeError
 from .plot import plot_estimate_se, plot_map, save_figure
 from .polygon import buffer_polygon, read_polygon
 from .predict import predict_grid
+from .tiled import predict_geotiff
 
 __all__ = [
+    "ExtrapolationWarning",
+    "FileWriteError",
+    "GridTooLargeError",
     "GridPrediction",
     "GridSpec",
     "buffer_polygon",
@@ -18,6 +24,7 @@ __all__ = [
     "make_grid",
     "plot_estimate_se",
     "plot_map",
+    "predict_geotiff",
     "predict_grid",
     "read_polygon",
     "save_figure",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,43 @@ from rasterio.transform import Affine
 
 from .crs import crs_label
 from .geotiff import write_geotiff
+
+
+def scale_label(type: str, link: str, offset: float, has_offset: bool) -> str:
+    """Words for the scale and exposure of the estimates, as summaries, plots and tags show."""
+    scale = "response scale" if type == "response" else f"link scale ({link})"
+    if offset == 0.0:
+        return f"{scale}, per unit exposure (offset 0)" if has_offset else scale
+    return f"{scale}, offset {offset:g} on the link scale"
+
+
+def band_units(bands: Sequence[str], type: str, link: str, units: str | None) -> dict[str, str]:
+    """Units of each band, where known (p_exceed bands are probabilities)."""
+    out: dict[str, str] = {}
+    for b in bands:
+        if b.startswith("p_exceed_"):
+            out[b] = "probability"
+        elif type == "link":
+            out[b] = units or f"{link} link scale"
+        elif units:
+            out[b] = units
+    return out
+
+
+def geotiff_tags(label: str, type: str, level: float, link: str, coords: Sequence[str],
+                 exceedance: Sequence[float]) -> dict[str, str]:
+    """Dataset tags of a map's GeoTIFF: scale, interval, link, coordinates, thresholds."""
+    tags = {
+        "scale": label,
+        "interval": f"{100 * level:g}%, link-scale normal approximation"
+        + (", transformed" if type == "response" else ""),
+        "link": link,
+        "coordinates": ", ".join(coords),
+        "software": "spatialgamm",
+    }
+    if exceedance:
+        tags["exceedance"] = "P(response > c) for c in " + ", ".join(f"{c:g}" for c in exceedance)
+    return tags
 
 
 @dataclass(eq=False)
@@ -87,22 +125,11 @@ class GridPrediction:
     @property
     def scale_label(self) -> str:
         """Words for the scale and exposure of the estimates, as summaries and plots show."""
-        scale = "response scale" if self.type == "response" else f"link scale ({self.link})"
-        if self.offset == 0.0:
-            return f"{scale}, per unit exposure (offset 0)" if self.has_offset else scale
-        return f"{scale}, offset {self.offset:g} on the link scale"
+        return scale_label(self.type, self.link, self.offset, self.has_offset)
 
     def band_units(self) -> dict[str, str]:
         """Units of each band, where known (p_exceed bands are probabilities)."""
-        out: dict[str, str] = {}
-        for b in self.bands:
-            if b.startswith("p_exceed_"):
-                out[b] = "probability"
-            elif self.type == "link":
-                out[b] = self.units or f"{self.link} link scale"
-            elif self.units:
-                out[b] = self.units
-        return out
+        return band_units(self.bands, self.type, self.link, self.units)
 
     def to_geodataframe(self, inside_only: bool = False) -> Any:
         """The cells table (a copy); ``inside_only=True`` keeps cells whose centroid is inside."""
@@ -131,18 +158,8 @@ class GridPrediction:
         unknown = [b for b in names if b not in self.raster]
         if unknown:
             raise ValueError(f"bands {unknown} not in this grid; it has {list(self.bands)}")
-        tags = {
-            "scale": self.scale_label,
-            "interval": f"{100 * self.level:g}%, link-scale normal approximation"
-            + (", transformed" if self.type == "response" else ""),
-            "link": self.link,
-            "coordinates": ", ".join(self.coords),
-            "software": "spatialgamm",
-        }
-        if self.exceedance:
-            tags["exceedance"] = "P(response > c) for c in " + ", ".join(
-                f"{c:g}" for c in self.exceedance
-            )
+        tags = geotiff_tags(self.scale_label, self.type, self.level, self.link, self.coords,
+                            self.exceedance)
         units = {b: u for b, u in self.band_units().items() if b in names}
         return write_geotiff(
             path,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .files import atomic_path
+from .files import atomic_path, verify_figure_file
 from .gridprediction import GridPrediction
 from .polygon import read_polygon
 
@@ -206,7 +206,13 @@ def plot_estimate_se(grid: GridPrediction, **kwargs: Any) -> Any:
 
 
 def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 150, **kwargs: Any) -> Path:
-    """Save a figure atomically (temporary file, then rename); format from the extension.
+    """Save a figure safely; the format comes from the extension.
+
+    The figure is written to a temporary file next to ``path``, read back and checked
+    (:func:`~spatialgamm.spatial.files.verify_figure_file`), flushed to disk and renamed over
+    ``path``. A failed save leaves an existing file byte-for-byte as it was; a read-only
+    target, or a path component that is a file, is refused naming it (see
+    :func:`~spatialgamm.spatial.files.atomic_path`).
 
     Examples
     --------
@@ -220,6 +226,7 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 150, **kwargs: Any
             f"save_figure: cannot tell the format of {str(path)!r}; use one of "
             f"{sorted('.' + s for s in supported)}"
         )
-    with atomic_path(path) as tmp:
+    with atomic_path(path, "save_figure") as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi, **kwargs)
+        verify_figure_file(tmp, fmt, path)
     return path

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,13 @@ from .covariates import Covariate, prepare_covariates
 from .crs import grid_crs
 from .grid import GridSpec, intersecting_cells, make_grid
 from .gridprediction import GridPrediction
+from .guards import (
+    DataExtent,
+    check_grid_cost,
+    check_overlap,
+    data_extent,
+    warn_extrapolation,
+)
 from .polygon import buffer_polygon, polygon_in_crs, read_polygon
 from .scale import (
     check_thresholds,
@@ -52,6 +60,8 @@ def predict_grid(
     chunk_size: int = 50_000,
     progress: bool | None = None,
     units: str | None = None,
+    extrapolate: bool = False,
+    allow_large: bool = False,
 ) -> GridPrediction:
     """Predict a fitted model over a regular grid covering a polygon (a map, ready for GIS).
 
@@ -106,6 +116,18 @@ def predict_grid(
         Progress bar (tqdm); None shows one when there are more than 10 chunks.
     units : str, optional
         Units of the estimate (colour-bar labels and GeoTIFF ``units`` tags).
+    extrapolate : bool
+        Map a polygon whose extent does not overlap the data's at all (refused by default:
+        usually a polygon in other coordinates, e.g. lon/lat for a fit in metres), and do not
+        warn about cells far outside the data. Without it, a grid with a tenth or more of its
+        cells more than 2 fitted ranges (fits with a GP/SPDE range) or a quarter of the
+        data's extent (others) outside the data's convex hull gives an
+        :class:`ExtrapolationWarning` quoting the distance.
+        The data are the fit's coordinate columns (``fit.data`` or ``fit.spec.data``).
+    allow_large : bool
+        Run grids whose estimated memory exceeds 4 GB (or half the machine's memory); they
+        are refused by default, before any work, with the estimated memory and time
+        (:class:`GridTooLargeError`).
 
     Returns
     -------
@@ -118,6 +140,81 @@ def predict_grid(
     >>> grid.to_geotiff("rongelap.tif")  # doctest: +SKIP
     >>> grid.plot_pair()  # doctest: +SKIP
     """
+    plan = plan_grid(
+        fit, polygon, n, cellsize=cellsize, buffer=buffer, type=type, level=level,
+        exceedance=exceedance, coords=coords, covariates=covariates, offset=offset, crs=crs,
+        chunk_size=chunk_size, extrapolate=extrapolate,
+    )  # fmt: skip
+    allow_large = _check_flag(allow_large, "allow_large")
+    check_grid_cost(plan.spec, plan.buffered, 4 + len(plan.thresholds), allow_large)
+    i, j = intersecting_cells(plan.spec, plan.buffered)
+    if len(i) == 0:  # cannot happen for a non-empty polygon, but never return an empty map silently
+        raise ValueError("no grid cell intersects the polygon")
+    x, y = plan.spec.centroids(i, j)
+    warn_extrapolation(plan.extent, x, y, plan.extrapolate)
+    values, inside = predict_cells(plan, x, y, progress)
+    return _assemble(
+        plan.spec, i, j, x, y, inside, values, plan.names,
+        dict(
+            crs=plan.crs, type=type, level=float(level), offset=plan.offset,
+            exceedance=plan.thresholds, link=plan.link_name, polygon=plan.area,
+            buffer=float(buffer), crop=bool(crop), units=units,
+            grid={"n": n, "cellsize": cellsize}, has_offset=plan.has_offset,
+        ),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GridPlan:
+    """Everything checked and prepared before any cell is predicted (see :func:`plan_grid`)."""
+
+    fit: Any
+    type: str
+    z: float
+    link: Any
+    thresholds: tuple[float, ...]
+    offset: float
+    chunk_size: int
+    names: tuple[str, str]
+    crs: Any
+    area: Any  # the unbuffered polygon in the grid's CRS
+    buffered: Any
+    extent: DataExtent | None
+    spec: GridSpec
+    sources: list[Covariate]
+    extrapolate: bool
+
+    @property
+    def link_name(self) -> str:
+        return str(getattr(self.link, "name", "unknown"))
+
+    @property
+    def has_offset(self) -> bool:
+        return bool(getattr(self.fit, "has_offset", True))
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        return ("estimate", "se", "lower", "upper", *(exceed_band(c) for c in self.thresholds))
+
+
+def plan_grid(
+    fit: Any,
+    polygon: Any,
+    n: Any,
+    *,
+    cellsize: Any,
+    buffer: float,
+    type: str,
+    level: float,
+    exceedance: Any,
+    coords: Any,
+    covariates: Any,
+    offset: float,
+    crs: Any,
+    chunk_size: int,
+    extrapolate: bool,
+) -> GridPlan:
+    """Check every argument and lay out the grid (cheap: no cell is built or predicted)."""
     if type not in ("response", "link"):
         raise ValueError(f"type must be 'response' or 'link', got {type!r}")
     z = z_value(level)
@@ -126,40 +223,36 @@ def predict_grid(
     offset = _check_offset(offset)
     chunk_size = _check_chunk_size(chunk_size)
     xy_names = _coordinate_names(fit, coords)
+    extrapolate = _check_flag(extrapolate, "extrapolate")
 
     target = grid_crs(getattr(fit, "crs", None), crs)
     read = read_polygon(polygon, coords=xy_names)
     area = polygon_in_crs(read, target, getattr(fit, "crs", None) is not None)
     buffered = buffer_polygon(area, buffer)
+    extent = data_extent(fit, xy_names)
+    check_overlap(extent, buffered, xy_names, extrapolate)
     spec = make_grid(buffered.bounds, n=n, cellsize=cellsize)
-    i, j = intersecting_cells(spec, buffered)
-    if len(i) == 0:  # cannot happen for a non-empty polygon, but never return an empty map silently
-        raise ValueError("no grid cell intersects the polygon")
-    x, y = spec.centroids(i, j)
-
     sources = prepare_covariates(covariates, target)
     clash = [c.name for c in sources if c.name in xy_names]
     if clash:
         raise ValueError(f"covariates {clash} clash with the coordinate columns {xy_names}")
-
-    eta, se_eta = _predict_chunks(fit, x, y, xy_names, sources, offset, chunk_size, progress)
-    values = link_scale_columns(eta, se_eta, link, type, z)
-    _warn_overflow(values, np.isfinite(eta))
-    for c in thresholds:
-        values[exceed_band(c)] = exceedance_probability(eta, se_eta, link, c)
-
     shapely.prepare(area)
-    inside = shapely.intersects_xy(area, x, y)
-    return _assemble(
-        spec, i, j, x, y, inside, values, xy_names,
-        dict(
-            crs=target, type=type, level=float(level), offset=offset, exceedance=thresholds,
-            link=str(getattr(link, "name", "unknown")), polygon=area, buffer=float(buffer),
-            crop=bool(crop), units=units,
-            grid={"n": n, "cellsize": cellsize},
-            has_offset=bool(getattr(fit, "has_offset", True)),
-        ),
-    )  # fmt: skip
+    return GridPlan(fit, type, z, link, thresholds, offset, chunk_size, xy_names, target, area,
+                    buffered, extent, spec, sources, extrapolate)
+
+
+def predict_cells(
+    plan: GridPlan, x: np.ndarray, y: np.ndarray, progress: bool | None
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The bands at cell centroids ``(x, y)`` and whether each centroid is in the polygon."""
+    eta, se_eta = _predict_chunks(
+        plan.fit, x, y, plan.names, plan.sources, plan.offset, plan.chunk_size, progress
+    )
+    values = link_scale_columns(eta, se_eta, plan.link, plan.type, plan.z)
+    _warn_overflow(values, np.isfinite(eta))
+    for c in plan.thresholds:
+        values[exceed_band(c)] = exceedance_probability(eta, se_eta, plan.link, c)
+    return values, shapely.intersects_xy(plan.area, x, y)
 
 
 def _warn_overflow(values: dict[str, np.ndarray], finite_eta: np.ndarray) -> None:
@@ -185,6 +278,12 @@ def _link_of(fit: Any) -> Any:
             f"(missing: {missing or ['family.link']})"
         )
     return link
+
+
+def _check_flag(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def _check_offset(offset: Any) -> float:
