@@ -8,7 +8,9 @@ from typing import Any
 
 import pandas as pd
 
+from .formula.parse import parse_formula
 from .model import build_model
+from .validate import check_nagq, check_random_effects_vs_obs
 from .results.assemble import fit_gaussian
 
 
@@ -75,6 +77,7 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
     if not spec.blocks:
         raise ValueError("lmer needs at least one random-effects term like (1 | group); "
                          "use sg.fit() for a model without random effects")
+    check_random_effects_vs_obs(spec.blocks, spec.n)  # lme4's check.nobs.vs.nRE = "stop"
     return _with_crs(fit_gaussian(spec, reml=REML), data)
 
 
@@ -126,8 +129,11 @@ def glmer(formula: str, data: pd.DataFrame, family: Any = "binomial", nAGQ: int 
     -1.398
     """
     from .results.assemble_glmm import fit_laplace
+    env = _caller_env()
+    if isinstance(formula, str) and not (isinstance(nAGQ, int) and nAGQ == 1):
+        check_nagq(nAGQ, parse_formula(formula, env))  # refused before anything is built
     spec = build_model(formula, data, family, offset=offset, weights=weights,
-                       na_action=na_action, env=_caller_env())
+                       na_action=na_action, env=env)
     if not spec.blocks:
         raise ValueError("glmer needs at least one random-effects term like (1 | group)")
     if spec.family.name == "gaussian" and spec.family.link.name == "identity":
