@@ -10,8 +10,8 @@ import pandas as pd
 
 from .formula.parse import parse_formula
 from .model import build_model
-from .validate import check_nagq, check_random_effects_vs_obs
 from .results.assemble import fit_gaussian
+from .validate import check_nagq, check_random_effects_vs_obs
 
 
 def _caller_env(depth: int = 2) -> dict[str, Any]:

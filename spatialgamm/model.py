@@ -25,9 +25,16 @@ from .formula.parse import FormulaError, ParsedFormula, parse_formula
 from .terms import build_special
 from .terms.base import Block
 from .terms.ranef import RandomEffectTerm
-from .validate import (check_columns, check_factor_levels, check_formula_text,
-                       check_response_identifiable, check_term_arguments,
-                       check_weights_argument, column_roles, env_for_formula)
+from .validate import (
+    check_columns,
+    check_factor_levels,
+    check_formula_text,
+    check_response_identifiable,
+    check_term_arguments,
+    check_weights_argument,
+    column_roles,
+    env_for_formula,
+)
 
 _CBIND = re.compile(r"^cbind\s*\((.*)\)\s*$", re.S)
 
