@@ -15,6 +15,6 @@ from .spatial import GridPrediction, plot_estimate_se, plot_map, predict_grid, s
 
 __all__ = ["DataError", "DataTypeError", "DataWarning", "FormulaError", "GridPrediction", "Mesh",
            "ModelError", "PredictionError", "anova", "build_model", "datasets", "errors", "fit",
-           "gam", "glmer", "lmer", "matern_precision", "nonconvex_hull", "plot_estimate_se", "plot_map",
-           "predict_grid", "save_figure"]
+           "gam", "glmer", "lmer", "matern_precision", "nonconvex_hull", "plot_estimate_se",
+           "plot_map", "predict_grid", "save_figure"]
 __version__ = "0.1.0"
