@@ -219,12 +219,12 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
     bad = data[cols].isna().any(axis=1).to_numpy() if cols else np.zeros(len(data), bool)
     n_dropped = int(bad.sum())
     if n_dropped:
+        where = [c for c in cols if data[c].isna().any()]
         if na_action == "fail":
-            where = [c for c in cols if data[c].isna().any()]
             raise ValueError(f"{n_dropped} row(s) have missing values in {where} "
                              "(na_action='fail')")
-        warnings.warn(f"{n_dropped} row(s) with missing values dropped", UserWarning,
-                      stacklevel=3)
+        warnings.warn(f"{n_dropped} row(s) with missing values dropped (columns {where})",
+                      DataWarning, stacklevel=3)
         data = data.loc[~bad]
     data = data.reset_index(drop=True)
     if len(data) == 0:
