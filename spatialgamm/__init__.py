@@ -5,16 +5,28 @@ The front doors (``lmer``, ``glmer``, ``gam``, ``fit``) share one latent-Gaussia
 ``docs/ARCHITECTURE.md`` for the layers.
 """
 
-from . import datasets, errors
+from . import datasets
 from .api import fit, gam, glmer, lmer
-from .errors import DataError, DataTypeError, DataWarning, FormulaError, ModelError, PredictionError
 from .mesh import Mesh, matern_precision, nonconvex_hull
 from .model import build_model
 from .results.compare import anova
 from .spatial import GridPrediction, plot_estimate_se, plot_map, predict_grid, save_figure
 
-__all__ = ["DataError", "DataTypeError", "DataWarning", "FormulaError", "GridPrediction", "Mesh",
-           "ModelError", "PredictionError", "anova", "build_model", "datasets", "errors", "fit",
-           "gam", "glmer", "lmer", "matern_precision", "nonconvex_hull", "plot_estimate_se",
-           "plot_map", "predict_grid", "save_figure"]
+__all__ = ["GridPrediction", "Mesh", "anova", "build_model", "datasets", "fit", "gam", "glmer",
+           "lmer", "matern_precision", "nonconvex_hull", "plot_estimate_se", "plot_map",
+           "predict_grid", "save_figure"]
 __version__ = "0.1.0"
+
+# the error classes (issue 12): one module documents them, the package re-exports them
+from . import errors  # noqa: E402
+from .errors import (  # noqa: E402
+    DataError,
+    DataTypeError,
+    DataWarning,
+    FormulaError,
+    ModelError,
+    PredictionError,
+)
+
+__all__ += ["DataError", "DataTypeError", "DataWarning", "FormulaError", "ModelError",
+            "PredictionError", "errors"]
