@@ -189,7 +189,7 @@ def _warn_text_factor(name: str, col: pd.Series) -> None:
                   f"character columns. If it is numeric, convert it: data[{name!r}] = "
                   f"pd.to_numeric(data[{name!r}], errors='coerce')"
                   + (" (the non-numbers become NaN and those rows are dropped)" if strays
-                     else ""), DataWarning, stacklevel=4)
+                     else ""), DataWarning, stacklevel=5)
 
 
 def check_factor_levels(data: pd.DataFrame, roles: ColumnRoles) -> None:

@@ -514,3 +514,31 @@ def test_aliased_lm_drops_as_r(reference):
     with pytest.warns(DataWarning, match=r"dropping 2 columns / coefficients: 'z2', 'c'"):
         m = sg.fit("Reaction ~ Days + z2 + c", _alias_data(), method="ML")
     assert m.fixef.to_dict() == pytest.approx(ref["coef"], rel=1e-6)
+
+
+# ---- prediction at new levels and with missing covariates against lme4 ------------------
+def test_new_levels_and_missing_covariates_as_lme4(reference):
+    """lme4's predict(m, nd, allow.new.levels=TRUE, na.action=na.pass) on sleepstudy;
+    without allow.new.levels it stops: "new levels detected in newdata: 999"
+    (tests/reference/badinput/predict.R)."""
+    ref = reference("badinput/predict")["lmer"]
+    nd = pd.DataFrame(ref["newdata"]).astype({"Days": float})
+    m = sg.lmer("Reaction ~ Days + (Days | Subject)", sg.datasets.load_sleepstudy())
+    with pytest.raises(PredictionError, match=r"\['999'\]"):
+        m.predict(nd.iloc[:2])
+    with pytest.warns(DataWarning, match=r"\['Days'\] at 1 row\(s\) \(2\)"):
+        out = m.predict(nd, allow_new_levels=True)["fit"].to_numpy()
+    want = np.array([np.nan if v is None else v for v in ref["fit"]])
+    assert np.isnan(out[2])
+    assert out[[0, 1, 3]] == pytest.approx(want[[0, 1, 3]], rel=1e-4)
+
+
+def test_glmer_new_levels_as_lme4(reference):
+    ref = reference("badinput/predict")["glmer"]
+    nd = pd.DataFrame(ref["newdata"])
+    g = sg.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                 sg.datasets.load_cbpp(), family="binomial")
+    with pytest.raises(PredictionError, match=r"\['99', '98'\]"):
+        g.predict(nd)
+    out = g.predict(nd, type="response", allow_new_levels=True)["fit"].to_numpy()
+    assert out == pytest.approx(ref["fit"], rel=1e-4)
