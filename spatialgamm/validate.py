@@ -32,6 +32,7 @@ class ColumnRoles:
     grouping: set[str] = field(default_factory=set)
     smooth: set[str] = field(default_factory=set)  # variables of s(), gp(), spde() ...
     other: set[str] = field(default_factory=set)  # response, offsets, weights, by=
+    response: set[str] = field(default_factory=set)
 
     @property
     def all(self) -> set[str]:
@@ -61,6 +62,7 @@ def column_roles(pf: ParsedFormula, columns, weights: Any = None,
             val = s.kwargs.get(key)
             if isinstance(val, str) and val in cols:
                 r.other.add(val)
+    r.response = _names(pf.response or "", cols)
     for part in [pf.response or "", *pf.offsets]:
         r.other |= _names(part, cols)
     if isinstance(weights, str) and weights in cols:
@@ -165,8 +167,9 @@ def check_columns(data: pd.DataFrame, roles: ColumnRoles, formula: str) -> None:
                 i = int(np.argmax(inf))
                 n = int(inf.sum())
                 more = f" and {n - 1} more" if n > 1 else ""
+                what = "the response" if name in roles.response else "covariates"
                 raise DataError(f"column {name!r} has an infinite value at row {i} "
-                                f"({vals[i]}){more}: covariates must be finite")
+                                f"({vals[i]}){more}: {what} must be finite")
     for name in sorted(roles.fixed | roles.slopes):
         col = data[name]
         if _is_text(col):

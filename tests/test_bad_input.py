@@ -132,6 +132,8 @@ DATA_CASES = [
     ("offset-column-inf", _set("lo", lambda d: np.r_[-np.inf, np.zeros(N - 1)]), "x",
      {"offset": "lo"},
      DataError, r"'lo'.*infinite.*row 0"),
+    ("inf-response", lambda d: _at("cnt", 9, np.inf)(_at("y", 9, np.inf)(d)), "x", {},
+     DataError, r"'(y|cnt)' has an infinite value at row 9.*the response must be finite"),
     ("weights-negative", lambda d: d, "x", {"weights": -np.ones(N)}, ValueError,
      r"weights must be"),
     ("weights-length", lambda d: d, "x", {"weights": np.ones(3)}, ValueError,
