@@ -109,6 +109,15 @@ def check_newdata(fit, newdata: pd.DataFrame, population: bool,
     used = sorted(c for c in used if c in newdata.columns)
     for c in used:
         old, new = spec.data[c], newdata[c]
+        if pd.api.types.is_complex_dtype(new):
+            raise PredictionError(f"newdata column {c!r} holds complex numbers (dtype "
+                                  f"{new.dtype}); the model needs real numbers")
+        if (pd.api.types.is_numeric_dtype(old) and not pd.api.types.is_bool_dtype(old)
+                and (pd.api.types.is_datetime64_any_dtype(new)
+                     or pd.api.types.is_timedelta64_dtype(new))):
+            raise PredictionError(f"newdata column {c!r} was numeric in the fit but holds "
+                                  f"dates/times (dtype {new.dtype}); convert them as the "
+                                  "fitted data were")
         if (pd.api.types.is_numeric_dtype(old) and not pd.api.types.is_bool_dtype(old)
                 and not pd.api.types.is_numeric_dtype(new)):
             num = pd.to_numeric(new, errors="coerce")
