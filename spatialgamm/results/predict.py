@@ -104,9 +104,13 @@ def check_newdata(fit, newdata: pd.DataFrame, population: bool,
     roles = column_roles(spec.formula, spec.data.columns)
     used = roles.fixed | roles.slopes | roles.smooth | (set() if population else
                                                          roles.grouping)
-    used |= {c for c in roles.other if c != spec.response_name and c in newdata.columns
+    used |= {c for c in roles.other if c != spec.response_name
              and any(c == s.kwargs.get("by") for s in spec.formula.specials)}
-    used = sorted(c for c in used if c in newdata.columns)
+    lacking = sorted(c for c in used if c not in newdata.columns)
+    if lacking:
+        raise PredictionError(f"newdata lacks column(s) {lacking} that the model uses "
+                              f"(newdata has {list(newdata.columns)[:20]})")
+    used = sorted(used)
     for c in used:
         old, new = spec.data[c], newdata[c]
         if pd.api.types.is_complex_dtype(new):
