@@ -184,8 +184,10 @@ def predict_frame(fit, newdata=None, re_form=None, type="link", se_fit=False, of
             if offset is not None and np.size(offset) == len(newdata):
                 offset = np.asarray(offset, dtype=float).ravel()[ok]
             part = predict_frame(fit, newdata.loc[ok], re_form, type, se_fit, offset, level,
-                                 allow_new_levels=True)
-            return part.reindex(newdata.index)
+                                 allow_new_levels=True)  # new levels were checked above
+            full = pd.DataFrame(np.nan, index=newdata.index, columns=part.columns)
+            full.iloc[np.flatnonzero(ok)] = part.to_numpy()  # by position: labels may repeat
+            return full
     data = fit.spec.data if newdata is None else newdata
     X, Z = design_rows(fit, data, population)
     if newdata is None and offset is None:
