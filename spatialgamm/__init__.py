@@ -19,3 +19,17 @@ __all__ = ["Control", "ConvergenceWarning", "GridPrediction", "Mesh", "SingularF
            "lmer_control", "matern_precision", "nonconvex_hull", "plot_estimate_se", "plot_map",
            "predict_grid", "save_figure"]
 __version__ = "0.1.0"
+
+# the error classes (issue 12): one module documents them, the package re-exports them
+from . import errors  # noqa: E402
+from .errors import (  # noqa: E402
+    DataError,
+    DataTypeError,
+    DataWarning,
+    FormulaError,
+    ModelError,
+    PredictionError,
+)
+
+__all__ += ["DataError", "DataTypeError", "DataWarning", "FormulaError", "ModelError",
+            "PredictionError", "errors"]

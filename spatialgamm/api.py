@@ -8,8 +8,10 @@ from typing import Any
 
 import pandas as pd
 
+from .formula.parse import parse_formula
 from .model import build_model
 from .results.assemble import fit_gaussian
+from .validate import check_nagq
 
 
 def _caller_env(depth: int = 2) -> dict[str, Any]:
@@ -152,8 +154,11 @@ def glmer(formula: str, data: pd.DataFrame, family: Any = "binomial", nAGQ: int 
     -1.4
     """
     from .results.assemble_glmm import fit_laplace
+    env = _caller_env()
+    if isinstance(formula, str) and not (isinstance(nAGQ, int) and nAGQ == 1):
+        check_nagq(nAGQ, parse_formula(formula, env))  # refused before anything is built
     spec = build_model(formula, data, family, offset=offset, weights=weights,
-                       na_action=na_action, env=_caller_env(), control=control)
+                       na_action=na_action, env=env, control=control)
     if not spec.blocks:
         raise ValueError("glmer needs at least one random-effects term like (1 | group)")
     if spec.family.name == "gaussian" and spec.family.link.name == "identity":

@@ -18,6 +18,7 @@ import pandas as pd
 import scipy.linalg as sla
 
 from .control import Control, as_control, check_grouping
+from .errors import DataWarning, check_dataframe
 from .families import Family, get_family
 from .formula.evaluate import evaluate, names_in
 from .formula.fixed import FixedDesign, fixed_design
@@ -25,6 +26,16 @@ from .formula.parse import FormulaError, ParsedFormula, parse_formula
 from .terms import build_special
 from .terms.base import Block
 from .terms.ranef import RandomEffectTerm
+from .validate import (
+    check_columns,
+    check_factor_levels,
+    check_formula_text,
+    check_response_identifiable,
+    check_term_arguments,
+    check_weights_argument,
+    column_roles,
+    env_for_formula,
+)
 
 _CBIND = re.compile(r"^cbind\s*\((.*)\)\s*$", re.S)
 
@@ -105,18 +116,40 @@ def _response(pf: ParsedFormula, data: pd.DataFrame, env: dict[str, Any]
 
 
 def _drop_aliased(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
+    """Drop aliased columns as lme4 and R's ``lm`` do: keep the earlier columns, drop a later
+    one that is (numerically) a combination of them, and name it.
+
+    R's LINPACK QR (``dqrdc2``, tolerance 1e-7) only moves a column to the end when its
+    residual on the columns kept before it is below ``1e-7`` times its own norm; the greedy
+    left-to-right Gram-Schmidt below makes the same choice.
+    """
     if X.shape[1] == 0:
         return X, names, []
-    _, R, piv = sla.qr(X, mode="economic", pivoting=True)
+    _, R, _ = sla.qr(X, mode="economic", pivoting=True)
     d = np.abs(np.diag(R))
-    tol = d.max() * max(X.shape) * np.finfo(float).eps * 1e3 if len(d) else 0
-    rank = int(np.sum(d > tol))
-    if rank == X.shape[1]:
+    if len(d) == X.shape[1] and d.min() > 1e-7 * d.max():
+        return X, names, []  # clearly full rank: the common case costs one QR
+    keep: list[int] = []
+    Q = np.zeros((X.shape[0], 0))
+    for j in range(X.shape[1]):
+        v = X[:, j].astype(float)
+        norm = np.linalg.norm(v)
+        if norm == 0.0:
+            continue
+        for _ in range(2):  # twice is enough (Kahan-Parlett re-orthogonalisation)
+            v = v - Q @ (Q.T @ v)
+        r = np.linalg.norm(v)
+        if r > 1e-7 * norm:
+            keep.append(j)
+            Q = np.column_stack([Q, v / r])
+    if len(keep) == X.shape[1]:
         return X, names, []
-    keep = np.sort(piv[:rank])
-    dropped = [names[i] for i in sorted(piv[rank:])]
-    warnings.warn(f"fixed-effect model matrix is rank deficient so dropping "
-                  f"{len(dropped)} column(s): {dropped}", UserWarning, stacklevel=4)
+    dropped = [names[i] for i in range(X.shape[1]) if i not in keep]
+    k = len(dropped)
+    warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {k} column"
+                  f"{'s' if k > 1 else ''} / coefficient{'s' if k > 1 else ''}: "
+                  f"{', '.join(repr(d) for d in dropped)} (aliased with earlier columns)",
+                  DataWarning, stacklevel=4)
     return X[:, keep], [names[i] for i in keep], dropped
 
 
@@ -153,14 +186,19 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
     >>> spec.X.shape, spec.blocks[0].Z.shape
     ((180, 2), (180, 36))
     """
-    env = dict(env or {})
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    check_dataframe(data, "data")
     if len(data) == 0:
         raise ValueError("data has no rows")
     fam = get_family(family)
     control = as_control(control)
+    env = dict(env or {})
     pf = parse_formula(formula, env)
+    # keep only the caller's objects the formula names: a fit must not keep the caller's
+    # namespace (earlier fits included) alive (issue 18)
+    env = env_for_formula(pf, env, offset)
+    check_formula_text(formula, pf)
+    check_term_arguments(pf)
+    check_weights_argument(weights, data)
     # every identifier in the formula that is not a column, a function or a caller name
     # is a missing column: say so before anything else fails obscurely
     idents = set()
@@ -179,6 +217,8 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
     if missing:
         raise FormulaError(f"variable(s) {missing} in formula {formula!r} are not columns of "
                            f"the data (columns: {list(data.columns)})")
+    roles = column_roles(pf, data.columns, weights, offset)
+    check_columns(data, roles, formula)
     cols = _formula_columns(pf, data)
     if isinstance(weights, str):
         cols.append(weights)
@@ -187,17 +227,18 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
     bad = data[cols].isna().any(axis=1).to_numpy() if cols else np.zeros(len(data), bool)
     n_dropped = int(bad.sum())
     if n_dropped:
+        where = [c for c in cols if data[c].isna().any()]
         if na_action == "fail":
-            where = [c for c in cols if data[c].isna().any()]
             raise ValueError(f"{n_dropped} row(s) have missing values in {where} "
                              "(na_action='fail')")
-        warnings.warn(f"{n_dropped} row(s) with missing values dropped", UserWarning,
-                      stacklevel=3)
+        warnings.warn(f"{n_dropped} row(s) with missing values dropped (columns {where})",
+                      DataWarning, stacklevel=3)
         data = data.loc[~bad]
     data = data.reset_index(drop=True)
     if len(data) == 0:
         raise ValueError("no rows left after dropping missing values")
 
+    check_factor_levels(data, roles)
     y, trials, rname = _response(pf, data, env)
     fixed = fixed_design(pf.fixed, data, context=env)
     X, x_names = fixed.X, list(fixed.names)
@@ -210,6 +251,7 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
             raise ValueError("weights must be finite, non-negative and one per row")
     if trials is not None:
         w = w * trials
+    check_response_identifiable(y, w, fam, rname)
     fam.validate(y, w)
 
     off = np.zeros(len(data))

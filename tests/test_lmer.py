@@ -162,4 +162,6 @@ def test_predict_population_and_unseen_levels(fits, sleep):
     cond = m.predict(new)["fit"].to_numpy()
     assert cond == pytest.approx(m.fitted[:3])
     unseen = new.assign(Subject="999")
-    assert m.predict(unseen)["fit"].to_numpy() == pytest.approx(pop)
+    with pytest.raises(ValueError, match="new levels.*'999'"):  # lme4: allow.new.levels=FALSE
+        m.predict(unseen)
+    assert m.predict(unseen, allow_new_levels=True)["fit"].to_numpy() == pytest.approx(pop)

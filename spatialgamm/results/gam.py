@@ -265,12 +265,13 @@ class GamFit(MixedFit):
     # ---- prediction --------------------------------------------------------------------
     def predict(self, newdata: pd.DataFrame | None = None, type: str = "link",
                 se_fit: bool = False, offset: Any = None, level: float | None = None,
-                re_form: str | None = None) -> Any:
+                re_form: str | None = None, allow_new_levels: bool = False) -> Any:
         """Predictions as a DataFrame (``fit``, ``se_fit``); ``type='terms'`` gives each
         smooth's contribution (centred, as mgcv) with its standard error."""
         if type != "terms":
             out = super().predict(newdata, re_form=re_form, type=type, se_fit=True,
-                                  offset=offset, level=level)
+                                  offset=offset, level=level,
+                                  allow_new_levels=allow_new_levels)
             if isinstance(out, pd.DataFrame) and not se_fit:
                 out = out.drop(columns=["se_fit"])
             return out

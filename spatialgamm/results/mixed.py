@@ -343,15 +343,18 @@ class MixedFit:
     # ---- prediction ---------------------------------------------------------------------
     def predict(self, newdata: pd.DataFrame | None = None, re_form: str | None = None,
                 type: str = "link", se_fit: bool = False, offset: Any = None,
-                level: float | None = None) -> Any:
+                level: float | None = None, allow_new_levels: bool = False) -> Any:
         """Predictions; ``re_form='~0'`` (or ``'NA'``) gives population-level values.
 
         Returns an array when ``se_fit`` is False and ``newdata`` is None (the fitted
         linear predictor or response); otherwise a DataFrame with ``fit`` (and ``se_fit``).
-        Unseen levels of a grouping factor predict at the population level.
+        Unseen levels of a grouping factor are an error unless ``allow_new_levels=True``
+        (then they predict at the population level), as lme4; rows with missing covariates
+        predict NaN with a warning.
         """
         return predict_frame(self, newdata=newdata, re_form=re_form, type=type,
-                             se_fit=se_fit, offset=offset, level=level)
+                             se_fit=se_fit, offset=offset, level=level,
+                             allow_new_levels=allow_new_levels)
 
     # ---- summaries ----------------------------------------------------------------------
     def summary(self, view: str = "lme4") -> str:

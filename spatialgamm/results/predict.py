@@ -9,6 +9,7 @@ exposure). Standard errors combine the posterior covariance of fixed and latent 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -16,8 +17,10 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
+from ..errors import DataWarning, PredictionError, check_dataframe
 from ..formula.evaluate import evaluate
 from ..terms.ranef import RandomEffectTerm
+from ..validate import column_roles
 
 
 def _population_only(re_form: str | None) -> bool:
@@ -86,17 +89,106 @@ def design_rows(fit, newdata: pd.DataFrame, population: bool) -> tuple[np.ndarra
     return X, Z
 
 
+def check_newdata(fit, newdata: pd.DataFrame, population: bool,
+                  allow_new_levels: bool = False) -> np.ndarray:
+    """Check ``newdata`` against the fit before predicting; return the rows to predict.
+
+    Raises :class:`~spatialgamm.errors.PredictionError` for text in a column that was numeric
+    in the fit, an unseen level of a fixed-effect factor (naming both), and an unseen level
+    of a grouping factor unless ``allow_new_levels`` (as lme4's ``allow.new.levels``). Rows
+    with missing values in the covariates warn (naming the columns and rows) and are
+    predicted as NaN, as R's ``na.pass``; the returned mask marks the complete rows.
+    """
+    check_dataframe(newdata, "newdata")
+    spec = fit.spec
+    roles = column_roles(spec.formula, spec.data.columns)
+    used = roles.fixed | roles.slopes | roles.smooth | (set() if population else
+                                                         roles.grouping)
+    used |= {c for c in roles.other if c != spec.response_name
+             and any(c == s.kwargs.get("by") for s in spec.formula.specials)}
+    lacking = sorted(c for c in used if c not in newdata.columns)
+    if lacking:
+        raise PredictionError(f"newdata lacks column(s) {lacking} that the model uses "
+                              f"(newdata has {list(newdata.columns)[:20]})")
+    used = sorted(used)
+    for c in used:
+        old, new = spec.data[c], newdata[c]
+        if pd.api.types.is_complex_dtype(new):
+            raise PredictionError(f"newdata column {c!r} holds complex numbers (dtype "
+                                  f"{new.dtype}); the model needs real numbers")
+        if (pd.api.types.is_numeric_dtype(old) and not pd.api.types.is_bool_dtype(old)
+                and (pd.api.types.is_datetime64_any_dtype(new)
+                     or pd.api.types.is_timedelta64_dtype(new))):
+            raise PredictionError(f"newdata column {c!r} was numeric in the fit but holds "
+                                  f"dates/times (dtype {new.dtype}); convert them as the "
+                                  "fitted data were")
+        if (pd.api.types.is_numeric_dtype(old) and not pd.api.types.is_bool_dtype(old)
+                and not pd.api.types.is_numeric_dtype(new)):
+            num = pd.to_numeric(new, errors="coerce")
+            bad = num.isna() & new.notna()
+            where = (f": {new[bad].iloc[0]!r} at row {int(np.argmax(bad.to_numpy()))}"
+                     if bad.any() else "")
+            raise PredictionError(f"newdata column {c!r} was numeric in the fit but holds "
+                                  f"text (dtype {new.dtype}){where}; convert it with "
+                                  f"pd.to_numeric(newdata[{c!r}])")
+        if c in roles.fixed and (not pd.api.types.is_numeric_dtype(old)
+                                 or pd.api.types.is_bool_dtype(old)):
+            seen = {str(v) for v in pd.unique(old.dropna())}
+            unseen = [v for v in pd.unique(new.dropna()).tolist() if str(v) not in seen]
+            if unseen:
+                raise PredictionError(f"newdata has level(s) {unseen[:5]} of the fixed-effect "
+                                      f"factor {c!r} that the fit never saw (levels: "
+                                      f"{sorted(map(str, seen))[:20]}); there is no "
+                                      "coefficient for them")
+    ok = ~newdata[used].isna().any(axis=1).to_numpy() if used else np.ones(len(newdata), bool)
+    if not ok.all():
+        cols = [c for c in used if newdata[c].isna().any()]
+        rows = np.flatnonzero(~ok)
+        shown = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
+        warnings.warn(f"newdata has missing values in {cols} at {len(rows)} row(s) ({shown}): "
+                      "their predictions are NaN (as R's na.pass)", DataWarning, stacklevel=4)
+    if not population:
+        for blk in spec.blocks:
+            term = blk.term
+            if not isinstance(term, RandomEffectTerm):
+                continue
+            parts = [p.strip() for p in term.bar.group.split(":")]
+            if any(p not in newdata.columns for p in parts):
+                continue  # design_for names the missing column
+            labels = newdata[parts[0]].astype(str).to_numpy()
+            for p in parts[1:]:
+                labels = np.char.add(np.char.add(labels.astype(str), ":"),
+                                     newdata[p].astype(str).to_numpy().astype(str))
+            new = ~np.isin(labels, np.asarray(term.levels, dtype=str)) & ok
+            if new.any() and not allow_new_levels:
+                levs = pd.unique(labels[new])[:5].tolist()
+                raise PredictionError(f"new levels detected in newdata for grouping factor "
+                                      f"{term.bar.group!r}: {levs}; pass "
+                                      "allow_new_levels=True to predict them at the "
+                                      "population level (as lme4's allow.new.levels)")
+    return ok
+
+
 def predict_frame(fit, newdata=None, re_form=None, type="link", se_fit=False, offset=None,
-                  level=None):
+                  level=None, allow_new_levels: bool = False):
     if type not in ("link", "response"):
         raise ValueError(f"type must be 'link' or 'response', got {type!r}")
     population = _population_only(re_form)
     st = fit.state
     if newdata is None and not population and not se_fit:
         return st.eta.copy() if type == "link" else st.mu.copy()
+    if newdata is not None:
+        ok = check_newdata(fit, newdata, population, allow_new_levels)
+        if not ok.all():
+            # predict the complete rows; the others are NaN (R's na.pass)
+            if offset is not None and np.size(offset) == len(newdata):
+                offset = np.asarray(offset, dtype=float).ravel()[ok]
+            part = predict_frame(fit, newdata.loc[ok], re_form, type, se_fit, offset, level,
+                                 allow_new_levels=True)  # new levels were checked above
+            full = pd.DataFrame(np.nan, index=newdata.index, columns=part.columns)
+            full.iloc[np.flatnonzero(ok)] = part.to_numpy()  # by position: labels may repeat
+            return full
     data = fit.spec.data if newdata is None else newdata
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError("newdata must be a pandas DataFrame")
     X, Z = design_rows(fit, data, population)
     if newdata is None and offset is None:
         off = fit.spec.offset

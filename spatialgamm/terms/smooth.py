@@ -87,8 +87,41 @@ def _reparameterise(spec: SmoothSpec, tol: float = 1e-10) -> tuple[np.ndarray, n
     d, U = np.linalg.eigh(S)
     keep = d > tol * max(d.max(), 1e-300)
     Ur = U[:, keep] / np.sqrt(d[keep])
-    U0 = U[:, ~keep]
+    U0 = _canonical_null_basis(U[:, ~keep])
+    # sign convention: the largest-magnitude entry of each direction is positive, so the
+    # block's coefficients do not flip with rounding-level changes of S (row order)
+    big = np.argmax(np.abs(Ur), axis=0)
+    Ur = Ur * np.where(Ur[big, np.arange(Ur.shape[1])] < 0, -1.0, 1.0)
     return Ur, U0
+
+
+def _canonical_null_basis(U0: np.ndarray) -> np.ndarray:
+    """One orthonormal basis of the penalty's null space, whatever basis eigh returned.
+
+    The null space is an eigenspace of a repeated (zero) eigenvalue, so LAPACK may return
+    any rotation of it, and a rounding-level change of S (the rows in another order) gives
+    another rotation: the reported null-space coefficients changed with row order (issue
+    18). The projector ``U0 U0'`` is unique; Gram-Schmidt on its columns, taken by
+    decreasing diagonal (then index), gives a basis that depends on the space only: for
+    a null space spanned by basis columns it is those columns (coefficients as mgcv's).
+    """
+    m = U0.shape[1]
+    if m == 0:
+        return U0
+    P = U0 @ U0.T
+    order = sorted(range(P.shape[0]), key=lambda j: (-round(P[j, j], 8), j))
+    out: list[np.ndarray] = []
+    for j in order:
+        v = P[:, j].copy()
+        for _ in range(2):
+            for q in out:
+                v -= q * (q @ v)
+        nv = np.linalg.norm(v)
+        if nv > 1e-8:
+            out.append(v / nv)
+        if len(out) == m:
+            break
+    return np.column_stack(out)
 
 
 def build_smooth(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], family
