@@ -13,12 +13,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import FormulaError
+
 #: Calls in a formula that build a penalised / latent term rather than fixed-effect columns.
 SPECIAL_CALLS = ("s", "te", "gp", "hsgp", "spde", "kinship", "known_cov")
-
-
-class FormulaError(ValueError):
-    """A formula that cannot be parsed; the message says which part and why."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +70,7 @@ def split_top_level(text: str, sep: str = "+") -> list[str]:
             if ch == quote:
                 quote = None
             continue
-        if ch in "'\"":
+        if ch in "'\"`":  # strings and R's back-quoted names (`Δ days`)
             quote = ch
         elif ch in "([{":
             depth += 1
@@ -194,6 +192,30 @@ def parse_special(text: str, env: dict[str, Any] | None = None) -> SpecialTerm:
     return SpecialTerm(tree.func.id, tuple(variables), kwargs, text.strip())
 
 
+_TRIALS = re.compile(r"^(?P<y>.+?)\|\s*trials\s*\((?P<n>.+)\)\s*$", re.S)
+
+
+def _brms_response(lhs: str) -> str:
+    """brms's ``y | trials(n)`` is R's ``cbind(y, n - y)``; other addition terms are refused.
+
+    >>> _brms_response("incidence | trials(size)")
+    'cbind(incidence, size - incidence)'
+    """
+    if len(split_top_level(lhs, "|")) < 2:
+        return lhs
+    m = _TRIALS.match(lhs)
+    if m is None:
+        raise FormulaError(f"response {lhs!r}: of brms's addition terms ('y | ...') only "
+                           "trials(n) is supported (as cbind(y, n - y)); give weights= or "
+                           "offset= for the others")
+
+    def wrap(t: str) -> str:
+        t = t.strip()
+        return t if re.fullmatch(r"[\w.]+|`[^`]+`", t) else f"({t})"
+    y, n = m["y"].strip(), m["n"].strip()
+    return f"cbind({y}, {wrap(n)} - {wrap(y)})"
+
+
 def parse_formula(formula: str, env: dict[str, Any] | None = None) -> ParsedFormula:
     """Split an R-style formula.
 
@@ -215,6 +237,7 @@ def parse_formula(formula: str, env: dict[str, Any] | None = None) -> ParsedForm
     if formula.count("~") != 1:
         raise FormulaError(f"formula {formula!r} must contain exactly one '~'")
     lhs, rhs = (t.strip() for t in formula.split("~"))
+    lhs = _brms_response(lhs)
     if not rhs:
         raise FormulaError(f"formula {formula!r} has an empty right-hand side")
     fixed: list[str] = []
@@ -232,7 +255,7 @@ def parse_formula(formula: str, env: dict[str, Any] | None = None) -> ParsedForm
         elif m and m.group(1) in SPECIAL_CALLS and term.endswith(")"):
             specials.append(parse_special(term, env))
         else:
-            if "|" in term:
+            if "|" in term and not re.match(r"^[\w.]+\s*\(", term):
                 raise FormulaError(f"random-effects term {term!r} must be in parentheses: "
                                    "'(expr | group)'")
             fixed.append(term)
