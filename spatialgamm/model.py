@@ -63,7 +63,8 @@ class ModelSpec:
 def _formula_columns(pf: ParsedFormula, data: pd.DataFrame) -> list[str]:
     text = pf.text
     used = set()
-    for tok in re.findall(r"[A-Za-z_.][A-Za-z0-9_.]*", text):
+    # back-quoted names (`Δ days`) are columns too
+    for tok in re.findall(r"[A-Za-z_.][A-Za-z0-9_.]*|(?<=`)[^`]+(?=`)", text):
         if tok in data.columns:
             used.add(tok)
     return [c for c in data.columns if c in used]

@@ -93,27 +93,32 @@ def r_string(v: Any) -> str:
     return str(v)
 
 
+def _codes_in(levels: list[str], labels: list[str], codes: np.ndarray, what: str
+              ) -> np.ndarray:
+    """Map codes into ``labels`` onto ``levels``; a label not among them is an error."""
+    index = {lev: i for i, lev in enumerate(levels)}
+    remap = np.array([index.get(lab, -2) for lab in labels] + [-1], dtype=np.int64)
+    out = remap[np.where(codes >= 0, codes, len(labels))]
+    if np.any(out == -2):
+        new = sorted({labels[c] for c in np.unique(codes[out == -2])})
+        raise FormulaError(f"factor {what} has new level(s) {new} not among the levels it "
+                           f"had in the fitting data {list(levels)}")
+    return out
+
+
 def make_factor(values: np.ndarray | list, levels: list[str] | None, what: str,
                 ordered: bool = False) -> RFactor:
     """Codes of ``values`` in ``levels`` (sorted unique values when None); missing -> -1."""
-    arr = np.asarray(values, dtype=object)
-    miss = pd.isna(pd.Series(arr)).to_numpy()
+    ser = pd.Series(np.asarray(values, dtype=object) if isinstance(values, list) else values)
+    try:
+        codes, uniques = pd.factorize(ser, sort=True)
+    except TypeError:
+        codes, uniques = pd.factorize(ser.map(lambda v: v if pd.isna(v) else str(v)), sort=True)
+    labels = [r_string(v) for v in uniques]
     if levels is None:
-        present = arr[~miss]
-        try:
-            uniq = sorted(set(present.tolist()))
-        except TypeError:
-            uniq = sorted({str(v) for v in present})
-        levels = [r_string(v) for v in uniq]
-    labels = np.array([r_string(v) if not m else "" for v, m in zip(arr, miss)], dtype=object)
-    index = {lev: i for i, lev in enumerate(levels)}
-    codes = np.array([index.get(lab, -2) if not m else -1 for lab, m in zip(labels, miss)],
-                     dtype=np.int64)
-    if np.any(codes == -2):
-        new = sorted({str(labels[i]) for i in np.flatnonzero(codes == -2)})
-        raise FormulaError(f"factor {what} has new level(s) {new} not among the levels it "
-                           f"had in the fitting data {list(levels)}")
-    return RFactor(codes, tuple(levels), ordered)
+        levels = list(dict.fromkeys(labels))
+    return RFactor(_codes_in(list(levels), labels, np.asarray(codes), what), tuple(levels),
+                   ordered)
 
 
 def _column(name: str, ctx: Context) -> Any:
@@ -128,9 +133,9 @@ def _column(name: str, ctx: Context) -> Any:
             ctx.state[key] = (levels, bool(col.cat.ordered))
         levels, ordered = ctx.state.get(key, ([str(c) for c in col.cat.categories],
                                               bool(col.cat.ordered)))
-        vals = col.astype(object).where(col.notna(), None).map(
-            lambda v: None if v is None else str(v)).to_numpy()
-        return make_factor(vals, levels, what, ordered)
+        codes = _codes_in(list(levels), [str(c) for c in col.cat.categories],
+                          col.cat.codes.to_numpy(), what)
+        return RFactor(codes, tuple(levels), ordered)
     if pd.api.types.is_bool_dtype(col) and not col.isna().any():
         return col.to_numpy(dtype=bool)
     if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):

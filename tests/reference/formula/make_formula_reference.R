@@ -51,6 +51,14 @@ for (r in rhs) {
   mm[[length(mm) + 1]] <- list(rhs = r, names = colnames(X), X = unname(X), Xnew = unname(Xn))
 }
 out$model_matrix <- mm
+# term labels and intercept of R's terms.formula
+tl <- c("b:a + a + x*f - x + 0", "(a + b + c)^2 - a:b", "a/b/c", "a %in% b", "(a + b) %in% c",
+        "a*b*c - a:b:c", "-1 + a", "a - 1 + 1", "(a + b)/c", "a:b:a + b", "a + b - a",
+        "(a + b + c)^3 - (a + b)^2")
+out$terms <- lapply(tl, function(r) {
+  t <- terms(as.formula(paste("~", r)))
+  list(rhs = r, labels = attr(t, "term.labels"), intercept = attr(t, "intercept"))
+})
 # scale(): R's predict() would recompute it on new data; the fitting data's centre and scale
 sx <- scale(d$x)
 out$scale <- list(center = attr(sx, "scaled:center"), scale = attr(sx, "scaled:scale"),

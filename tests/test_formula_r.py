@@ -1,0 +1,230 @@
+"""R's formula language, against R.
+
+References: tests/reference/formula/make_formula_reference.R (R 4.2.2, lme4 1.1-31, splines)
+writes formula_reference.json: R's ``terms.formula`` labels, ``model.matrix`` columns (names
+and values) with their rows for new data (R's ``predict`` machinery: ``makepredictcall`` keeps
+poly coefficients and spline knots), and lmer / glmer / glm fits (fixed effects, logLik,
+population-level predictions on new data) on sleepstudy, Orthodont, Oxboys, cbpp, MASS's quine,
+cars and the clotting data of ``?glm``, fitted with tight optimiser settings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import spatialgamm as sg
+from spatialgamm.families import get_family
+from spatialgamm.formula.evaluate import evaluate, names_in
+from spatialgamm.formula.fixed import fixed_design
+from spatialgamm.formula.parse import FormulaError, parse_formula
+from spatialgamm.formula.rsyntax import deparse, parse_r
+from spatialgamm.formula.terms import expand_terms
+
+REF = json.loads((Path(__file__).parent / "reference" / "formula" /
+                  "formula_reference.json").read_text())
+
+
+def _num(v):
+    return np.nan if v is None or v in ("NA", "NaN") else float(v)
+
+
+def frame(spec: dict) -> pd.DataFrame:
+    """A data frame from the JSON: factors keep R's level order and orderedness."""
+    out = {}
+    for k, c in spec.items():
+        if c["type"] in ("factor", "ordered"):
+            out[k] = pd.Categorical(c["values"], categories=c["levels"],
+                                    ordered=c["type"] == "ordered")
+        elif c["type"] == "logical":
+            out[k] = np.array(c["values"], dtype=bool)
+        else:
+            out[k] = np.array([_num(v) for v in c["values"]], dtype=float)
+    return pd.DataFrame(out)
+
+
+def _matrix(rows) -> np.ndarray:
+    return np.array([[_num(v) for v in r] for r in rows], dtype=float)
+
+
+DESIGN = frame(REF["design"]["data"])
+NEWDATA = frame(REF["design"]["newdata"])
+
+
+# ---- terms and names ------------------------------------------------------------------------
+@pytest.mark.parametrize("case", REF["terms"], ids=lambda c: c["rhs"])
+def test_terms_as_r(case):
+    t = expand_terms(parse_r(case["rhs"]))
+    labels = case["labels"] if isinstance(case["labels"], list) else [case["labels"]]
+    assert t.term_labels == labels
+    assert t.intercept == bool(case["intercept"])
+
+
+@pytest.mark.parametrize("text, r", [
+    # R 4.2.2: deparse(quote(...))
+    ("I(week>2)", "I(week > 2)"), ("poly(x,2,raw=TRUE)", "poly(x, 2, raw = TRUE)"),
+    ("exp(-x/2)", "exp(-x/2)"), ("I(1e6*x)", "I(1e+06 * x)"), ("I(x - 1.50)", "I(x - 1.5)"),
+    ("`Δ days`", "`Δ days`"),
+    ("-x^2 + !a %% 3 %/% 2 == 1L | 2.50 - 1e6 - 1e-7 - 100000 - 123456789 - 0.1 +.5",
+     "-x^2 + !a%%3%/%2 == 1L | 2.5 - 1e+06 - 1e-07 - 1e+05 - 123456789 - 0.1 + 0.5"),
+])
+def test_deparse_as_r(text, r):
+    assert deparse(parse_r(text)) == r
+
+
+# ---- model matrices -------------------------------------------------------------------------
+@pytest.mark.parametrize("case", REF["model_matrix"], ids=lambda c: c["rhs"])
+def test_model_matrix_as_r(case):
+    d = DESIGN.drop(columns="y")
+    fd = fixed_design(case["rhs"], d)
+    assert fd.names == case["names"]
+    X = _matrix(case["X"])
+    np.testing.assert_allclose(fd.X, X, rtol=1e-12, atol=1e-12)
+    new = fd.for_newdata(NEWDATA)
+    Xn = _matrix(case["Xnew"])
+    # R's model.frame drops rows whose variables are NaN (sqrt(-1)); here they are NaN rows
+    # (log(0) = -Inf is kept by both)
+    finite = ~np.any(np.isnan(new), axis=1)
+    assert finite.sum() == len(Xn)
+    np.testing.assert_allclose(new[finite], Xn, rtol=1e-12, atol=1e-12)
+
+
+def test_scale_keeps_the_fitting_centre_and_scale():
+    ref = REF["scale"]
+    fd = fixed_design("scale(x)", DESIGN)
+    np.testing.assert_allclose(fd.X[:, 1], ref["X"], rtol=1e-12)
+    # R's predict() would re-scale new data by their own mean; the fit's centre is kept here
+    np.testing.assert_allclose(fd.for_newdata(NEWDATA)[:, 1], ref["Xnew"], rtol=1e-12)
+
+
+def test_pandas_ordered_categorical_uses_poly_contrasts():
+    d = pd.DataFrame({"o": pd.Categorical(list("abcdeab"), ordered=True)})
+    fd = fixed_design("o", d)
+    assert fd.names == ["(Intercept)", "o.L", "o.Q", "o.C", "o^4"]
+    # columns of contr.poly are orthonormal, with a positive linear trend
+    C = fd.X[:5, 1:]
+    np.testing.assert_allclose(C.T @ C, np.eye(4), atol=1e-12)
+    assert np.all(np.diff(C[:, 0]) > 0)
+
+
+# ---- fits -----------------------------------------------------------------------------------
+def _data(name: str) -> pd.DataFrame:
+    if name == "sleepstudy":
+        return sg.datasets.load_sleepstudy().assign(**{"Δ days": lambda d: d["Days"]})
+    if name == "cbpp":
+        return sg.datasets.load_cbpp()
+    return frame(REF["data"][name])
+
+
+@pytest.mark.parametrize("case", REF["fits"], ids=lambda c: c["name"])
+def test_fit_as_r(case):
+    d = _data(case["data"])
+    f = case.get("pyformula", case["formula"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if case["call"] == "lmer":
+            m = sg.lmer(f, d, REML=case["method"] == "REML")
+        elif case["call"] == "glmer":
+            m = sg.glmer(f, d, family=case["family"])
+        else:
+            m = sg.fit(f, d, family=case["family"], method="ML")
+    assert list(m.fixef.index) == list(case["fixef"])
+    np.testing.assert_allclose(m.fixef.to_numpy(float), list(case["fixef"].values()),
+                               rtol=1e-4, atol=1e-8)
+    assert m.loglik == pytest.approx(case["logLik"], abs=1e-3)
+    if "newdata" in case:
+        nd = frame(case["newdata"])
+        pred = m.predict(nd) if case["call"] == "glm" else m.predict(nd, re_form="~0")
+        pv = pred["fit"].to_numpy() if isinstance(pred, pd.DataFrame) else np.asarray(pred)
+        np.testing.assert_allclose(pv, case["pred_link"], rtol=1e-4, atol=1e-6)
+
+
+# ---- family strings -------------------------------------------------------------------------
+@pytest.mark.parametrize("text, name, link", [
+    ('binomial(link="probit")', "binomial", "probit"), ("poisson(link = 'sqrt')", "poisson",
+                                                        "sqrt"),
+    ('Gamma(link="log")', "Gamma", "log"), ("Gamma", "Gamma", "inverse"),
+    ("inverse.gaussian", "inverse.gaussian", "1/mu^2"),
+    ('inverse.gaussian(link = "1/mu^2")', "inverse.gaussian", "1/mu^2"),
+    ("gaussian(log)", "gaussian", "log"),
+])
+def test_family_strings_as_r(text, name, link):
+    fam = get_family(text)
+    assert (fam.name, fam.link.name) == (name, link)
+
+
+def test_family_string_errors_name_the_cause():
+    with pytest.raises(ValueError, match="link 'sqrt' is not available for the binomial"):
+        get_family('binomial(link="sqrt")')
+    with pytest.raises(ValueError, match="disagree"):
+        get_family('binomial(link="probit")', link="logit")
+    with pytest.raises(ValueError, match="unknown family 'quasipoisson'"):
+        get_family("quasipoisson")
+
+
+def test_inverse_gaussian_closed_forms():
+    fam = get_family("inverse.gaussian")
+    y, mu = np.array([0.5, 2.0, 3.0]), np.array([1.0, 1.5, 4.0])
+    np.testing.assert_allclose(fam.dev_resids(y, mu), (y - mu) ** 2 / (y * mu ** 2))
+    phi = 0.7
+    dens = np.sqrt(1 / (2 * np.pi * phi * y ** 3)) * np.exp(-(y - mu) ** 2 / (2 * phi * mu ** 2
+                                                                              * y))
+    np.testing.assert_allclose(fam.loglik_obs(y, mu, scale=phi), np.log(dens))
+    # the 1/mu^2 link and its inverse
+    np.testing.assert_allclose(fam.link.linkinv(fam.link.linkfun(mu)), mu)
+
+
+# ---- responses, offsets, errors -------------------------------------------------------------
+def test_brms_trials_is_cbind():
+    assert parse_formula("y | trials(n) ~ x").response == "cbind(y, n - y)"
+    assert parse_formula("s | trials(a + b) ~ x").response == "cbind(s, (a + b) - s)"
+    with pytest.raises(FormulaError, match="only trials"):
+        parse_formula("y | weights(w) ~ x")
+
+
+def test_r_functions_in_response_and_offset():
+    d = pd.DataFrame({"dist": [4.0, 9.0], "Δ t": [1.0, np.e], "f": pd.Categorical(["a", "b"])})
+    np.testing.assert_allclose(evaluate("sqrt(dist)", d), [2.0, 3.0])
+    np.testing.assert_allclose(evaluate("log(`Δ t`) + log(dist, base = 3)", d),
+                               [np.log(4) / np.log(3), 1 + 2.0])
+    assert sorted(names_in("cbind(s, n - s) + as.numeric(f) + C(g, contr.sum)")) == [
+        "f", "g", "n", "s"]
+
+
+@pytest.mark.parametrize("formula, message", [
+    ("Reaction ~ foo(Days) + (1 | Subject)", "unsupported function 'foo' in 'foo(Days)'"),
+    ("foo(Reaction) ~ Days + (1 | Subject)", "unsupported function 'foo' in 'foo(Reaction)'"),
+    ("Reaction ~ Days + (1 | Subject) + offset(bar(Days))",
+     "unsupported function 'bar' in 'bar(Days)'"),
+    ("Reaction ~ Days + (zap(Days) | Subject)", "unsupported function 'zap' in 'zap(Days)'"),
+    ("Reaction ~ Days^1.5 + (1 | Subject)", "'^' needs a positive whole number"),
+    ("Reaction ~ `Δ dayz` + (1 | Subject)", "Δ dayz"),
+    ("Reaction ~ log(Days) + (1 | Subject)", "'log(Days)' of the fixed part 'log(Days)' is -inf at "
+     "row 0"),
+])
+def test_formula_errors_name_the_cause(formula, message):
+    d = _data("sleepstudy")
+    with pytest.raises(FormulaError, match=re.escape(message)):
+        sg.lmer(formula, d)
+
+
+def test_new_factor_level_at_prediction_is_named():
+    d = _data("sleepstudy")
+    m = sg.lmer("Reaction ~ factor(Days) + (1 | Subject)", d)
+    with pytest.raises(FormulaError, match=r"factor\(Days\) has new level\(s\) \['20'\]"):
+        m.predict(pd.DataFrame({"Days": [20.0], "Subject": ["308"]}), re_form="~0")
+
+
+def test_back_quoted_columns_with_missing_values_are_dropped():
+    d = _data("sleepstudy")
+    d.loc[3, "Δ days"] = np.nan
+    with pytest.warns(UserWarning, match="1 row"):
+        m = sg.lmer("Reaction ~ `Δ days` + (1 | Subject)", d)
+    assert m.spec.n == 179
+    assert list(m.fixef.index) == ["(Intercept)", "`Δ days`"]
