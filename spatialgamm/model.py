@@ -18,7 +18,7 @@ import pandas as pd
 import scipy.linalg as sla
 
 from .families import Family, get_family
-from .formula.evaluate import evaluate, names_in
+from .formula.evaluate import add_expression_columns, evaluate, names_in
 from .formula.fixed import FixedDesign, fixed_design
 from .formula.parse import FormulaError, ParsedFormula, parse_formula
 from .terms import build_special
@@ -162,7 +162,7 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
                    for b in pf.bars)]:
         idents |= names_in(part.replace("|", "+"))
     for s in pf.specials:
-        idents |= set(s.variables)
+        idents |= set().union(*(names_in(v) for v in s.variables))
         if "by" in s.kwargs and isinstance(s.kwargs["by"], str):
             idents.add(s.kwargs["by"])
     known_funcs = {"log", "exp", "sqrt", "abs", "log1p", "log10", "log2", "C", "I", "cbind",
@@ -231,6 +231,7 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
         if k:
             b.name = f"{b.name}.{k}"
             b.term.name = b.name
+    data = add_expression_columns(data, pf.specials, env)  # s(log(x)): a column "log(x)"
     for s in pf.specials:
         blocks.extend(build_special(s, data, env, fam))
     fixed_cols = np.arange(X.shape[1])

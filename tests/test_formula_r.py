@@ -228,3 +228,19 @@ def test_back_quoted_columns_with_missing_values_are_dropped():
         m = sg.lmer("Reaction ~ `Δ days` + (1 | Subject)", d)
     assert m.spec.n == 179
     assert list(m.fixef.index) == ["(Intercept)", "`Δ days`"]
+
+
+def test_smooth_of_an_expression_as_mgcv():
+    ref = REF["gam"]
+    m = sg.gam(ref["formula"], frame(REF["data"]["cars"]), method="REML")
+    assert m.coef.index[1] == "s(log(speed)).1"
+    assert m.score == pytest.approx(ref["score"], rel=1e-6)
+    np.testing.assert_allclose(m.coef.to_numpy(float), ref["coef"], rtol=1e-4)
+    pred = m.predict(frame(ref["newdata"]))
+    np.testing.assert_allclose(pred["fit"].to_numpy(), ref["pred_link"], rtol=1e-5)
+
+
+def test_stateful_functions_in_smooth_arguments_are_refused():
+    d = frame(REF["data"]["cars"])
+    with pytest.raises(FormulaError, match=re.escape("scale() in the argument 'scale(speed)'")):
+        sg.gam("dist ~ s(scale(speed), bs='cr', k=6)", d)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .errors import FormulaError
 from .revaluate import Context, RFactor, RMatrix, check_functions, eval_node, variables_of
-from .rsyntax import parse_r
+from .rsyntax import Name, calls_of, parse_r
 
 _IDENT = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
 
@@ -64,3 +64,43 @@ def evaluate(expr: str, data: pd.DataFrame, env: dict[str, Any] | None = None) -
     if out.ndim == 0:
         out = np.full(len(data), float(out))
     return out
+
+
+#: functions whose value depends on the data they see: as a special term's argument they
+#: would be recomputed on new data, so they are refused there
+_STATEFUL = ("poly", "scale", "ns", "bs", "factor", "as.factor", "ordered", "as.ordered", "C",
+             "relevel")
+
+
+def add_expression_columns(data: pd.DataFrame, specials: Any, env: dict[str, Any] | None = None
+                           ) -> pd.DataFrame:
+    """``data`` with a column for each argument of a special term that is an R expression
+    (``s(log(x))``, ``gp(x/1000, y/1000)``), named by its R text, so that the term reads it as
+    a column at fit and at prediction.
+
+    Examples
+    --------
+    >>> from spatialgamm.formula.parse import parse_special
+    >>> d = add_expression_columns(pd.DataFrame({"x": [1.0, 100.0]}),
+    ...                            [parse_special("s(log10(x), k=5)")])
+    >>> d["log10(x)"].tolist()
+    [0.0, 2.0]
+    """
+    new: dict[str, np.ndarray] = {}
+    for s in specials:
+        for v in s.variables:
+            if v in data.columns or v in new:
+                continue
+            try:
+                node = parse_r(v)
+            except FormulaError:
+                continue  # the term reports what it cannot read
+            if isinstance(node, Name):
+                continue
+            bad = [c.fn for c in calls_of(node) if c.fn in _STATEFUL]
+            if bad:
+                raise FormulaError(f"{s.text}: {bad[0]}() in the argument {v!r} depends on the "
+                                   "data it sees and would change at prediction; compute the "
+                                   "column before fitting")
+            new[v] = evaluate(v, data, env)
+    return data.assign(**new) if new else data

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import FormulaError
+from .rsyntax import deparse, parse_r
 
 #: Calls in a formula that build a penalised / latent term rather than fixed-effect columns.
 SPECIAL_CALLS = ("s", "te", "gp", "hsgp", "spde", "kinship", "known_cov")
@@ -174,8 +175,16 @@ def parse_special(text: str, env: dict[str, Any] | None = None) -> SpecialTerm:
     {'bs': 'gp', 'k': 50}
     """
     env = env or {}
+    # R's back-quoted names (`Δ x`) are not Python: stand-ins here, mapped back below
+    quoted: dict[str, str] = {}
+
+    def stand_in(m: re.Match) -> str:
+        key = f"_bq{len(quoted)}_"
+        quoted[key] = m.group(1)
+        return key
+    src = re.sub(r"`([^`]*)`", stand_in, text.strip())
     try:
-        tree = ast.parse(text.strip(), mode="eval").body
+        tree = ast.parse(src, mode="eval").body
     except SyntaxError as exc:
         raise FormulaError(f"cannot parse term {text!r}: {exc.msg}") from exc
     if not isinstance(tree, ast.Call) or not isinstance(tree.func, ast.Name):
@@ -183,9 +192,16 @@ def parse_special(text: str, env: dict[str, Any] | None = None) -> SpecialTerm:
     variables = []
     for a in tree.args:
         if isinstance(a, ast.Name):
-            variables.append(a.id)
-        else:
-            variables.append(ast.unparse(a))
+            variables.append(quoted.get(a.id, a.id))
+            continue
+        # an expression (s(log(x))): kept as R prints it, evaluated on the data by the model
+        seg = ast.get_source_segment(src, a) or ast.unparse(a)
+        for key, name in quoted.items():
+            seg = seg.replace(key, f"`{name}`")
+        try:
+            variables.append(deparse(parse_r(seg)))
+        except FormulaError:
+            variables.append(seg)
     # `by=fac` / `site=id` name data columns (as in mgcv), never Python variables of the caller
     kwargs = {kw.arg: (kw.value.id if kw.arg in ("by", "site") and isinstance(kw.value, ast.Name)
                        else _literal(kw.value, env)) for kw in tree.keywords if kw.arg}

@@ -41,7 +41,10 @@ rhs <- c("poly(x, 3)", "poly(x, 2, raw = TRUE)", "ns(x, df = 4)", "ns(x, knots =
          "C(f, contr.sum) + C(g, contr.helmert) + C(o, contr.treatment)",
          "`Δ days` * f", "I(x^2) + x^2 + I(1e6 * x) + I(x - 1.50)", "w + x:f:g + f",
          "0 + x + w", "-1 + f", "relevel(f, ref = \"c\") + poly(w, 2)",
-         "(x < 3 & w > 1) + ordered(w)")
+         "(x < 3 & w > 1) + ordered(w)", "poly(x, 2) * f", "ns(x, 3):g", "x:I(w > 2)",
+         "f:o", "log(w):f - 1", "C(f) + C(g, contr.SAS) + C(o, contr.poly)",
+         "C(f, contr.treatment) + C(f, \"contr.sum\"):x", "bs(x, df = 4, intercept = TRUE) - 1",
+         "poly(w, degree = 3) + I(as.numeric(o)^2)")
 mm <- list()
 for (r in rhs) {
   fit <- lm(as.formula(paste("y ~", r)), d)
@@ -161,6 +164,13 @@ add("cars_sqrt", glm(sqrt(dist) ~ poly(speed, 2, raw = TRUE), gaussian, cars, co
 add("cars_ns", glm(log(dist) ~ ns(speed, knots = c(10, 15)), gaussian, cars, control = tight), "cars",
     data.frame(speed = c(3, 12.5, 30)), call = "glm", method = "ML")
 out$fits <- fits
+# a smooth of an expression: mgcv evaluates s(log(speed)) on the data and on new data
+suppressPackageStartupMessages(library(mgcv))
+gm <- gam(dist ~ s(log(speed), bs = "cr", k = 6), data = cars, method = "REML")
+gnew <- data.frame(speed = c(4, 11.5, 24))
+out$gam <- list(formula = "dist ~ s(log(speed), bs='cr', k=6)", score = unname(gm$gcv.ubre),
+                coef = unname(coef(gm)), edf = sum(gm$edf),
+                pred_link = unname(predict(gm, gnew)), newdata = df_json(gnew))
 out$versions <- list(R = R.version.string, lme4 = as.character(packageVersion("lme4")))
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, matrix = "rowmajor"),
            "tests/reference/formula/formula_reference.json")
