@@ -157,10 +157,10 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
     # every identifier in the formula that is not a column, a function or a caller name
     # is a missing column: say so before anything else fails obscurely
     idents = set()
-    for part in [pf.response or "", pf.fixed, *pf.offsets,
-                 *(b.expr + " + " + b.group.replace(":", "+").replace("/", "+")
-                   for b in pf.bars)]:
-        idents |= names_in(part.replace("|", "+"))
+    for part in [pf.response or "", pf.fixed, *pf.offsets, *(b.expr for b in pf.bars)]:
+        idents |= names_in(part)
+    for b in pf.bars:  # grouping factors are column names (`my group` without its quotes)
+        idents |= {g.strip() for g in b.group.split(":")}
     for s in pf.specials:
         idents |= set().union(*(names_in(v) for v in s.variables))
         if "by" in s.kwargs and isinstance(s.kwargs["by"], str):

@@ -244,3 +244,21 @@ def test_stateful_functions_in_smooth_arguments_are_refused():
     d = frame(REF["data"]["cars"])
     with pytest.raises(FormulaError, match=re.escape("scale() in the argument 'scale(speed)'")):
         sg.gam("dist ~ s(scale(speed), bs='cr', k=6)", d)
+
+
+def test_back_quoted_grouping_factor():
+    d = _data("sleepstudy")
+    d["my subject"] = d["Subject"]
+    m = sg.lmer("Reaction ~ Days + (Days | `my subject`)", d)
+    # lme4: REML criterion 1743.628 for (Days | Subject) on sleepstudy
+    assert -2 * m.loglik == pytest.approx(1743.628, abs=1e-3)
+    assert set(m.varcorr["grp"]) == {"my subject", "Residual"}
+
+
+def test_response_comparison_and_dot_message():
+    d = pd.DataFrame({"r": ["Y", "N", "Y", "N"], "f": pd.Categorical(list("abab"))})
+    np.testing.assert_array_equal(evaluate('I(r == "Y")', d), [1.0, 0.0, 1.0, 0.0])
+    with pytest.raises(FormulaError, match="is a factor"):
+        evaluate("f", d)
+    with pytest.raises(FormulaError, match=re.escape("'.' (all other columns)")):
+        fixed_design(".", d)

@@ -45,17 +45,10 @@ def evaluate(expr: str, data: pd.DataFrame, env: dict[str, Any] | None = None) -
     env = env or {}
     node = parse_r(expr)
     check_functions(node, env)
-    for name in variables_of(node):
-        if name in data.columns and isinstance(data[name].dtype, pd.CategoricalDtype):
-            raise FormulaError(f"column {name!r} used in {expr!r} is a factor (categorical); "
-                               "use as.numeric() for its codes")
-        if (name in data.columns and not pd.api.types.is_numeric_dtype(data[name])
-                and not pd.api.types.is_bool_dtype(data[name])):
-            raise FormulaError(f"column {name!r} used in {expr!r} is not numeric "
-                               f"(dtype {data[name].dtype})")
     out = eval_node(node, Context(data, env, {}, fitting=True))
     if isinstance(out, RFactor):
-        raise FormulaError(f"{expr!r} is a factor, not numbers")
+        raise FormulaError(f"{expr!r} is a factor (categorical), not numbers; use "
+                           "as.numeric() for its codes or a comparison such as (f == 'yes')")
     if isinstance(out, RMatrix):
         out = out.values
     if isinstance(out, (str, list)):

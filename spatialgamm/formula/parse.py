@@ -127,7 +127,8 @@ def _expand_bar(inner: str) -> list[BarTerm]:
         raise FormulaError(f"random-effects term ({inner}) needs 'expr | group'")
     groups: list[str] = []
     for g in split_top_level(grp, "+"):
-        nest = [p.strip() for p in g.split("/")]
+        # grouping factors are columns: `my group` is the column "my group" (as lme4 names it)
+        nest = [p.strip().replace("`", "") for p in g.split("/")]
         for i in range(len(nest)):
             groups.append(":".join(nest[: i + 1]))
     terms: list[BarTerm] = []

@@ -500,6 +500,6 @@ def variables_of(node: Node) -> list[str]:
         if c.fn == "C" and len(c.args) > 1 and isinstance(c.args[1][1], Name):
             skip.add(c.args[1][1].id)
     for name in names_of(node):
-        if name not in CONSTANTS and name not in skip and name not in CONTRASTS:
+        if name not in CONSTANTS and name not in skip and name not in CONTRASTS and name != ".":
             out.append(name)
     return out

@@ -74,7 +74,10 @@ class _Encoder:
             return []
         if isinstance(node, Paren):
             return self.encode(node.inner)
-        if isinstance(node, Name) and node.id == "." and self.dot:
+        if isinstance(node, Name) and node.id == "." and not self.dot:
+            raise FormulaError("'.' (all other columns) is not supported in a formula here; "
+                               "list the columns")
+        if isinstance(node, Name) and node.id == ".":
             out: list[int] = []
             for col in self.dot:
                 out += self.variable(Name(col))
