@@ -85,7 +85,7 @@ _TOKEN = re.compile(r"""
   | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?L?)
   | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
   | (?P<bq>`[^`]*`)
-  | (?P<name>(?:[^\W\d]|\.(?!\d))[\w.]*)
+  | (?P<name>(?:[^\W\d]|\.(?!\d))[\w.]*(?::::?(?:[^\W\d]|\.(?!\d))[\w.]*)?)
   | (?P<op>%[^%]*%|\|\||&&|==|!=|<=|>=|[-+*/^:~|&!<>(),=\[\]])
 """, re.VERBOSE | re.UNICODE)
 
@@ -279,7 +279,8 @@ def deparse(node: Node) -> str:
     if isinstance(node, Call):
         args = ", ".join(deparse(v) if k is None else f"{deparse_name(k)} = {deparse(v)}"
                          for k, v in node.args)
-        return f"{deparse_name(node.fn)}({args})"
+        fn = node.fn if "::" in node.fn else deparse_name(node.fn)  # splines::ns
+        return f"{fn}({args})"
     left, right = deparse(node.left), deparse(node.right)
     if _needs_parens(node.left, node.op, False):
         left = f"({left})"
