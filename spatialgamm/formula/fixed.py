@@ -30,7 +30,7 @@ import pandas as pd
 
 from .errors import FormulaError
 from .revaluate import Context, RFactor, RMatrix, check_functions, eval_node, make_factor
-from .rsyntax import calls_of, names_of, parse_r
+from .rsyntax import calls_of, deparse_name, names_of, parse_r
 from .terms import Terms, expand_terms
 from .transforms import contr_poly
 
@@ -171,7 +171,8 @@ def _assemble(terms: Terms, ctx: Context, codings: list[list[int]] | None
         cols.append(M)
         names += nm
         assign += [k] * len(nm)
-    X = np.column_stack(cols) if cols else np.zeros((n, 0))
+    # column-major, as formulaic returned it: the engine's products then round as before
+    X = np.asfortranarray(np.column_stack(cols)) if cols else np.zeros((n, 0))
     return X, names, codings, assign
 
 
@@ -202,7 +203,8 @@ def _simple_design(rhs: str, data: pd.DataFrame) -> SimpleDesign | None:
             intercept = False
         elif t == "1":
             continue
-        elif (t.isidentifier() and t.isascii() and t in data.columns and t not in cols
+        elif (t.isidentifier() and t.isascii() and deparse_name(t) == t and t in data.columns
+              and t not in cols
               and pd.api.types.is_numeric_dtype(data[t])
               and not pd.api.types.is_bool_dtype(data[t])):
             cols.append(t)
