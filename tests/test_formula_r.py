@@ -138,6 +138,14 @@ def test_fit_as_r(case):
     np.testing.assert_allclose(m.fixef.to_numpy(float), list(case["fixef"].values()),
                                rtol=1e-4, atol=1e-8)
     assert m.loglik == pytest.approx(case["logLik"], abs=1e-3)
+    if "varcorr" in case:  # random-effect names (I(Days - 4.5), `Δ days`) and SDs as lme4
+        vc = m.varcorr
+        ref = {k: v if isinstance(v, list) else [v] for k, v in case["varcorr"].items()}
+        assert list(vc["grp"]) == ref["grp"]
+        assert list(vc["var1"].fillna("")) == ref["var1"]
+        assert list(vc["var2"].fillna("")) == ref["var2"]
+        np.testing.assert_allclose(vc["sdcor"].to_numpy(float), ref["sdcor"], rtol=1e-3,
+                                   atol=1e-4)
     if "newdata" in case:
         nd = frame(case["newdata"])
         pred = m.predict(nd) if case["call"] == "glm" else m.predict(nd, re_form="~0")

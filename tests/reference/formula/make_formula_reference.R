@@ -96,6 +96,11 @@ add <- function(name, fit, data, newdata = NULL, family = "gaussian", call = "lm
               fixef = as.list(if (inherits(fit, "merMod")) fixef(fit) else coef(fit)),
               logLik = as.numeric(logLik(fit)))
   if (!is.null(pyformula)) rec$pyformula <- pyformula
+  if (inherits(fit, "merMod")) {
+    vc <- as.data.frame(VarCorr(fit))
+    rec$varcorr <- list(grp = vc$grp, var1 = ifelse(is.na(vc$var1), "", vc$var1),
+                        var2 = ifelse(is.na(vc$var2), "", vc$var2), sdcor = vc$sdcor)
+  }
   if (!is.null(newdata)) {
     rec$newdata <- df_json(newdata)
     rec$pred_link <- if (inherits(fit, "merMod")) unname(predict(fit, newdata, re.form = NA))
