@@ -62,6 +62,14 @@ out$terms <- lapply(tl, function(r) {
   t <- terms(as.formula(paste("~", r)))
   list(rhs = r, labels = attr(t, "term.labels"), intercept = attr(t, "intercept"))
 })
+# R's deparse of variable expressions (what names model-matrix columns)
+dp <- c("I(week>2)", "poly(x,2,raw=TRUE)", "exp(-x/2)", "I(1e6*x)", "I(x - 1.50)", "`Δ days`",
+        "x^-1", "-(x)", "2*-x", "exp(-x^2/2)", "f == \"b\"", "1L + x", "0.1+0.2", "1/3*x",
+        "100000 + 1e5 + 123456.7 + 0.0001 + 1e-4 + .5 + 5.", "TRUE & !FALSE", "`a b` + c",
+        "a %in% c(\"x\", \"y\")", "log(x, base=10)", "(a + b) * c", "a - (b - c)", "a/(b/c)",
+        "(a^b)^c", "-a^b", "(-a)^b", "a:b:c", "x %% 2 == 0 | x %/% 3 > 1", "pmin(x, 3)",
+        "1234567890123", "0.000012345", "3.14159265358979", "2e-308 * x", "ns(x, df = 4)")
+out$deparse <- lapply(dp, function(t) list(text = t, r = deparse(str2lang(t), backtick = TRUE)))
 # scale(): R's predict() would recompute it on new data; the fitting data's centre and scale
 sx <- scale(d$x)
 out$scale <- list(center = attr(sx, "scaled:center"), scale = attr(sx, "scaled:scale"),
