@@ -44,6 +44,8 @@ def frame(spec: dict) -> pd.DataFrame:
                                     ordered=c["type"] == "ordered")
         elif c["type"] == "logical":
             out[k] = np.array(c["values"], dtype=bool)
+        elif c["type"] == "character":
+            out[k] = np.array(c["values"], dtype=object)
         else:
             out[k] = np.array([_num(v) for v in c["values"]], dtype=float)
     return pd.DataFrame(out)
@@ -145,6 +147,10 @@ def test_fit_as_r(case):
         pred = m.predict(nd) if case["call"] == "glm" else m.predict(nd, re_form="~0")
         pv = pred["fit"].to_numpy() if isinstance(pred, pd.DataFrame) else np.asarray(pred)
         np.testing.assert_allclose(pv, case["pred_link"], rtol=1e-4, atol=1e-6)
+    if "pred_cond" in case:  # with the random effects: the bars' covariates rebuilt too
+        pv = m.predict(frame(case["newdata"]))
+        pv = pv["fit"].to_numpy() if isinstance(pv, pd.DataFrame) else np.asarray(pv)
+        np.testing.assert_allclose(pv, case["pred_cond"], rtol=1e-4, atol=1e-6)
 
 
 # ---- family strings -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ df_json <- function(d) {
     if (is.factor(v)) list(type = if (is.ordered(v)) "ordered" else "factor",
                            values = as.character(v), levels = levels(v))
     else if (is.logical(v)) list(type = "logical", values = v)
+    else if (is.character(v)) list(type = "character", values = v)
     else list(type = "numeric", values = as.numeric(v))
   })
 }
@@ -113,10 +114,13 @@ add <- function(name, fit, data, newdata = NULL, family = "gaussian", call = "lm
     rec$newdata <- df_json(newdata)
     rec$pred_link <- if (inherits(fit, "merMod")) unname(predict(fit, newdata, re.form = NA))
                      else unname(predict(fit, newdata))
+    if (inherits(fit, "merMod") && all(names(getME(fit, "flist")) %in% names(newdata)))
+      rec$pred_cond <- unname(predict(fit, newdata))
   }
   fits[[length(fits) + 1]] <<- rec
 }
-ndays <- data.frame(Days = c(0, 2.5, 9, 11, 12))
+ndays <- data.frame(Days = c(0, 2.5, 9, 11, 12),
+                    Subject = factor(c("308", "309", "372", "308", "335")))
 add("sleep_poly", lmer(Reaction ~ poly(Days, 2) + (1 | Subject), sleep, control = lctl), "sleepstudy", ndays)
 add("sleep_ns", lmer(Reaction ~ ns(Days, df = 3) + (Days | Subject), sleep, REML = FALSE, control = lctl),
     "sleepstudy", ndays, method = "ML")
@@ -126,7 +130,8 @@ add("sleep_logical", lmer(Reaction ~ I(Days > 2) + sqrt(Days) + (1 | Subject), s
     "sleepstudy", ndays)
 add("sleep_factor", lmer(Reaction ~ factor(Days) + (1 | Subject), sleep, control = lctl), "sleepstudy",
     data.frame(Days = c(0, 4, 9)))
-nbq <- data.frame(x = c(0, 2.5, 9), check.names = FALSE); names(nbq) <- "Δ days"
+nbq <- data.frame(x = c(0, 2.5, 9), Subject = c("308", "309", "372"))
+names(nbq)[1] <- "Δ days"
 add("sleep_backquote", lmer(Reaction ~ `Δ days` + (`Δ days` | Subject), sleep, control = lctl), "sleepstudy",
     nbq)
 add("sleep_ranef_expr", lmer(Reaction ~ Days + (I(Days - 4.5) | Subject), sleep, control = lctl), "sleepstudy",
@@ -148,7 +153,7 @@ add("ortho_ordered_column", lmer(distance ~ agef + (1 | Subject), ortho, control
 add("ortho_nested", lmer(distance ~ Sex/age + (1 | Subject), ortho, REML = FALSE, control = lctl), "ortho",
     northo, method = "ML")
 add("oxboys_poly", lmer(height ~ poly(age, 2) + (age | Subject), ox, REML = FALSE, control = lctl), "oxboys",
-    data.frame(age = c(-1, 0, 0.7, 1.2)), method = "ML")
+    data.frame(age = c(-1, 0, 0.7, 1.2), Subject = c("1", "2", "10", "26")), method = "ML")
 add("cbpp_probit", glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp,
                          binomial(link = "probit"), control = gctl), "cbpp",
     data.frame(period = factor(1:4)), family = 'binomial(link="probit")', call = "glmer",
