@@ -62,7 +62,7 @@ def evaluate(expr: str, data: pd.DataFrame, env: dict[str, Any] | None = None) -
 #: functions whose value depends on the data they see: as a special term's argument they
 #: would be recomputed on new data, so they are refused there
 _STATEFUL = ("poly", "scale", "ns", "bs", "factor", "as.factor", "ordered", "as.ordered", "C",
-             "relevel")
+             "relevel", "mean", "median", "sd", "var", "min", "max", "sum", "length")
 
 
 def add_expression_columns(data: pd.DataFrame, specials: Any, env: dict[str, Any] | None = None

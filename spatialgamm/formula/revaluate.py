@@ -446,7 +446,30 @@ def _pm(fn: Callable[..., Any]) -> Callable[[Call, Context], Any]:
     return f
 
 
+def _summary(fn: Callable[[np.ndarray], float]) -> Callable[[Call, Context], Any]:
+    """``mean(x)``, ``sd(x)`` ...: one number from the fitting data, kept for new data (so
+    ``I(x - mean(x))`` centres new data at the fitting mean; R's predict() would use the new
+    data's mean)."""
+    def f(call: Call, ctx: Context) -> Any:
+        vals = [eval_node(node, ctx) for k, node in call.args if k != "na.rm"]
+        x = np.concatenate([np.atleast_1d(np.asarray(numeric(v, deparse(call)), dtype=float))
+                            .ravel() for v in vals])
+        return _state(ctx, call, lambda: float(fn(x)))
+    return f
+
+
+def _f_ifelse(call: Call, ctx: Context) -> Any:
+    a = _bind(call, ["test", "yes", "no"], ctx)
+    test = np.asarray(a["test"], dtype=bool)
+    yes, no = (numeric(a[k], deparse(call)) for k in ("yes", "no"))
+    return np.where(test, yes, no)
+
+
 FUNCTIONS: dict[str, Callable[[Call, Context], Any]] = {
+    "mean": _summary(np.mean), "median": _summary(np.median),
+    "sd": _summary(lambda x: np.std(x, ddof=1)), "var": _summary(lambda x: np.var(x, ddof=1)),
+    "min": _summary(np.min), "max": _summary(np.max), "sum": _summary(np.sum),
+    "length": _summary(lambda x: float(len(x))), "ifelse": _f_ifelse,
     "I": _f_identity, "log": _f_log, "exp": _unary(np.exp), "sqrt": _unary(np.sqrt),
     "abs": _unary(np.abs), "log1p": _unary(np.log1p), "expm1": _unary(np.expm1),
     "log2": _unary(np.log2), "log10": _unary(np.log10), "sin": _unary(np.sin),

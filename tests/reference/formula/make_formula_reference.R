@@ -45,7 +45,8 @@ rhs <- c("poly(x, 3)", "poly(x, 2, raw = TRUE)", "ns(x, df = 4)", "ns(x, knots =
          "(x < 3 & w > 1) + ordered(w)", "poly(x, 2) * f", "ns(x, 3):g", "x:I(w > 2)",
          "f:o", "log(w):f - 1", "C(f) + C(g, contr.SAS) + C(o, contr.poly)",
          "C(f, contr.treatment) + C(f, \"contr.sum\"):x", "bs(x, df = 4, intercept = TRUE) - 1",
-         "poly(w, degree = 3) + I(as.numeric(o)^2)")
+         "poly(w, degree = 3) + I(as.numeric(o)^2)",
+         "I(x - mean(x)) + I((w - min(w))/sd(w)) + ifelse(x > 5, x, 0)")
 mm <- list()
 for (r in rhs) {
   fit <- lm(as.formula(paste("y ~", r)), d)
@@ -54,6 +55,12 @@ for (r in rhs) {
   Xn <- model.matrix(tt, model.frame(tt, nd, xlev = fit$xlevels), contrasts.arg = fit$contrasts)
   mm[[length(mm) + 1]] <- list(rhs = r, names = colnames(X), X = unname(X), Xnew = unname(Xn))
 }
+# mean(), sd(), min() inside I(): R's predict() recomputes them on the new data; the fitting
+# data's values are kept here (as for scale()), so the expected rows are built from those
+k <- length(mm)
+mm[[k]]$Xnew_R <- mm[[k]]$Xnew
+mm[[k]]$Xnew <- unname(cbind(1, nd$x - mean(d$x), (nd$w - min(d$w)) / sd(d$w),
+                             ifelse(nd$x > 5, nd$x, 0)))
 out$model_matrix <- mm
 # term labels and intercept of R's terms.formula
 tl <- c("b:a + a + x*f - x + 0", "(a + b + c)^2 - a:b", "a/b/c", "a %in% b", "(a + b) %in% c",
