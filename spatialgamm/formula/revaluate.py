@@ -129,11 +129,11 @@ def _column(name: str, ctx: Context) -> Any:
         if ctx.fitting:
             # lme4 and lm build the model frame with drop.unused.levels = TRUE
             used = set(pd.unique(col.dropna()))
-            levels = [str(c) for c in col.cat.categories if c in used]
+            levels = [r_string(c) for c in col.cat.categories if c in used]
             ctx.state[key] = (levels, bool(col.cat.ordered))
-        levels, ordered = ctx.state.get(key, ([str(c) for c in col.cat.categories],
+        levels, ordered = ctx.state.get(key, ([r_string(c) for c in col.cat.categories],
                                               bool(col.cat.ordered)))
-        codes = _codes_in(list(levels), [str(c) for c in col.cat.categories],
+        codes = _codes_in(list(levels), [r_string(c) for c in col.cat.categories],
                           col.cat.codes.to_numpy(), what)
         return RFactor(codes, tuple(levels), ordered)
     if pd.api.types.is_bool_dtype(col) and not col.isna().any():
