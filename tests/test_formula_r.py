@@ -270,3 +270,16 @@ def test_response_comparison_and_dot_message():
         evaluate("f", d)
     with pytest.raises(FormulaError, match=re.escape("'.' (all other columns)")):
         fixed_design(".", d)
+
+
+def test_spatial_coordinates_must_be_columns():
+    d = sg.datasets.load_rongelap()
+    with pytest.raises(FormulaError, match="coordinates of a spatial term must be columns"):
+        sg.fit("counts ~ 1 + gp(cX/1000, cY/1000)", d, family="poisson")
+
+
+def test_missing_column_in_new_data_is_named():
+    d = _data("sleepstudy")
+    m = sg.lmer("Reaction ~ poly(Days, 2) + (1 | Subject)", d)
+    with pytest.raises(FormulaError, match="'Days' is neither a column"):
+        m.predict(pd.DataFrame({"Dayz": [1.0]}), re_form="~0")

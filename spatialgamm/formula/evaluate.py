@@ -67,9 +67,9 @@ _STATEFUL = ("poly", "scale", "ns", "bs", "factor", "as.factor", "ordered", "as.
 
 def add_expression_columns(data: pd.DataFrame, specials: Any, env: dict[str, Any] | None = None
                            ) -> pd.DataFrame:
-    """``data`` with a column for each argument of a special term that is an R expression
-    (``s(log(x))``, ``gp(x/1000, y/1000)``), named by its R text, so that the term reads it as
-    a column at fit and at prediction.
+    """``data`` with a column for each argument of a smooth that is an R expression
+    (``s(log(x))``), named by its R text, so that the term reads it as a column at fit and at
+    prediction. Coordinates of spatial terms must be columns (they name a map's axes).
 
     Examples
     --------
@@ -90,6 +90,12 @@ def add_expression_columns(data: pd.DataFrame, specials: Any, env: dict[str, Any
                 continue  # the term reports what it cannot read
             if isinstance(node, Name):
                 continue
+            if s.func in ("gp", "hsgp", "spde") or (s.func == "s" and s.kwargs.get("bs") == "gp"
+                                                    and len(s.variables) == 2):
+                # coordinates name a map's axes (predict_grid builds them from a polygon)
+                raise FormulaError(f"{s.text}: the coordinates of a spatial term must be columns "
+                                   f"of the data, not the expression {v!r}; add the column "
+                                   "(e.g. in km) before fitting")
             bad = [c.fn for c in calls_of(node) if c.fn in _STATEFUL]
             if bad:
                 raise FormulaError(f"{s.text}: {bad[0]}() in the argument {v!r} depends on the "
