@@ -283,3 +283,13 @@ def test_missing_column_in_new_data_is_named():
     m = sg.lmer("Reaction ~ poly(Days, 2) + (1 | Subject)", d)
     with pytest.raises(FormulaError, match="'Days' is neither a column"):
         m.predict(pd.DataFrame({"Dayz": [1.0]}), re_form="~0")
+
+
+def test_partial_argument_names_as_r():
+    d = DESIGN.drop(columns="y")
+    full = fixed_design("poly(x, degree = 2)", d)
+    short = fixed_design("poly(x, deg = 2)", d)
+    assert short.names == ["(Intercept)", "poly(x, deg = 2)1", "poly(x, deg = 2)2"]
+    np.testing.assert_array_equal(short.X, full.X)
+    with pytest.raises(FormulaError, match="unused argument 'zz'"):
+        fixed_design("poly(x, zz = 2)", d)

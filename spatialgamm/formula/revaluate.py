@@ -251,8 +251,12 @@ def _bind(call: Call, formals: list[str], ctx: Context, lazy: set[str] = frozens
             positional.append(node)
             continue
         if name not in formals:
-            raise FormulaError(f"unused argument {name!r} in {deparse(call)!r} (arguments: "
-                               f"{', '.join(formals)})")
+            # R matches a unique prefix of an argument's name (poly(x, deg = 2))
+            hits = [f for f in formals if f.startswith(name)]
+            if len(hits) != 1:
+                raise FormulaError(f"unused argument {name!r} in {deparse(call)!r} (arguments: "
+                                   f"{', '.join(formals)})")
+            name = hits[0]
         out[name] = node
     free = [f for f in formals if f not in out]
     if len(positional) > len(free):
