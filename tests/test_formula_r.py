@@ -293,3 +293,10 @@ def test_partial_argument_names_as_r():
     np.testing.assert_array_equal(short.X, full.X)
     with pytest.raises(FormulaError, match="unused argument 'zz'"):
         fixed_design("poly(x, zz = 2)", d)
+
+
+def test_double_star_is_power_as_in_r():
+    # R's parser reads ** as ^ (deparse(quote(x**2)) is "x^2")
+    assert deparse(parse_r("I(x**2)")) == "I(x^2)"
+    d = DESIGN.drop(columns="y")
+    np.testing.assert_array_equal(fixed_design("I(x**2)", d).X[:, 1], d["x"] ** 2)

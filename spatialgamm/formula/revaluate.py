@@ -44,7 +44,8 @@ CONTRASTS = {"contr.treatment": "treatment", "contr.sum": "sum", "contr.helmert"
              "contr.poly": "poly", "treatment": "treatment", "sum": "sum",
              "helmert": "helmert", "poly": "poly", "contr.SAS": "SAS", "SAS": "SAS"}
 CONSTANTS: dict[str, Any] = {"TRUE": True, "FALSE": False, "T": True, "F": False, "pi": math.pi,
-                             "Inf": math.inf, "NaN": math.nan, "NA": math.nan, "NULL": None}
+                             "Inf": math.inf, "NaN": math.nan, "NA": math.nan, "NULL": None,
+                             "True": True, "False": False}  # Python spellings, leniently
 
 
 @dataclass(frozen=True)

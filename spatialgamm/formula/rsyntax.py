@@ -101,6 +101,10 @@ def tokenize(text: str) -> list[tuple[str, str]]:
         kind = m.lastgroup or ""
         if kind == "bq":
             out.append(("name", m.group()[1:-1]))
+        elif kind == "op" and m.group() == "*" and text.startswith("**", pos):
+            out.append(("op", "^"))  # R reads ** as ^
+            pos += 2
+            continue
         elif kind != "ws":
             out.append((kind, m.group()))
         pos = m.end()
