@@ -192,7 +192,8 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
         raise ValueError("no rows left after dropping missing values")
 
     y, trials, rname = _response(pf, data, env)
-    fixed = fixed_design(pf.fixed, data, context=env)
+    fixed = fixed_design(pf.fixed, data, context=env,
+                         response=tuple(names_in(pf.response or "")))  # `.`: the other columns
     X, x_names = fixed.X, list(fixed.names)
 
     w = np.ones(len(data))

@@ -217,9 +217,12 @@ def _simple_design(rhs: str, data: pd.DataFrame) -> SimpleDesign | None:
                         tuple(cols), intercept)
 
 
-def fixed_design(rhs: str, data: pd.DataFrame, context: dict[str, Any] | None = None
-                 ) -> FixedDesign | SimpleDesign:
+def fixed_design(rhs: str, data: pd.DataFrame, context: dict[str, Any] | None = None,
+                 response: tuple[str, ...] | None = None) -> FixedDesign | SimpleDesign:
     """R's ``model.matrix(~ rhs, data)`` with its column names.
+
+    ``response`` are the variables of the left-hand side; given, ``.`` stands for every other
+    column of ``data`` (as in R, grouping factors included).
 
     Examples
     --------
@@ -239,7 +242,8 @@ def fixed_design(rhs: str, data: pd.DataFrame, context: dict[str, Any] | None = 
     used = {c.fn for c in calls_of(node)} | set(names_of(node))
     env = {k: v for k, v in (context or {}).items() if k in used}
     check_functions(node, env)
-    terms = expand_terms(node)
+    dot = tuple(c for c in data.columns if c not in response) if response is not None else ()
+    terms = expand_terms(node, dot=dot)
     ctx = Context(data, env, {}, fitting=True)
     X, names, codings, assign = _assemble(terms, ctx, None)
     bad = ~np.isfinite(X)

@@ -175,6 +175,8 @@ add("quine_sqrt", glm(Days ~ Eth + Sex + Age, poisson(link = "sqrt"), quine, con
     method = "ML")
 add("quine_sum", glm(Days ~ C(Age, contr.sum) * Sex, poisson, quine, control = tight), "quine",
     family = "poisson", call = "glm", method = "ML")
+add("quine_dot", glm(Days ~ . - Lrn, poisson, quine, control = tight), "quine",
+    family = "poisson", call = "glm", method = "ML")
 nclot <- data.frame(u = c(7, 25, 120))
 add("clotting_gamma_log", glm(lot1 ~ log(u), Gamma(link = "log"), clotting, control = tight), "clotting",
     nclot, family = 'Gamma(link="log")', call = "glm", method = "ML")
