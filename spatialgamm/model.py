@@ -65,8 +65,10 @@ def _formula_columns(pf: ParsedFormula, data: pd.DataFrame) -> list[str]:
     used = set()
     # back-quoted names (`Δ days`) are columns too
     for tok in re.findall(r"[A-Za-z_.][A-Za-z0-9_.]*|(?<=`)[^`]+(?=`)", text):
-        if tok in data.columns:
+        if tok in data.columns or tok == ".":  # R's `.`: every column is in the model
             used.add(tok)
+    if "." in used:
+        return list(data.columns)
     return [c for c in data.columns if c in used]
 
 
