@@ -2,8 +2,8 @@
 
 This is the first public stage of a fit (``build_model -> objective -> optimize -> assemble``).
 It validates the data (missing columns, non-numeric responses, NA rows), builds the fixed
-part with formulaic, each random/penalised term's block, and checks the fixed-effect matrix
-for rank deficiency (aliased columns are dropped with a warning, as lme4 does).
+part as R's model.matrix, each random/penalised term's block, and checks the fixed-effect
+matrix for rank deficiency (aliased columns are dropped with a warning, as lme4 does).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Split an R-style model formula into its parts.
 
 A formula such as ``cbind(s, n - s) ~ x + C(f) + (Days | Subject) + s(cX, cY, bs='gp', k=50)
-+ offset(log(time))`` has a response, a fixed part (handed to formulaic), lme4 bar terms,
-special terms (``s()``, ``gp()``, ``spde()`` ...) and offsets. This module only splits the text
++ offset(log(time))`` has a response, a fixed part (R's model.matrix, :mod:`.fixed`), lme4
+bar terms, special terms (``s()``, ``gp()``, ``spde()`` ...) and offsets. This module only splits the text
 and parses the arguments of special terms; nothing here touches data.
 """
 
@@ -48,7 +48,7 @@ class SpecialTerm:
 
 @dataclass(frozen=True)
 class ParsedFormula:
-    """The parts of a formula. ``fixed`` is a formulaic right-hand side (may be ``"1"``)."""
+    """The parts of a formula. ``fixed`` is an R right-hand side (may be ``"1"``)."""
 
     response: str | None
     fixed: str
