@@ -2,8 +2,8 @@
 
 A formula such as ``cbind(s, n - s) ~ x + C(f) + (Days | Subject) + s(cX, cY, bs='gp', k=50)
 + offset(log(time))`` has a response, a fixed part (R's model.matrix, :mod:`.fixed`), lme4
-bar terms, special terms (``s()``, ``gp()``, ``spde()`` ...) and offsets. This module only splits the text
-and parses the arguments of special terms; nothing here touches data.
+bar terms, special terms (``s()``, ``gp()``, ``spde()`` ...) and offsets. This module only
+splits the text and parses the arguments of special terms; nothing here touches data.
 """
 
 from __future__ import annotations
