@@ -29,7 +29,15 @@ import numpy as np
 import pandas as pd
 
 from .errors import FormulaError
-from .revaluate import Context, RFactor, RMatrix, check_functions, eval_node, make_factor
+from .revaluate import (
+    Context,
+    RFactor,
+    RMatrix,
+    check_functions,
+    eval_node,
+    make_factor,
+    recode,
+)
 from .rsyntax import calls_of, deparse_name, names_of, parse_r
 from .terms import Terms, expand_terms
 from .transforms import contr_poly
@@ -67,6 +75,22 @@ def _as_factor(v: Any) -> Any:
     if isinstance(v, list):
         return make_factor(v, None, "")
     return v
+
+
+def _used_levels(v: Any, label: str, ctx: Context) -> Any:
+    """A factor with the levels seen in the fitting data only (R's model frame drops unused
+    levels: ``drop.unused.levels = TRUE`` in lm and lme4); new data are coded on those."""
+    if not isinstance(v, RFactor):
+        return v
+    key = f"levels:{label}"
+    if ctx.fitting:
+        used = np.unique(v.codes[v.codes >= 0])
+        ctx.state[key] = tuple(v.levels[i] for i in used)
+    levels = ctx.state.get(key)
+    if levels is None or tuple(levels) == tuple(v.levels):
+        return v
+    codes = recode(list(levels), list(v.levels), v.codes, label)
+    return RFactor(codes, tuple(levels), v.ordered, v.contrasts)
 
 
 def _block(v: Any, label: str, coding: int, n: int) -> tuple[np.ndarray, list[str]]:
@@ -152,7 +176,8 @@ class FixedDesign:
 def _assemble(terms: Terms, ctx: Context, codings: list[list[int]] | None
               ) -> tuple[np.ndarray, list[str], list[list[int]], list[int]]:
     n = ctx.n
-    values = [_as_factor(eval_node(v, ctx)) for v in terms.variables]
+    values = [_as_factor(_used_levels(eval_node(v, ctx), label, ctx))
+              for v, label in zip(terms.variables, terms.labels_of_variables)]
     for v, label in zip(values, terms.labels_of_variables):
         if isinstance(v, str):
             raise FormulaError(f"variable {label!r} is a single string, not a column")

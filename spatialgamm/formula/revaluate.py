@@ -94,7 +94,7 @@ def r_string(v: Any) -> str:
     return str(v)
 
 
-def _codes_in(levels: list[str], labels: list[str], codes: np.ndarray, what: str
+def recode(levels: list[str], labels: list[str], codes: np.ndarray, what: str
               ) -> np.ndarray:
     """Map codes into ``labels`` onto ``levels``; a label not among them is an error."""
     index = {lev: i for i, lev in enumerate(levels)}
@@ -118,7 +118,7 @@ def make_factor(values: np.ndarray | list, levels: list[str] | None, what: str,
     labels = [r_string(v) for v in uniques]
     if levels is None:
         levels = list(dict.fromkeys(labels))
-    return RFactor(_codes_in(list(levels), labels, np.asarray(codes), what), tuple(levels),
+    return RFactor(recode(list(levels), labels, np.asarray(codes), what), tuple(levels),
                    ordered)
 
 
@@ -134,7 +134,7 @@ def _column(name: str, ctx: Context) -> Any:
             ctx.state[key] = (levels, bool(col.cat.ordered))
         levels, ordered = ctx.state.get(key, ([r_string(c) for c in col.cat.categories],
                                               bool(col.cat.ordered)))
-        codes = _codes_in(list(levels), [r_string(c) for c in col.cat.categories],
+        codes = recode(list(levels), [r_string(c) for c in col.cat.categories],
                           col.cat.codes.to_numpy(), what)
         return RFactor(codes, tuple(levels), ordered)
     if pd.api.types.is_bool_dtype(col) and not col.isna().any():
@@ -463,6 +463,46 @@ def _summary(fn: Callable[[np.ndarray], float]) -> Callable[[Call, Context], Any
     return f
 
 
+def _f_cut(call: Call, ctx: Context) -> Any:
+    """``cut(x, breaks = c(...), labels, include.lowest, right)`` with R's interval labels
+    (``(0,2.5]``: C's %g with 3 significant digits, more if two labels would coincide)."""
+    a = _bind(call, ["x", "breaks", "labels", "include.lowest", "right", "dig.lab",
+                     "ordered_result"], ctx)
+    what = deparse(call)
+    x = _vector(a["x"], what)
+    breaks = np.sort(np.atleast_1d(np.asarray(a.get("breaks"), dtype=float)))
+    if breaks.size < 2:
+        raise FormulaError(f"give cut() the break points themselves in {what!r} (a number of "
+                           "intervals would depend on the data)")
+    right, lowest = bool(a.get("right", True)), bool(a.get("include.lowest", False))
+    dig = int(a.get("dig.lab", 3))
+    for d in range(dig, max(12, dig) + 1):
+        ch = [f"{b:.{d}g}" for b in breaks]
+        if all(u != v for u, v in zip(ch[:-1], ch[1:])):
+            break
+    k = len(breaks) - 1
+    if a.get("labels") is not None and not isinstance(a["labels"], bool):
+        labels = [str(v) for v in np.atleast_1d(a["labels"])]
+    else:
+        labels = [f"({ch[i]},{ch[i + 1]}]" if right else f"[{ch[i]},{ch[i + 1]})"
+                  for i in range(k)]
+        if lowest:
+            if right:
+                labels[0] = "[" + labels[0][1:]
+            else:
+                labels[-1] = labels[-1][:-1] + "]"
+    if right:
+        codes = np.searchsorted(breaks, x, side="left") - 1
+        if lowest:
+            codes[x == breaks[0]] = 0
+    else:
+        codes = np.searchsorted(breaks, x, side="right") - 1
+        if lowest:
+            codes[x == breaks[-1]] = k - 1
+    codes = np.where(np.isfinite(x) & (codes >= 0) & (codes < k), codes, -1)
+    return RFactor(codes.astype(np.int64), tuple(labels), bool(a.get("ordered_result", False)))
+
+
 def _f_ifelse(call: Call, ctx: Context) -> Any:
     a = _bind(call, ["test", "yes", "no"], ctx)
     test = np.asarray(a["test"], dtype=bool)
@@ -474,7 +514,7 @@ FUNCTIONS: dict[str, Callable[[Call, Context], Any]] = {
     "mean": _summary(np.mean), "median": _summary(np.median),
     "sd": _summary(lambda x: np.std(x, ddof=1)), "var": _summary(lambda x: np.var(x, ddof=1)),
     "min": _summary(np.min), "max": _summary(np.max), "sum": _summary(np.sum),
-    "length": _summary(lambda x: float(len(x))), "ifelse": _f_ifelse,
+    "length": _summary(lambda x: float(len(x))), "ifelse": _f_ifelse, "cut": _f_cut,
     "I": _f_identity, "log": _f_log, "exp": _unary(np.exp), "sqrt": _unary(np.sqrt),
     "abs": _unary(np.abs), "log1p": _unary(np.log1p), "expm1": _unary(np.expm1),
     "log2": _unary(np.log2), "log10": _unary(np.log10), "sin": _unary(np.sin),

@@ -46,6 +46,8 @@ rhs <- c("poly(x, 3)", "poly(x, 2, raw = TRUE)", "ns(x, df = 4)", "ns(x, knots =
          "f:o", "log(w):f - 1", "C(f) + C(g, contr.SAS) + C(o, contr.poly)",
          "C(f, contr.treatment) + C(f, \"contr.sum\"):x", "bs(x, df = 4, intercept = TRUE) - 1",
          "poly(w, degree = 3) + I(as.numeric(o)^2)",
+         "cut(x, breaks = c(0, 2.5, 5, 10)) + cut(w, c(1, 3, 6), include.lowest = TRUE)",
+         "cut(x, c(-1, 5, 1000, 2e4), right = FALSE) + cut(x, c(0, 5, 11), labels = c(\"lo\", \"hi\"))",
          "I(x - mean(x)) + I((w - min(w))/sd(w)) + ifelse(x > 5, x, 0)")
 mm <- list()
 for (r in rhs) {
