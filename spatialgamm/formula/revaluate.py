@@ -38,7 +38,7 @@ from .rsyntax import (
     format_number,
     names_of,
 )
-from .transforms import poly_apply, poly_fit, scale_apply, scale_fit, spline_apply, spline_fit
+from .transforms import bs_basis, ns_apply, ns_fit, poly_basis, scale_apply, scale_fit
 
 CONTRASTS = {"contr.treatment": "treatment", "contr.sum": "sum", "contr.helmert": "helmert",
              "contr.poly": "poly", "treatment": "treatment", "sum": "sum",
@@ -288,32 +288,34 @@ def _f_poly(call: Call, ctx: Context) -> Any:
     if not isinstance(degree, (int, float)) or degree != int(degree):
         raise FormulaError(f"poly() of several variables is not supported in {what!r}; "
                            "give one variable and a whole-number degree")
-    degree = int(degree)
+    degree, raw = int(degree), bool(a.get("raw", False))
     names = tuple(str(j) for j in range(1, degree + 1))
-    if a.get("raw", False):
-        return RMatrix(np.column_stack([x ** j for j in range(1, degree + 1)]), names)
-    st = _state(ctx, call, lambda: poly_fit(x, degree, what)[1])
-    return RMatrix(poly_apply(x, st), names)
+    state = _state(ctx, call, dict)  # filled by the first (fitting) call, reused after
+    return RMatrix(poly_basis(x, degree, raw, state, what), names)
 
 
-def _f_spline(kind: str) -> Callable[[Call, Context], Any]:
-    def f(call: Call, ctx: Context) -> Any:
-        formals = ["x", "df", "knots", "intercept", "Boundary.knots"] if kind == "ns" else \
-            ["x", "df", "knots", "degree", "intercept", "Boundary.knots"]
-        a = _bind(call, formals, ctx)
-        what = deparse(call)
-        x = _vector(a["x"], what)
+def _f_ns(call: Call, ctx: Context) -> Any:
+    a = _bind(call, ["x", "df", "knots", "intercept", "Boundary.knots"], ctx)
+    what = deparse(call)
+    x = _vector(a["x"], what)
+    df = a.get("df")
+    st = _state(ctx, call, lambda: ns_fit(x[np.isfinite(x)], None if df is None else int(df),
+                                          a.get("knots"), bool(a.get("intercept", False)),
+                                          a.get("Boundary.knots"), what))
+    basis = ns_apply(x, st)
+    return RMatrix(basis, tuple(str(j) for j in range(1, basis.shape[1] + 1)))
 
-        def fit() -> Any:
-            ok = x[np.isfinite(x)]
-            df = a.get("df")
-            return spline_fit(kind, ok, None if df is None else int(df), a.get("knots"),
-                              int(a.get("degree", 3)), bool(a.get("intercept", False)),
-                              a.get("Boundary.knots"), what)
-        st = _state(ctx, call, fit)
-        basis = spline_apply(x, st)
-        return RMatrix(basis, tuple(str(j) for j in range(1, basis.shape[1] + 1)))
-    return f
+
+def _f_bs(call: Call, ctx: Context) -> Any:
+    a = _bind(call, ["x", "df", "knots", "degree", "intercept", "Boundary.knots"], ctx)
+    what = deparse(call)
+    x = _vector(a["x"], what)
+    df = a.get("df")
+    state = _state(ctx, call, dict)
+    basis = bs_basis(x, None if df is None else int(df), a.get("knots"),
+                     int(a.get("degree", 3)), bool(a.get("intercept", False)),
+                     a.get("Boundary.knots"), state, what)
+    return RMatrix(basis, tuple(str(j) for j in range(1, basis.shape[1] + 1)))
 
 
 def _f_scale(call: Call, ctx: Context) -> Any:
@@ -525,7 +527,7 @@ FUNCTIONS: dict[str, Callable[[Call, Context], Any]] = {
     "round": _f_round, "pmin": _pm(np.minimum), "pmax": _pm(np.maximum),
     "plogis": _unary(lambda x: 1 / (1 + np.exp(-x))),
     "qlogis": _unary(lambda p: np.log(p / (1 - p))),
-    "poly": _f_poly, "ns": _f_spline("ns"), "bs": _f_spline("bs"), "scale": _f_scale,
+    "poly": _f_poly, "ns": _f_ns, "bs": _f_bs, "scale": _f_scale,
     "factor": _f_factor(None), "as.factor": _f_factor(None), "ordered": _f_factor(True),
     "as.ordered": _f_factor(True), "relevel": _f_relevel, "C": _f_C,
     "as.numeric": _f_as_numeric, "as.double": _f_as_numeric,
