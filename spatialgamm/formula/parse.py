@@ -127,8 +127,7 @@ def _expand_bar(inner: str) -> list[BarTerm]:
         raise FormulaError(f"random-effects term ({inner}) needs 'expr | group'")
     groups: list[str] = []
     for g in split_top_level(grp, "+"):
-        # grouping factors are columns: `my group` is the column "my group" (as lme4 names it)
-        nest = [p.strip().replace("`", "") for p in g.split("/")]
+        nest = [p.strip() for p in g.split("/")]
         for i in range(len(nest)):
             groups.append(":".join(nest[: i + 1]))
     terms: list[BarTerm] = []
@@ -264,7 +263,8 @@ def parse_formula(formula: str, env: dict[str, Any] | None = None) -> ParsedForm
     for term in _split_minus_terms(rhs):
         inner = _strip_outer_parens(term)
         if inner is not None and "|" in inner:
-            bars.extend(_expand_bar(inner))
+            # grouping factors are columns: `my group` is the column "my group" (lme4's name)
+            bars.extend(BarTerm(b.expr, b.group.replace("`", "")) for b in _expand_bar(inner))
             continue
         m = re.match(r"^([A-Za-z_][A-Za-z_0-9]*)\s*\(", term)
         if m and m.group(1) == "offset" and term.endswith(")"):
