@@ -161,8 +161,9 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
     idents = set()
     for part in [pf.response or "", pf.fixed, *pf.offsets, *(b.expr for b in pf.bars)]:
         idents |= names_in(part)
-    for b in pf.bars:  # grouping factors are column names (`my group` without its quotes)
-        idents |= {g.strip() for g in b.group.split(":")}
+    for b in pf.bars:  # grouping factors are column names (`my group` without its quotes;
+        # nested names may carry parentheses, lme4's c:(b:a))
+        idents |= {g.strip(" ()") for g in b.group.split(":")} - {""}
     for s in pf.specials:
         idents |= set().union(*(names_in(v) for v in s.variables))
         if "by" in s.kwargs and isinstance(s.kwargs["by"], str):
