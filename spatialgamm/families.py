@@ -651,10 +651,33 @@ _ALIASES: dict[str, str] = {
     "poisson": "poisson", "gamma": "Gamma",
     "negbin": "negbin", "nb": "negbin", "negative_binomial": "negbin",
     "negative.binomial": "negbin", "negative binomial": "negbin",
+    "inverse.gaussian": "inverse.gaussian", "inverse_gaussian": "inverse.gaussian",
 }
 _CLASSES: dict[str, type[Family]] = {
     "gaussian": Gaussian, "binomial": Binomial, "poisson": Poisson, "Gamma": GammaFamily,
 }
+_R_CALL = re.compile(r"^\s*(?P<fam>[A-Za-z_.]+)\s*\((?P<args>.*)\)\s*$", re.S)
+
+
+def _r_family_call(spec: str) -> tuple[str, str | None] | None:
+    """``'binomial(link="probit")'``, ``'poisson(link = sqrt)'``, ``'Gamma("log")'`` ->
+    (family key, link); None when ``spec`` is not such a call of a family other than the
+    negative binomial (whose theta argument is read below)."""
+    m = _R_CALL.match(spec)
+    if m is None or _ALIASES.get(m["fam"].lower()) in (None, "negbin"):
+        return None
+    link = None
+    for arg in (a.strip() for a in m["args"].split(",") if a.strip()):
+        key, eq, val = arg.partition("=")
+        if not eq:
+            key, val = "link", arg
+        if key.strip() != "link":
+            raise ValueError(f"family {spec!r}: unknown argument {key.strip()!r} (only link= "
+                             "is read)")
+        link = val.strip().strip("'\"").replace(" ", "")
+    return m["fam"].lower(), link
+
+
 _NB_THETA = re.compile(r"^(?P<fam>[a-z_. ]+?)\s*\(\s*(?:theta\s*=\s*)?(?P<theta>[^)]+)\)$")
 
 
@@ -695,6 +718,13 @@ def get_family(spec: str | Family, link: str | Link | None = None, *,
     if not isinstance(spec, str):
         raise TypeError(f"family must be a name or a Family, got {type(spec).__name__}")
     key = spec.strip().lower()
+    call = _r_family_call(spec)
+    if call is not None:
+        key, given_link = call
+        if given_link is not None:
+            if link is not None and get_link(link) != get_link(given_link):
+                raise ValueError(f"family {spec!r} and link={link!r} disagree")
+            link = given_link
     m = _NB_THETA.match(key)
     if m and _ALIASES.get(m["fam"].strip()) == "negbin":
         try:
@@ -707,9 +737,13 @@ def get_family(spec: str | Family, link: str | Link | None = None, *,
     name = _ALIASES.get(key)
     if name is None:
         raise ValueError(f"unknown family {spec!r}; allowed: gaussian, binomial, poisson, "
-                         "Gamma (or gamma), negbin (or nb, negative_binomial)")
+                         "Gamma (or gamma), inverse.gaussian, negbin (or nb, "
+                         "negative_binomial), with a link as in R: 'binomial(link=\"probit\")'")
     if name == "negbin":
         return NegativeBinomial(1.0 if theta is None else theta, link)
     if theta is not None:
         raise ValueError(f"theta applies to the negative binomial family only, not {name}")
+    if name == "inverse.gaussian":
+        from .inverse_gaussian import InverseGaussian  # a leaf beside this one (no cycle)
+        return InverseGaussian(link)
     return _CLASSES[name](link)

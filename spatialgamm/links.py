@@ -16,7 +16,7 @@ from scipy import special
 
 __all__ = [
     "Link", "IdentityLink", "LogLink", "LogitLink", "ProbitLink", "CloglogLink",
-    "InverseLink", "SqrtLink", "get_link",
+    "InverseLink", "SqrtLink", "InverseSquareLink", "get_link",
 ]
 
 Array = NDArray[np.float64]
@@ -199,9 +199,31 @@ class SqrtLink(Link):
         return bool(np.all(np.isfinite(eta)) and np.all(eta > 0))
 
 
+class InverseSquareLink(Link):
+    """R's ``1/mu^2`` link, canonical for the inverse Gaussian: mu = eta^(-1/2)."""
+
+    name = "1/mu^2"
+
+    def linkfun(self, mu: ArrayLike) -> Array:
+        with np.errstate(divide="ignore"):
+            return 1.0 / _arr(mu) ** 2
+
+    def linkinv(self, eta: ArrayLike) -> Array:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return 1.0 / np.sqrt(_arr(eta))
+
+    def mu_eta(self, eta: ArrayLike) -> Array:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return -1.0 / (2.0 * _arr(eta) ** 1.5)
+
+    def valid_eta(self, eta: ArrayLike) -> bool:
+        eta = _arr(eta)
+        return bool(np.all(np.isfinite(eta)) and np.all(eta > 0))
+
+
 _LINKS: dict[str, type[Link]] = {
     c.name: c for c in (IdentityLink, LogLink, LogitLink, ProbitLink, CloglogLink,
-                        InverseLink, SqrtLink)
+                        InverseLink, SqrtLink, InverseSquareLink)
 }
 
 
@@ -215,6 +237,6 @@ def get_link(spec: str | Link) -> Link:
     """
     if isinstance(spec, Link):
         return spec
-    if isinstance(spec, str) and spec in _LINKS:
-        return _LINKS[spec]()
+    if isinstance(spec, str) and spec.strip().strip("'\"").replace(" ", "") in _LINKS:
+        return _LINKS[spec.strip().strip("'\"").replace(" ", "")]()
     raise ValueError(f"unknown link {spec!r}; allowed: {', '.join(_LINKS)}")

@@ -2,8 +2,8 @@
 
 This is the first public stage of a fit (``build_model -> objective -> optimize -> assemble``).
 It validates the data (missing columns, non-numeric responses, NA rows), builds the fixed
-part with formulaic, each random/penalised term's block, and checks the fixed-effect matrix
-for rank deficiency (aliased columns are dropped with a warning, as lme4 does).
+part as R's model.matrix, each random/penalised term's block, and checks the fixed-effect
+matrix for rank deficiency (aliased columns are dropped with a warning, as lme4 does).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import scipy.linalg as sla
 from .control import Control, as_control, check_grouping
 from .errors import DataWarning, check_dataframe
 from .families import Family, get_family
-from .formula.evaluate import evaluate, names_in
+from .formula.evaluate import add_expression_columns, evaluate, names_in
 from .formula.fixed import FixedDesign, fixed_design
 from .formula.parse import FormulaError, ParsedFormula, parse_formula
 from .terms import build_special
@@ -76,9 +76,12 @@ class ModelSpec:
 def _formula_columns(pf: ParsedFormula, data: pd.DataFrame) -> list[str]:
     text = pf.text
     used = set()
-    for tok in re.findall(r"[A-Za-z_.][A-Za-z0-9_.]*", text):
-        if tok in data.columns:
+    # back-quoted names (`Δ days`) are columns too
+    for tok in re.findall(r"[A-Za-z_.][A-Za-z0-9_.]*|(?<=`)[^`]+(?=`)", text):
+        if tok in data.columns or tok == ".":  # R's `.`: every column is in the model
             used.add(tok)
+    if "." in used:
+        return list(data.columns)
     return [c for c in data.columns if c in used]
 
 
@@ -202,12 +205,13 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
     # every identifier in the formula that is not a column, a function or a caller name
     # is a missing column: say so before anything else fails obscurely
     idents = set()
-    for part in [pf.response or "", pf.fixed, *pf.offsets,
-                 *(b.expr + " + " + b.group.replace(":", "+").replace("/", "+")
-                   for b in pf.bars)]:
-        idents |= names_in(part.replace("|", "+"))
+    for part in [pf.response or "", pf.fixed, *pf.offsets, *(b.expr for b in pf.bars)]:
+        idents |= names_in(part)
+    for b in pf.bars:  # grouping factors are column names (`my group` without its quotes;
+        # nested names may carry parentheses, lme4's c:(b:a))
+        idents |= {g.strip(" ()") for g in b.group.split(":")} - {""}
     for s in pf.specials:
-        idents |= set(s.variables)
+        idents |= set().union(*(names_in(v) for v in s.variables))
         if "by" in s.kwargs and isinstance(s.kwargs["by"], str):
             idents.add(s.kwargs["by"])
     known_funcs = {"log", "exp", "sqrt", "abs", "log1p", "log10", "log2", "C", "I", "cbind",
@@ -240,7 +244,8 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
 
     check_factor_levels(data, roles)
     y, trials, rname = _response(pf, data, env)
-    fixed = fixed_design(pf.fixed, data, context=env)
+    fixed = fixed_design(pf.fixed, data, context=env,
+                         response=tuple(names_in(pf.response or "")))  # `.`: the other columns
     X, x_names = fixed.X, list(fixed.names)
 
     w = np.ones(len(data))
@@ -285,6 +290,7 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
         if k:
             b.name = f"{b.name}.{k}"
             b.term.name = b.name
+    data = add_expression_columns(data, pf.specials, env)  # s(log(x)): a column "log(x)"
     for s in pf.specials:
         blocks.extend(build_special(s, data, env, fam))
     fixed_cols = np.arange(X.shape[1])

@@ -1,9 +1,9 @@
 """Split an R-style model formula into its parts.
 
 A formula such as ``cbind(s, n - s) ~ x + C(f) + (Days | Subject) + s(cX, cY, bs='gp', k=50)
-+ offset(log(time))`` has a response, a fixed part (handed to formulaic), lme4 bar terms,
-special terms (``s()``, ``gp()``, ``spde()`` ...) and offsets. This module only splits the text
-and parses the arguments of special terms; nothing here touches data.
++ offset(log(time))`` has a response, a fixed part (R's model.matrix, :mod:`.fixed`), lme4
+bar terms, special terms (``s()``, ``gp()``, ``spde()`` ...) and offsets. This module only
+splits the text and parses the arguments of special terms; nothing here touches data.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import FormulaError
+from .rsyntax import deparse, parse_r
+
 #: Calls in a formula that build a penalised / latent term rather than fixed-effect columns.
 SPECIAL_CALLS = ("s", "te", "gp", "hsgp", "spde", "kinship", "known_cov")
-
-
-class FormulaError(ValueError):
-    """A formula that cannot be parsed; the message says which part and why."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ class SpecialTerm:
 
 @dataclass(frozen=True)
 class ParsedFormula:
-    """The parts of a formula. ``fixed`` is a formulaic right-hand side (may be ``"1"``)."""
+    """The parts of a formula. ``fixed`` is an R right-hand side (may be ``"1"``)."""
 
     response: str | None
     fixed: str
@@ -72,7 +71,7 @@ def split_top_level(text: str, sep: str = "+") -> list[str]:
             if ch == quote:
                 quote = None
             continue
-        if ch in "'\"":
+        if ch in "'\"`":  # strings and R's back-quoted names (`Δ days`)
             quote = ch
         elif ch in "([{":
             depth += 1
@@ -180,8 +179,16 @@ def parse_special(text: str, env: dict[str, Any] | None = None) -> SpecialTerm:
     {'bs': 'gp', 'k': 50}
     """
     env = env or {}
+    # R's back-quoted names (`Δ x`) are not Python: stand-ins here, mapped back below
+    quoted: dict[str, str] = {}
+
+    def stand_in(m: re.Match) -> str:
+        key = f"_bq{len(quoted)}_"
+        quoted[key] = m.group(1)
+        return key
+    src = re.sub(r"`([^`]*)`", stand_in, text.strip())
     try:
-        tree = ast.parse(text.strip(), mode="eval").body
+        tree = ast.parse(src, mode="eval").body
     except SyntaxError as exc:
         raise FormulaError(f"cannot parse term {text!r}: {exc.msg}") from exc
     if not isinstance(tree, ast.Call) or not isinstance(tree.func, ast.Name):
@@ -189,13 +196,44 @@ def parse_special(text: str, env: dict[str, Any] | None = None) -> SpecialTerm:
     variables = []
     for a in tree.args:
         if isinstance(a, ast.Name):
-            variables.append(a.id)
-        else:
-            variables.append(ast.unparse(a))
+            variables.append(quoted.get(a.id, a.id))
+            continue
+        # an expression (s(log(x))): kept as R prints it, evaluated on the data by the model
+        seg = ast.get_source_segment(src, a) or ast.unparse(a)
+        for key, name in quoted.items():
+            seg = seg.replace(key, f"`{name}`")
+        try:
+            variables.append(deparse(parse_r(seg)))
+        except FormulaError:
+            variables.append(seg)
     # `by=fac` / `site=id` name data columns (as in mgcv), never Python variables of the caller
     kwargs = {kw.arg: (kw.value.id if kw.arg in ("by", "site") and isinstance(kw.value, ast.Name)
                        else _literal(kw.value, env)) for kw in tree.keywords if kw.arg}
     return SpecialTerm(tree.func.id, tuple(variables), kwargs, text.strip())
+
+
+_TRIALS = re.compile(r"^(?P<y>.+?)\|\s*trials\s*\((?P<n>.+)\)\s*$", re.S)
+
+
+def _brms_response(lhs: str) -> str:
+    """brms's ``y | trials(n)`` is R's ``cbind(y, n - y)``; other addition terms are refused.
+
+    >>> _brms_response("incidence | trials(size)")
+    'cbind(incidence, size - incidence)'
+    """
+    if len(split_top_level(lhs, "|")) < 2:
+        return lhs
+    m = _TRIALS.match(lhs)
+    if m is None:
+        raise FormulaError(f"response {lhs!r}: of brms's addition terms ('y | ...') only "
+                           "trials(n) is supported (as cbind(y, n - y)); give weights= or "
+                           "offset= for the others")
+
+    def wrap(t: str) -> str:
+        t = t.strip()
+        return t if re.fullmatch(r"[\w.]+|`[^`]+`", t) else f"({t})"
+    y, n = m["y"].strip(), m["n"].strip()
+    return f"cbind({y}, {wrap(n)} - {wrap(y)})"
 
 
 def parse_formula(formula: str, env: dict[str, Any] | None = None) -> ParsedFormula:
@@ -219,6 +257,7 @@ def parse_formula(formula: str, env: dict[str, Any] | None = None) -> ParsedForm
     if formula.count("~") != 1:
         raise FormulaError(f"formula {formula!r} must contain exactly one '~'")
     lhs, rhs = (t.strip() for t in formula.split("~"))
+    lhs = _brms_response(lhs)
     if not rhs:
         raise FormulaError(f"formula {formula!r} has an empty right-hand side")
     fixed: list[str] = []
@@ -228,7 +267,8 @@ def parse_formula(formula: str, env: dict[str, Any] | None = None) -> ParsedForm
     for term in _split_minus_terms(rhs):
         inner = _strip_outer_parens(term)
         if inner is not None and "|" in inner:
-            bars.extend(_expand_bar(inner))
+            # grouping factors are columns: `my group` is the column "my group" (lme4's name)
+            bars.extend(BarTerm(b.expr, b.group.replace("`", "")) for b in _expand_bar(inner))
             continue
         m = re.match(r"^([A-Za-z_][A-Za-z_0-9]*)\s*\(", term)
         if m and m.group(1) == "offset" and term.endswith(")"):
@@ -236,7 +276,7 @@ def parse_formula(formula: str, env: dict[str, Any] | None = None) -> ParsedForm
         elif m and m.group(1) in SPECIAL_CALLS and term.endswith(")"):
             specials.append(parse_special(term, env))
         else:
-            if "|" in term:
+            if "|" in term and not re.match(r"^[\w.]+\s*\(", term):
                 raise FormulaError(f"random-effects term {term!r} must be in parentheses: "
                                    "'(expr | group)'")
             fixed.append(term)

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from scipy import stats
 
 from ..errors import DataWarning, PredictionError, check_dataframe
-from ..formula.evaluate import evaluate
+from ..formula.evaluate import add_expression_columns, evaluate
 from ..terms.ranef import RandomEffectTerm
 from ..validate import column_roles
 
@@ -59,6 +59,7 @@ def _offset_for(fit, newdata: pd.DataFrame, offset: Any) -> np.ndarray:
 def design_rows(fit, newdata: pd.DataFrame, population: bool) -> tuple[np.ndarray, Any]:
     """Fixed and latent design rows ``(X_new, Z_new)`` for new data (Z in b-space)."""
     spec = fit.spec
+    newdata = add_expression_columns(newdata, spec.formula.specials, spec.env)  # s(log(x))
     Xf = spec.fixed.for_newdata(newdata)
     cols = [Xf]
     zs = []
