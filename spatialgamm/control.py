@@ -27,6 +27,7 @@ import warnings
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from .errors import ModelError
 from .formula.parse import FormulaError
 
 _ACTIONS = ("stop", "warning", "ignore")
@@ -123,9 +124,11 @@ def as_control(control: Control | dict[str, Any] | None) -> Control:
     return replace(Control(), **kw)
 
 
-def _act(action: str, message: str) -> None:
-    if action == "stop":  # a FormulaError (a ValueError): the formula's terms are at fault
-        raise FormulaError(message)
+def _act(action: str, message: str, identifiability: bool = False) -> None:
+    # levels too few: the formula's grouping term is at fault (FormulaError); observations
+    # too few for the levels or effects: the data cannot identify the model (ModelError)
+    if action == "stop":
+        raise (ModelError if identifiability else FormulaError)(message)
     if action == "warning":
         warnings.warn(message, UserWarning, stacklevel=4)
 
@@ -161,7 +164,8 @@ def check_grouping(terms: list[tuple[str, str, int, int]], n: int, control: Cont
         _act(control.check_nobs_vs_nlev,
              f"number of levels of each grouping factor must be {'<=' if allow_n else '<'} "
              f"number of observations (problems: {', '.join(bad)}); "
-             "control=sg.lmer_control(check_nobs_vs_nlev='ignore') skips this check")
+             "control=sg.lmer_control(check_nobs_vs_nlev='ignore') skips this check",
+             identifiability=True)
     few = [g for g, k in nlev.items() if k < 5]
     if control.check_nlev_gtreq_5 != "ignore" and few:
         _act(control.check_nlev_gtreq_5, "grouping factors with < 5 sampled levels may give "
@@ -173,4 +177,4 @@ def check_grouping(terms: list[tuple[str, str, int, int]], n: int, control: Cont
                 _act(control.check_nobs_vs_nRE,
                      f"number of observations (={n}) {'<' if allow_n else '<='} number of "
                      f"random effects (={q}) for term ({label}); the random-effects "
-                     f"parameters{rest} are probably unidentifiable")
+                     f"parameters{rest} are probably unidentifiable", identifiability=True)

@@ -201,7 +201,8 @@ MODEL_CASES = [
     pytest.param(lambda d: sg.lmer("y ~ x + (x | obs2)", d.iloc[:50]), ModelError,
                  r"\(=50\) <= .*\(=50\)", id="lmer-more-random-effects-than-obs-50"),
     pytest.param(lambda d: sg.lmer("y ~ x + (1 | g)", d.assign(g="one")), FormulaError,
-                 r"'g' has 1 level", id="lmer-one-level-group"),
+                 r"grouping factors must have > 1 sampled level \(problems: g\)",  # lme4's words
+                 id="lmer-one-level-group"),
     # R: "y ~ x +" is a syntax error ("unexpected end of input")
     pytest.param(lambda d: sg.lmer("y ~ x + (1 | g) +", d), FormulaError,
                  r"ends with '\+'", id="lmer-trailing-plus"),

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 import spatialgamm as sg
+from spatialgamm.errors import PredictionError
 from spatialgamm.families import get_family
 from spatialgamm.formula.evaluate import evaluate, names_in
 from spatialgamm.formula.fixed import fixed_design
@@ -281,7 +282,7 @@ def test_spatial_coordinates_must_be_columns():
 def test_missing_column_in_new_data_is_named():
     d = _data("sleepstudy")
     m = sg.lmer("Reaction ~ poly(Days, 2) + (1 | Subject)", d)
-    with pytest.raises(FormulaError, match="'Days' is neither a column"):
+    with pytest.raises(PredictionError, match=r"newdata lacks column\(s\) \['Days'\]"):
         m.predict(pd.DataFrame({"Dayz": [1.0]}), re_form="~0")
 
 

@@ -17,6 +17,7 @@ import pytest
 
 import spatialgamm as sg
 from spatialgamm.engine.optimize import SingularFitWarning
+from spatialgamm.errors import ModelError
 from spatialgamm.formula.parse import FormulaError
 from spatialgamm.results.summary import abbreviate
 
@@ -148,7 +149,7 @@ def test_control_checks_warn_or_stop(obs_ref, overdispersed):
     # a glmer with more levels than observations is impossible by construction; a term with
     # more random effects than observations is refused (glmer: n < q)
     two = overdispersed.iloc[:40].assign(g=np.arange(40) // 2)
-    with pytest.raises(FormulaError, match=r"\(=40\) < number of random effects \(=60\)"):
+    with pytest.raises(ModelError, match=r"\(=40\) < number of random effects \(=60\)"):
         sg.glmer("y ~ x + (x + I(x**2) | g)", two.assign(**{"I(x**2)": 0}), family="poisson")
 
 

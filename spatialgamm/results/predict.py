@@ -102,6 +102,8 @@ def check_newdata(fit, newdata: pd.DataFrame, population: bool,
     """
     check_dataframe(newdata, "newdata")
     spec = fit.spec
+    # smooths of expressions (s(log(x))) use derived columns: check x, through them
+    newdata = add_expression_columns(newdata, spec.formula.specials, spec.env)
     roles = column_roles(spec.formula, spec.data.columns)
     used = roles.fixed | roles.slopes | roles.smooth | (set() if population else
                                                          roles.grouping)
