@@ -284,6 +284,12 @@ class MixedFit:
         tab["Pr(>|t|)"] = 2 * stats.t.sf(np.abs(stat), df)
         return tab
 
+    def vcov_fixef(self, se: str = "conditional") -> pd.DataFrame:
+        """Fixed-effect covariance: ``se="conditional"`` on the covariance parameters (lme4's,
+        = ``vcov``) or ``"joint"`` (glmmTMB's; NB: with theta's uncertainty); results/gp.py."""
+        from .gp import vcov_fixef
+        return vcov_fixef(self, se)
+
     def corr_fixef(self) -> pd.DataFrame:
         v = self.state.vcov_beta
         d = np.sqrt(np.diag(v))
