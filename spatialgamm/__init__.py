@@ -7,12 +7,13 @@ The front doors (``lmer``, ``glmer``, ``gam``, ``fit``) share one latent-Gaussia
 
 from . import datasets
 from .api import fit, gam, glmer, lmer
+from .families import negative_binomial
 from .mesh import Mesh, matern_precision, nonconvex_hull
 from .model import build_model
 from .results.compare import anova
 from .spatial import GridPrediction, plot_estimate_se, plot_map, predict_grid, save_figure
 
 __all__ = ["GridPrediction", "Mesh", "anova", "build_model", "datasets", "fit", "gam", "glmer",
-           "lmer", "matern_precision", "nonconvex_hull", "plot_estimate_se", "plot_map",
-           "predict_grid", "save_figure"]
+           "lmer", "matern_precision", "negative_binomial", "nonconvex_hull", "plot_estimate_se",
+           "plot_map", "predict_grid", "save_figure"]
 __version__ = "0.1.0"

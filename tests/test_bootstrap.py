@@ -164,6 +164,13 @@ def test_case_bootstrap_glmm_and_response_scale_predictions():
     assert ((bt.samples["pred[1]"] > 0) & (bt.samples["pred[1]"] < 1)).all()
 
 
+def test_progress_bar_on_request(sleep_fit, capsys):
+    sleep_fit.bootstrap(n=2, seed=1)
+    assert "bootstrap" not in capsys.readouterr().err
+    sleep_fit.bootstrap(n=2, seed=1, progress=True)
+    assert "parametric bootstrap" in capsys.readouterr().err
+
+
 def test_result_views_and_errors(sleep_fit):
     bt = sleep_fit.bootstrap(n=5, seed=1)
     assert list(bt.index) == list(bt.estimate.index)

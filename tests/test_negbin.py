@@ -51,6 +51,7 @@ def _check_glmer_nb(m, r, est_rtol=1e-4):
     assert m.loglik == pytest.approx(r["logLik"], abs=1e-3)
     assert m.state.extra["theta"] == pytest.approx(r["theta"], rel=1e-3)
     assert m.varcorr["sdcor"].iloc[0] == pytest.approx(r["sd"], rel=1e-3)
+    assert m.n_params == r["df"]  # theta counted, as glmer.nb
 
 
 def test_grouseticks_matches_glmer_nb(grouse_nb, ref):
@@ -101,7 +102,7 @@ def test_theta_given_in_the_family_is_held_fixed(grouse, ref):
     # every way of naming a theta gives the same fixed family (what the fit resolves)
     for fam in ("negative_binomial(5)", "Negative Binomial(5)", get_family("nb", theta=5)):
         assert get_family(fam) == negative_binomial(theta=5)
-    m = sg.glmer(FORMULA, grouse, family=negative_binomial(theta=5))
+    m = sg.glmer(FORMULA, grouse, family=sg.negative_binomial(theta=5))
     assert m.family.theta == 5 and "theta" not in m.state.extra
     # lme4's default stopping leaves it ~1e-3 below the optimum: ours is at least as high
     assert r["logLik"] - 1e-6 <= m.loglik <= r["logLik"] + 5e-3
@@ -109,6 +110,9 @@ def test_theta_given_in_the_family_is_held_fixed(grouse, ref):
     np.testing.assert_allclose(m.se.to_numpy(), list(r["se"].values()), rtol=1e-3)
     assert m.varcorr["sdcor"].iloc[0] == pytest.approx(r["sd"], rel=1e-3)
     np.testing.assert_allclose(m.vcov_fixef(se="joint"), m.vcov)  # no theta to add
+    # lme4 counts theta among the parameters of any "Negative Binomial" family, given or
+    # not (df 6 here); a given theta is not estimated, so AIC counts 5, as MASS's glm does
+    assert m.n_params == r["df"] - 1
 
 
 def test_family_flags():
