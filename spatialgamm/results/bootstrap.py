@@ -14,10 +14,12 @@ correlations), the residual SD (families with an estimated scale), the negative 
 theta (when estimated) and, with ``newdata``, population-level predictions (``re_form='~0'``).
 Intervals: percentile, or BCa with the acceleration from a jackknife over the groups.
 
-All refits run with one BLAS thread (the engine's small-problem rule): a refit is hundreds
-of calls on matrices of a few dozen rows, which BLAS threads only slow down. Replicate ``i``
-draws from its own stream ``SeedSequence(seed).spawn(n)[i]``, so the numbers depend on the
-seed alone, not on the order or the threads the replicates run in.
+Refits follow the engine's BLAS rule (``engine/threads.py``): one thread below 1,500 latent +
+fixed columns, where a refit is hundreds of calls on small matrices that threads only slow
+down (100 sleepstudy refits on a busy 2-core machine: 38-53 s with threaded BLAS, 2.9 s
+with one thread). Replicate ``i`` draws from its own stream
+``SeedSequence(seed).spawn(n)[i]``, so the numbers depend on the seed alone, not on the
+order or the threads the replicates run in.
 """
 
 from __future__ import annotations
@@ -198,6 +200,11 @@ class BootstrapResult:
         return head + "\n" + self.table.to_string()
 
 
+def _width(fit) -> int:
+    """Latent + fixed columns: what the engine's BLAS-thread rule looks at."""
+    return fit.spec.p + sum(b.q for b in fit.spec.blocks)
+
+
 def _run(fn, draws: list, progress: bool, desc: str, pred: PredictionRows | None
          ) -> tuple[list[dict], int, int, int]:
     rows, failed, noconv, sing = [], 0, 0, 0
@@ -219,7 +226,7 @@ def jackknife(fit, group: str, pred: PredictionRows | None = None,
     refit = CaseRefitter(fit, group)
     G = refit.design.n_groups
     draws = [np.delete(np.arange(G), j) for j in range(G)]
-    with warnings.catch_warnings(), blas_threads_for(0):
+    with warnings.catch_warnings(), blas_threads_for(_width(fit)):
         warnings.simplefilter("ignore")
         rows, failed, _, _ = _run(refit, draws, progress, "jackknife", pred)
     if not rows:
@@ -290,7 +297,7 @@ def bootstrap(fit, n: int = 1000, kind: str = "parametric", group: str | None = 
     ss = _seed_sequence(seed)
     streams = [np.random.default_rng(s) for s in ss.spawn(int(n))]
     estimate = pd.Series(statistics(from_fit(fit), pred), dtype=float)
-    with warnings.catch_warnings(), blas_threads_for(0):
+    with warnings.catch_warnings(), blas_threads_for(_width(fit)):
         warnings.simplefilter("ignore")
         if kind == "parametric":
             para = ParametricRefitter(fit)
