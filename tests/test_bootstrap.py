@@ -187,3 +187,25 @@ def test_result_views_and_errors(sleep_fit):
         bt.confint(method="basic")
     with pytest.raises(TypeError, match="seed"):
         sleep_fit.bootstrap(n=2, seed="1")
+
+
+@pytest.mark.parametrize("case", ["cbind", "offset_weights"])
+def test_case_resample_of_every_group_once_reproduces_the_fit(case):
+    # the rebuilt model must carry the trials, prior weights and offsets of the original
+    if case == "cbind":
+        m = sg.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                     sg.datasets.load_cbpp(), family="binomial")
+    else:
+        rng = np.random.default_rng(8)
+        g = np.repeat(np.arange(15), 6)
+        t = rng.uniform(1, 5, 90)
+        d = pd.DataFrame({"y": rng.poisson(t * np.exp(0.3 + rng.normal(0, 0.5, 15)[g])),
+                          "t": t, "x": rng.normal(size=90), "g": pd.Categorical(g)})
+        m = sg.fit("y ~ x + (1 | g) + offset(log(t))", d, family="poisson", method="ML",
+                   weights=np.where(np.arange(90) % 7 == 0, 2.0, 1.0))
+    refit = bootstrap_refit.CaseRefitter(m, None)
+    rep = refit(np.arange(refit.design.n_groups))
+    est = bootstrap_refit.statistics(bootstrap_refit.from_fit(m))
+    got = bootstrap_refit.statistics(rep)
+    assert list(got) == list(est)
+    np.testing.assert_allclose(list(got.values()), list(est.values()), rtol=1e-5, atol=1e-7)

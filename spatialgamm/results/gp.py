@@ -507,8 +507,13 @@ def gaussian_joint_vcov(fit) -> np.ndarray:
 
 
 def vcov_fixef(fit, se: str = "conditional") -> pd.DataFrame:
-    """Fixed-effect covariance under the ``se`` convention (module docstring): for negative
-    binomial fits ``"joint"`` adds theta's uncertainty (the fit keeps that matrix)."""
+    """Fixed-effect covariance under the ``se`` convention (module docstring).
+
+    Gaussian identity-link fits: conditional (lme4's ``vcov``) or :func:`gaussian_joint_vcov`.
+    Negative binomial fits: conditional on theta (glmer.nb's) or with theta's uncertainty
+    (kept by the fit). Other Laplace fits invert glmer's Hessian in ``(theta, beta)``, which
+    is joint already: both conventions give it.
+    """
     if se not in ("conditional", "joint"):
         raise ValueError(f"se must be 'conditional' or 'joint', got {se!r}")
     V = fit.state.vcov_beta
@@ -517,10 +522,7 @@ def vcov_fixef(fit, se: str = "conditional") -> pd.DataFrame:
             V = gaussian_joint_vcov(fit)
         elif fit.state.extra.get("vcov_beta_joint") is not None:
             V = fit.state.extra["vcov_beta_joint"]
-        elif not fit.family.scale_known or fit.state.extra.get("theta") is not None:
-            raise NotImplementedError(f"joint standard errors for family {fit.family.name}")
-        else:
-            # glmer's Hessian is already joint in (theta, beta): the two conventions agree
-            V = fit.state.vcov_beta
+        # otherwise (Laplace / AGQ fits) glmer's Hessian is already joint in the covariance
+        # parameters (and an estimated scale) and beta: the two conventions agree
     names = fit.spec.x_names
     return pd.DataFrame(np.asarray(V), index=names, columns=names)
