@@ -187,6 +187,10 @@ def test_result_views_and_errors(sleep_fit):
         bt.confint(method="basic")
     with pytest.raises(TypeError, match="seed"):
         sleep_fit.bootstrap(n=2, seed="1")
+    with pytest.raises(TypeError, match="newdata must be a pandas DataFrame, got dict"):
+        sleep_fit.bootstrap(n=2, newdata={"Days": [1]})
+    with pytest.raises(ValueError, match="type must be"):
+        sleep_fit.bootstrap(n=2, newdata=pd.DataFrame({"Days": [1]}), type="terms")
 
 
 @pytest.mark.parametrize("case", ["cbind", "offset_weights"])

@@ -90,7 +90,7 @@ class PredictionRows:
               ) -> PredictionRows:
         from .predict import _offset_for, design_rows
         if not isinstance(newdata, pd.DataFrame):
-            raise TypeError(f"newdata must be a pandas DataFrame, got {type(newdata).__name__}")
+            raise TypeError(f"newdata must be a pandas DataFrame, got {newdata.__class__.__name__}")
         if type not in ("link", "response"):
             raise ValueError(f"type must be 'link' or 'response', got {type!r}")
         for blk in fit.spec.blocks:
