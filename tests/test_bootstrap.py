@@ -213,3 +213,22 @@ def test_case_resample_of_every_group_once_reproduces_the_fit(case):
     got = bootstrap_refit.statistics(rep)
     assert list(got) == list(est)
     np.testing.assert_allclose(list(got.values()), list(est.values()), rtol=1e-5, atol=1e-7)
+
+
+def test_jackknife_over_subjects_closed_form(sleep_fit):
+    # sleepstudy is balanced with the same days for every subject: for any theta the GLS
+    # estimates are the means of the 18 per-subject least-squares lines, so leaving subject
+    # j out gives the mean of the other 17 lines exactly, and the BCa acceleration is the
+    # skewness formula of those lines (Efron & Tibshirani 1993, eq. 14.15)
+    from spatialgamm.results.bootstrap import jackknife
+    d = sg.datasets.load_sleepstudy()
+    lines = np.array([np.polyfit(g["Days"], g["Reaction"], 1)[::-1]
+                      for _, g in d.groupby("Subject", observed=True)])
+    G = len(lines)
+    jk = jackknife(sleep_fit, "Subject")
+    loo = (lines.sum(0) - lines) / (G - 1)
+    np.testing.assert_allclose(jk[["(Intercept)", "Days"]].to_numpy(), loo, rtol=1e-7)
+    dev = lines - lines.mean(0)
+    a = (dev ** 3).sum(0) / (6 * ((dev ** 2).sum(0)) ** 1.5)
+    from spatialgamm.results.bootstrap_ci import acceleration
+    np.testing.assert_allclose(acceleration(jk)[["(Intercept)", "Days"]], a, rtol=1e-5)
