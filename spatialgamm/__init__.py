@@ -9,6 +9,7 @@ from . import datasets
 from .api import fit, gam, glmer, lmer
 from .control import Control, glmer_control, lmer_control
 from .engine.optimize import ConvergenceWarning, SingularFitWarning
+from .families import negative_binomial
 from .mesh import Mesh, matern_precision, nonconvex_hull
 from .model import build_model
 from .results.compare import anova
@@ -16,8 +17,8 @@ from .spatial import GridPrediction, plot_estimate_se, plot_map, predict_grid, s
 
 __all__ = ["Control", "ConvergenceWarning", "GridPrediction", "Mesh", "SingularFitWarning",
            "anova", "build_model", "datasets", "fit", "gam", "glmer", "glmer_control", "lmer",
-           "lmer_control", "matern_precision", "nonconvex_hull", "plot_estimate_se", "plot_map",
-           "predict_grid", "save_figure"]
+           "lmer_control", "matern_precision", "negative_binomial", "nonconvex_hull",
+           "plot_estimate_se", "plot_map", "predict_grid", "save_figure"]
 __version__ = "0.1.0"
 
 # the error classes (issue 12): one module documents them, the package re-exports them

@@ -507,16 +507,21 @@ class GammaFamily(Family):
 class NegativeBinomial(Family):
     """Negative binomial (NB2) counts with size ``theta``: V(mu) = mu + mu^2 / theta.
 
-    As MASS's ``negative.binomial(theta)``: theta is held fixed here (so the scale is known);
-    an engine that estimates theta (``glmer.nb``) makes copies with :meth:`with_theta`.
+    A theta given here is held fixed, as MASS's ``negative.binomial(theta)`` in ``glm`` or
+    ``glmer`` (so the scale is known). ``estimate=True`` (what ``negative_binomial()``
+    without theta and the names "negbin" / "nb" give) asks the fit to estimate theta, as
+    ``glmer.nb``; theta is then only the start, and the fit names the family with its
+    estimate (copies made by :meth:`with_theta` keep the flag).
 
     Examples
     --------
     >>> fam = negative_binomial(2.5)
-    >>> fam.name, float(fam.variance(2.0)[()])
-    ('Negative Binomial(2.5)', 3.6)
+    >>> fam.name, float(fam.variance(2.0)[()]), fam.estimate
+    ('Negative Binomial(2.5)', 3.6, False)
     >>> fam.with_theta(10).name
     'Negative Binomial(10)'
+    >>> negative_binomial().estimate
+    True
     """
 
     default_link = canonical_link = "log"  # log is not canonical for fixed theta, but is R's
@@ -524,12 +529,14 @@ class NegativeBinomial(Family):
     scale_known = True
     mu_positive = True
 
-    def __init__(self, theta: float, link: str | Link | None = None) -> None:
+    def __init__(self, theta: float, link: str | Link | None = None,
+                 estimate: bool = False) -> None:
         theta = float(theta)
         if not (math.isfinite(theta) and theta > 0):
             raise ValueError(f"negative binomial theta must be a positive finite number, "
                              f"got {theta!r}")
         self.theta = theta
+        self.estimate = bool(estimate)
         super().__init__(link)
 
     @property  # type: ignore[override]
@@ -542,16 +549,19 @@ class NegativeBinomial(Family):
         return False
 
     def with_theta(self, theta: float) -> NegativeBinomial:
-        """A copy with another theta (same link)."""
-        return NegativeBinomial(theta, self.link)
+        """A copy with another theta (same link, same ``estimate`` flag)."""
+        return NegativeBinomial(theta, self.link, estimate=self.estimate)
 
     def __eq__(self, other: object) -> bool:
-        return super().__eq__(other) and self.theta == other.theta  # type: ignore[attr-defined]
+        return (super().__eq__(other) and self.theta == other.theta  # type: ignore[attr-defined]
+                and self.estimate == other.estimate)  # type: ignore[attr-defined]
 
     def __hash__(self) -> int:
-        return hash((type(self), self.link, self.theta))
+        return hash((type(self), self.link, self.theta, self.estimate))
 
     def __repr__(self) -> str:
+        if self.estimate:
+            return f"negative_binomial(theta=None, link={self.link.name!r})  # theta estimated"
         return f"negative_binomial(theta={self.theta!r}, link={self.link.name!r})"
 
     def variance(self, mu: ArrayLike) -> Array:
@@ -562,9 +572,14 @@ class NegativeBinomial(Family):
         y, mu, wt = self._prep(y, mu, wt)
         th = self.theta
         # MASS: y log(max(1, y) / mu) - (y + th) log((y + th) / (mu + th)); the second log is
-        # written with log1p so that a large theta does not cancel to rounding noise.
-        t1 = np.where(y > 0, y * np.log(np.maximum(1.0, y) / np.where(y > 0, mu, 1.0)), 0.0)
-        t2 = (y + th) * np.log1p((y - mu) / (mu + th))
+        # written as -log1p((mu - y) / (y + th)) so that neither a large theta (cancellation
+        # to rounding noise) nor mu >> theta (log1p(-1) in the other form) loses it. A mu
+        # that underflowed to 0 under a positive count gives an infinite deviance, silently:
+        # PIRLS and the optimiser treat it as a rejected step.
+        with np.errstate(divide="ignore"):
+            t1 = np.where(y > 0, y * np.log(np.maximum(1.0, y) / np.where(y > 0, mu, 1.0)),
+                          0.0)
+        t2 = -(y + th) * np.log1p((mu - y) / (y + th))
         return 2.0 * wt * (t1 - t2)
 
     def loglik_obs(self, y: ArrayLike, mu: ArrayLike, wt: ArrayLike | None = None,
@@ -635,14 +650,20 @@ def Gamma(link: str | Link = "inverse") -> GammaFamily:  # noqa: N802 - R's name
     return GammaFamily(link)
 
 
-def negative_binomial(theta: float, link: str | Link = "log") -> NegativeBinomial:
-    """MASS's ``negative.binomial(theta, link)``: NB2 with size theta.
+def negative_binomial(theta: float | None = None, link: str | Link = "log") -> NegativeBinomial:
+    """MASS's ``negative.binomial(theta, link)``: NB2 with size theta, held fixed in a fit.
+
+    Without ``theta`` the fit estimates it, as ``glmer.nb`` / ``glm.nb``.
 
     Examples
     --------
     >>> negative_binomial(2.123456).name
     'Negative Binomial(2.1235)'
+    >>> negative_binomial(theta=5).estimate, negative_binomial().estimate
+    (False, True)
     """
+    if theta is None:
+        return NegativeBinomial(1.0, link, estimate=True)
     return NegativeBinomial(theta, link)
 
 
@@ -695,8 +716,9 @@ def get_family(spec: str | Family, link: str | Link | None = None, *,
     link
         A link name or :class:`Link`; ``None`` keeps the family's (default) link.
     theta
-        Negative binomial size. Without it a named negative binomial gets theta = 1, a start
-        for engines that estimate theta.
+        Negative binomial size, held fixed by the fit. Without it a named negative binomial
+        ("negbin", "nb") is estimated by the fit (``estimate=True``, start theta = 1); one
+        named with its theta ("Negative Binomial(2.5)") keeps it fixed.
 
     Examples
     --------
@@ -712,8 +734,10 @@ def get_family(spec: str | Family, link: str | Link | None = None, *,
         if isinstance(spec, NegativeBinomial):
             if link is None and theta is None:
                 return spec
+            # a theta given here is fixed; otherwise the family's own (and its flag) stays
             return NegativeBinomial(spec.theta if theta is None else theta,
-                                    spec.link if link is None else link)
+                                    spec.link if link is None else link,
+                                    estimate=spec.estimate and theta is None)
         return spec if link is None else type(spec)(link)
     if not isinstance(spec, str):
         raise TypeError(f"family must be a name or a Family, got {type(spec).__name__}")
@@ -739,8 +763,8 @@ def get_family(spec: str | Family, link: str | Link | None = None, *,
         raise ValueError(f"unknown family {spec!r}; allowed: gaussian, binomial, poisson, "
                          "Gamma (or gamma), inverse.gaussian, negbin (or nb, "
                          "negative_binomial), with a link as in R: 'binomial(link=\"probit\")'")
-    if name == "negbin":
-        return NegativeBinomial(1.0 if theta is None else theta, link)
+    if name == "negbin":  # no theta: estimated by the fit (glmer.nb); a given one is fixed
+        return NegativeBinomial(1.0 if theta is None else theta, link, estimate=theta is None)
     if theta is not None:
         raise ValueError(f"theta applies to the negative binomial family only, not {name}")
     if name == "inverse.gaussian":

@@ -36,9 +36,11 @@ from ..engine.optimize import (
 )
 from ..engine.system import LatentSystem
 from ..engine.threads import blas_threads_for
+from ..families import NegativeBinomial
 from ..model import ModelSpec
 from ..terms.base import column_rms
 from .mixed import FitState, MixedFit
+from .negbin import negbin_vcov
 
 
 def _check_separation(spec: ModelSpec, beta: np.ndarray, se: np.ndarray,
@@ -66,7 +68,7 @@ def _dispersion_start(spec: ModelSpec) -> tuple[str | None, float]:
     """Which dispersion parameter is estimated, and a moment-based start (log scale)."""
     fam = spec.family
     y, w = spec.y, spec.weights
-    if fam.name.startswith("Negative Binomial"):
+    if getattr(fam, "estimate", False):  # glmer.nb; a theta given in the family stays fixed
         m, v = float(np.average(y, weights=w)), float(np.var(y))
         theta0 = m * m / (v - m) if v > m * 1.05 else 10.0
         return "theta", float(np.log(np.clip(theta0, 0.05, 1e3)))
@@ -94,6 +96,7 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
     lay = system.layout
     k = system.n_phi
     disp, d0 = _dispersion_start(spec)
+    extra_ll: dict = {}
     lower, upper = lay.lower, lay.upper
     space = system.parameter_space()
     if phi0 is None:
@@ -211,6 +214,13 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
             dl.set(par[k])
         _sync(lap, search)
         mode = lap.pirls(par[:k], beta=beta)
+        if isinstance(spec.family, NegativeBinomial) and nAGQ == 1:
+            # glmer.nb's SEs (conditional on theta; the joint ones kept) from a Hessian
+            # that does not move with its difference step (results/negbin.py)
+            vc, extra_ll["vcov_beta_joint"] = negbin_vcov(lap, x, k, disp == "theta",
+                                                          mode.eta, np.sqrt(np.diag(vcov))
+                                                          if vcov is not None else se_rx)
+            vcov = vc if vc is not None else vcov
         if vcov is None:
             warnings.warn("Hessian of the deviance is not positive definite: standard errors "
                           "from the PIRLS curvature instead", UserWarning, stacklevel=3)
@@ -229,7 +239,6 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
     # glmer's deviance() of a GLMM: the conditional deviance, sum of squared deviance
     # residuals at the conditional modes
     glmer_dev = float(np.sum(fam.dev_resids(spec.y, mode.mu, spec.weights)))
-    extra_ll = {}
     if nAGQ > 1:
         # The quadrature deviance `crit` is the full -2 log L (every constant of the family's
         # density, as the Laplace one and GLMMadaptive), so log-likelihoods and AICs compare

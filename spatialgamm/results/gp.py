@@ -7,6 +7,19 @@
 * :func:`simulate_field` - joint conditional simulation of the linear predictor at new
   points (regional totals, exceedance of a region).
 * :func:`heritability` - ``h^2`` of a ``kinship()`` term with its delta-method SE.
+* :func:`gaussian_joint_vcov` - fixed-effect covariance of a Gaussian fit that carries the
+  uncertainty of the covariance parameters (glmmTMB's convention; see below).
+
+Standard-error conventions (``fit.vcov_fixef(se=...)``). The default, ``"conditional"``,
+is lme4's: ``sigma^2 (X'V^-1 X)^-1`` with the covariance parameters (GP range and SD,
+variances) held at their estimates. ``"joint"`` is glmmTMB's: the inverse Hessian of the
+likelihood in ``(beta, theta)`` (ML), or for REML the generalised delta method over the
+REML Hessian (TMB's ``sdreport`` with beta among the random effects); both equal
+
+    Var(beta) = C + J Sigma J',   J = d beta_hat(theta) / d theta,  Sigma = 2 H_theta^-1
+
+with ``C`` the conditional covariance, ``beta_hat(theta)`` the GLS estimate and ``H_theta`` the
+Hessian of the profiled (RE)ML deviance. For GP fits the two differ by ~1%.
 
 Profiles use the model's own objective: the exact profiled (RE)ML deviance for Gaussian
 models (the residual variance profiled out, or tied to the absolute GP SD being profiled),
@@ -432,3 +445,84 @@ def heritability(fit, term: str | None = None) -> pd.Series:
     s2 = fit.state.scale
     return pd.Series({"h2": est, "se": se, "var_g": v[k] * s2, "var_e": s2,
                       "var_p": (sum(v) + 1.0) * s2}, name=cands[0][1].name)
+
+
+# ---- the joint standard-error convention (glmmTMB's) ----------------------------------------
+def gaussian_joint_vcov(fit) -> np.ndarray:
+    """``C + J Sigma J'`` for a Gaussian identity-link fit (module docstring).
+
+    ``J`` by central differences of the GLS estimate, ``H_theta`` of the profiled (RE)ML
+    deviance (the exact objective: differences of its analytic gradient where it has one).
+    Parameters on a bound (a zero variance) are held fixed: the Hessian is inverted on the
+    others.
+
+    Examples
+    --------
+    >>> import spatialgamm as sg
+    >>> m = sg.lmer("Reaction ~ Days + (Days | Subject)", sg.datasets.load_sleepstudy())
+    >>> # balanced design: the GLS estimate is OLS for every theta, so J = 0
+    >>> bool(np.allclose(m.vcov_fixef(se="joint"), m.vcov, rtol=1e-6))
+    True
+    """
+    from ..engine.gaussian import GaussianObjective
+    from ..engine.optimize import hessian_and_gradient, hessian_from_gradient
+    if not fit.is_gaussian:
+        raise ValueError("gaussian_joint_vcov needs a Gaussian identity-link fit")
+    spec, st = fit.spec, fit.state
+    sysl = _system(fit)
+    # an objective of its own: the fit's keeps its factor at the estimates
+    obj = GaussianObjective(sysl, spec.X, spec.y, spec.offset, spec.weights, fit.REML)
+    phi = st.phi.astype(float)
+    k, p = len(phi), spec.p
+    C = np.asarray(st.vcov_beta, dtype=float)
+    if k == 0 or p == 0:
+        return C
+    lay = sysl.layout
+    steps = 1e-4 * np.maximum(1.0, np.abs(phi))
+    if obj.solver.dense and not sysl.has_precision:
+        _, g = obj.value_and_grad(phi)
+        H = hessian_from_gradient(obj.value_and_grad, phi, g, lay.lower, lay.upper, steps)
+    else:
+        H = hessian_and_gradient(obj, phi, steps)[0]
+    J = np.zeros((p, k))
+    for j in range(k):
+        e = np.zeros(k)
+        e[j] = steps[j]
+        J[:, j] = (obj.solve(phi + e).beta - obj.solve(phi - e).beta) / (2 * steps[j])
+    free = np.array([not (phi[j] - steps[j] < lay.lower[j] or phi[j] + steps[j] > lay.upper[j])
+                     for j in range(k)])
+    if not free.any():
+        return C
+    Hf = H[np.ix_(free, free)]
+    try:
+        Sigma = 2.0 * np.linalg.inv(Hf)
+        np.linalg.cholesky(Hf)
+    except np.linalg.LinAlgError:
+        warnings.warn("the deviance's Hessian in the covariance parameters is not positive "
+                      "definite: joint standard errors use its pseudo-inverse", UserWarning,
+                      stacklevel=2)
+        Sigma = 2.0 * np.linalg.pinv(Hf)
+    Jf = J[:, free]
+    return C + Jf @ Sigma @ Jf.T
+
+
+def vcov_fixef(fit, se: str = "conditional") -> pd.DataFrame:
+    """Fixed-effect covariance under the ``se`` convention (module docstring).
+
+    Gaussian identity-link fits: conditional (lme4's ``vcov``) or :func:`gaussian_joint_vcov`.
+    Negative binomial fits: conditional on theta (glmer.nb's) or with theta's uncertainty
+    (kept by the fit). Other Laplace fits invert glmer's Hessian in ``(theta, beta)``, which
+    is joint already: both conventions give it.
+    """
+    if se not in ("conditional", "joint"):
+        raise ValueError(f"se must be 'conditional' or 'joint', got {se!r}")
+    V = fit.state.vcov_beta
+    if se == "joint":
+        if fit.is_gaussian:
+            V = gaussian_joint_vcov(fit)
+        elif fit.state.extra.get("vcov_beta_joint") is not None:
+            V = fit.state.extra["vcov_beta_joint"]
+        # otherwise (Laplace / AGQ fits) glmer's Hessian is already joint in the covariance
+        # parameters (and an estimated scale) and beta: the two conventions agree
+    names = fit.spec.x_names
+    return pd.DataFrame(np.asarray(V), index=names, columns=names)

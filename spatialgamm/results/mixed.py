@@ -334,6 +334,12 @@ class MixedFit:
         tab["Pr(>|t|)"] = 2 * stats.t.sf(np.abs(stat), df)
         return tab
 
+    def vcov_fixef(self, se: str = "conditional") -> pd.DataFrame:
+        """Fixed-effect covariance: ``se="conditional"`` on the covariance parameters (lme4's,
+        = ``vcov``) or ``"joint"`` (glmmTMB's; NB: with theta's uncertainty); results/gp.py."""
+        from .gp import vcov_fixef
+        return vcov_fixef(self, se)
+
     def corr_fixef(self) -> pd.DataFrame:
         v = self.state.vcov_beta
         d = np.sqrt(np.diag(v))
@@ -421,13 +427,9 @@ class MixedFit:
         return heritability(self, term=term)
 
     # ---- bootstrap ----------------------------------------------------------------------
-    def bootstrap(self, n: int = 200, seed: int | None = None, level: float = 0.95,
-                  progress: bool = True) -> pd.DataFrame:
-        """Parametric bootstrap: percentile intervals for fixed effects and variance parameters.
-
-        Simulates responses from the fitted model (random effects drawn from their fitted
-        distribution), refits, and returns a DataFrame with the estimate, the bootstrap
-        mean and the percentile interval of every fixed effect and of every ``sdcor`` entry.
-        """
-        from .bootstrap import parametric_bootstrap
-        return parametric_bootstrap(self, n=n, seed=seed, level=level, progress=progress)
+    def bootstrap(self, n: int = 1000, kind: str = "parametric", **kwargs: Any) -> Any:
+        """Parametric (bootMer's) or case (cluster) bootstrap: a ``BootstrapResult`` with
+        ``.samples`` and ``.confint(level, method='percentile'|'bca')``; arguments in
+        :func:`spatialgamm.results.bootstrap.bootstrap`."""
+        from .bootstrap import bootstrap
+        return bootstrap(self, n=n, kind=kind, **kwargs)
