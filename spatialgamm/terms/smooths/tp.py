@@ -42,7 +42,7 @@ from itertools import product
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ...kernels import pairwise_distance
 from .base import RawSmooth, SmoothBasis, numeric_matrix, warn_reset
@@ -54,6 +54,15 @@ __all__ = ["ThinPlateSpline", "tps_eta", "tps_null_space_powers", "householder_q
 _DEFAULT_K_EXTRA = (8, 27, 100)
 #: mgcv's Lanczos tolerance for the tp basis (machine epsilon ^ 0.7)
 _LANCZOS_TOL = float(np.finfo(float).eps ** 0.7)
+_controller: ThreadpoolController | None = None  # scanning the loaded libraries costs ~10 ms
+
+
+def _one_blas_thread():
+    """Context limiting BLAS to one thread (the construction makes many small products)."""
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
 
 
 def default_penalty_order(d: int) -> int:
@@ -246,7 +255,7 @@ class ThinPlateSpline(SmoothBasis):
                 f"combinations ({nu}); reduce k"
             )
         # a few dozen small products: one BLAS thread avoids waking idle ones per call
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _one_blas_thread():
             E = tps_eta(pairwise_distance(xu), m, d)
             T = _poly_matrix(xu, powers)
             if nu == k:
