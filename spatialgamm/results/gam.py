@@ -299,7 +299,8 @@ class GamFit(MixedFit):
         se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", G, V, G), 0, None))
         zq = stats.norm.ppf(0.5 + level / 2)
         sd = out["std.dev"].to_numpy()
-        lower, upper = sd * np.exp(-zq * se), sd * np.exp(zq * se)
+        with np.errstate(over="ignore"):  # a huge se means (0, inf), set just below
+            lower, upper = sd * np.exp(-zq * se), sd * np.exp(zq * se)
         bad = flat | (sd <= 0) | ~np.isfinite(se)
         lower[bad], upper[bad] = 0.0, np.inf
         out["lower"], out["upper"] = lower, upper
