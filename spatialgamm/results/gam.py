@@ -231,35 +231,79 @@ class GamFit(MixedFit):
         return tab
 
     # ---- variance components (gam.vcomp) -----------------------------------------------
-    def vcomp(self, level: float = 0.95) -> pd.DataFrame:
-        """Standard deviations of the smooths' random-effect form with confidence intervals.
+    def vcomp(self, level: float = 0.95, rescale: bool = True) -> pd.DataFrame:
+        """Standard deviations of the random-effect form of each smooth and lme4 bar, with
+        confidence intervals: mgcv's ``gam.vcomp(fit, rescale = TRUE)``.
 
-        Intervals are Wald intervals on log(sd) from the Hessian of the REML/ML criterion
-        (as ``gam.vcomp``); only available for REML/ML fits.
+        A smooth's variance is ``scale / sp`` for its penalty; ``rescale=True`` (mgcv's
+        default) undoes the penalty scaling (``S.scale``), so the sd is that of the
+        penalty as the basis defines it. lme4 bars in the formula (``(1|g)``) get a row
+        with their label. Intervals are Wald intervals on the log sd from the Hessian of
+        the REML/ML criterion in (log sd's, log scale), as mgcv's. A component on the
+        boundary (sd zero) or on a flat stretch of the criterion (a smooth driven to its
+        null space) gets the one-sided interval (0, inf) that mgcv's numbers amount to;
+        never NaN. GCV/UBRE fits give the sd column only.
         """
         from ..engine.optimize import numerical_hessian
+        from ..terms.ranef import RandomEffectTerm
         sysl = self.state.extra["system"]
-        sds, names = [], []
-        for k, t, _ in self._smooths():
-            phi_k = sysl.block_phi(self.state.phi, k)[0]
-            sds.append(np.sqrt(self.state.latent_scale) * np.exp(phi_k))
-            names.append(t.name)
-        out = pd.DataFrame({"std.dev": sds}, index=names)
+        phi = np.asarray(self.state.phi, dtype=float)
+        scale = float(self.state.latent_scale)
+        rows: list[tuple[str, float, np.ndarray]] = []  # name, sd, d log sd / d phi
+        for k, blk in enumerate(self.spec.blocks):
+            sl = sysl.layout.slices[k]
+            g = np.zeros(phi.size)
+            if isinstance(blk.term, SmoothTerm):
+                if sl.stop - sl.start != 1:
+                    continue  # several penalties per term: not a single variance
+                mult = blk.term.spec.S_scale if rescale else 1.0
+                g[sl.start] = 1.0
+                rows.append((blk.term.name, np.sqrt(scale * mult) * np.exp(phi[sl.start]), g))
+            elif isinstance(blk.term, RandomEffectTerm) and blk.term.nc == 1:
+                theta = abs(phi[sl.start])
+                if theta > 0:
+                    g[sl.start] = 1.0 / phi[sl.start]
+                rows.append((blk.term.bar.label, np.sqrt(scale) * theta, g))
+        names = [r[0] for r in rows]
+        out = pd.DataFrame({"std.dev": [r[1] for r in rows]}, index=names, dtype=float)
+        scale_free = not self.family.scale_known
+        if scale_free:
+            out.loc["scale"] = [np.sqrt(scale)]
         if self.state.method not in ("REML", "ML"):
             return out
         obj = self.state.extra["objective"]
-        H = numerical_hessian(lambda x: 0.5 * obj(x), self.state.phi)
+        full = _full_criterion(obj) if scale_free else None
+        if full is not None:
+            x0 = np.append(phi, np.log(scale))
+            H = numerical_hessian(full, x0)
+        else:
+            x0 = phi
+            H = numerical_hessian(lambda x: 0.5 * obj(x), phi)
+        G = np.zeros((len(out), x0.size))
+        for i, r in enumerate(rows):
+            G[i, : phi.size] = r[2]
+            if full is not None:
+                G[i, -1] = 0.5  # sd = sqrt(scale) x relative sd
+        if scale_free and full is not None:
+            G[-1, -1] = 0.5
+        # flat or boundary directions carry no information: drop them before inverting
+        d = np.diag(H)
+        keep = d > 1e-8 * max(1.0, float(np.abs(d).max()))
+        flat = np.array([not np.any(keep & (G[i] != 0)) or np.any(~keep & (G[i] != 0))
+                         for i in range(len(out))])
+        V = np.zeros_like(H)
         try:
-            V = np.linalg.inv(H)
-            se = np.sqrt(np.clip(np.diag(V), 0, None))
+            V[np.ix_(keep, keep)] = np.linalg.inv(H[np.ix_(keep, keep)])
         except np.linalg.LinAlgError:
-            se = np.full(len(self.state.phi), np.nan)
+            V[np.ix_(keep, keep)] = np.linalg.pinv(H[np.ix_(keep, keep)])
+        se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", G, V, G), 0, None))
         zq = stats.norm.ppf(0.5 + level / 2)
-        pos = [sysl.layout.slices[k].start for k, _, _ in self._smooths()]
-        out["lower"] = out["std.dev"] * np.exp(-zq * se[pos])
-        out["upper"] = out["std.dev"] * np.exp(zq * se[pos])
-        if not self.family.scale_known:
-            out.loc["scale"] = [self.sigma, np.nan, np.nan]
+        sd = out["std.dev"].to_numpy()
+        with np.errstate(over="ignore"):  # a huge se means (0, inf), set just below
+            lower, upper = sd * np.exp(-zq * se), sd * np.exp(zq * se)
+        bad = flat | (sd <= 0) | ~np.isfinite(se)
+        lower[bad], upper[bad] = 0.0, np.inf
+        out["lower"], out["upper"] = lower, upper
         return out
 
     # ---- prediction --------------------------------------------------------------------
@@ -300,3 +344,23 @@ class GamFit(MixedFit):
         """Plot each smooth: 1-D with a 2-SE band, 2-D as a filled contour with data points."""
         from .plot_gam import plot_smooths
         return plot_smooths(self, select=select, ax=ax, **kw)
+
+
+def _full_criterion(obj: Any):
+    """Half the Gaussian REML/ML deviance in (phi, log scale), the scale not profiled out.
+
+    ``D = log|A| - log|P| + dof (log 2 pi + tau) + pwrss exp(-tau) - sum log w``; at
+    ``tau = log(pwrss / dof)`` it is the profiled criterion the fit minimised. None when
+    the objective is not the Gaussian profiled one.
+    """
+    if not all(hasattr(obj, a) for a in ("solve", "sum_log_w", "sigma2", "n", "p")):
+        return None
+    dof = (obj.n - obj.p) if getattr(obj, "reml", True) else obj.n
+
+    def f(x: np.ndarray) -> float:
+        r = obj.solve(x[:-1])
+        return 0.5 * float(r.logdet_A - r.logdet_P + dof * (np.log(2 * np.pi) + x[-1])
+                           + r.pwrss * np.exp(-x[-1]) - obj.sum_log_w)
+
+    return f
+

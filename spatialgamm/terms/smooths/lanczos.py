@@ -142,19 +142,35 @@ class _RefSymv:
     dsymv runs over columns j: ``y_i += x_j a_ij`` for i < j, then
     ``y_j = x_j a_jj + sum_{i<j} a_ij x_i`` (that inner sum sequential in i). So
     ``y_j = ((x_j a_jj + S_j) + x_{j+1} a_{j,j+1}) + ... + x_n a_{j,n}``, added left to right.
+    Floating-point addition is commutative, so that is the plain left-to-right sum
+    ``sum_i a_ij x_i`` over the symmetric matrix completed from the upper triangle: one
+    product and one sequential column reduction (numpy reduces axis 0 of a C-ordered array
+    row after row), in row blocks that keep the temporary small.
     """
 
+    _BLOCK = 256
+
     def __init__(self, A: np.ndarray) -> None:
-        self.upper = np.triu(A, 1)  # dsymv reads the upper triangle only
-        self.lower = np.ascontiguousarray(self.upper.T)
-        self.diag = np.ascontiguousarray(np.diag(A))
-        self._idx = np.arange(A.shape[0])
+        if np.array_equal(A, A.T):
+            self.full = np.ascontiguousarray(A)
+        else:
+            # dsymv reads the upper triangle only: mirror it (the diagonal once)
+            self.full = np.triu(A)
+            self.full += np.triu(A, 1).T
+        n = A.shape[0]
+        self._buf = np.empty((min(self._BLOCK, n), n))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        S = (self.upper * x[:, None]).sum(axis=0)  # S_j = sum_{i<j} a_ij x_i, in order
-        M = self.lower * x[:, None]  # M[i, j] = a_ji x_i for i > j, zero above
-        M[self._idx, self._idx] = x * self.diag + S
-        return M.sum(axis=0)  # column j: zeros, then y_j's terms in dsymv's order
+        A, n = self.full, self.full.shape[0]
+        y = np.zeros(n)
+        for i in range(0, n, self._BLOCK):
+            blk = A[i : i + self._BLOCK]
+            buf = self._buf[: blk.shape[0]]
+            np.multiply(blk, x[i : i + blk.shape[0], None], out=buf)
+            # continue the running sum row by row: y + r_0 + r_1 + ... (left to right)
+            buf[0] += y
+            y = buf.sum(axis=0)
+        return y
 
 
 def _check_interval(k: int, kl: int, n: int) -> int:

@@ -3,27 +3,36 @@
 Wood (2003, JRSS-B 65:95-114), in mgcv's construction, any dimension d:
 
 1. covariates are centred by their means (kept for prediction); the knots are the unique
-   covariate rows (a random subset of ``max_knots`` = 2000 when there are more);
+   covariate rows in lexicographic order; when there are more than ``max_knots`` (2000)
+   rows and unique rows, ``max_knots`` of the unique rows drawn as R's
+   ``set.seed(seed); sample(nu, max_knots)`` (mgcv's ``xt = list(max.knots, seed)``),
+   sorted like the unique rows;
 2. penalty order m: the smallest m with 2m > d + 1 unless given (2m > d required);
    null-space dimension ``M = choose(m + d - 1, d)``; T = the M monomials of degree < m
    (``[1, x]`` in 1-D, ``[1, x, z]`` in 2-D);
 3. E[i, j] = eta(||x_i - x_j||), the thin-plate radial function
    ``eta(r) = (-1)^(m+1+d/2) / (2^(2m-1) pi^(d/2) (m-1)! (m-d/2)!) r^(2m-d) log r`` (d even),
    ``Gamma(d/2 - m) / (2^(2m) pi^(d/2) (m-1)!) r^(2m-d)`` (d odd);
-4. the k eigenpairs of E of largest magnitude (U, values v, in decreasing order) and the
+4. the k eigenpairs of E of largest magnitude (U, values v, in decreasing order; from
+   mgcv's Lanczos iteration, :func:`~.lanczos.lanczos_eigen`, not a full eigendecomposition)
+   and the
    null space Z of ``T' U`` (the first k - M columns of the orthogonal Q of a
    Householder "QT" factorisation ``T'U Q = [0, R]``, R reverse lower triangular);
-5. basis ``[E U Z, T]`` (= ``[U diag(v) Z, T]`` at the knots), penalty
+5. basis ``[U diag(v) Z, T]`` when the knots are the unique data rows (``[E U Z, T]``
+   for a knot subsample and for new data), penalty
    ``blockdiag(Z' diag(v) Z, 0_M)``; each column is then rescaled to root-mean-square 1
    over the data (penalty rescaled to match).
 
 When the number of unique rows equals k no eigen step is needed: basis ``[E Z, T]`` with
 Z the null space of T', penalty ``blockdiag(Z' E Z, 0)``.
 
-mgcv finds the eigenvectors with a Lanczos iteration whose sign choices are arbitrary;
-here each eigenvector's largest entry is made positive. The Householder step is
-equivariant under those sign flips, so the basis differs from mgcv's only by column
-signs: fits, ``S.scale`` and hence ``sp`` values are mgcv's (checked against mgcv 1.8-41).
+The eigenpairs come from our implementation of mgcv's Lanczos process (same start vector,
+re-orthogonalisation, stopping rule and reference-BLAS rounding), so the Ritz vectors, their
+signs (which the Lanczos process fixes) and hence the basis and the coefficients are mgcv's:
+``smoothCon(s(x))$X`` and ``coef(gam(...))`` agree to rounding (tests/test_tp_basis.py,
+mgcv 1.8-41). The cost is a few dozen products with the knot matrix, not the O(n^3) of a
+full eigendecomposition, and the data rows of the basis reuse the knot matrix when the
+knots are the unique data rows.
 """
 
 from __future__ import annotations
@@ -33,13 +42,27 @@ from itertools import product
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import ThreadpoolController
 
 from ...kernels import pairwise_distance
 from .base import RawSmooth, SmoothBasis, numeric_matrix, warn_reset
+from .lanczos import lanczos_eigen
+from .r_sample import r_sample, r_uniquecombs_ordered
 
 __all__ = ["ThinPlateSpline", "tps_eta", "tps_null_space_powers", "householder_qt_null_space"]
 
 _DEFAULT_K_EXTRA = (8, 27, 100)
+#: mgcv's Lanczos tolerance for the tp basis (machine epsilon ^ 0.7)
+_LANCZOS_TOL = float(np.finfo(float).eps ** 0.7)
+_controller: ThreadpoolController | None = None  # scanning the loaded libraries costs ~10 ms
+
+
+def _one_blas_thread():
+    """Context limiting BLAS to one thread (the construction makes many small products)."""
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
 
 
 def default_penalty_order(d: int) -> int:
@@ -48,6 +71,14 @@ def default_penalty_order(d: int) -> int:
     while 2 * m < d + 2:
         m += 1
     return m
+
+
+def _power(r: np.ndarray, p: int) -> np.ndarray:
+    """r**p for a small positive integer p by repeated products (faster than pow)."""
+    out = r.copy()
+    for _ in range(p - 1):
+        out *= r
+    return out
 
 
 def tps_eta(r: np.ndarray, m: int, d: int) -> np.ndarray:
@@ -61,9 +92,7 @@ def tps_eta(r: np.ndarray, m: int, d: int) -> np.ndarray:
     if 2 * m <= d:
         raise ValueError(f"thin-plate splines need 2m > d, got m={m}, d={d}")
     r = np.asarray(r, dtype=float)
-    out = np.zeros_like(r)
-    pos = r > 0
-    rp = r[pos]
+    p = 2 * m - d
     if d % 2 == 0:
         sign = -1.0 if (m + 1 + d // 2) % 2 else 1.0
         c = sign / (
@@ -72,10 +101,15 @@ def tps_eta(r: np.ndarray, m: int, d: int) -> np.ndarray:
             * math.factorial(m - 1)
             * math.factorial(m - d // 2)
         )
-        out[pos] = c * rp ** (2 * m - d) * np.log(rp)
-    else:
-        c = math.gamma(d / 2 - m) / (2.0 ** (2 * m) * math.pi ** (d / 2) * math.factorial(m - 1))
-        out[pos] = c * rp ** (2 * m - d)
+        # c r^p log r, and 0 at r = 0; in place (these matrices have n x knots entries)
+        pos = r > 0
+        out = np.log(r, out=np.zeros_like(r), where=pos)
+        out *= _power(r, p)
+        out *= c
+        return out
+    c = math.gamma(d / 2 - m) / (2.0 ** (2 * m) * math.pi ** (d / 2) * math.factorial(m - 1))
+    out = _power(r, p)
+    out *= c
     return out
 
 
@@ -203,39 +237,54 @@ class ThinPlateSpline(SmoothBasis):
         if k < M + 1:
             warn_reset(f"{self.label}: basis dimension k={k} increased to minimum possible {M + 1}")
             k = M + 1
-        xu = np.unique(xc, axis=0)
         if self.knots is not None:
             raise NotImplementedError(f"{self.label}: user knots are not supported for bs='tp'")
+        # mgcv's knots: the unique rows, sorted; inv maps each data row to its knot
+        xu, inv = np.unique(xc, axis=0, return_inverse=True)
+        inv = np.asarray(inv).reshape(-1)
         if n > self.max_knots and xu.shape[0] > self.max_knots:
-            rng = np.random.default_rng(self.seed)
-            xu = xu[np.sort(rng.choice(xu.shape[0], self.max_knots, replace=False))]
+            # mgcv draws with R's sampler from uniquecombs(x, TRUE)'s rows (a text order
+            # for d > 1), then sorts the drawn knots numerically, as the unique rows
+            pool = r_uniquecombs_ordered(xc) if d > 1 else xu
+            xu = np.unique(pool[r_sample(pool.shape[0], self.max_knots, self.seed)], axis=0)
+            inv = None  # the data rows are no longer all knots
         nu = xu.shape[0]
         if nu < k:
             raise ValueError(
                 f"{self.label}: k={k} is larger than the number of unique covariate "
                 f"combinations ({nu}); reduce k"
             )
-        E = tps_eta(pairwise_distance(xu), m, d)
-        T = _poly_matrix(xu, powers)
-        if nu == k:
-            Z = householder_qt_null_space(T.T)
-            UZ = Z
-            Sp = Z.T @ E @ Z
-        else:
-            lam, U = np.linalg.eigh(E)
-            idx = np.argsort(-np.abs(lam), kind="stable")[:k]
-            lam, U = lam[idx], U[:, idx]
-            order = np.argsort(-lam, kind="stable")  # mgcv: decreasing signed order
-            lam, U = lam[order], U[:, order]
-            big = np.argmax(np.abs(U), axis=0)
-            U = U * np.sign(U[big, np.arange(k)])
-            Z = householder_qt_null_space(T.T @ U)
-            UZ = U @ Z
-            Sp = Z.T @ (lam[:, None] * Z)
-        S = np.zeros((k, k))
-        S[: k - M, : k - M] = 0.5 * (Sp + Sp.T)
-        state = {"shift": shift, "knots": xu, "UZ": UZ, "m": m, "d": d, "powers": powers}
-        X = self._rows(state, xc, w=None)
+        # a few dozen small products: one BLAS thread avoids waking idle ones per call
+        with _one_blas_thread():
+            E = tps_eta(pairwise_distance(xu), m, d)
+            T = _poly_matrix(xu, powers)
+            if nu == k:
+                Z = householder_qt_null_space(T.T)
+                UZ = Z
+                Sp = Z.T @ E @ Z
+            else:
+                res = lanczos_eigen(E, k, -1, tol=_LANCZOS_TOL)
+                if not res.converged:
+                    raise np.linalg.LinAlgError(
+                        f"{self.label}: the Lanczos iteration for the thin-plate basis did "
+                        "not converge"
+                    )
+                lam, U = res.values, res.vectors
+                order = np.argsort(-lam, kind="stable")  # mgcv: decreasing signed order
+                lam, U = lam[order], U[:, order]
+                Z = householder_qt_null_space(T.T @ U)
+                UZ = U @ Z
+                Sp = Z.T @ (lam[:, None] * Z)
+            S = np.zeros((k, k))
+            S[: k - M, : k - M] = 0.5 * (Sp + Sp.T)
+            state = {"shift": shift, "knots": xu, "UZ": UZ, "m": m, "d": d, "powers": powers}
+            if inv is not None:
+                # every data row is a knot: mgcv's rows are those of U diag(v) Z (= E U Z
+                # for exact eigenvectors; not for the Lanczos ones of small eigenvalues)
+                EUZ = E @ UZ if nu == k else (U * lam) @ Z
+                X = np.column_stack([EUZ[inv], _poly_matrix(xc, powers)])
+            else:
+                X = self._rows(state, xc, w=None)
         # mgcv rescales every column to root-mean-square 1 over the data
         w = np.sqrt(np.mean(X * X, axis=0))
         w[w == 0] = 1.0

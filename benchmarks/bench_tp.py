@@ -1,0 +1,64 @@
+"""Thin-plate regression splines (bs='tp', mgcv's default): spatialgamm.gam against mgcv::gam.
+
+    python benchmarks/bench_tp.py [--repeats N] [--no-r] [--quick] [--no-record]
+
+Cases, all by REML: the gamSim(1) additive model ``y ~ s(x0) + s(x1) + s(x2) + s(x3)`` on
+400 rows and on 10,000 rows (mgcv then subsamples 2,000 knots per smooth), and a 2-D
+``y ~ s(x, z)`` on 10,000 rows (k = 30, 2,000 knots). The 10,000-row cases are fitted once,
+as peers_tp.R does (skipped by --quick). R times come from peers_tp.R (peers.R's interface).
+"""
+
+import sys
+from pathlib import Path
+
+import _common
+import _datagen
+import numpy as np
+import pandas as pd
+from _common import Case, main
+
+_common.PEERS_R = Path(__file__).resolve().parent / "peers_tp.R"
+
+
+def gam_sim1(n: int = 400, scale: float = 2.0, seed: int = 20261202) -> pd.DataFrame:
+    """gamSim's example 1: x0..x3 uniform, ``y = f0 + f1 + f2 + N(0, scale^2)`` with
+    ``f0 = 2 sin(pi x0)``, ``f1 = exp(2 x1)``, ``f2 = 0.2 x2^11 (10 (1 - x2))^6 +
+    10 (10 x2)^3 (1 - x2)^10`` and no effect of x3 (Gu and Wahba's functions)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(size=(n, 4))
+    f = (2 * np.sin(np.pi * x[:, 0]) + np.exp(2 * x[:, 1])
+         + 0.2 * x[:, 2] ** 11 * (10 * (1 - x[:, 2])) ** 6
+         + 10 * (10 * x[:, 2]) ** 3 * (1 - x[:, 2]) ** 10)
+    y = f + scale * rng.standard_normal(n)
+    return pd.DataFrame({"y": y, "x0": x[:, 0], "x1": x[:, 1], "x2": x[:, 2], "x3": x[:, 3]})
+
+
+def tp_xz(n: int = 10_000, sd: float = 0.3, seed: int = 20261203) -> pd.DataFrame:
+    """A 2-D surface ``sin(2 pi x) cos(2 pi z)`` at uniform points plus N(0, sd^2) noise."""
+    rng = np.random.default_rng(seed)
+    x, z = rng.uniform(size=(2, n))
+    y = np.sin(2 * np.pi * x) * np.cos(2 * np.pi * z) + sd * rng.standard_normal(n)
+    return pd.DataFrame({"y": y, "x": x, "z": z})
+
+
+_datagen.SIMULATED.update({
+    "tp_add_400.csv": (gam_sim1, {"n": 400}),
+    "tp_add_10k.csv": (gam_sim1, {"n": 10_000}),
+    "tp_xz_10k.csv": (tp_xz, {"n": 10_000}),
+})
+
+ADD = "y ~ s(x0) + s(x1) + s(x2) + s(x3)"
+
+CASES = [
+    Case(name="tp_add_400_reml", csv="tp_add_400.csv", r_name="tp_add.csv",
+         r_key="tp_add_reml", fit=lambda sg, d: sg.gam(ADD, d, method="REML")),
+    Case(name="tp_add_10k_reml", csv="tp_add_10k.csv", r_name="tp_add.csv",
+         r_key="tp_add_reml", large=True, repeats=lambda r: 1, warmup=0,
+         fit=lambda sg, d: sg.gam(ADD, d, method="REML")),
+    Case(name="tp_xz_10k_reml", csv="tp_xz_10k.csv", r_name="tp_xz.csv",
+         r_key="tp_xz_reml", large=True, repeats=lambda r: 1, warmup=0,
+         fit=lambda sg, d: sg.gam("y ~ s(x, z)", d, method="REML")),
+]
+
+if __name__ == "__main__":
+    sys.exit(main(CASES, __doc__.splitlines()[0]))
