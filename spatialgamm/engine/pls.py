@@ -96,6 +96,10 @@ class PLSSolver:
                                       self.backend) if q > 0 else None
         self.dense = self.backend == "dense"
         self.lam_lower = bool(np.all(system.lam_rows >= system.lam_cols)) if q else True
+        lam_p = system.lambda_pattern
+        self.lam_diagonal = bool(q > 0 and lam_p.nnz == q
+                                 and np.array_equal(lam_p.indices, np.arange(q))
+                                 and np.array_equal(lam_p.indptr, np.arange(q + 1)))
         # small problems: dense products beat scipy.sparse's per-call overhead
         # Lambda diagonal (scalar terms, smooths) and every level present on Z'Z's diagonal:
         # A can be refilled elementwise on Z'Z's pattern
@@ -172,8 +176,12 @@ class PLSSolver:
                         A = _dlauum(S, lower=1)[0]
                     else:
                         A = _dsyrk(1.0, S, trans=1, lower=1)
-                else:
-                    A = Lam.T @ cp.ZtZ @ Lam
+                elif self.lam_diagonal:  # scalar terms: A - I = D Z'WZ D, D = diag(Lambda)
+                    d = sysm.lambda_values(phi)
+                    A = cp.ZtZ * d[:, None] * d[None, :]
+                else:  # Lambda block-diagonal and sparse: two sparse-dense products, not q^3
+                    Ls = sysm.Lambda(phi)
+                    A = np.asarray(Ls.T @ np.asarray(Ls.T @ cp.ZtZ).T)
                 A[np.diag_indices(q)] += 1.0 if P is None else 0.0
                 if P is not None:
                     A += P.toarray()

@@ -80,11 +80,9 @@ class USpaceSolver:
         dense = isinstance(Ainv, np.ndarray)
         if not dense:
             Ainv = Ainv.tocsr()  # once: entries are looked up by (row, col) pairs below
-        if dense and sysm.n * sysm.q <= 20_000_000:
-            Rd = R.toarray()
-            diag = np.einsum("ij,ij->i", Rd @ Ainv, Rd)
-        else:
-            diag = _quadratic_diagonal(R, Ainv)
+        # rows of R have at most 16 non-zeros (has_gradient): O(n m^2) entries of A^-1,
+        # never the n x q product R A^-1 (VerbAgg: 7,584 x 340, 90% of a fit's time)
+        diag = _quadratic_diagonal(R, Ainv)
         c = dw * diag
         p = X.shape[1]
         u = step.u
