@@ -71,9 +71,12 @@ class PLSSolver:
     ----------
     system : LatentSystem
     X : ndarray (n, p)
+    blocks : bool
+        Allow the block-diagonal path (:class:`~.linalg.BlockFactor`) when A has that
+        structure (used by the Gaussian objective; PIRLS keeps the dense / sparse paths).
     """
 
-    def __init__(self, system: LatentSystem, X: np.ndarray):
+    def __init__(self, system: LatentSystem, X: np.ndarray, blocks: bool = True):
         self.system = system
         self.X = X
         self.p = X.shape[1]
@@ -98,7 +101,7 @@ class PLSSolver:
             P0, _ = system.precision(phi0)
             A0 = A0 + (P0 if P0 is not None else sp.identity(q, format="csc"))
             A0 = A0 + sp.identity(q, format="csc") * (abs(A0).max() if A0.nnz else 1.0)
-            blocks = _block_structure(A0, ZtZ_pattern, system) if q > 0 else None
+            blocks = _block_structure(A0, ZtZ_pattern, system) if q > 0 and blocks else None
             if blocks is not None:
                 self.backend = "blocks"
                 self.factor = BlockFactor(*blocks)

@@ -19,8 +19,9 @@ class USpaceSolver:
 
     def __init__(self, system: LatentSystem, X: np.ndarray):
         self.system = system
-        self.joint = PLSSolver(system, X)
-        self.uonly = PLSSolver(system, np.zeros((system.n, 0)))
+        # no block-diagonal path here: the Gaussian objective is what it was written for
+        self.joint = PLSSolver(system, X, blocks=False)
+        self.uonly = PLSSolver(system, np.zeros((system.n, 0)), blocks=False)
 
     def solve(self, phi: np.ndarray, z: np.ndarray, w: np.ndarray, fixed: bool) -> PLSResult:
         solver = self.uonly if fixed else self.joint
