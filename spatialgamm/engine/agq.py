@@ -56,11 +56,13 @@ class AGQObjective:
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The conditional modes ``u`` given ``(theta, beta)``: ``(u, eta, mu, w)``.
 
-        :meth:`LaplaceObjective.pirls` with ``beta`` fixed, step for step (the same IRLS
-        steps, step halving on the penalised deviance, convergence rule and warm start), but
-        with the PLS solve in closed form: with one scalar term the groups decouple and
+        :meth:`LaplaceObjective.pirls` with ``beta`` fixed (the same IRLS steps, step
+        halving on the penalised deviance, convergence rule and warm start), but with the PLS
+        solve in closed form: with one scalar term the groups decouple and
         ``A = I + theta^2 diag(Z'WZ)`` is diagonal, so each step is a few vector operations
-        instead of a factorisation (nAGQ fits make hundreds of these calls).
+        instead of a factorisation (nAGQ fits make hundreds of these calls). When a step
+        from the second on moves eta by less than the tolerance, that step's solve stands
+        for pirls' final one (its weights are within the tolerance of the mode's).
         """
         lap, fam = self.lap, self.lap.family
         y, wt, scale = lap.y, lap.wt, lap.scale
@@ -90,10 +92,22 @@ class AGQObjective:
 
         old_obj = np.inf
         u_c = np.zeros(q)
-        mu = link.linkinv(eta)
+        last = getattr(self, "_last", None)  # (eta, mu) of the previous mode
+        mu = last[1] if last is not None and last[0] is lap._eta_start else link.linkinv(eta)
         for it in range(1, maxit + 1):
-            u_n = solve(eta, mu)[0]
+            u_n, w = solve(eta, mu)
             eta_n = base + th * zval * u_n[gidx]
+            if it > 1 and link.valid_eta(eta_n) and float(np.max(np.abs(eta_n - eta))) < \
+                    tol * (1.0 + float(np.max(np.abs(eta_n)))):
+                # a full step this small ends PIRLS (the deviance check accepts changes at
+                # rounding level), and this solve, at weights within tol of the mode's, is
+                # pirls' final one: u, eta and the weights differ from it by O(tol)
+                mu = link.linkinv(eta_n)
+                if not np.all(np.isfinite(mu)):
+                    raise PIRLSError("PIRLS produced non-finite fitted values")
+                lap._eta_start = eta_n
+                self._last = (eta_n, mu)
+                return u_n, eta_n, mu, w
             t = 1.0
             for _ in range(30):
                 eta_t = eta_n if t == 1.0 else eta + t * (eta_n - eta)
@@ -121,6 +135,7 @@ class AGQObjective:
         if not np.all(np.isfinite(mu)):
             raise PIRLSError("PIRLS produced non-finite fitted values")
         lap._eta_start = eta
+        self._last = (eta, mu)
         return u_c, eta, mu, w
 
     def _group_constant(self, mu: np.ndarray) -> np.ndarray:
