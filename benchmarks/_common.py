@@ -23,6 +23,7 @@ from pathlib import Path
 import _datagen
 import pandas as pd
 from _record import RESULTS_MD, machine, record
+from threadpoolctl import threadpool_limits
 
 from spatialgamm.datasets import as_factor
 
@@ -45,8 +46,12 @@ class Timing:
     times: tuple[float, ...]
 
 
-def time_call(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> Timing:
+def time_call(fn: Callable[[], object], repeats: int = 5, warmup: int = 1,
+              clock: Callable[[], float] = time.perf_counter) -> Timing:
     """Time ``fn()``: ``warmup`` untimed calls, then the median of ``repeats`` timed ones.
+
+    ``clock`` is wall-clock time by default; ``time.process_time`` (CPU seconds) is steadier
+    on a machine shared with other work.
 
     The warm-up absorbs one-off costs (imports, caches) that R's timing also leaves out,
     since peers.R loads its libraries before timing.
@@ -63,9 +68,9 @@ def time_call(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> Ti
         fn()
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return Timing(statistics.median(times), tuple(times))
 
 
@@ -133,7 +138,7 @@ def import_spatialgamm():
     return sg
 
 
-def time_python(case: Case, sg, data: pd.DataFrame, repeats: int
+def time_python(case: Case, sg, data: pd.DataFrame, repeats: int, cpu: bool = False
                 ) -> tuple[float | None, str, object]:
     """Median seconds of ``case.fit(sg, data)`` and the last fit, or ``None`` and why it was
     skipped."""
@@ -145,7 +150,11 @@ def time_python(case: Case, sg, data: pd.DataFrame, repeats: int
         last[0] = case.fit(sg, data)
 
     try:
-        t = time_call(call, case.repeats(repeats), case.warmup)
+        # one BLAS thread, as R's reference BLAS (and the package's own rule for small
+        # systems): on a shared 2-core machine threads only add noise
+        with threadpool_limits(1):
+            t = time_call(call, case.repeats(repeats), case.warmup,
+                          time.process_time if cpu else time.perf_counter)
     except (AttributeError, NotImplementedError) as err:
         # The planned API is written against before it exists: skip cleanly.
         return None, f"not implemented yet ({type(err).__name__}: {err})", None
@@ -208,8 +217,9 @@ def r_times(cases: Sequence[Case], paths: dict[str, Path], repeats: int) -> tupl
         for case in group:
             if case.r_key in out:
                 times[case.name] = float(out[case.r_key])
-            if f"{case.r_key}_loglik" in out:
-                times[f"{case.name}_loglik"] = float(out[f"{case.r_key}_loglik"])
+            for extra in ("loglik", "cpu"):
+                if f"{case.r_key}_{extra}" in out:
+                    times[f"{case.name}_{extra}"] = float(out[f"{case.r_key}_{extra}"])
     return times, versions
 
 
@@ -223,6 +233,9 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
     p.add_argument("--no-r", action="store_true", help="do not run the R peers")
     p.add_argument("--quick", action="store_true",
                    help="only the small bundled-data cases (skip the 10k-100k row ones)")
+    p.add_argument("--cpu", action="store_true",
+                   help="CPU seconds instead of wall-clock on both sides (steadier on a "
+                        "shared machine; only peers that report them, peers_extra.R)")
     p.add_argument("--no-record", action="store_true",
                    help=f"print the table only, do not update {RESULTS_MD.name}")
     args = p.parse_args(argv)
@@ -234,10 +247,15 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
 
 
 def run_cases(cases: Sequence[Case], args: argparse.Namespace) -> tuple[list[Result], dict]:
-    """Time the Python fits, then the R peers, of ``cases``; return results and R versions."""
+    """Time each case's Python fit and then, right after it, its R peer; return results and
+    R versions.
+
+    Each case's two timings are taken back to back, so that a shared machine whose load
+    drifts during the run changes both sides of a ratio alike.
+    """
     cases = [c for c in cases if not (args.quick and c.large)]
     paths: dict[str, Path] = {}
-    results, fits = [], {}
+    results = []
     for case in cases:
         try:
             paths[case.csv] = _datagen.ensure(case.csv)
@@ -245,24 +263,26 @@ def run_cases(cases: Sequence[Case], args: argparse.Namespace) -> tuple[list[Res
             results.append(Result(case.name, None, None, f"no data: {err}"))
     cases = [c for c in cases if c.csv in paths]
     sg = import_spatialgamm()
+    versions: dict = {}
     for case in cases:
         data = read_case_data(case, paths[case.csv])
         print(f"[python] {case.name} ...", flush=True)
-        seconds, note, fits[case.name] = time_python(case, sg, data, args.repeats)
-        results.append(Result(case.name, seconds, None, note))
-    versions: dict = {}
-    if not args.no_r:
-        print("[R] peers.R ...", flush=True)
-        times, versions = r_times(cases, paths, args.repeats)
-        by_name = {c.name: c for c in cases}
-        for res in results:
-            res.r_s = times.get(res.case)
-            case, ll = by_name.get(res.case), times.get(f"{res.case}_loglik")
-            if case is not None and case.criterion and ll is not None \
-                    and fits.get(res.case) is not None:
-                diff = case.criterion(fits[res.case]) - (-2.0 * ll)
-                res.note = (f"{res.note}; " if res.note else "") + \
-                    f"-2 logLik minus lme4's: {diff:+.1e}"
+        seconds, note, fit = time_python(case, sg, data, args.repeats, args.cpu)
+        res = Result(case.name, seconds, None, note)
+        if args.cpu:
+            res.note = (f"{res.note}; " if res.note else "") + "CPU seconds"
+        results.append(res)
+        if args.no_r:
+            continue
+        print(f"[R] {case.name} ...", flush=True)
+        times, v = r_times([case], paths, args.repeats)
+        versions = v or versions
+        res.r_s = times.get(f"{case.name}_cpu" if args.cpu else case.name)
+        ll = times.get(f"{case.name}_loglik")
+        if case.criterion and ll is not None and fit is not None:
+            diff = case.criterion(fit) - (-2.0 * ll)
+            res.note = (f"{res.note}; " if res.note else "") + \
+                f"-2 logLik minus lme4's: {diff:+.1e}"
     return results, versions
 
 

@@ -1,7 +1,8 @@
 # The R peers of the cases peers.R lacks (issue 11, item 7): same interface as peers.R.
 # Usage: Rscript peers_extra.R DIR [REPEATS]
-#   DIR holds any of these CSV files; each one present is fitted and timed (median seconds),
-#   and its log-likelihood is printed under <key>_loglik (the fit is checked against it):
+#   DIR holds any of these CSV files; each one present is fitted and timed (median elapsed
+#   seconds under <key>, median CPU seconds under <key>_cpu), and its log-likelihood is
+#   printed under <key>_loglik (the fit is checked against it):
 #   verbagg.csv        r2 ~ Anger + Gender + btype + situ + (1|id) + (1|item), binomial   glmer (Laplace)
 #   cbpp.csv           cbind(incidence, size-incidence) ~ period + (1|herd), nAGQ = 25     glmer
 #   glmm_bin_500.csv   y ~ x + (1|g), binomial, nAGQ = 10                                   glmer
@@ -11,10 +12,11 @@
 # under <key>_deviance (-2 logLik for nAGQ = 1) is what the Python criterion is checked on.
 suppressMessages({library(lme4); library(jsonlite)})
 args <- commandArgs(TRUE); dir <- args[1]; reps <- if (length(args) > 1) as.integer(args[2]) else 5
-timeit <- function(f, reps) { t <- numeric(reps); for (i in seq_len(reps)) { t0 <- proc.time()[["elapsed"]]; f(); t[i] <- proc.time()[["elapsed"]] - t0 }; median(t) }
+# median elapsed and CPU (user + system) seconds
+timeit <- function(f, reps) { t <- c <- numeric(reps); for (i in seq_len(reps)) { t0 <- proc.time(); f(); d <- proc.time() - t0; t[i] <- d[["elapsed"]]; c[i] <- d[["user.self"]] + d[["sys.self"]] }; c(median(t), median(c)) }
 p <- function(name) file.path(dir, name)
 res <- list(R = R.version.string, lme4 = as.character(packageVersion("lme4")), mgcv = as.character(packageVersion("mgcv")))
-put <- function(key, f, reps) { m <- f(); res[[key]] <<- timeit(f, reps)
+put <- function(key, f, reps) { m <- f(); tc <- timeit(f, reps); res[[key]] <<- tc[1]; res[[paste0(key, "_cpu")]] <<- tc[2]
   res[[paste0(key, "_loglik")]] <<- as.numeric(logLik(m))
   res[[paste0(key, "_deviance")]] <<- if (isLMM(m)) as.numeric(REMLcrit(m)) else as.numeric(deviance(m)) }
 if (file.exists(p("verbagg.csv"))) { d <- read.csv(p("verbagg.csv"))
@@ -29,4 +31,4 @@ if (file.exists(p("sleepstudy.csv"))) { d <- read.csv(p("sleepstudy.csv")); d$Su
 for (G in c(100, 1000)) { f <- p(sprintf("lmm_2terms_%d.csv", G))
   if (file.exists(f)) { d <- read.csv(f); d$g <- factor(d$g)
     put(sprintf("lmm_2terms_%d_lmer", G), function() lmer(y ~ x + (1 | g) + (0 + x | g), d), max(reps, if (G < 500) 20 else 5)) } }
-cat(toJSON(res, auto_unbox = TRUE, digits = I(10)), "\n")
+cat(toJSON(res, auto_unbox = TRUE, digits = NA), "\n")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .pls import PLSResult, PLSSolver
+from .pls import SMALL_DENSE, PLSResult, PLSSolver
 from .system import LatentSystem
 
 LOG2PI = float(np.log(2 * np.pi))
@@ -70,10 +70,14 @@ class GaussianObjective:
         J = sysm.lambda_jacobian(phi)
         out = []
         for i in range(len(phi)):
-            # sparse on Lambda's pattern for every back-end: products with a dense A^-1 then
-            # cost O(nnz q), not q^3 (two terms on 100 levels: q = 200)
-            D = sysm.lambda_pattern.copy()
-            D.data = J[:, i].copy()
+            if self._small_dense():
+                D = np.zeros((sysm.q, sysm.q))
+                D[sysm.lam_rows, sysm.lam_cols] = J[:, i]
+            else:
+                # sparse on Lambda's pattern: products with a dense A^-1 then cost O(nnz q),
+                # not q^3 (two terms on 100 levels: q = 200)
+                D = sysm.lambda_pattern.copy()
+                D.data = J[:, i].copy()
             out.append(D)
         if sysm.lambda_is_linear:
             self._dlam_cache = out
@@ -101,7 +105,9 @@ class GaussianObjective:
         if self.solver.backend == "blocks":
             return val, self._grad_blocks(phi, r)
         dense = self.solver.dense
-        Lam = sysm.Lambda(phi) if dense else r.Lam  # sparse: O(nnz q) products below
+        small = self._small_dense()
+        # dense Lambda for a few dozen columns; else sparse: O(nnz q) products below
+        Lam = (sysm.Lambda_dense(phi) if small else sysm.Lambda(phi)) if dense else r.Lam
         M = self.cp.ZtZ
         if np.ndim(M) == 1:  # M diagonal: a vector
             LtM = Lam.T.multiply(M[None, :]).tocsr() if sp.issparse(Lam) else Lam.T * M[None, :]
@@ -123,7 +129,7 @@ class GaussianObjective:
         grad = np.zeros(len(phi))
         for i, dL in enumerate(self._dlambda(phi)):
             if dense:
-                T = np.asarray((dL.T @ LtM.T).T)  # L'M dL, as sparse-dense products
+                T = LtM @ dL if small else np.asarray((dL.T @ LtM.T).T)  # L'M dL
                 tr_A = float(np.sum(Ainv * T.T))
             else:
                 T = LtM @ dL
@@ -137,6 +143,9 @@ class GaussianObjective:
                 g += 2.0 * float(np.sum(R * (G.T @ np.asarray(T @ G))))
             grad[i] = g
         return val, grad
+
+    def _small_dense(self) -> bool:
+        return self.solver.dense and self.system.q <= SMALL_DENSE
 
     def _grad_blocks(self, phi: np.ndarray, r: PLSResult) -> np.ndarray:
         """:meth:`value_and_grad`'s gradient when A is block-diagonal (all terms on one

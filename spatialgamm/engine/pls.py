@@ -31,6 +31,10 @@ from .linalg import (  # noqa: F401
 )
 from .system import LatentSystem
 
+#: dense systems up to this many columns take dense products with Lambda (below it scipy's
+#: per-call overhead exceeds the q^3 flops); larger ones take sparse-dense products
+SMALL_DENSE = 64
+
 
 @dataclass
 class CrossProducts:
@@ -244,6 +248,8 @@ class PLSSolver:
                 elif self.lam_diagonal:  # scalar terms: A - I = D Z'WZ D, D = diag(Lambda)
                     d = sysm.lambda_values(phi)
                     A = cp.ZtZ * d[:, None] * d[None, :]
+                elif q <= SMALL_DENSE:  # a few dozen columns: BLAS beats sparse overhead
+                    A = Lam.T @ cp.ZtZ @ Lam
                 else:  # Lambda block-diagonal and sparse: two sparse-dense products, not q^3
                     Ls = sysm.Lambda(phi)
                     A = np.asarray(Ls.T @ np.asarray(Ls.T @ cp.ZtZ).T)

@@ -23,9 +23,8 @@ def gaussian_state(spec: ModelSpec, reml: bool, phi0: np.ndarray | None = None) 
     obj = GaussianObjective(system, spec.X, spec.y, spec.offset, spec.weights, reml)
     lay = system.layout
     start = system.data_start(spec.weights) if phi0 is None else phi0
-    # analytic gradients pay off when A^-1 is cheap (dense or block-diagonal systems); for
-    # large sparse ones the selected inverse costs more than the finite differences it
-    # replaces
+    # analytic gradients pay off when A^-1 is cheap (dense systems); for large sparse ones
+    # the selected inverse costs more than the finite differences it replaces
     fg = obj.value_and_grad if obj.solver.backend in ("dense", "blocks") else None
     info = optimize(obj, start, lay.lower, lay.upper, boundary=system.at_boundary, fg=fg)
     r = obj.solve(info.x)
