@@ -52,8 +52,8 @@ class AGQObjective:
         self._G = sp.csr_matrix((np.ones(int(ok.sum())), (self.group[ok], np.flatnonzero(ok))),
                                 shape=(self.q, lap.n))
 
-    def mode(self, theta: np.ndarray, beta: np.ndarray, tol: float = 1e-9, maxit: int = 60
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def mode(self, theta: np.ndarray, beta: np.ndarray, tol: float = 1e-9, maxit: int = 60,
+             lazy: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The conditional modes ``u`` given ``(theta, beta)``: ``(u, eta, mu, w)``.
 
         :meth:`LaplaceObjective.pirls` with ``beta`` fixed (the same IRLS steps, step
@@ -94,9 +94,16 @@ class AGQObjective:
         u_c = np.zeros(q)
         last = getattr(self, "_last", None)  # (eta, mu) of the previous mode
         mu = last[1] if last is not None and last[0] is lap._eta_start else link.linkinv(eta)
+        pending = False  # the first step's penalised deviance, not yet evaluated
         for it in range(1, maxit + 1):
             u_n, w = solve(eta, mu)
             eta_n = base + th * zval * u_n[gidx]
+            if it == 1 and lazy and link.valid_eta(eta_n):
+                # the first full step is taken whenever its deviance is finite (there is
+                # nothing to compare it with): evaluate that deviance only if a second step
+                # is checked against it (a warm start usually converges first)
+                u_c, eta, mu, pending = u_n, eta_n, link.linkinv(eta_n), True
+                continue
             if it > 1 and link.valid_eta(eta_n) and float(np.max(np.abs(eta_n - eta))) < \
                     tol * (1.0 + float(np.max(np.abs(eta_n)))):
                 # a full step this small ends PIRLS (the deviance check accepts changes at
@@ -108,6 +115,11 @@ class AGQObjective:
                 lap._eta_start = eta_n
                 self._last = (eta_n, mu)
                 return u_n, eta_n, mu, w
+            if pending:
+                pending = False
+                old_obj = float(np.sum(fam.dev_resids(y, mu, wt))) / scale + float(u_c @ u_c)
+                if not np.isfinite(old_obj):  # the first step needed halving after all
+                    return self.mode(theta, beta, tol, maxit, lazy=False)
             t = 1.0
             for _ in range(30):
                 eta_t = eta_n if t == 1.0 else eta + t * (eta_n - eta)
@@ -138,14 +150,34 @@ class AGQObjective:
         self._last = (eta, mu)
         return u_c, eta, mu, w
 
-    def _group_constant(self, mu: np.ndarray) -> np.ndarray:
-        """Per group, the sum of ``log p(y_i | mu_i) + dev_i / 2``, which does not depend on
-        ``mu`` (kept per family: computed once, at the first mode)."""
+    def _node_loglik(self, eta: np.ndarray, eta_mode: np.ndarray, mu_mode: np.ndarray
+                     ) -> np.ndarray:
+        """Group sums of ``log p(y_i | eta_i)`` at every node, ``eta`` of shape (k, n).
+
+        ``log p(y_i | eta) = c_i + kernel_i(eta)`` with ``c_i`` free of ``eta``, computed
+        once per family at a mode. The kernel is ``-dev_i / 2`` (the deviance is twice the
+        distance to the saturated log-likelihood) for every family, and for the binomial
+        with logit link (R's clamp at |eta| > 30 not reached) the exact ``k eta - n
+        log(1 + e^eta)`` (``k``, ``n`` rounded successes and trials, as ``loglik_obs``): one
+        pass over the nodes instead of the deviance's dozen.
+        """
         fam, lap = self.lap.family, self.lap
+        y, wt = lap.y, lap.wt
         if getattr(self, "_const", (None,))[0] is not fam:
-            c = fam.loglik_obs(lap.y, mu, lap.wt) + 0.5 * fam.dev_resids(lap.y, mu, lap.wt)
-            self._const = (fam, np.asarray(self._G @ c).ravel())
-        return self._const[1]
+            ll = fam.loglik_obs(y, mu_mode, wt)
+            c_dev = self._G @ (ll + 0.5 * fam.dev_resids(y, mu_mode, wt))
+            logit = fam.name == "binomial" and fam.link.name == "logit"
+            n_tr, k_succ = (np.round(wt), np.round(wt * y)) if logit else (None, None)
+            c_logit = None
+            if logit and np.max(np.abs(eta_mode)) <= 30.0:
+                c_logit = self._G @ (ll - (k_succ * eta_mode - n_tr * np.logaddexp(0.0, eta_mode)))
+            self._const = (fam, np.asarray(c_dev).ravel(), c_logit, n_tr, k_succ)
+        _, c_dev, c_logit, n_tr, k_succ = self._const
+        if c_logit is not None and np.max(np.abs(eta)) <= 30.0:
+            kern = k_succ[None, :] * eta - n_tr[None, :] * np.logaddexp(0.0, eta)
+            return np.asarray(c_logit).ravel() + np.asarray(self._G @ kern.T).T
+        dev = fam.dev_resids(y[None, :], fam.link.linkinv(eta), wt[None, :])
+        return c_dev - 0.5 * np.asarray(self._G @ dev.T).T
 
     def __call__(self, par: np.ndarray) -> float:
         self.n_evals += 1
@@ -168,11 +200,8 @@ class AGQObjective:
         xk = self.x[:, None]
         uk = u[None, :] + s[None, :] * xk  # (k, q)
         eta = eta_fixed[None, :] + th * self.zval[None, :] * uk[:, self.gidx]  # (k, n)
-        # log p(y_i | eta) = c_i - dev_i / 2, with c_i free of eta (the deviance is twice
-        # the distance to the saturated log-likelihood): c from the mode, then deviances
-        # only (no log-gamma terms at every node)
-        dev = fam.dev_resids(lap.y[None, :], fam.link.linkinv(eta), lap.wt[None, :])
-        logf = self._group_constant(mu_mode) - 0.5 * np.asarray(self._G @ dev.T).T \
+        # log p(y | eta) summed within groups at every node (no log-gamma terms per node)
+        logf = self._node_loglik(eta, eta_mode, mu_mode) \
             - 0.5 * uk ** 2 - 0.5 * np.log(2 * np.pi) + 0.5 * xk ** 2
         m = logf.max(axis=0)
         log_int = np.log(s) + m + np.log(np.sum(self.w[:, None] * np.exp(logf - m), axis=0))
