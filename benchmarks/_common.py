@@ -23,11 +23,13 @@ from pathlib import Path
 import _datagen
 import pandas as pd
 from _record import RESULTS_MD, machine, record
+from threadpoolctl import threadpool_limits
 
 from spatialgamm.datasets import as_factor
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS_R = ROOT / "benchmarks" / "peers.R"
+PEERS_EXTRA_R = ROOT / "benchmarks" / "peers_extra.R"
 DEFAULT_REPEATS = 5
 QUICK_REPEATS = 3
 
@@ -44,8 +46,12 @@ class Timing:
     times: tuple[float, ...]
 
 
-def time_call(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> Timing:
+def time_call(fn: Callable[[], object], repeats: int = 5, warmup: int = 1,
+              clock: Callable[[], float] = time.perf_counter) -> Timing:
     """Time ``fn()``: ``warmup`` untimed calls, then the median of ``repeats`` timed ones.
+
+    ``clock`` is wall-clock time by default; ``time.process_time`` (CPU seconds) is steadier
+    on a machine shared with other work.
 
     The warm-up absorbs one-off costs (imports, caches) that R's timing also leaves out,
     since peers.R loads its libraries before timing.
@@ -62,9 +68,9 @@ def time_call(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> Ti
         fn()
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return Timing(statistics.median(times), tuple(times))
 
 
@@ -78,6 +84,10 @@ class Case:
     R turns into factors (Python makes them Categoricals with R's level order).
     ``repeats`` maps the requested repeats to this case's, mirroring peers.R (it times
     sleepstudy at least 20 times, cbpp at least 10, the large GP fits once).
+    ``r_script`` is the R file that times the peer (peers.R or peers_extra.R). With
+    ``criterion`` (the fit's -2 log-likelihood on lme4's scale) the fit is checked against
+    the peer's ``<r_key>_loglik`` and the difference goes in the note: speed is only worth
+    comparing between fits that agree.
     """
 
     name: str
@@ -89,6 +99,8 @@ class Case:
     large: bool = False
     repeats: Callable[[int], int] = lambda r: r
     warmup: int = 1
+    r_script: Path = PEERS_R
+    criterion: Callable[[object], float] | None = None
 
 
 @dataclass
@@ -126,32 +138,44 @@ def import_spatialgamm():
     return sg
 
 
-def time_python(case: Case, sg, data: pd.DataFrame, repeats: int) -> tuple[float | None, str]:
-    """Median seconds of ``case.fit(sg, data)``, or ``None`` and why it was skipped."""
+def time_python(case: Case, sg, data: pd.DataFrame, repeats: int, cpu: bool = False
+                ) -> tuple[float | None, str, object]:
+    """Median seconds of ``case.fit(sg, data)`` and the last fit, or ``None`` and why it was
+    skipped."""
     if sg is None:
-        return None, "spatialgamm does not import"
+        return None, "spatialgamm does not import", None
+    last: list[object] = [None]
+
+    def call():
+        last[0] = case.fit(sg, data)
+
     try:
-        t = time_call(lambda: case.fit(sg, data), case.repeats(repeats), case.warmup)
+        # one BLAS thread, as R's reference BLAS (and the package's own rule for small
+        # systems): on a shared 2-core machine threads only add noise
+        with threadpool_limits(1):
+            t = time_call(call, case.repeats(repeats), case.warmup,
+                          time.process_time if cpu else time.perf_counter)
     except (AttributeError, NotImplementedError) as err:
         # The planned API is written against before it exists: skip cleanly.
-        return None, f"not implemented yet ({type(err).__name__}: {err})"
+        return None, f"not implemented yet ({type(err).__name__}: {err})", None
     except Exception as err:  # noqa: BLE001 - a benchmark reports a failing fit and goes on
-        return None, f"ERROR {type(err).__name__}: {err}"
-    return t.median, ""
+        return None, f"ERROR {type(err).__name__}: {err}", None
+    return t.median, "", last[0]
 
 
 # ---- R peers --------------------------------------------------------------------------------
-def run_r_peers(data_dir: Path | str, repeats: int) -> dict | None:
+def run_r_peers(data_dir: Path | str, repeats: int, script: Path = PEERS_R) -> dict | None:
     """Run ``Rscript benchmarks/peers.R DIR REPEATS`` and return its JSON as a dict.
 
-    peers.R fits every known CSV present in ``data_dir``. Returns ``None`` (and says why)
-    when Rscript is not on PATH or the script fails.
+    peers.R (or ``script``, with the same interface) fits every known CSV present in
+    ``data_dir``. Returns ``None`` (and says why) when Rscript is not on PATH or the script
+    fails.
     """
     rscript = shutil.which("Rscript")
     if rscript is None:
         print("R peers skipped: Rscript is not on PATH (`make setup-r` installs R, lme4, mgcv)")
         return None
-    cmd = [rscript, str(PEERS_R), str(data_dir), str(repeats)]
+    cmd = [rscript, str(script), str(data_dir), str(repeats)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         print(f"R peers failed (exit {proc.returncode}):\n{proc.stderr.strip()[-2000:]}")
@@ -167,12 +191,15 @@ def r_times(cases: Sequence[Case], paths: dict[str, Path], repeats: int) -> tupl
     """Time the R peers of ``cases``; return ({case name: seconds}, R versions).
 
     peers.R finds files by fixed names, so each run gets a scratch folder of symbolic links;
-    cases whose files share a name (the 10k and 100k GP data) go to separate runs.
+    cases whose files share a name (the 10k and 100k GP data) go to separate runs, and so do
+    cases timed by different R scripts. The peers' log-likelihoods come back under
+    ``<case name>_loglik``.
     """
     groups: list[list[Case]] = []
     for case in cases:
         group = next((g for g in groups
-                      if all(c.r_name != case.r_name or c.csv == case.csv for c in g)), None)
+                      if g[0].r_script == case.r_script
+                      and all(c.r_name != case.r_name or c.csv == case.csv for c in g)), None)
         if group is None:
             groups.append([case])
         else:
@@ -183,13 +210,16 @@ def r_times(cases: Sequence[Case], paths: dict[str, Path], repeats: int) -> tupl
         with tempfile.TemporaryDirectory(prefix="sg-bench-") as tmp:
             for r_name, csv in {c.r_name: c.csv for c in group}.items():
                 os.symlink(paths[csv], Path(tmp) / r_name)
-            out = run_r_peers(tmp, repeats)
+            out = run_r_peers(tmp, repeats, group[0].r_script)
         if out is None:
             continue
         versions = {k: out[k] for k in ("R", "lme4", "mgcv") if k in out}
         for case in group:
             if case.r_key in out:
                 times[case.name] = float(out[case.r_key])
+            for extra in ("loglik", "cpu"):
+                if f"{case.r_key}_{extra}" in out:
+                    times[f"{case.name}_{extra}"] = float(out[f"{case.r_key}_{extra}"])
     return times, versions
 
 
@@ -203,6 +233,9 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
     p.add_argument("--no-r", action="store_true", help="do not run the R peers")
     p.add_argument("--quick", action="store_true",
                    help="only the small bundled-data cases (skip the 10k-100k row ones)")
+    p.add_argument("--cpu", action="store_true",
+                   help="CPU seconds instead of wall-clock on both sides (steadier on a "
+                        "shared machine; only peers that report them, peers_extra.R)")
     p.add_argument("--no-record", action="store_true",
                    help=f"print the table only, do not update {RESULTS_MD.name}")
     args = p.parse_args(argv)
@@ -214,22 +247,42 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
 
 
 def run_cases(cases: Sequence[Case], args: argparse.Namespace) -> tuple[list[Result], dict]:
-    """Time the Python fits, then the R peers, of ``cases``; return results and R versions."""
+    """Time each case's Python fit and then, right after it, its R peer; return results and
+    R versions.
+
+    Each case's two timings are taken back to back, so that a shared machine whose load
+    drifts during the run changes both sides of a ratio alike.
+    """
     cases = [c for c in cases if not (args.quick and c.large)]
-    paths = {c.csv: _datagen.ensure(c.csv) for c in cases}
-    sg = import_spatialgamm()
+    paths: dict[str, Path] = {}
     results = []
+    for case in cases:
+        try:
+            paths[case.csv] = _datagen.ensure(case.csv)
+        except (FileNotFoundError, RuntimeError) as err:  # a dataset written by R, no R
+            results.append(Result(case.name, None, None, f"no data: {err}"))
+    cases = [c for c in cases if c.csv in paths]
+    sg = import_spatialgamm()
+    versions: dict = {}
     for case in cases:
         data = read_case_data(case, paths[case.csv])
         print(f"[python] {case.name} ...", flush=True)
-        seconds, note = time_python(case, sg, data, args.repeats)
-        results.append(Result(case.name, seconds, None, note))
-    versions: dict = {}
-    if not args.no_r:
-        print("[R] peers.R ...", flush=True)
-        times, versions = r_times(cases, paths, args.repeats)
-        for res in results:
-            res.r_s = times.get(res.case)
+        seconds, note, fit = time_python(case, sg, data, args.repeats, args.cpu)
+        res = Result(case.name, seconds, None, note)
+        if args.cpu:
+            res.note = (f"{res.note}; " if res.note else "") + "CPU seconds"
+        results.append(res)
+        if args.no_r:
+            continue
+        print(f"[R] {case.name} ...", flush=True)
+        times, v = r_times([case], paths, args.repeats)
+        versions = v or versions
+        res.r_s = times.get(f"{case.name}_cpu" if args.cpu else case.name)
+        ll = times.get(f"{case.name}_loglik")
+        if case.criterion and ll is not None and fit is not None:
+            diff = case.criterion(fit) - (-2.0 * ll)
+            res.note = (f"{res.note}; " if res.note else "") + \
+                f"-2 logLik minus lme4's: {diff:+.1e}"
     return results, versions
 
 

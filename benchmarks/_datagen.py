@@ -12,6 +12,8 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -87,14 +89,58 @@ def gp_pois(n: int = 10_000, side: float = 10_000.0, length: float = 1_500.0,
     return pd.DataFrame({"sx": s[:, 0], "sy": s[:, 1], "y": y, "exposure": exposure})
 
 
+def lmm_two_terms(n_groups: int = 100, per_group: int = 10, beta=(2.0, 0.5),
+                  sd_int: float = 1.0, sd_slope: float = 0.3, sigma: float = 1.0,
+                  seed: int = 20240605) -> pd.DataFrame:
+    """Gaussian ``y ~ x + (1|g) + (0 + x|g)``: two uncorrelated terms on one factor.
+
+    ``per_group`` rows per level at x near 0, 1, ..., per_group - 1 (jittered by 0.1).
+    Truth: ``beta``, sd of the intercepts ``sd_int``, of the slopes ``sd_slope``, residual
+    sd ``sigma``.
+    """
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(1, n_groups + 1), per_group)
+    x = np.tile(np.arange(per_group, dtype=float), n_groups) + rng.normal(0.0, 0.1, g.size)
+    b0 = sd_int * rng.standard_normal(n_groups)
+    b1 = sd_slope * rng.standard_normal(n_groups)
+    y = (beta[0] + beta[1] * x + b0[g - 1] + b1[g - 1] * x
+         + sigma * rng.standard_normal(g.size))
+    return pd.DataFrame({"y": y, "x": x, "g": g})
+
+
+def glmm_binary(n_groups: int = 500, per_group: int = 10, beta=(-0.5, 0.8), sd: float = 1.0,
+                seed: int = 20240606) -> pd.DataFrame:
+    """Binary ``y ~ x + (1|g)``, logit link, ``per_group`` rows per level.
+
+    Truth: ``beta`` and sd(g) = ``sd``.
+    """
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(1, n_groups + 1), per_group)
+    x = rng.standard_normal(g.size)
+    b = sd * rng.standard_normal(n_groups)
+    eta = beta[0] + beta[1] * x + b[g - 1]
+    y = rng.binomial(1, 1.0 / (1.0 + np.exp(-eta)))
+    return pd.DataFrame({"y": y, "x": x, "g": g})
+
+
 # file name -> (generator, keyword arguments). The bundled ones are copied, not generated.
 SIMULATED: dict[str, tuple[Callable[..., pd.DataFrame], dict]] = {
     "lmm_crossed.csv": (lmm_crossed, {}),
     "glmm_pois.csv": (glmm_pois, {}),
     "gp_pois_10k.csv": (gp_pois, {"n": 10_000}),
     "gp_pois_100k.csv": (gp_pois, {"n": 100_000, "seed": 20240604}),
+    "lmm_2terms_100.csv": (lmm_two_terms, {"n_groups": 100}),
+    "lmm_2terms_1000.csv": (lmm_two_terms, {"n_groups": 1000, "seed": 20240607}),
+    "glmm_bin_500.csv": (glmm_binary, {}),
 }
 BUNDLED = ("sleepstudy.csv", "cbpp.csv", "rongelap.csv")
+# Datasets of R packages that the package does not bundle: written by Rscript when missing
+# (R is needed for their peer anyway). VerbAgg's binary response r2 is written as 0/1.
+FROM_R = {
+    "verbagg.csv": "d <- lme4::VerbAgg; d$r2 <- as.integer(d$r2 == 'Y'); "
+                   "write.csv(d[c('r2', 'Anger', 'Gender', 'btype', 'situ', 'id', 'item')], "
+                   "OUT, row.names = FALSE)",
+}
 
 
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
@@ -125,9 +171,13 @@ def ensure(name: str, data_dir: Path = DATA_DIR) -> Path:
         if not path.exists() or path.read_bytes() != data:
             _write_atomic(path, lambda p: p.write_bytes(data))
         return path
+    if name in FROM_R:
+        if not path.exists():
+            _write_atomic(path, lambda p: _write_from_r(FROM_R[name], p))
+        return path
     if name not in SIMULATED:
         raise ValueError(f"unknown benchmark file name={name!r}; known: "
-                         f"{', '.join([*SIMULATED, *BUNDLED])}")
+                         f"{', '.join([*SIMULATED, *BUNDLED, *FROM_R])}")
     gen, kwargs = SIMULATED[name]
     # Record every parameter, defaults included, so that a changed default regenerates.
     bound = inspect.signature(gen).bind(**kwargs)
@@ -144,9 +194,21 @@ def ensure(name: str, data_dir: Path = DATA_DIR) -> Path:
     return path
 
 
+def _write_from_r(code: str, path: Path) -> None:
+    """Run ``code`` in Rscript with ``OUT`` set to ``path`` (a dataset of an R package)."""
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        raise FileNotFoundError(f"{path.name} is written from an R package and Rscript is not "
+                                "on PATH (`make setup-r` installs R and lme4)")
+    proc = subprocess.run([rscript, "-e", f"OUT <- {str(path)!r}; {code}"],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0 or not path.exists():
+        raise RuntimeError(f"Rscript could not write {path.name}: {proc.stderr.strip()[-500:]}")
+
+
 def ensure_all(data_dir: Path = DATA_DIR) -> dict[str, Path]:
     """Write every benchmark file that is missing or stale; return name -> path."""
-    return {name: ensure(name, data_dir) for name in [*BUNDLED, *SIMULATED]}
+    return {name: ensure(name, data_dir) for name in [*BUNDLED, *SIMULATED, *FROM_R]}
 
 
 if __name__ == "__main__":

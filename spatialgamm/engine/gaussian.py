@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
-from .pls import PLSResult, PLSSolver
+from .pls import SMALL_DENSE, PLSResult, PLSSolver
 from .system import LatentSystem
 
 LOG2PI = float(np.log(2 * np.pi))
@@ -69,13 +70,14 @@ class GaussianObjective:
         J = sysm.lambda_jacobian(phi)
         out = []
         for i in range(len(phi)):
-            dv = J[:, i]
-            if self.solver.dense:
+            if self._small_dense():
                 D = np.zeros((sysm.q, sysm.q))
-                D[sysm.lam_rows, sysm.lam_cols] = dv
+                D[sysm.lam_rows, sysm.lam_cols] = J[:, i]
             else:
+                # sparse on Lambda's pattern: products with a dense A^-1 then cost O(nnz q),
+                # not q^3 (two terms on 100 levels: q = 200)
                 D = sysm.lambda_pattern.copy()
-                D.data = dv
+                D.data = J[:, i].copy()
             out.append(D)
         if sysm.lambda_is_linear:
             self._dlam_cache = out
@@ -100,10 +102,19 @@ class GaussianObjective:
         val = self.deviance_from(r)
         if sysm.has_precision or not sysm.q:
             return val, self._fd_grad(phi)
+        if self.solver.backend == "blocks":
+            return val, self._grad_blocks(phi, r)
         dense = self.solver.dense
-        Lam = r.Lam
+        small = self._small_dense()
+        # dense Lambda for a few dozen columns; else sparse: O(nnz q) products below
+        Lam = (sysm.Lambda_dense(phi) if small else sysm.Lambda(phi)) if dense else r.Lam
         M = self.cp.ZtZ
-        LtM = Lam.T * M[None, :] if np.ndim(M) == 1 else Lam.T @ M  # M diagonal: a vector
+        if np.ndim(M) == 1:  # M diagonal: a vector
+            LtM = Lam.T.multiply(M[None, :]).tocsr() if sp.issparse(Lam) else Lam.T * M[None, :]
+        else:
+            LtM = Lam.T @ M
+        if dense:
+            LtM = LtM.toarray() if sp.issparse(LtM) else np.asarray(LtM)
         Ainv = r.factor.inverse_on_pattern()
         e_w = (self.y - self.offset - self.X @ r.beta) * self.weights
         b = np.asarray(Lam @ r.u).ravel()
@@ -117,10 +128,11 @@ class GaussianObjective:
         dof = self.n - self.p if self.reml else self.n
         grad = np.zeros(len(phi))
         for i, dL in enumerate(self._dlambda(phi)):
-            T = LtM @ dL
             if dense:
+                T = LtM @ dL if small else np.asarray((dL.T @ LtM.T).T)  # L'M dL
                 tr_A = float(np.sum(Ainv * T.T))
             else:
+                T = LtM @ dL
                 tr_A = float(Ainv.multiply(T.T).sum())
             g = 2.0 * tr_A
             dr2 = -2.0 * float(Zte @ np.asarray(dL @ r.u).ravel())
@@ -131,6 +143,51 @@ class GaussianObjective:
                 g += 2.0 * float(np.sum(R * (G.T @ np.asarray(T @ G))))
             grad[i] = g
         return val, grad
+
+    def _small_dense(self) -> bool:
+        return self.solver.dense and self.system.q <= SMALL_DENSE
+
+    def _grad_blocks(self, phi: np.ndarray, r: PLSResult) -> np.ndarray:
+        """:meth:`value_and_grad`'s gradient when A is block-diagonal (all terms on one
+        grouping factor, :class:`~.linalg.BlockFactor`): the same formulas with every q x q
+        product taken block by block, O(G k^3)."""
+        sysm, solver, fac = self.system, self.solver, r.factor
+        perm, G, k = fac.perm, solver._G, solver._k
+        Ainv = fac.block_inverse()
+        LtM = np.matmul(np.swapaxes(solver._lambda_blocks(phi), 1, 2), self.cp.blocks)
+        e_w = (self.y - self.offset - self.X @ r.beta) * self.weights
+        e_w = e_w - self.weights * np.asarray(sysm.Z @ r.b()).ravel()
+        Zte = np.asarray(sysm.Z.T @ e_w).ravel()[perm].reshape(G, k)  # Z'W e, by block
+        ub = r.u[perm].reshape(G, k)
+        reml = self.reml and self.p > 0
+        if reml:
+            Gm = fac.solve(r.B)[perm].reshape(G, k, -1)  # A^-1 B
+            R = np.linalg.inv(r.XtVX)
+            C = self.cp.ZtX[perm].reshape(G, k, -1)
+        dof = self.n - self.p if self.reml else self.n
+        J = sysm.lambda_jacobian(phi) if not sysm.lambda_is_linear else self._jac(phi)
+        grad = np.zeros(len(phi))
+        for i in range(len(phi)):
+            dLb = np.zeros(G * k * k)
+            dLb[solver._lam_pos] = J[:, i]
+            dLb = dLb.reshape(G, k, k)
+            T = np.matmul(LtM, dLb)
+            g = 2.0 * float(np.sum(Ainv * np.swapaxes(T, 1, 2)))
+            dr2 = -2.0 * float(np.sum(Zte * np.matmul(dLb, ub[:, :, None])[:, :, 0]))
+            g += dof * dr2 / r.pwrss
+            if reml:
+                dLG = np.matmul(dLb, Gm)
+                g += -2.0 * float(np.sum(R * np.einsum("gkp,gkr->pr", C, dLG)))
+                g += 2.0 * float(np.sum(R * np.einsum("gkp,gkr->pr", Gm, np.matmul(T, Gm))))
+            grad[i] = g
+        return grad
+
+    def _jac(self, phi: np.ndarray) -> np.ndarray:
+        """d Lambda values / d phi, kept when Lambda is linear in phi (lme4's theta)."""
+        cached = getattr(self, "_jac_cache", None)
+        if cached is None:
+            cached = self._jac_cache = self.system.lambda_jacobian(phi)
+        return cached
 
     def _fd_grad(self, phi: np.ndarray) -> np.ndarray:
         g = np.zeros(len(phi))

@@ -170,6 +170,108 @@ class SPDFactor:
         return selected_inverse(sp.csc_matrix(self._A), backend="superlu")
 
 
+class BlockFactor(SPDFactor):
+    """Cholesky factors of a matrix that is block-diagonal after a symmetric permutation,
+    with ``G`` blocks of one small size ``k`` (every random term on one grouping factor:
+    ``(1|g) + (0 + x|g)``, ``(x|g)``): batched LAPACK over the blocks, O(G k^3), with
+    none of a sparse factorisation's per-call overhead.
+
+    ``perm`` (length ``G k``) lists the columns block by block. :meth:`refactor` takes the
+    blocks themselves, shape ``(G, k, k)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f = BlockFactor(np.array([0, 2, 1, 3]), 2)
+    >>> _ = f.refactor(np.array([[[2.0, 1.0], [1.0, 2.0]], [[4.0, 0.0], [0.0, 1.0]]]))
+    >>> bool(np.isclose(f.logdet(), np.log(3.0 * 4.0)))
+    True
+    >>> f.solve(np.array([3.0, 4.0, 3.0, 1.0])).round(6).tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    """
+
+    def __init__(self, perm: np.ndarray, k: int):
+        super().__init__("blocks")
+        self.perm = np.asarray(perm)
+        self.k = int(k)
+        self.G = len(self.perm) // self.k
+        self._n = len(self.perm)
+        inv = np.empty_like(self.perm)
+        inv[self.perm] = np.arange(len(self.perm))
+        self.iperm = inv
+        # the block-diagonal pattern in CSC order: for each stored entry, its place in the
+        # (G, k, k) stack (column-major within a block, blocks in perm order)
+        pb = self.perm.reshape(self.G, self.k)
+        rows = np.broadcast_to(pb[:, :, None], (self.G, self.k, self.k)).ravel()
+        cols = np.broadcast_to(pb[:, None, :], (self.G, self.k, self.k)).ravel()
+        order = np.lexsort((rows, cols))
+        self._pattern = sp.csc_matrix((np.arange(len(rows), dtype=float)[order],
+                                       (rows[order], cols[order])), shape=(self._n, self._n))
+        self._pattern.sort_indices()
+        self._take = self._pattern.data.astype(np.int64)
+
+    def on_pattern(self, blocks: np.ndarray) -> sp.csc_matrix:
+        """The sparse (n x n) matrix whose diagonal blocks are ``blocks`` (G, k, k)."""
+        S = self._pattern.copy()
+        S.data = np.ascontiguousarray(blocks).ravel()[self._take]
+        return S
+
+    def refactor(self, A) -> BlockFactor:
+        """Factor the stacked blocks ``A`` (G, k, k)."""
+        self._A = A
+        try:
+            self._f = np.linalg.cholesky(A)
+        except np.linalg.LinAlgError as exc:
+            raise NotPositiveDefinite(f"a diagonal block is not positive definite ({exc})") \
+                from exc
+        self._inv = None
+        return self
+
+    def logdet(self) -> float:
+        return 2.0 * float(np.sum(np.log(np.diagonal(self._f, axis1=1, axis2=2))))
+
+    def _blocks_of(self, b: np.ndarray) -> np.ndarray:
+        b = np.asarray(b, dtype=float)
+        return b[self.perm].reshape((self.G, self.k) + b.shape[1:])
+
+    def _from_blocks(self, x: np.ndarray, shape: tuple) -> np.ndarray:
+        return x.reshape(shape)[self.iperm]
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        # by the blocks' inverses, formed once per factorisation: A = Lambda'MLambda + I has
+        # eigenvalues >= 1, so its inverse is well conditioned, and each solve is then one
+        # batched product (a PLS step makes three)
+        bb = self._blocks_of(b)
+        x = np.linalg.solve(self._A, bb if bb.ndim == 3 else bb[:, :, None])
+        return self._from_blocks(x, np.shape(b))
+
+    def solve_L(self, b: np.ndarray) -> np.ndarray:
+        """L^-1 P b (blocks in perm order)."""
+        bb = self._blocks_of(b)
+        x = np.linalg.solve(self._f, bb if bb.ndim == 3 else bb[:, :, None])
+        return x.reshape(np.shape(b))
+
+    def solve_Lt(self, x: np.ndarray) -> np.ndarray:
+        """P' L^-T x."""
+        xb = np.asarray(x, dtype=float).reshape((self.G, self.k) + np.shape(x)[1:])
+        y = np.linalg.solve(np.swapaxes(self._f, 1, 2), xb if xb.ndim == 3 else xb[:, :, None])
+        return self._from_blocks(y, np.shape(x))
+
+    def block_inverse(self) -> np.ndarray:
+        """The inverse's diagonal blocks, (G, k, k) (the whole inverse: it is block-diagonal
+        too)."""
+        if self._inv is None:
+            self._inv = np.linalg.inv(self._A)
+        return self._inv
+
+    def inverse_on_pattern(self) -> sp.csc_matrix:
+        """A^-1 as a sparse matrix on the block pattern (it is exactly block-diagonal)."""
+        return self.on_pattern(self.block_inverse())
+
+    def selected_inverse(self) -> sp.csc_matrix:
+        return self.inverse_on_pattern()
+
+
 def make_factor(A, backend: str | None = None, numeric: bool = True) -> SPDFactor:
     """Analyse the pattern of ``A`` once and factor it.
 

@@ -22,8 +22,18 @@ from scipy.linalg.lapack import dlauum as _dlauum
 from scipy.linalg.lapack import dpotrf as _dpotrf
 from scipy.linalg.lapack import dpotrs as _dpotrs
 
-from .linalg import NotPositiveDefinite, SPDFactor, choose_backend, make_factor  # noqa: F401
+from .linalg import (  # noqa: F401
+    BlockFactor,
+    NotPositiveDefinite,
+    SPDFactor,
+    choose_backend,
+    make_factor,
+)
 from .system import LatentSystem
+
+#: dense systems up to this many columns take dense products with Lambda (below it scipy's
+#: per-call overhead exceeds the q^3 flops); larger ones take sparse-dense products
+SMALL_DENSE = 64
 
 
 @dataclass
@@ -36,6 +46,7 @@ class CrossProducts:
     Zty: np.ndarray
     Xty: np.ndarray
     yty: float
+    blocks: np.ndarray | None = None  # Z'WZ's diagonal blocks (G, k, k), block path only
 
 
 @dataclass
@@ -64,9 +75,12 @@ class PLSSolver:
     ----------
     system : LatentSystem
     X : ndarray (n, p)
+    blocks : bool
+        Allow the block-diagonal path (:class:`~.linalg.BlockFactor`) when A has that
+        structure (used by the Gaussian objective; PIRLS keeps the dense / sparse paths).
     """
 
-    def __init__(self, system: LatentSystem, X: np.ndarray):
+    def __init__(self, system: LatentSystem, X: np.ndarray, blocks: bool = True):
         self.system = system
         self.X = X
         self.p = X.shape[1]
@@ -91,11 +105,21 @@ class PLSSolver:
             P0, _ = system.precision(phi0)
             A0 = A0 + (P0 if P0 is not None else sp.identity(q, format="csc"))
             A0 = A0 + sp.identity(q, format="csc") * (abs(A0).max() if A0.nnz else 1.0)
-            self.backend = choose_backend(A0) if q > 0 else "dense"
-            self.factor = make_factor(A0.toarray() if self.backend == "dense" else A0.tocsc(),
-                                      self.backend) if q > 0 else None
+            blocks = _block_structure(A0, ZtZ_pattern, system) if q > 0 and blocks else None
+            if blocks is not None:
+                self.backend = "blocks"
+                self.factor = BlockFactor(*blocks)
+                self._setup_blocks(*blocks)
+            else:
+                self.backend = choose_backend(A0) if q > 0 else "dense"
+                self.factor = make_factor(A0.toarray() if self.backend == "dense"
+                                          else A0.tocsc(), self.backend) if q > 0 else None
         self.dense = self.backend == "dense"
         self.lam_lower = bool(np.all(system.lam_rows >= system.lam_cols)) if q else True
+        lam_p = system.lambda_pattern
+        self.lam_diagonal = bool(q > 0 and lam_p.nnz == q
+                                 and np.array_equal(lam_p.indices, np.arange(q))
+                                 and np.array_equal(lam_p.indptr, np.arange(q + 1)))
         # small problems: dense products beat scipy.sparse's per-call overhead
         # Lambda diagonal (scalar terms, smooths) and every level present on Z'Z's diagonal:
         # A can be refilled elementwise on Z'Z's pattern
@@ -115,9 +139,51 @@ class PLSSolver:
         dense_Z = q > 0 and system.Z.nnz > 0.3 * nq and nq <= 50_000_000  # e.g. GP smooth bases
         self.Zd = system.Z.toarray() if (dense_Z or (self.dense and nq <= 200_000)) else None
 
+    def _setup_blocks(self, perm: np.ndarray, k: int) -> None:
+        """Index maps of the block path: for every pair of non-zeros in a row of Z, and for
+        every stored Lambda value, its place in the (G, k, k) stack of diagonal blocks."""
+        sysm = self.system
+        where = np.empty_like(perm)
+        where[perm] = np.arange(len(perm))
+        blk, loc = where // k, where % k
+        self._G, self._k = len(perm) // k, k
+        Zr = sysm.Z.tocsr()
+        Zr.sort_indices()
+        counts = np.diff(Zr.indptr)
+        rows_l, pos_l, val_l = [], [], []
+        for m in np.unique(counts[counts > 0]):
+            rows = np.flatnonzero(counts == m)
+            idx = Zr.indptr[rows][:, None] + np.arange(m)
+            cols, vals = Zr.indices[idx], Zr.data[idx]
+            for a in range(m):
+                for b in range(m):
+                    rows_l.append(rows)
+                    pos_l.append(blk[cols[:, a]] * k * k + loc[cols[:, a]] * k + loc[cols[:, b]])
+                    val_l.append(vals[:, a] * vals[:, b])
+        cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dtype=dt))
+        self._pr_row, self._pr_pos = cat(rows_l, np.int64), cat(pos_l, np.int64)
+        self._pr_val = cat(val_l, float)
+        r, c = sysm.lam_rows, sysm.lam_cols
+        self._lam_pos = blk[r] * k * k + loc[r] * k + loc[c]
+
+    def _lambda_blocks(self, phi: np.ndarray) -> np.ndarray:
+        Lb = np.zeros(self._G * self._k * self._k)
+        Lb[self._lam_pos] = self.system.lambda_values(phi)
+        return Lb.reshape(self._G, self._k, self._k)
+
     # -- cross products --------------------------------------------------------------
     def cross_products(self, z: np.ndarray, w: np.ndarray) -> CrossProducts:
         Z, X = self.system.Z, self.X
+        if self.backend == "blocks":
+            # Z'WZ block by block from the fixed pairs of non-zeros (no sparse product)
+            G, k = self._G, self._k
+            Mb = np.bincount(self._pr_pos, weights=w[self._pr_row] * self._pr_val,
+                             minlength=G * k * k).reshape(G, k, k)
+            ZtZ = self.factor.on_pattern(Mb)
+            wz, Xw = w * z, X * w[:, None]
+            return CrossProducts(ZtZ=ZtZ, ZtX=np.asarray(Z.T @ Xw), XtX=X.T @ Xw,
+                                 Zty=np.asarray(Z.T @ wz).ravel(), Xty=Xw.T @ z,
+                                 yty=float(z @ wz), blocks=Mb)
         if self.dense and self.ztz_diagonal:
             Xw = X * w[:, None]
             if self.Zd is not None:  # tiny designs: dense arithmetic has the least overhead
@@ -164,7 +230,14 @@ class PLSSolver:
         P, logdet_P = sysm.precision(phi)
         q, p = self.q, (0 if beta_fixed else self.p)
         if q:
-            if self.dense:
+            if self.backend == "blocks":
+                # every term on one grouping factor: A = Lambda' Z'WZ Lambda + I is
+                # block-diagonal, one small block per level, factored as a batch
+                Lb = self._lambda_blocks(phi)
+                A = np.matmul(np.matmul(np.swapaxes(Lb, 1, 2), cp.blocks), Lb)
+                A[:, np.arange(self._k), np.arange(self._k)] += 1.0
+                Lam = sysm.Lambda(phi)
+            elif self.dense:
                 Lam = sysm.Lambda_dense(phi)
                 if cp.ZtZ.ndim == 1:  # diagonal Z'WZ: A - I = (D^1/2 L)'(D^1/2 L)
                     S = Lam * np.sqrt(cp.ZtZ)[:, None]
@@ -172,8 +245,14 @@ class PLSSolver:
                         A = _dlauum(S, lower=1)[0]
                     else:
                         A = _dsyrk(1.0, S, trans=1, lower=1)
-                else:
+                elif self.lam_diagonal:  # scalar terms: A - I = D Z'WZ D, D = diag(Lambda)
+                    d = sysm.lambda_values(phi)
+                    A = cp.ZtZ * d[:, None] * d[None, :]
+                elif q <= SMALL_DENSE:  # a few dozen columns: BLAS beats sparse overhead
                     A = Lam.T @ cp.ZtZ @ Lam
+                else:  # Lambda block-diagonal and sparse: two sparse-dense products, not q^3
+                    Ls = sysm.Lambda(phi)
+                    A = np.asarray(Ls.T @ np.asarray(Ls.T @ cp.ZtZ).T)
                 A[np.diag_indices(q)] += 1.0 if P is None else 0.0
                 if P is not None:
                     A += P.toarray()
@@ -191,8 +270,15 @@ class PLSSolver:
                 A = A + (P if P is not None else sp.identity(q, format="csc"))
             self.factor.refactor(A)
             logdet_A = self.factor.logdet()
-            LtZty = np.asarray(Lam.T @ cp.Zty).ravel()
-            B = np.asarray(Lam.T @ cp.ZtX) if p else np.zeros((q, 0))
+            if self.backend == "blocks":  # Lambda'[Z'WX, Z'Wz] block by block
+                fac = self.factor
+                rhs = np.column_stack([cp.ZtX[:, :p], cp.Zty])[fac.perm]
+                out = np.matmul(np.swapaxes(Lb, 1, 2), rhs.reshape(self._G, self._k, p + 1))
+                out = out.reshape(q, p + 1)[fac.iperm]
+                LtZty, B = out[:, p], out[:, :p]
+            else:
+                LtZty = np.asarray(Lam.T @ cp.Zty).ravel()
+                B = np.asarray(Lam.T @ cp.ZtX) if p else np.zeros((q, 0))
         else:
             Lam = np.zeros((0, 0))
             logdet_A, LtZty, B = 0.0, np.zeros(0), np.zeros((0, p))
@@ -232,3 +318,28 @@ class PLSSolver:
         if self.q:
             eta += np.asarray(self.system.Z @ res.b()).ravel()
         return eta
+
+
+def _block_structure(A0: sp.spmatrix, ZtZ: sp.spmatrix, system: LatentSystem,
+                     max_k: int = 16, min_q: int = 64) -> tuple[np.ndarray, int] | None:
+    """``(perm, k)`` when A is block-diagonal after a symmetric permutation, with blocks of
+    one size ``2 <= k <= max_k`` that also hold every entry of Z'Z and Lambda (all random
+    terms on one grouping factor); else None. Scalar terms (k = 1) keep their own paths, and
+    so do systems of at most ``min_q`` columns (sleepstudy's 36), where dense LAPACK has
+    less overhead than the batched calls."""
+    from scipy.sparse.csgraph import connected_components
+    if system.has_precision:
+        return None
+    q = A0.shape[0]
+    if q <= min_q:
+        return None
+    n_comp, comp = connected_components(abs(A0) + abs(ZtZ), directed=False)
+    sizes = np.bincount(comp)
+    k = int(sizes[0])
+    if n_comp < 2 or not np.all(sizes == k) or not 2 <= k <= max_k:
+        return None
+    if np.any(comp[system.lam_rows] != comp[system.lam_cols]):
+        return None
+    perm = np.argsort(comp, kind="stable")
+    assert len(perm) == q
+    return perm, k

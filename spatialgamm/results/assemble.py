@@ -24,7 +24,7 @@ def gaussian_state(spec: ModelSpec, reml: bool, phi0: np.ndarray | None = None) 
     start = system.data_start(spec.weights) if phi0 is None else phi0
     # analytic gradients pay off when A^-1 is cheap (dense systems); for large sparse ones
     # the selected inverse costs more than the finite differences it replaces
-    fg = obj.value_and_grad if obj.solver.dense else None
+    fg = obj.value_and_grad if obj.solver.backend in ("dense", "blocks") else None
     info = optimize(obj, start, system.parameter_space(), boundary=system.at_boundary,
                     fg=fg, **spec.control.optimizer_kwargs())
     r = obj.solve(info.x)
