@@ -168,8 +168,13 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
         # fixed effects in the units of their columns: a covariate in other units gives
         # the same search and the same likelihood
         space2 = space.extend(lo[ke:], hi[ke:], column_rms(spec.X))
+        kw = ctl.optimizer_kwargs()
+        if fg2 is None:
+            # derivative-free stage (quadrature, dispersion): the Newton steps below with the
+            # SE Hessian finish the last digits, so the search stops at a looser gradient
+            kw["gtol"] = max(kw["gtol"], 1e-3)
         info = optimize(f2, par0, space2, boundary=bnd, check_hessian=False, polish=False,
-                        fd_eps=1e-6, fg=fg2, **ctl.optimizer_kwargs())
+                        fd_eps=1e-6, fg=fg2, **kw)
         info.n_evals += info1.n_evals
         # The Hessian is needed for the standard errors anyway (lme4's use.hessian): use it
         # for one Newton polish step and for lme4's scaled-gradient convergence check.
