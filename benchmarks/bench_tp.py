@@ -2,7 +2,7 @@
 
     python benchmarks/bench_tp.py [--repeats N] [--no-r] [--quick] [--no-record]
 
-Cases, all by REML: the gamSim(1) additive model ``y ~ s(x0) + s(x1) + s(x2) + s(x3)`` on
+Cases, by REML (and the 400-row additive model also by GCV): the gamSim(1) additive model ``y ~ s(x0) + s(x1) + s(x2) + s(x3)`` on
 400 rows and on 10,000 rows (mgcv then subsamples 2,000 knots per smooth), and a 2-D
 ``y ~ s(x, z)`` on 10,000 rows (k = 30, 2,000 knots). The 10,000-row cases are fitted once,
 as peers_tp.R does (skipped by --quick). R times come from peers_tp.R (peers.R's interface).
@@ -52,6 +52,8 @@ ADD = "y ~ s(x0) + s(x1) + s(x2) + s(x3)"
 CASES = [
     Case(name="tp_add_400_reml", csv="tp_add_400.csv", r_name="tp_add.csv",
          r_key="tp_add_reml", fit=lambda sg, d: sg.gam(ADD, d, method="REML")),
+    Case(name="tp_add_400_gcv", csv="tp_add_400.csv", r_name="tp_add.csv",
+         r_key="tp_add_gcv", fit=lambda sg, d: sg.gam(ADD, d, method="GCV")),
     Case(name="tp_add_10k_reml", csv="tp_add_10k.csv", r_name="tp_add.csv",
          r_key="tp_add_reml", large=True, repeats=lambda r: 1, warmup=0,
          fit=lambda sg, d: sg.gam(ADD, d, method="REML")),

@@ -194,7 +194,8 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray,
              gtol: float = 1e-5, maxiter: int = 1000, check_hessian: bool = True,
              polish: bool = True, fd_eps: float = 1e-8, scaled_tol: float = 2e-3,
              fg: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
-             max_restarts: int = 3, extra_starts: tuple[np.ndarray, ...] = ()) -> OptSummary:
+             max_restarts: int = 3, extra_starts: tuple[np.ndarray, ...] = (),
+             plateau: float = 5.0) -> OptSummary:
     """Minimise ``f`` over a box, check that the answer is a minimum, and record how it went.
 
     The search is L-BFGS-B (Brent for one bounded parameter) in the units of ``lower`` when
@@ -203,8 +204,10 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray,
     parameter on a bound the objective is probed into the interior; if it decreases there,
     the search restarts from the best probe (at most ``max_restarts`` times), and
     ``optinfo.log`` says so. ``fg``, when given, returns the value and its analytic gradient.
-    ``extra_starts`` are further starting points for objectives known to be multimodal (the
-    best of all searches is kept and checked).
+    ``extra_starts`` are further starting points for objectives known to have plateaus: they
+    are searched when the first search ends within ``plateau`` (optimiser units) of a finite
+    bound, where the objective stops depending on a parameter (a smooth fully penalised or
+    not at all), and the best of all searches is kept and checked.
 
     Examples
     --------
@@ -231,11 +234,16 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray,
     counted = _Counted(f, fg)
     log: list[str] = []
     x, fun, nit, ok, msg, method = _search(counted, x0, space, gtol, maxiter, fd_eps)
-    for xs in extra_starts:
+    u0 = space.units
+    far = ((x - lower) * u0 < plateau) | ((upper - x) * u0 < plateau)
+    for xs in extra_starts if np.any(far & ~space.free_sign) else ():
+        # screened by a short search; only one that gets below the best so far is finished
         xs = np.clip(np.asarray(xs, dtype=float), lower, upper)
-        r = _search(counted, xs, space, gtol, maxiter, fd_eps)
+        r = _search(counted, xs, space, gtol, 15, fd_eps)
         nit += r[2]
         if r[1] < fun - 1e-10 * max(1.0, abs(fun)):
+            r = _search(counted, r[0], space, gtol, maxiter, fd_eps)
+            nit += r[2]
             log.append(f"a search from another start {np.round(xs, 3).tolist()} reached a "
                        f"lower value ({r[1]:.10g} < {fun:.10g})")
             x, fun, ok, msg = r[0], r[1], r[3], r[4]
