@@ -37,6 +37,9 @@ def test_joint_se_matches_glmmtmb(gauss, ref, method, key):
     se_tmb = np.array(list(ref[key]["se"].values()))
     joint = np.sqrt(np.diag(fit.vcov_fixef(se="joint")))
     np.testing.assert_allclose(joint, se_tmb, rtol=1e-5)
+    # the coefficient table takes the same choice
+    np.testing.assert_allclose(fit.coef_table(view="lme4", se="joint")["Std. Error"], se_tmb,
+                               rtol=1e-5)
     # the default is lme4's conditional convention, ~0.3% below glmmTMB's here
     cond = fit.vcov_fixef()
     pd.testing.assert_frame_equal(cond, fit.vcov)

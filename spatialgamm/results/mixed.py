@@ -297,7 +297,8 @@ class MixedFit:
                 "p": float(stats.chi2.sf(chi2, df))}
 
     # ---- inference ----------------------------------------------------------------------
-    def coef_table(self, ddf_method: str = "nlme", view: str | None = None) -> pd.DataFrame:
+    def coef_table(self, ddf_method: str = "nlme", view: str | None = None,
+                   se: str = "conditional") -> pd.DataFrame:
         """Estimate, Std. Error, t (or z) value, df and p-value.
 
         Gaussian fits use t statistics with denominator degrees of freedom by nlme's
@@ -309,11 +310,20 @@ class MixedFit:
         ``ddf_method='nlme'``: every number is ``summary(lme(...))$tTable``'s) or ``'lme4'``
         (the default with Satterthwaite). They differ for ML fits only: nlme scales the ML
         standard errors by ``sqrt(N / (N - p))`` (``summary.lme``'s ``adjustSigma``).
+
+        ``se`` says which uncertainty they carry: ``'conditional'`` on the estimated
+        covariance parameters (lme4's and nlme's, the default) or ``'joint'`` (glmmTMB's:
+        with the covariance parameters' uncertainty, from the joint Hessian); see
+        :meth:`vcov_fixef`.
         """
         view = view or ("nlme" if ddf_method == "nlme" else "lme4")
         if view not in ("lme4", "nlme"):
             raise ValueError(f"view must be 'lme4' or 'nlme', got {view!r}")
-        est, se = self.fixef, self.se
+        if se not in ("conditional", "joint"):
+            raise ValueError(f"se must be 'conditional' or 'joint', got {se!r}")
+        est = self.fixef
+        se = self.se if se == "conditional" else pd.Series(
+            np.sqrt(np.diag(self.vcov_fixef("joint").to_numpy())), index=est.index)
         if view == "nlme" and self.is_gaussian and not self.REML:
             n, p = self.nobs, len(self.state.beta)
             se = se * np.sqrt(n / (n - p)) if n > p else se * np.nan
