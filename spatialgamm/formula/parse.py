@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: Calls in a formula that build a penalised / latent term rather than fixed-effect columns.
-SPECIAL_CALLS = ("s", "te", "gp", "hsgp", "spde", "kinship", "known_cov")
+SPECIAL_CALLS = ("s", "te", "ti", "gp", "hsgp", "spde", "kinship", "known_cov")
 
 
 class FormulaError(ValueError):

@@ -54,7 +54,7 @@ class PredictionErrorCriterion:
             r, eta, mu, w = mode.pls, mode.eta, mode.mu, mode.weights
             dev = float(np.sum(self.spec.family.dev_resids(self.spec.y, mu, self.spec.weights)))
             beta, u = mode.beta, mode.u
-        edf_blocks = block_edf(sysm, r)
+        edf_blocks = block_edf(sysm, r, phi)
         tau = self.spec.p + float(np.sum(edf_blocks))
         return dict(r=r, eta=eta, mu=mu, w=w, dev=dev, beta=beta, u=u, edf_blocks=edf_blocks,
                     tau=tau)
@@ -97,7 +97,7 @@ def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) 
             state = laplace_state(spec, reml=(method == "REML"), glmer_stage2=False)
         state.method = method
         system = state.extra["system"]
-        state.extra["edf_blocks"] = block_edf(system, state.pls)
+        state.extra["edf_blocks"] = block_edf(system, state.pls, state.phi)
         score = state.criterion / 2.0
     else:
         if method == "UBRE" and not fam.scale_known:

@@ -1,0 +1,64 @@
+# Reference fits for tensor smooths (te, ti), fs, shrinkage and select (issue 14, items 1-2)
+# mgcv 1.8-41. Data are written to CSV so that both sides fit identical numbers.
+# Run from this directory:  Rscript make_mgcvte.R
+suppressMessages({library(mgcv); library(jsonlite); library(lme4)})
+set.seed(14)
+
+out <- list()
+run <- function(name, formula, data, newdata, method = "REML", family = gaussian(), ...) {
+  write.csv(data, paste0(name, "_data.csv"), row.names = FALSE)
+  write.csv(newdata, paste0(name, "_new.csv"), row.names = FALSE)
+  m <- gam(formula, data = data, method = method, family = family, ...)
+  pr <- predict(m, newdata, se.fit = TRUE)
+  edf <- sapply(m$smooth, function(s) sum(m$edf[s$first.para:s$last.para]))
+  names(edf) <- sapply(m$smooth, function(s) s$label)
+  out[[name]] <<- list(formula = paste(deparse(formula), collapse = " "), method = method,
+                       family = family$family, link = family$link,
+                       edf = as.list(edf), sp = as.list(m$sp), score = unname(m$gcv.ubre),
+                       scale = m$sig2, coef = as.list(coef(m)),
+                       fitted = unname(m$fitted.values),
+                       pred = unname(as.numeric(pr$fit)), pred_se = unname(as.numeric(pr$se.fit)))
+  invisible(m)
+}
+
+# --- simulated data: gamSim(1) covariates, a 2-D and a 3-D truth -----------------------
+n <- 400
+d1 <- gamSim(1, n = n, dist = "normal", scale = 2, verbose = FALSE)
+d1 <- d1[, c("y", "x0", "x1", "x2", "x3")]
+d1$t <- runif(n)
+d1$y2 <- with(d1, sin(2 * pi * x1) * cos(pi * x2) + 2 * t * x1 + rnorm(n, 0, 0.3))
+d1$y3 <- with(d1, exp(-((x1 - .5)^2 + (x2 - .4)^2) / 0.1) * (1 + t) + rnorm(n, 0, 0.2))
+d1$cnt <- rpois(n, exp(1 + sin(2 * pi * d1$x1) * d1$x2))
+nd1 <- data.frame(x0 = runif(30), x1 = runif(30), x2 = runif(30), x3 = runif(30), t = runif(30))
+
+run("te_xz", y2 ~ te(x1, x2), d1, nd1)
+run("te_xz_gcv", y2 ~ te(x1, x2, k = c(6, 5)), d1, nd1, method = "GCV.Cp")
+run("te_ps_tp", y2 ~ te(x1, x2, bs = c("ps", "tp"), k = c(7, 6)), d1, nd1)
+run("te_xzt", y3 ~ te(x1, x2, t, d = c(2, 1), bs = c("tp", "cr"), k = c(20, 5)), d1, nd1)
+run("te_gp", y3 ~ te(x1, x2, t, d = c(2, 1), bs = c("gp", "cr"), k = c(25, 5)), d1, nd1)
+run("ti_main", y2 ~ ti(x1) + ti(x2) + ti(x1, x2), d1, nd1)
+run("te_pois", cnt ~ te(x1, x2, k = c(5, 5)), d1, nd1, family = poisson())
+run("te_pois_ubre", cnt ~ te(x1, x2, k = c(5, 5)), d1, nd1, method = "GCV.Cp",
+    family = poisson())
+
+# shrinkage and selection on gamSim(1)
+run("ts_cs", y ~ s(x0, bs = "ts") + s(x1, bs = "cs") + s(x2, bs = "ts") + s(x3, bs = "cs"),
+    d1, nd1)
+run("select", y ~ s(x0) + s(x1) + s(x2, bs = "cr") + s(x3), d1, nd1, select = TRUE)
+run("select_gcv", y ~ s(x0) + s(x1) + s(x2, bs = "cr") + s(x3), d1, nd1, method = "GCV.Cp",
+    select = TRUE)
+run("gamma_gcv", y ~ s(x0) + s(x1) + s(x2) + s(x3), d1, nd1, method = "GCV.Cp", gamma = 1.4)
+
+# --- public data -----------------------------------------------------------------------
+aq <- na.omit(airquality[, c("Ozone", "Temp", "Wind", "Solar.R")])
+aq$lOzone <- log(aq$Ozone)
+naq <- data.frame(Temp = c(60, 70, 80, 90, 75), Wind = c(5, 8, 10, 12, 15))
+run("airquality_te", lOzone ~ te(Temp, Wind, k = c(5, 5)), aq, naq)
+run("airquality_ti", lOzone ~ ti(Temp) + ti(Wind) + ti(Temp, Wind, k = c(4, 4)), aq, naq)
+
+ss <- as.data.frame(sleepstudy)
+nss <- data.frame(Days = c(0.5, 3.2, 7.7, 9), Subject = factor(c("308", "309", "350", "372"),
+                                                              levels = levels(ss$Subject)))
+run("fs_sleep", Reaction ~ s(Days, Subject, bs = "fs", k = 5), ss, nss)
+
+writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE), "mgcvte.json")
