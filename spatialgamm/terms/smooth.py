@@ -135,8 +135,17 @@ def build_smooth(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], 
                                 fixed=fixed, fixed_names=names, term=term))
             continue
         r = Ur.shape[1]
+        start = 0.0
+        if U0.shape[1] == 0 and s.bs in ("ts", "cs"):
+            # shrinkage smooths can be shrunk out entirely (sp -> infinity), a plateau of the
+            # criterion; the engine's start balances Z'WZ against the identity, which for
+            # them can begin on that plateau: start from mgcv's initial.sp instead
+            term.log_scale_start = False
+            Xd = X.toarray() if sp.issparse(X) else np.asarray(X)
+            start = float(np.clip(-0.5 * np.log(initial_sp(Xd, [np.asarray(s.S)])[0]),
+                                  -PHI_BOUND + 1, PHI_BOUND - 1))
         blocks.append(Block(name=s.label, Z=Z if sp.issparse(Z) else np.asarray(Z),
-                            kind="factor", phi_start=np.array([0.0]),
+                            kind="factor", phi_start=np.array([start]),
                             phi_lower=np.array([-PHI_BOUND]), phi_upper=np.array([PHI_BOUND]),
                             template=sp.identity(r, format="csc"), fixed=fixed,
                             fixed_names=names, term=term))

@@ -1,0 +1,43 @@
+"""Shrinkage smooths (ts, cs), select=TRUE, fs smooths and gamma/GCV.Cp against mgcv 1.8-41.
+
+References: tests/reference/mgcvte/make_mgcvte.R -> mgcvte.json (see test_tensor_smooths.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_tensor_smooths import R, fit_case, rel
+
+from spatialgamm.terms.smooths.shrinkage import shrink_null_space
+
+
+def check(name, tol_edf=1e-3, tol_pred=1e-3, tol_se=1e-3, tol_score=1e-5):
+    m, nd, r = fit_case(name)
+    for lab, e in r["edf"].items():
+        # an edf shrunk to ~0 (sp on its plateau) is compared absolutely
+        assert m.edf[lab] == pytest.approx(e, rel=tol_edf, abs=2e-3), lab
+    assert m.score == pytest.approx(r["score"], abs=tol_score * max(1.0, abs(r["score"])))
+    p = m.predict(nd, se_fit=True)
+    assert rel(p["fit"], r["pred"]) < tol_pred
+    assert rel(p["se_fit"], r["pred_se"]) < tol_se
+    assert rel(m.state.mu, r["fitted"]) < tol_pred
+    return m, r
+
+
+def test_ts_cs_against_mgcv():
+    m, r = check("ts_cs")
+    # no null space left: every coefficient penalised, nothing added to the fixed effects
+    assert m.spec.x_names == ["(Intercept)"]
+    for lab in ("s(x0)", "s(x1)", "s(x2)"):
+        assert m.sp[lab] == pytest.approx(r["sp"][lab], rel=1e-3)
+
+
+def test_shrink_null_space_closed_form():
+    S = np.diag([4.0, 2.0, 0.0])
+    np.testing.assert_allclose(np.sort(np.linalg.eigvalsh(shrink_null_space(S, 1, False))),
+                               [0.2, 2.0, 4.0], atol=1e-12)
+    S = np.diag([5.0, 3.0, 0.0, 0.0])
+    np.testing.assert_allclose(np.sort(np.linalg.eigvalsh(shrink_null_space(S, 2, False))),
+                               [0.3, 0.3, 3.0, 5.0], atol=1e-12)
+    assert set(R) >= {"ts_cs"}
