@@ -41,3 +41,32 @@ def test_shrink_null_space_closed_form():
     np.testing.assert_allclose(np.sort(np.linalg.eigvalsh(shrink_null_space(S, 2, False))),
                                [0.3, 0.3, 3.0, 5.0], atol=1e-12)
     assert set(R) >= {"ts_cs"}
+
+
+@pytest.mark.parametrize("name", ["select", "select_gcv"])
+def test_select_against_mgcv(name):
+    """select=TRUE: two smoothing parameters per smooth, null space penalised."""
+    m, nd, r = fit_case(name, select=True)
+    for lab, e in r["edf"].items():
+        assert m.edf[lab] == pytest.approx(e, rel=1e-3, abs=2e-3), lab
+    assert m.score == pytest.approx(r["score"], rel=1e-6)
+    p = m.predict(nd, se_fit=True)
+    assert rel(p["fit"], r["pred"]) < 1e-3 and rel(p["se_fit"], r["pred_se"]) < 1e-3
+    assert list(m.sp.index) == list(r["sp"])
+    assert m.spec.x_names == ["(Intercept)"]  # null spaces moved into the penalised blocks
+    # smoothing parameters away from the sp -> infinity plateau agree
+    for lab in ("s(x0)1", "s(x1)1", "s(x2)1"):
+        assert m.sp[lab] == pytest.approx(r["sp"][lab], rel=1e-3)
+
+
+def test_gamma_and_gcv_cp_name():
+    m, nd, r = fit_case("gamma_gcv", gamma=1.4)  # method='GCV.Cp' with gamma = 1.4
+    assert m.state.method == "GCV"
+    for lab, e in r["edf"].items():
+        assert m.edf[lab] == pytest.approx(e, rel=1e-4), lab
+    assert m.score == pytest.approx(r["score"], rel=1e-6)
+    assert rel(m.predict(nd)["fit"], r["pred"]) < 1e-4
+    d = nd.assign(y=np.arange(len(nd), dtype=float))
+    with pytest.raises(NotImplementedError, match="gamma"):
+        import spatialgamm as sg
+        sg.gam("y ~ s(x0, k=4)", d, method="REML", gamma=1.4)

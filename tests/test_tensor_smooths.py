@@ -23,14 +23,17 @@ REF = Path(__file__).parent / "reference" / "mgcvte"
 R = json.loads((REF / "mgcvte.json").read_text())
 
 
-def fit_case(name: str):
+def fit_case(name: str, factors: tuple[str, ...] = (), **kw):
     r = R[name]
     d = pd.read_csv(REF / f"{name}_data.csv")
     nd = pd.read_csv(REF / f"{name}_new.csv")
-    method = None if r["method"] == "GCV.Cp" else r["method"]
+    for v in factors:
+        d[v] = pd.Categorical(d[v].astype(str))
+        nd[v] = pd.Categorical(nd[v].astype(str), categories=d[v].cat.categories)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = sg.gam(r["formula"].replace('"', "'"), d, family=r["family"], method=method)
+        m = sg.gam(r["formula"].replace('"', "'"), d, family=r["family"], method=r["method"],
+                   **kw)
     return m, nd, r
 
 

@@ -88,8 +88,14 @@ def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) 
     method = method.upper()
     if method in ("CP",):
         method = "UBRE"
+    if method == "GCV.CP":  # mgcv's name: UBRE (Mallows' Cp) for a known scale, else GCV
+        method = "UBRE" if fam.scale_known else "GCV"
+    if method in ("REML", "ML") and gamma != 1.0:
+        raise NotImplementedError(f"gamma={gamma} is used by the GCV and UBRE criteria only; "
+                                  f"method={method!r} needs gamma=1")
     if method not in ("REML", "ML", "UBRE", "GCV"):
-        raise ValueError(f"method must be 'REML', 'ML', 'UBRE' or 'GCV', got {method!r}")
+        raise ValueError(f"method must be 'REML', 'ML', 'UBRE', 'GCV' or 'GCV.Cp', got "
+                         f"{method!r}")
     if method in ("REML", "ML"):
         if gaussian:
             state = gaussian_state(spec, reml=(method == "REML"))

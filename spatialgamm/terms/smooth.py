@@ -334,3 +334,57 @@ def build_tensor(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], 
             continue
         blocks.append(multi_penalty_block(s, len(data)))
     return blocks
+
+
+def _null_penalty(S: list[np.ndarray]) -> np.ndarray | None:
+    """mgcv's select=TRUE penalty ``U U'`` on the null space of the summed penalties
+    (eigenvalues below ``eps^0.66`` of the largest), or None when there is none."""
+    St = sum(S)
+    d, U = np.linalg.eigh(0.5 * (St + St.T))
+    ind = d < d.max() * np.finfo(float).eps ** 0.66
+    if not np.any(ind):
+        return None
+    return U[:, ind] @ U[:, ind].T
+
+
+def apply_select(spec):
+    """mgcv's ``gam(select=TRUE)``: each smooth with a penalty null space gets a second
+    penalty (``U U'`` on that null space, its own smoothing parameter), so the null-space
+    columns leave the fixed effects and the whole term can be penalised out of the model.
+
+    Returns a new :class:`~spatialgamm.model.ModelSpec`; smooths without a null space
+    (``re``, ``ts``, ``cs``, full-rank ``ti``) and non-smooth blocks are unchanged.
+    """
+    from dataclasses import replace as dc_replace
+
+    from .smooths.tensor import MultiSmoothSpec
+
+    blocks, drop = [], []
+    for blk in spec.blocks:
+        term = blk.term
+        if not isinstance(term, SmoothTerm) or term.U_null.shape[1] == 0 or blk.n_phi == 0:
+            blocks.append(blk)
+            continue
+        s = term.spec
+        if isinstance(term, MultiPenaltyTerm):
+            S = [np.asarray(Sj) for Sj in s.S]
+            labels = list(s.sp_labels)
+        else:
+            S = [np.asarray(s.S)]
+            labels = [s.label]
+        Sf = _null_penalty(S)
+        if Sf is None:
+            blocks.append(blk)
+            continue
+        labels = [f"{s.label}{j + 1}" for j in range(len(S) + 1)]
+        X = s.X.toarray() if sp.issparse(s.X) else np.asarray(s.X, dtype=float)
+        ms = MultiSmoothSpec(label=s.label, bs=s.bs, variables=s.variables, X=X,
+                             S=[*S, Sf], S_scale=[*np.atleast_1d(s.S_scale), 1.0],
+                             null_dim=0, sp_labels=labels,
+                             predictor=(lambda nd, _lev, _s=s: _s.predict_matrix(nd)),
+                             by=s.by, by_level=s.by_level)
+        blocks.append(multi_penalty_block(ms, spec.n, null_dim=0))
+        drop.extend(blk.fixed_names)
+    keep = [i for i, nm in enumerate(spec.x_names) if nm not in set(drop)]
+    return dc_replace(spec, X=spec.X[:, keep], x_names=[spec.x_names[i] for i in keep],
+                      blocks=blocks)
