@@ -111,6 +111,8 @@ def build_smooth(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], 
                 and pd.to_numeric(col, errors="coerce").notna().all()):
             raise FormulaError(f"{special.text}: column {v!r} holds numbers stored as text "
                                f"(dtype {col.dtype}); convert it with astype(float)")
+    if str(kw.get("bs", "")).lower() == "fs":
+        return _build_fs(special, data, kw)
     fx = bool(kw.pop("fx", False))
     kw.pop("xt", None)
     kw.pop("id", None)
@@ -388,3 +390,25 @@ def apply_select(spec):
     keep = [i for i, nm in enumerate(spec.x_names) if nm not in set(drop)]
     return dc_replace(spec, X=spec.X[:, keep], x_names=[spec.x_names[i] for i in keep],
                       blocks=blocks)
+
+
+def _build_fs(special: SpecialTerm, data: pd.DataFrame, kw: dict[str, Any]) -> list[Block]:
+    """``s(x, fac, bs='fs')``: random curves per level, a multi-penalty block."""
+    from .smooths.fs import FactorSmooth
+
+    kw = dict(kw)
+    kw.pop("bs")
+    kw.pop("id", None)
+    for bad in ("by", "fx"):
+        if kw.get(bad):
+            raise FormulaError(f"{special.text}: {bad}= is not supported with bs='fs'")
+        kw.pop(bad, None)
+    xt = kw.pop("xt", None)
+    if isinstance(xt, dict):
+        xt = xt.get("bs")
+    try:
+        spec = FactorSmooth(special.variables, k=kw.pop("k", None), m=kw.pop("m", None),
+                            xt=xt, **kw).construct(data)
+    except ValueError as exc:
+        raise FormulaError(f"{special.text}: {exc}") from exc
+    return [multi_penalty_block(spec, len(data), null_dim=0)]

@@ -72,6 +72,18 @@ run("airquality_ti", lOzone ~ ti(Temp) + ti(Wind) + ti(Temp, Wind, k = c(4, 4)),
 ss <- as.data.frame(sleepstudy)
 nss <- data.frame(Days = c(0.5, 3.2, 7.7, 9), Subject = factor(c("308", "309", "350", "372"),
                                                               levels = levels(ss$Subject)))
-run("fs_sleep", Reaction ~ s(Days, Subject, bs = "fs", k = 5), ss, nss, factors = "Subject")
+# fs: a base with a 1-D null space (m = 1) is free of the eigen-solver's arbitrary basis of
+# a larger null space (see spatialgamm/terms/smooths/fs.py); the default (m = 2) as well
+run("fs_sleep", Reaction ~ s(Days, Subject, bs = "fs", k = 5, m = 1), ss, nss,
+    factors = "Subject")
+run("fs_sleep_m2", Reaction ~ s(Days, Subject, bs = "fs", k = 5), ss, nss, factors = "Subject")
+gs <- gamSim(1, n = 400, dist = "normal", scale = 1, verbose = FALSE)
+gs$fac <- factor(sample(letters[1:6], 400, replace = TRUE))
+gs$y <- gs$y + c(a = -1, b = 0, c = 1, d = 0.5, e = -0.5, f = 0)[as.character(gs$fac)] * gs$x1
+gs <- gs[, c("y", "x0", "x1", "x2", "fac")]
+ngs <- data.frame(x0 = runif(8), x1 = runif(8), x2 = runif(8),
+                  fac = factor(letters[1:8][c(1:6, 1, 2)], levels = letters[1:6]))
+run("fs_cr", y ~ s(x0) + s(x2) + s(x1, fac, bs = "fs", xt = "cr", k = 6, m = 1), gs, ngs,
+    factors = "fac", method = "GCV.Cp")
 
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE), "mgcvte.json")
