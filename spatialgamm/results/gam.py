@@ -222,11 +222,15 @@ class GamFit(MixedFit):
         """
         from ..engine.optimize import numerical_hessian
         sysl = self.state.extra["system"]
-        sds, names = [], []
+        sds, names, pos = [], [], []
         for k, t, _ in self._smooths():
-            phi_k = sysl.block_phi(self.state.phi, k)[0]
-            sds.append(np.sqrt(self.state.latent_scale) * np.exp(phi_k))
-            names.append(t.name)
+            # one row per smoothing parameter (te(x,z)1, te(x,z)2, ... as gam.vcomp)
+            labels = getattr(t, "sp_labels", None) or [t.name]
+            phi_k = sysl.block_phi(self.state.phi, k)
+            for j, lab in enumerate(labels):
+                sds.append(np.sqrt(self.state.latent_scale) * np.exp(phi_k[j]))
+                names.append(lab)
+                pos.append(sysl.layout.slices[k].start + j)
         out = pd.DataFrame({"std.dev": sds}, index=names)
         if self.state.method not in ("REML", "ML"):
             return out
@@ -238,7 +242,6 @@ class GamFit(MixedFit):
         except np.linalg.LinAlgError:
             se = np.full(len(self.state.phi), np.nan)
         zq = stats.norm.ppf(0.5 + level / 2)
-        pos = [sysl.layout.slices[k].start for k, _, _ in self._smooths()]
         out["lower"] = out["std.dev"] * np.exp(-zq * se[pos])
         out["upper"] = out["std.dev"] * np.exp(zq * se[pos])
         if not self.family.scale_known:

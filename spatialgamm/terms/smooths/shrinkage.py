@@ -52,7 +52,7 @@ def shrink_null_space(S: np.ndarray, null_dim: int, geometric: bool) -> np.ndarr
     if null_dim <= 0 or null_dim >= k:
         return S
     base = e[k - null_dim - 1]
-    if geometric and null_dim == 2:
+    if geometric and null_dim == 2 and np.hypot(U[0, k - 2], U[0, k - 1]) > 1e-8:
         # which null direction gets 0.1 and which 0.01 is, in mgcv, whatever rounding makes
         # LAPACK return for the two (numerically zero) eigenvalues. LAPACK's dsyevr returns
         # one null vector vanishing on the first knot (the linear function through it), in
