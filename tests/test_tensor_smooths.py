@@ -25,8 +25,8 @@ R = json.loads((REF / "mgcvte.json").read_text())
 
 def fit_case(name: str, factors: tuple[str, ...] = (), **kw):
     r = R[name]
-    d = pd.read_csv(REF / f"{name}_data.csv")
-    nd = pd.read_csv(REF / f"{name}_new.csv")
+    d = pd.read_csv(REF / f"{r['file']}_data.csv")
+    nd = pd.read_csv(REF / f"{r['file']}_new.csv")
     for v in factors:
         d[v] = pd.Categorical(d[v].astype(str))
         nd[v] = pd.Categorical(nd[v].astype(str), categories=d[v].cat.categories)
