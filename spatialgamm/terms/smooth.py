@@ -205,6 +205,34 @@ class MultiPenaltyTerm(SmoothTerm):
         P = M.T @ M
         return sp.csc_matrix(0.5 * (P + P.T)), 2.0 * float(np.sum(np.log(np.abs(np.diag(R)))))
 
+    def precision_derivatives(self, phi: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """For each penalty j: ``(M_j, tr(P^-1 dP_j))`` with ``dP_j = dP/dphi_j =
+        -2 M_j' M_j`` (``M_j = sqrt(sp_j) R_j``).
+
+        The trace comes from the QR of the stacked ``M = [M_1; M_2; ...] = Q R``:
+        ``tr(P^-1 M_j'M_j) = ||Q_j||_F^2`` (Q_j: the rows of Q of penalty j), accurate when
+        the sp_j differ by many orders of magnitude, where ``P^-1`` itself is not.
+        """
+        lam = self.sp(phi)
+        if all(sp.issparse(Sj) for Sj in self.S_range):
+            d = sum(Sj.diagonal() * lj for Sj, lj in zip(self.S_range, lam))
+            out = []
+            for Sj, lj in zip(self.S_range, lam):
+                dj = Sj.diagonal() * lj
+                nz = np.flatnonzero(dj)
+                Mj = np.zeros((len(nz), len(d)))
+                Mj[np.arange(len(nz)), nz] = np.sqrt(dj[nz])
+                out.append((Mj, -2.0 * float(np.sum(dj / d))))
+            return out
+        Ms = [np.sqrt(lj) * Rj for Rj, lj in zip(self._roots, lam)]
+        Q, _ = np.linalg.qr(np.vstack(Ms), mode="reduced")
+        out, off = [], 0
+        for Mj in Ms:
+            Qj = Q[off:off + Mj.shape[0]]
+            off += Mj.shape[0]
+            out.append((Mj, -2.0 * float(np.sum(Qj ** 2))))
+        return out
+
     @property
     def _roots(self) -> list[np.ndarray]:
         """Square roots ``R_j`` (rank_j x r) with ``R_j' R_j = S_range_j``, exact zeros kept."""
