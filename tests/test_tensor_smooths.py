@@ -131,3 +131,17 @@ def test_te_factor_by_gives_one_term_per_level():
     assert len(m.sp) == 4
     p = m.predict(d.head(5))
     np.testing.assert_allclose(p["fit"], m.state.eta[:5], atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["te_xz", "te_xzt", "airquality_te", "airquality_ti",
+                                  "ti_main"])
+def test_tensor_summary_table_against_mgcv(name):
+    """summary.gam's Ref.df and F for te/ti terms (Wood's 2013a test)."""
+    m, _, r = fit_case(name)
+    tab = m.smooth_table()
+    labels = list(r["edf"])
+    ref = r["ref_df"] if isinstance(r["ref_df"], dict) else dict(zip(labels, r["ref_df"]))
+    stat = r["stat"] if isinstance(r["stat"], dict) else dict(zip(labels, r["stat"]))
+    for lab in labels:
+        assert tab.loc[lab, "Ref.df"] == pytest.approx(ref[lab], rel=1e-3), lab
+        assert tab.loc[lab, "F"] == pytest.approx(stat[lab], rel=1e-3), lab

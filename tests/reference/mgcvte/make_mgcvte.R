@@ -27,7 +27,9 @@ run <- function(name, formula, data, newdata, method = "REML", family = gaussian
                        edf = as.list(edf), sp = as.list(m$sp), score = unname(m$gcv.ubre),
                        scale = m$sig2, coef = as.list(coef(m)),
                        fitted = signif(unname(m$fitted.values), 10),
-                       pred = unname(as.numeric(pr$fit)), pred_se = unname(as.numeric(pr$se.fit)))
+                       pred = unname(as.numeric(pr$fit)), pred_se = unname(as.numeric(pr$se.fit)),
+                       ref_df = as.list(summary(m)$s.table[, "Ref.df"]),
+                       stat = as.list(summary(m)$s.table[, 3]))
   invisible(m)
 }
 
