@@ -97,3 +97,19 @@ def test_fs_two_dim_null_space_close_to_mgcv(name, fac):
     p = m.predict(nd, se_fit=True)
     assert rel(p["fit"], r["pred"]) < 3e-3 and rel(p["se_fit"], r["pred_se"]) < 3e-3
     assert len(m.sp) == len(r["sp"])
+
+
+@pytest.mark.parametrize("name,kw", [("ts_cs", {}), ("select", {"select": True}),
+                                     ("fs_sleep", {"factors": ("Subject",)})])
+def test_summary_random_effect_test_against_mgcv(name, kw):
+    """Smooths with no unpenalised null space use mgcv's reTest (Wood 2013b) with the
+    multi-penalty block's own penalty in the information; Ref.df and F as summary.gam."""
+    m, _, r = fit_case(name, **kw)
+    tab = m.smooth_table()
+    labels = list(r["edf"])
+    ref = r["ref_df"] if isinstance(r["ref_df"], dict) else dict(zip(labels, r["ref_df"]))
+    stat = r["stat"] if isinstance(r["stat"], dict) else dict(zip(labels, r["stat"]))
+    for lab in labels:
+        assert tab.loc[lab, "Ref.df"] == pytest.approx(ref[lab], rel=1e-6), lab
+        # a term shrunk out (edf ~ 0, sp on its plateau) has F ~ 0 on both sides
+        assert tab.loc[lab, "F"] == pytest.approx(stat[lab], rel=1e-4, abs=1e-4), lab
