@@ -7,6 +7,7 @@ predictions with standard errors on new data.
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from pathlib import Path
@@ -24,6 +25,13 @@ R = json.loads((REF / "mgcvte.json").read_text())
 
 
 def fit_case(name: str, factors: tuple[str, ...] = (), **kw):
+    """The package's fit of a reference case (cached: several tests read one fit)."""
+    return _fit_case(name, tuple(factors), tuple(sorted(kw.items())))
+
+
+@functools.cache
+def _fit_case(name: str, factors: tuple[str, ...], kw_items: tuple):
+    kw = dict(kw_items)
     r = R[name]
     d = pd.read_csv(REF / f"{r['file']}_data.csv")
     nd = pd.read_csv(REF / f"{r['file']}_new.csv")
