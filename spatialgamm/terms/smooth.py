@@ -362,8 +362,46 @@ def build_tensor(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], 
                                 fixed=X, fixed_names=[f"{s.label}.{j + 1}"
                                                       for j in range(X.shape[1])]))
             continue
+        if len(s.S) == 1:  # ti(x), te(x): one penalty, an ordinary smooth block
+            blocks.append(_single_penalty_block(_OnePenalty(s)))
+            continue
         blocks.append(multi_penalty_block(s, len(data)))
     return blocks
+
+
+@dataclass(frozen=True)
+class _OnePenalty:
+    """A one-penalty tensor smooth seen as a single smooth (``S`` a matrix, ``S_scale`` a
+    number), so that it is an ordinary factor block like ``s()``."""
+
+    multi: Any
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.multi, name)
+
+    @property
+    def S(self) -> np.ndarray:
+        return self.multi.S[0]
+
+    @property
+    def S_scale(self) -> float:
+        return float(self.multi.S_scale[0])
+
+    def predict_matrix(self, newdata: pd.DataFrame):
+        return self.multi.predict_matrix(newdata)
+
+
+def _single_penalty_block(s) -> Block:
+    Ur, U0 = _reparameterise(s)
+    term = SmoothTerm(s, Ur, U0, s.label)
+    X = np.asarray(s.X, dtype=float)
+    fixed = X @ U0 if U0.shape[1] else None
+    names = [f"{s.label}.null{j + 1}" for j in range(U0.shape[1])]
+    r = Ur.shape[1]
+    return Block(name=s.label, Z=X @ Ur, kind="factor", phi_start=np.array([0.0]),
+                 phi_lower=np.array([-PHI_BOUND]), phi_upper=np.array([PHI_BOUND]),
+                 template=sp.identity(r, format="csc"), fixed=fixed, fixed_names=names,
+                 term=term)
 
 
 def _null_penalty(S: list[np.ndarray]) -> np.ndarray | None:
