@@ -169,13 +169,16 @@ def glmer(formula: str, data: pd.DataFrame, family: Any = "binomial", nAGQ: int 
 
 def gam(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str | None = None,
         offset: Any = None, weights: Any = None, na_action: str = "omit",
-        gamma: float = 1.0) -> Any:
+        gamma: float = 1.0, select: bool = False) -> Any:
     """Fit a generalised additive (mixed) model, as mgcv's ``gam``.
 
     ``s()`` smooths (``bs='gp'``, ``'cr'``, ``'ps'``, ``'tp'``, ``'re'``, ``by=``) may be
     mixed with lme4 bars and fixed effects. ``method``: ``'UBRE'`` (default for known scale,
     as mgcv), ``'GCV'`` (default otherwise), ``'REML'`` or ``'ML'`` (Laplace approximate for
-    non-Gaussian families). Offsets in the formula or ``offset=`` are kept for prediction.
+    non-Gaussian families); ``'GCV.Cp'`` is mgcv's name for UBRE/GCV. ``gamma`` multiplies the
+    edf in UBRE/GCV. ``select=True`` adds mgcv's null-space penalty to every smooth. ``te()``
+    and ``ti()`` give tensor-product smooths. Offsets in the formula or ``offset=`` are kept
+    for prediction.
 
     Examples
     --------
@@ -188,6 +191,9 @@ def gam(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str 
     from .results.assemble_gam import fit_gam
     spec = build_model(formula, data, family, offset=offset, weights=weights,
                        na_action=na_action, env=_caller_env())
+    if select:  # mgcv's extra null-space penalty per smooth (issue 14)
+        from .terms.smooth import apply_select
+        spec = apply_select(spec)
     if _has_spde(spec):  # issue 7: spde() fields are fitted by REML (default) or ML
         from .results.assemble_spde import fit_spde
         return _with_crs(fit_spde(spec, method or "REML", kind="gam"), data)

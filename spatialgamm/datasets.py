@@ -16,6 +16,7 @@ import io
 from collections.abc import Callable, Iterable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ __all__ = [
     "as_factor",
     "available",
     "csv_bytes",
+    "gam_sim",
     "load",
     "load_cbpp",
     "load_rongelap",
@@ -342,3 +344,123 @@ def load(name: str) -> pd.DataFrame:
 def _check_name(name: str) -> None:
     if not isinstance(name, str) or name not in _LOADERS:
         raise ValueError(f"unknown dataset name={name!r}; available: {', '.join(_LOADERS)}")
+
+
+# --------------------------------------------------------------------------------------
+# simulated data as mgcv's gamSim
+# --------------------------------------------------------------------------------------
+
+
+def _gw_f0(x: np.ndarray) -> np.ndarray:
+    return 2.0 * np.sin(np.pi * x)
+
+
+def _gw_f1(x: np.ndarray) -> np.ndarray:
+    return np.exp(2.0 * x)
+
+
+def _gw_f2(x: np.ndarray) -> np.ndarray:
+    return 0.2 * x ** 11 * (10.0 * (1.0 - x)) ** 6 + 10.0 * (10.0 * x) ** 3 * (1.0 - x) ** 10
+
+
+def _bump(x: np.ndarray, z: np.ndarray, sx: float = 0.3, sz: float = 0.4) -> np.ndarray:
+    return (np.pi ** sx * sz) * (1.2 * np.exp(-(x - 0.2) ** 2 / sx ** 2 - (z - 0.3) ** 2 / sz ** 2)
+                                 + 0.8 * np.exp(-(x - 0.7) ** 2 / sx ** 2
+                                                - (z - 0.8) ** 2 / sz ** 2))
+
+
+def _respond(f: np.ndarray, dist: str, scale: float, rng: np.random.Generator
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """(y, f on the linear-predictor scale) for gamSim's ``dist``."""
+    if dist == "normal":
+        return f + rng.normal(0.0, 1.0, f.size) * scale, f
+    if dist == "poisson":
+        g = np.exp(f * scale)
+        return rng.poisson(g).astype(float), np.log(g)
+    if dist == "binary":
+        eta = (f - 5.0) * scale
+        return rng.binomial(1, 1.0 / (1.0 + np.exp(-eta))).astype(float), eta
+    raise ValueError(f"gam_sim: dist must be 'normal', 'poisson' or 'binary', got {dist!r}")
+
+
+def gam_sim(eg: int = 1, n: int = 400, seed: int | None = None, dist: str = "normal",
+            scale: float = 2.0) -> pd.DataFrame:
+    """Simulated data of mgcv's ``gamSim`` examples 1, 2, 4 and 6.
+
+    The functions of the covariates are those of mgcv's documentation; the random numbers
+    come from numpy (``seed``), so the draws differ from R's ``gamSim`` for the same seed.
+
+    Parameters
+    ----------
+    eg : {1, 2, 4, 6}
+        1: Gu & Wahba's 4-term additive model, ``y = f0(x0) + f1(x1) + f2(x2) + f3(x3) + e``
+        with ``f0 = 2 sin(pi x)``, ``f1 = exp(2x)``,
+        ``f2 = 0.2 x^11 (10(1-x))^6 + 10 (10x)^3 (1-x)^10``, ``f3 = 0`` and x ~ U(0, 1).
+        2: a 2-D bump, ``f(x, z) = pi^0.3 * 0.4 * (1.2 exp(-(x-.2)^2/.3^2 - (z-.3)^2/.4^2)
+        + 0.8 exp(-(x-.7)^2/.3^2 - (z-.8)^2/.4^2))``.
+        4: a factor ``by``: ``fac`` in {1, 2, 3} picks ``2 sin(pi x2)``, ``exp(2 x2) - 3.75887``
+        or ``f2(x2)`` of example 1 (x0, x1 unused).
+        6: example 1 plus a 4-level effect ``3 * fac`` with ``fac = 1, 2, 3, 4, 1, ...``.
+    n : int
+        Number of rows (a multiple of 4 for ``eg=6``).
+    seed : int, optional
+        Seed of numpy's generator.
+    dist : {'normal', 'poisson', 'binary'}
+        Response for examples 1 and 6, as gamSim: ``normal`` adds N(0, scale^2) noise,
+        ``poisson`` uses mean ``exp(f * scale)``, ``binary`` probability
+        ``logit^-1((f - 5) * scale)``. Examples 2 and 4 are normal only.
+    scale : float
+        Noise standard deviation (or the multiplier above).
+
+    Returns
+    -------
+    DataFrame
+        The response ``y``, the covariates and the truth (``f`` and the component
+        functions), with mgcv's column names.
+
+    Examples
+    --------
+    >>> d = gam_sim(1, n=200, seed=1)
+    >>> list(d.columns)
+    ['y', 'x0', 'x1', 'x2', 'x3', 'f', 'f0', 'f1', 'f2', 'f3']
+    >>> bool(np.allclose(d.f, d.f0 + d.f1 + d.f2))
+    True
+    """
+    if eg not in (1, 2, 4, 6):
+        raise ValueError(f"gam_sim: eg must be 1, 2, 4 or 6, got {eg!r}")
+    if int(n) != n or n < 1:
+        raise ValueError(f"gam_sim: n must be a positive integer, got {n!r}")
+    n = int(n)
+    if not np.isfinite(scale) or scale < 0:
+        raise ValueError(f"gam_sim: scale must be finite and non-negative, got {scale!r}")
+    if eg in (2, 4) and dist != "normal":
+        raise ValueError(f"gam_sim: example {eg} has normal errors only (dist={dist!r})")
+    rng = np.random.default_rng(seed)
+    if eg in (1, 6):
+        x = rng.uniform(size=(4, n))
+        f0, f1, f2 = _gw_f0(x[0]), _gw_f1(x[1]), _gw_f2(x[2])
+        f = f0 + f1 + f2
+        cols: dict[str, Any] = {}
+        if eg == 6:
+            if n % 4:
+                raise ValueError(f"gam_sim: example 6 needs n a multiple of 4, got {n}")
+            fac = np.tile(np.arange(1, 5), n // 4)
+            f = f + 3.0 * fac
+            cols["fac"] = pd.Categorical(fac.astype(str), categories=["1", "2", "3", "4"])
+        y, f = _respond(f, dist, scale, rng)
+        out = pd.DataFrame({"y": y, "x0": x[0], "x1": x[1], "x2": x[2], "x3": x[3], "f": f,
+                            "f0": f0, "f1": f1, "f2": f2, "f3": np.zeros(n)})
+        for k, v in cols.items():
+            out[k] = v
+        return out
+    if eg == 2:
+        x, z = rng.uniform(size=n), rng.uniform(size=n)
+        f = _bump(x, z)
+        return pd.DataFrame({"y": f + rng.normal(size=n) * scale, "x": x, "z": z, "f": f})
+    x0, x1, x2 = rng.uniform(size=n), rng.uniform(size=n), rng.uniform(size=n)
+    g1, g2, g3 = 2 * np.sin(np.pi * x2), np.exp(2 * x2) - 3.75887, _gw_f2(x2)
+    fac = rng.integers(1, 4, size=n)
+    f = np.choose(fac - 1, [g1, g2, g3])
+    return pd.DataFrame({"y": f + rng.normal(0.0, scale, n), "x0": x0, "x1": x1, "x2": x2,
+                         "fac": pd.Categorical(fac.astype(str), categories=["1", "2", "3"]),
+                         "f1": g1, "f2": g2, "f3": g3})

@@ -100,7 +100,9 @@ class GaussianObjective:
         except np.linalg.LinAlgError:
             return np.inf, np.zeros(len(phi))
         val = self.deviance_from(r)
-        if sysm.has_precision or not sysm.q:
+        if not sysm.q or (sysm.has_precision and not all(
+                hasattr(b.term, "precision_derivatives") for b in sysm.blocks
+                if b.kind == "precision")):
             return val, self._fd_grad(phi)
         if self.solver.backend == "blocks":
             return val, self._grad_blocks(phi, r)
@@ -142,6 +144,9 @@ class GaussianObjective:
                 g += -2.0 * float(np.sum(R * (C.T @ dLG)))
                 g += 2.0 * float(np.sum(R * (G.T @ np.asarray(T @ G))))
             grad[i] = g
+        if sysm.has_precision:
+            self._precision_grad(phi, r, dense, reml, G if reml else None,
+                                 R if reml else None, dof, grad)
         return val, grad
 
     def _small_dense(self) -> bool:
@@ -188,6 +193,33 @@ class GaussianObjective:
         if cached is None:
             cached = self._jac_cache = self.system.lambda_jacobian(phi)
         return cached
+
+    def _precision_grad(self, phi, r, dense, reml, G, R, dof, grad) -> None:
+        """Gradient terms of precision blocks (Lambda = I there, P_k(phi_k)). The block's
+        term gives, per parameter, ``M`` with ``dP_k = -2 M'M`` and ``tr(P_k^-1 dP_k)``
+        (computed stably by the term); then
+
+            d log|A|    = tr(A^-1 dP) = -2 tr(M A^-1 M')     (solves, not A^-1)
+            d r2        = u' dP u = -2 ||M u_k||^2            (envelope theorem)
+            d log|X'VX| = tr(R G' dP G) = -2 tr(R (M G_k)'(M G_k))   (G = A^-1 B)
+        """
+        sysm = self.system
+        for k, b in enumerate(sysm.blocks):
+            if b.kind != "precision" or b.n_phi == 0:
+                continue
+            cs, ps = sysm.col_slices[k], sysm.layout.slices[k]
+            uk = r.u[cs]
+            for j, (M, tr_p) in enumerate(b.term.precision_derivatives(phi[ps])):
+                E = np.zeros((sysm.q, M.shape[0]))
+                E[cs] = M.T
+                AinvE = np.asarray(r.factor.solve(E))
+                g = -2.0 * float(np.sum(M.T * AinvE[cs])) - tr_p
+                Mu = M @ uk
+                g += dof * (-2.0 * float(Mu @ Mu)) / r.pwrss
+                if reml:
+                    MG = M @ G[cs]
+                    g += -2.0 * float(np.sum(R * (MG.T @ MG)))
+                grad[ps.start + j] = g
 
     def _fd_grad(self, phi: np.ndarray) -> np.ndarray:
         g = np.zeros(len(phi))

@@ -38,12 +38,40 @@ def latent_inverse_diag(r: PLSResult, q: int) -> np.ndarray:
     return d
 
 
-def block_edf(system: LatentSystem, r: PLSResult, P_is_identity: bool = True) -> np.ndarray:
-    """Effective degrees of freedom of each block's penalised part."""
+def block_edf(system: LatentSystem, r: PLSResult, phi: np.ndarray | None = None
+              ) -> np.ndarray:
+    """Effective degrees of freedom of each block's penalised part.
+
+    Factor blocks have ``P_k = I``: ``q_k - tr([H^-1]_kk)``. Precision blocks (several
+    smoothing parameters, e.g. tensor products) need ``phi`` for ``q_k - tr(P_k [H^-1]_kk)``.
+    """
     d = latent_inverse_diag(r, system.q)
     out = np.empty(len(system.blocks))
     for k, s in enumerate(system.col_slices):
-        out[k] = (s.stop - s.start) - float(np.sum(d[s]))
+        blk = system.blocks[k]
+        if blk.kind == "precision" and s.stop > s.start:
+            if phi is None:
+                raise ValueError("block_edf needs phi for precision blocks")
+            Pk, _ = blk.precision(system.block_phi(phi, k))
+            Hkk = _latent_inverse_block(r, s)
+            Pk = Pk.toarray() if hasattr(Pk, "toarray") else np.asarray(Pk)
+            out[k] = (s.stop - s.start) - float(np.sum(Pk * Hkk))
+        else:
+            out[k] = (s.stop - s.start) - float(np.sum(d[s]))
+    return out
+
+
+def _latent_inverse_block(r: PLSResult, s: slice) -> np.ndarray:
+    """[H^-1]_kk for the latent columns ``s``: [A^-1]_kk + G_k (X'VX)^-1 G_k', G = A^-1 B."""
+    E = np.zeros((r.B.shape[0], s.stop - s.start))
+    E[np.arange(s.start, s.stop), np.arange(s.stop - s.start)] = 1.0
+    AinvE = np.asarray(r.factor.solve(E))
+    out = AinvE[s]
+    if r.B.shape[1] and r.XtVX.shape[0]:
+        Gk = AinvE.T @ r.B  # (A^-1 B)_k rows, A symmetric
+        R = sla.cholesky(r.XtVX, lower=False)
+        M = sla.solve_triangular(R, Gk.T, trans="T", lower=False)
+        out = out + M.T @ M
     return out
 
 

@@ -54,7 +54,7 @@ class PredictionErrorCriterion:
             r, eta, mu, w = mode.pls, mode.eta, mode.mu, mode.weights
             dev = float(np.sum(self.spec.family.dev_resids(self.spec.y, mu, self.spec.weights)))
             beta, u = mode.beta, mode.u
-        edf_blocks = block_edf(sysm, r)
+        edf_blocks = block_edf(sysm, r, phi)
         tau = self.spec.p + float(np.sum(edf_blocks))
         return dict(r=r, eta=eta, mu=mu, w=w, dev=dev, beta=beta, u=u, edf_blocks=edf_blocks,
                     tau=tau)
@@ -88,8 +88,14 @@ def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) 
     method = method.upper()
     if method in ("CP",):
         method = "UBRE"
+    if method == "GCV.CP":  # mgcv's name: UBRE (Mallows' Cp) for a known scale, else GCV
+        method = "UBRE" if fam.scale_known else "GCV"
+    if method in ("REML", "ML") and gamma != 1.0:
+        raise NotImplementedError(f"gamma={gamma} is used by the GCV and UBRE criteria only; "
+                                  f"method={method!r} needs gamma=1")
     if method not in ("REML", "ML", "UBRE", "GCV"):
-        raise ValueError(f"method must be 'REML', 'ML', 'UBRE' or 'GCV', got {method!r}")
+        raise ValueError(f"method must be 'REML', 'ML', 'UBRE', 'GCV' or 'GCV.Cp', got "
+                         f"{method!r}")
     if method in ("REML", "ML"):
         if gaussian:
             state = gaussian_state(spec, reml=(method == "REML"))
@@ -97,7 +103,7 @@ def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) 
             state = laplace_state(spec, reml=(method == "REML"), glmer_stage2=False)
         state.method = method
         system = state.extra["system"]
-        state.extra["edf_blocks"] = block_edf(system, state.pls)
+        state.extra["edf_blocks"] = block_edf(system, state.pls, state.phi)
         score = state.criterion / 2.0
     else:
         if method == "UBRE" and not fam.scale_known:

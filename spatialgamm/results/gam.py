@@ -108,8 +108,15 @@ class GamFit(MixedFit):
     def sp(self) -> pd.Series:
         """Smoothing parameters (mgcv's ``sp``)."""
         sysl = self.state.extra["system"]
-        return pd.Series({t.name: t.sp(sysl.block_phi(self.state.phi, k))
-                          for k, t, _ in self._smooths()})
+        out: dict[str, float] = {}
+        for k, t, _ in self._smooths():
+            v = t.sp(sysl.block_phi(self.state.phi, k))
+            labels = getattr(t, "sp_labels", None)
+            if labels is None:  # one penalty
+                out[t.name] = float(v)
+            else:  # te(x,z)1, te(x,z)2, ... as mgcv names them
+                out.update({lab: float(x) for lab, x in zip(labels, np.atleast_1d(v))})
+        return pd.Series(out)
 
     @property
     def edf(self) -> pd.Series:

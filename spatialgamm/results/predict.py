@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy import stats
 
@@ -282,7 +283,13 @@ def joint_covariance(fit) -> np.ndarray:
     p = spec.p
     if q:
         H[p:, p:] += np.eye(q) if P is None else P.toarray()
-    Hinv = np.linalg.pinv(H) * st.latent_scale
+    # H is positive definite; a pseudo-inverse would drop its weakest directions (e.g. under
+    # a huge smoothing parameter of a multi-penalty smooth) and understate the variance
+    try:
+        Hinv = sla.cho_solve(sla.cho_factor(0.5 * (H + H.T)), np.eye(H.shape[0]))
+    except np.linalg.LinAlgError:
+        Hinv = np.linalg.pinv(H)
+    Hinv = Hinv * st.latent_scale
     T = np.zeros((p + q, p + q))
     T[:p, :p] = np.eye(p)
     if q:

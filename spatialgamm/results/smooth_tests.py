@@ -316,6 +316,15 @@ def _re_test(k, m, x, C, info, lam, prec, sysl, p, s, res_df, blocks) -> SmoothT
     with np.errstate(divide="ignore"):
         pen[lat] = np.where(diag_lam > 0, 1.0 / (s * diag_lam ** 2), np.inf)
     A = A + np.diag(np.where(np.isfinite(pen), pen, 1e300))
+    if prec is not None:  # precision blocks (multi-penalty smooths): their penalty P_k / s
+        P = prec.toarray() if sp.issparse(prec) else np.asarray(prec)
+        for j, blk in enumerate(blocks):
+            if blk.kind == "precision" and not _is_random(blk.term):
+                sl = sysl.col_slices[j]
+                cols = np.flatnonzero((keep >= p + sl.start) & (keep < p + sl.stop))
+                lat_idx = keep[cols] - p
+                A[np.ix_(cols, cols)] += P[np.ix_(lat_idx, lat_idx)] / s
+                A[cols, cols] -= pen[cols]  # the identity-prior term added above
     pos = {c: i for i, c in enumerate(keep)}
     mi = np.array([pos[c] for c in m])
     oi = np.setdiff1d(np.arange(len(keep)), mi)

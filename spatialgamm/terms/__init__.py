@@ -16,6 +16,8 @@ from .base import Block
 #: formula call -> "module:function" building a list of blocks
 BUILDERS = {
     "s": "spatialgamm.terms.smooth:build_smooth",
+    "te": "spatialgamm.terms.smooth:build_tensor",
+    "ti": "spatialgamm.terms.smooth:build_tensor",
     "gp": "spatialgamm.terms.gp:build_gp",
     "hsgp": "spatialgamm.terms.hsgp:build_hsgp",
     "spde": "spatialgamm.terms.spde:build_spde",

@@ -23,6 +23,9 @@ from .base import Block, check_arguments
 from .smooths import SmoothSpec, make_basis
 
 PHI_BOUND = 20.0  # sp in [exp(-40), exp(40)]: wide enough for any real smoothing problem
+# multi-penalty (precision) blocks put sp_j S_j into A = Z'WZ + P unscaled: above sp = e^20
+# (penalties are on the data's scale, so the smooth is long flat there) A loses all precision
+MULTI_PHI_LOWER = 10.0
 
 
 @dataclass
@@ -141,6 +144,8 @@ def build_smooth(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], 
                 and pd.to_numeric(col, errors="coerce").notna().all()):
             raise FormulaError(f"{special.text}: column {v!r} holds numbers stored as text "
                                f"(dtype {col.dtype}); convert it with astype(float)")
+    if str(kw.get("bs", "")).lower() == "fs":
+        return _build_fs(special, data, kw)
     fx = bool(kw.pop("fx", False))
     kw.pop("xt", None)
     kw.pop("id", None)
@@ -165,9 +170,344 @@ def build_smooth(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], 
                                 fixed=fixed, fixed_names=names, term=term))
             continue
         r = Ur.shape[1]
+        start = 0.0
+        if U0.shape[1] == 0 and s.bs in ("ts", "cs"):
+            # shrinkage smooths can be shrunk out entirely (sp -> infinity), a plateau of the
+            # criterion; the engine's start balances Z'WZ against the identity, which for
+            # them can begin on that plateau: start from mgcv's initial.sp instead
+            term.log_scale_start = False
+            Xd = X.toarray() if sp.issparse(X) else np.asarray(X)
+            start = float(np.clip(-0.5 * np.log(initial_sp(Xd, [np.asarray(s.S)])[0]),
+                                  -PHI_BOUND + 1, PHI_BOUND - 1))
         blocks.append(Block(name=s.label, Z=Z if sp.issparse(Z) else np.asarray(Z),
-                            kind="factor", phi_start=np.array([0.0]),
+                            kind="factor", phi_start=np.array([start]),
                             phi_lower=np.array([-PHI_BOUND]), phi_upper=np.array([PHI_BOUND]),
                             template=sp.identity(r, format="csc"), fixed=fixed,
                             fixed_names=names, term=term))
     return blocks
+
+
+# --------------------------------------------------------------------------------------
+# smooths with several penalties: te(), ti(), bs='fs', select=TRUE
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class MultiPenaltyTerm(SmoothTerm):
+    """A smooth with penalties ``S_1 .. S_m`` (one smoothing parameter each) as a block.
+
+    The penalties cannot in general be diagonalised together, so the term is a *precision*
+    block: with ``U_range`` a basis of the joint range space of the ``S_j`` and ``U_null`` of
+    their joint null space (which moves to the fixed effects, unpenalised, as for single
+    smooths), the block's coefficients ``b`` (``coef = U_range b + U_null beta_null``) have
+    prior precision
+
+        P(phi) = sum_j sp_j U_range' S_j U_range,     sp_j = exp(-2 phi_j)
+
+    relative to the scale, i.e. the penalty ``sum_j sp_j coef' S_j coef`` of mgcv. The
+    restricted likelihood depends on ``log|A| - log|P|``, which does not depend on the
+    choice of ``U_range``, so REML/ML scores are mgcv's.
+    """
+
+    S_range: list = None  # type: ignore[assignment]
+    sp_labels: list = None  # type: ignore[assignment]
+
+    log_scale_start = False
+
+    @property
+    def n_penalties(self) -> int:
+        return len(self.S_range)
+
+    @property
+    def spatial_coords(self) -> tuple[str, ...] | None:
+        return None
+
+    def sp(self, phi: np.ndarray) -> np.ndarray:  # type: ignore[override]
+        return np.exp(-2.0 * np.asarray(phi, dtype=float))
+
+    def precision(self, phi: np.ndarray) -> tuple[sp.csc_matrix, float]:
+        lam = self.sp(phi)
+        if all(sp.issparse(Sj) for Sj in self.S_range):  # diagonal penalties (fs, select)
+            d = sum(Sj.diagonal() * lj for Sj, lj in zip(self.S_range, lam))
+            return sp.diags(d).tocsc(), float(np.sum(np.log(d)))
+        # P = M'M with M the stacked square roots sqrt(sp_j) R_j: positive semi-definite by
+        # construction, and log|P| from a QR of M stays accurate when the sp_j differ by
+        # many orders of magnitude (a plain sum would be indefinite by rounding there)
+        M = np.vstack([np.sqrt(lj) * Rj for Rj, lj in zip(self._roots, lam)])
+        R = np.linalg.qr(M, mode="r")
+        P = M.T @ M
+        return sp.csc_matrix(0.5 * (P + P.T)), 2.0 * float(np.sum(np.log(np.abs(np.diag(R)))))
+
+    def precision_derivatives(self, phi: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """For each penalty j: ``(M_j, tr(P^-1 dP_j))`` with ``dP_j = dP/dphi_j =
+        -2 M_j' M_j`` (``M_j = sqrt(sp_j) R_j``).
+
+        The trace comes from the QR of the stacked ``M = [M_1; M_2; ...] = Q R``:
+        ``tr(P^-1 M_j'M_j) = ||Q_j||_F^2`` (Q_j: the rows of Q of penalty j), accurate when
+        the sp_j differ by many orders of magnitude, where ``P^-1`` itself is not.
+        """
+        lam = self.sp(phi)
+        if all(sp.issparse(Sj) for Sj in self.S_range):
+            d = sum(Sj.diagonal() * lj for Sj, lj in zip(self.S_range, lam))
+            out = []
+            for Sj, lj in zip(self.S_range, lam):
+                dj = Sj.diagonal() * lj
+                nz = np.flatnonzero(dj)
+                Mj = np.zeros((len(nz), len(d)))
+                Mj[np.arange(len(nz)), nz] = np.sqrt(dj[nz])
+                out.append((Mj, -2.0 * float(np.sum(dj / d))))
+            return out
+        Ms = [np.sqrt(lj) * Rj for Rj, lj in zip(self._roots, lam)]
+        Q, _ = np.linalg.qr(np.vstack(Ms), mode="reduced")
+        out, off = [], 0
+        for Mj in Ms:
+            Qj = Q[off:off + Mj.shape[0]]
+            off += Mj.shape[0]
+            out.append((Mj, -2.0 * float(np.sum(Qj ** 2))))
+        return out
+
+    @property
+    def _roots(self) -> list[np.ndarray]:
+        """Square roots ``R_j`` (rank_j x r) with ``R_j' R_j = S_range_j``, exact zeros kept."""
+        if getattr(self, "_roots_cache", None) is None:
+            roots = []
+            for Sj in self.S_range:
+                Sj = Sj.toarray() if sp.issparse(Sj) else Sj
+                e, V = np.linalg.eigh(0.5 * (Sj + Sj.T))
+                keep = e > e.max() * np.finfo(float).eps ** 0.8
+                roots.append(np.sqrt(e[keep])[:, None] * V[:, keep].T)
+            self._roots_cache = roots
+        return self._roots_cache
+
+    def varcorr_rows(self, phi: np.ndarray, scale: float) -> list[dict]:
+        return [dict(grp=self.name, var1=lab, var2=None, vcov=scale / s,
+                     sdcor=float(np.sqrt(scale / s)))
+                for lab, s in zip(self.sp_labels, self.sp(phi))]
+
+    def design_for(self, newdata: pd.DataFrame) -> tuple[Any, np.ndarray | None]:
+        Xn = self.spec.predict_matrix(newdata)
+        Xn = Xn.toarray() if sp.issparse(Xn) else np.asarray(Xn)
+        Z = sp.csc_matrix(Xn @ self.U_range)
+        F = Xn @ self.U_null if self.U_null.shape[1] else None
+        return Z, F
+
+
+def _joint_spaces(S: list[np.ndarray], null_dim: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Bases of the joint range and null spaces of penalties ``S`` (identity columns when
+    every penalty is diagonal, so fs / select blocks stay sparse)."""
+    p = S[0].shape[0]
+    if all(np.count_nonzero(Sj - np.diag(np.diag(Sj))) == 0 for Sj in S):
+        tot = sum(np.abs(np.diag(Sj)) for Sj in S)
+        keep = tot > 0
+        eye = np.eye(p)
+        return eye[:, keep], eye[:, ~keep]
+    St = sum(Sj / max(np.linalg.norm(Sj), 1e-300) for Sj in S)
+    d, U = np.linalg.eigh(0.5 * (St + St.T))
+    if null_dim is None:
+        null_dim = int(np.sum(d <= d.max() * np.finfo(float).eps ** 0.66))
+    return U[:, null_dim:], U[:, :null_dim]
+
+
+def initial_sp(X: np.ndarray, S: list[np.ndarray]) -> np.ndarray:
+    """Starting smoothing parameters as mgcv's ``initial.sp``: each penalty's mean diagonal
+    matched to that of ``X'X`` on the coefficients it penalises, then all scaled by powers
+    of 10 until the penalised fraction ``mean(x'x / (x'x + sum_j sp_j s_jj))`` is about 0.4.
+    A start where one penalty swamps the data can leave the search on a plateau."""
+    xx = np.sum(X ** 2, axis=0)
+    ss = np.zeros_like(xx)
+    pen = np.zeros(xx.shape, bool)
+    out = np.ones(len(S))
+    for j, Sj in enumerate(S):
+        A = np.abs(Sj)
+        thresh = np.finfo(float).eps ** 0.8 * max(A.max(), 1e-300)
+        ind = (A.mean(axis=1) > thresh) & (A.mean(axis=0) > thresh) & (np.diag(A) > thresh)
+        if np.any(ind):
+            out[j] = float(np.mean(xx[ind]) / np.mean(np.diag(Sj)[ind]))
+        pen |= ind
+        ss += out[j] * np.diag(Sj)
+    ind = (ss > 0) & pen & (xx > 0)
+    if np.any(ind):
+        a, b = xx[ind], ss[ind]
+        for _ in range(60):
+            if np.mean(a / (a + b)) <= 0.4:
+                break
+            out, b = out * 10, b * 10
+        for _ in range(60):
+            if np.mean(a / (a + b)) >= 0.4:
+                break
+            out, b = out / 10, b / 10
+    return np.maximum(out, 1e-300)
+
+
+def multi_penalty_block(spec, data_n: int, null_dim: int | None = None) -> Block:
+    """The precision block of a constructed multi-penalty smooth (a ``MultiSmoothSpec``)."""
+    X = spec.X.toarray() if sp.issparse(spec.X) else np.asarray(spec.X, dtype=float)
+    Ur, U0 = _joint_spaces(spec.S, spec.null_dim if null_dim is None else null_dim)
+    S_r = []
+    for Sj in spec.S:
+        Sr = Ur.T @ Sj @ Ur
+        Sr = 0.5 * (Sr + Sr.T)
+        S_r.append(Sr)
+    if all(np.count_nonzero(Sr - np.diag(np.diag(Sr))) == 0 for Sr in S_r):
+        S_r = [sp.diags(np.diag(Sr)).tocsc() for Sr in S_r]
+    Z = X @ Ur
+    term = MultiPenaltyTerm(spec=spec, U_range=Ur, U_null=U0, name=spec.label, S_range=S_r,
+                            sp_labels=list(spec.sp_labels))
+    start = -0.5 * np.log(initial_sp(X, spec.S))
+    start = np.clip(start, -MULTI_PHI_LOWER + 1, PHI_BOUND - 1)
+    nz = np.count_nonzero(Z)
+    Zb = sp.csc_matrix(Z) if nz < 0.3 * Z.size else Z
+    fixed = X @ U0 if U0.shape[1] else None
+    names = [f"{spec.label}.null{j + 1}" for j in range(U0.shape[1])]
+    m = len(S_r)
+    return Block(name=spec.label, Z=Zb, kind="precision", phi_start=np.array(start),
+                 phi_lower=np.full(m, -MULTI_PHI_LOWER), phi_upper=np.full(m, PHI_BOUND),
+                 fixed=fixed, fixed_names=names, term=term)
+
+
+def build_tensor(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], family
+                 ) -> list[Block]:
+    """Blocks of ``te(...)`` / ``ti(...)`` (one per level of a factor ``by``)."""
+    from .smooths.tensor import TensorSmooth
+
+    kw = check_arguments(special, {"bs", "k", "m", "d", "by", "fx", "np", "xt", "id",
+                                   "max_knots", "seed"})
+    for v in special.variables:
+        if v not in data.columns:
+            raise FormulaError(f"{special.text}: {v!r} is not a column of the data")
+    fx = bool(kw.pop("fx", False))
+    kw.pop("xt", None)
+    kw.pop("id", None)
+    try:
+        ts = TensorSmooth.from_call(special.variables, bs=kw.pop("bs", None),
+                                    k=kw.pop("k", None), m=kw.pop("m", None),
+                                    d=kw.pop("d", None), by=kw.pop("by", None),
+                                    inter=special.func == "ti", np=kw.pop("np", True), **kw)
+    except ValueError as exc:
+        raise FormulaError(f"{special.text}: {exc}") from exc
+    blocks = []
+    for s in ts.construct_all(data):
+        if fx:
+            X = np.asarray(s.X)
+            blocks.append(Block(name=s.label, Z=sp.csc_matrix((len(data), 0)), kind="factor",
+                                phi_start=np.zeros(0), phi_lower=np.zeros(0),
+                                phi_upper=np.zeros(0), template=sp.csc_matrix((0, 0)),
+                                fixed=X, fixed_names=[f"{s.label}.{j + 1}"
+                                                      for j in range(X.shape[1])]))
+            continue
+        if len(s.S) == 1:  # ti(x), te(x): one penalty, an ordinary smooth block
+            blocks.append(_single_penalty_block(_OnePenalty(s)))
+            continue
+        blocks.append(multi_penalty_block(s, len(data)))
+    return blocks
+
+
+@dataclass(frozen=True)
+class _OnePenalty:
+    """A one-penalty tensor smooth seen as a single smooth (``S`` a matrix, ``S_scale`` a
+    number), so that it is an ordinary factor block like ``s()``."""
+
+    multi: Any
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.multi, name)
+
+    @property
+    def S(self) -> np.ndarray:
+        return self.multi.S[0]
+
+    @property
+    def S_scale(self) -> float:
+        return float(self.multi.S_scale[0])
+
+    def predict_matrix(self, newdata: pd.DataFrame):
+        return self.multi.predict_matrix(newdata)
+
+
+def _single_penalty_block(s) -> Block:
+    Ur, U0 = _reparameterise(s)
+    term = SmoothTerm(s, Ur, U0, s.label)
+    X = np.asarray(s.X, dtype=float)
+    fixed = X @ U0 if U0.shape[1] else None
+    names = [f"{s.label}.null{j + 1}" for j in range(U0.shape[1])]
+    r = Ur.shape[1]
+    return Block(name=s.label, Z=X @ Ur, kind="factor", phi_start=np.array([0.0]),
+                 phi_lower=np.array([-PHI_BOUND]), phi_upper=np.array([PHI_BOUND]),
+                 template=sp.identity(r, format="csc"), fixed=fixed, fixed_names=names,
+                 term=term)
+
+
+def _null_penalty(S: list[np.ndarray]) -> np.ndarray | None:
+    """mgcv's select=TRUE penalty ``U U'`` on the null space of the summed penalties
+    (eigenvalues below ``eps^0.66`` of the largest), or None when there is none."""
+    St = sum(S)
+    d, U = np.linalg.eigh(0.5 * (St + St.T))
+    ind = d < d.max() * np.finfo(float).eps ** 0.66
+    if not np.any(ind):
+        return None
+    return U[:, ind] @ U[:, ind].T
+
+
+def apply_select(spec):
+    """mgcv's ``gam(select=TRUE)``: each smooth with a penalty null space gets a second
+    penalty (``U U'`` on that null space, its own smoothing parameter), so the null-space
+    columns leave the fixed effects and the whole term can be penalised out of the model.
+
+    Returns a new :class:`~spatialgamm.model.ModelSpec`; smooths without a null space
+    (``re``, ``ts``, ``cs``, full-rank ``ti``) and non-smooth blocks are unchanged.
+    """
+    from dataclasses import replace as dc_replace
+
+    from .smooths.tensor import MultiSmoothSpec
+
+    blocks, drop = [], []
+    for blk in spec.blocks:
+        term = blk.term
+        if not isinstance(term, SmoothTerm) or term.U_null.shape[1] == 0 or blk.n_phi == 0:
+            blocks.append(blk)
+            continue
+        s = term.spec
+        if isinstance(term, MultiPenaltyTerm):
+            S = [np.asarray(Sj) for Sj in s.S]
+            labels = list(s.sp_labels)
+        else:
+            S = [np.asarray(s.S)]
+            labels = [s.label]
+        Sf = _null_penalty(S)
+        if Sf is None:
+            blocks.append(blk)
+            continue
+        labels = [f"{s.label}{j + 1}" for j in range(len(S) + 1)]
+        X = s.X.toarray() if sp.issparse(s.X) else np.asarray(s.X, dtype=float)
+        ms = MultiSmoothSpec(label=s.label, bs=s.bs, variables=s.variables, X=X,
+                             S=[*S, Sf], S_scale=[*np.atleast_1d(s.S_scale), 1.0],
+                             null_dim=0, sp_labels=labels,
+                             predictor=(lambda nd, _lev, _s=s: _s.predict_matrix(nd)),
+                             by=s.by, by_level=s.by_level)
+        blocks.append(multi_penalty_block(ms, spec.n, null_dim=0))
+        drop.extend(blk.fixed_names)
+    keep = [i for i, nm in enumerate(spec.x_names) if nm not in set(drop)]
+    return dc_replace(spec, X=spec.X[:, keep], x_names=[spec.x_names[i] for i in keep],
+                      blocks=blocks)
+
+
+def _build_fs(special: SpecialTerm, data: pd.DataFrame, kw: dict[str, Any]) -> list[Block]:
+    """``s(x, fac, bs='fs')``: random curves per level, a multi-penalty block."""
+    from .smooths.fs import FactorSmooth
+
+    kw = dict(kw)
+    kw.pop("bs")
+    kw.pop("id", None)
+    for bad in ("by", "fx"):
+        if kw.get(bad):
+            raise FormulaError(f"{special.text}: {bad}= is not supported with bs='fs'")
+        kw.pop(bad, None)
+    xt = kw.pop("xt", None)
+    if isinstance(xt, dict):
+        xt = xt.get("bs")
+    try:
+        spec = FactorSmooth(special.variables, k=kw.pop("k", None), m=kw.pop("m", None),
+                            xt=xt, **kw).construct(data)
+    except ValueError as exc:
+        raise FormulaError(f"{special.text}: {exc}") from exc
+    return [multi_penalty_block(spec, len(data), null_dim=0)]

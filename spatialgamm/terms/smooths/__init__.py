@@ -23,6 +23,7 @@ from .cr import CubicRegressionSpline
 from .gp import GPSmooth
 from .ps import PSpline
 from .re import RandomEffect
+from .shrinkage import ShrinkageCubic, ShrinkageThinPlate
 from .tp import ThinPlateSpline
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
     "GPSmooth",
     "PSpline",
     "RandomEffect",
+    "ShrinkageCubic",
+    "ShrinkageThinPlate",
     "ThinPlateSpline",
     "BASES",
     "make_basis",
@@ -46,6 +49,8 @@ BASES: dict[str, type[SmoothBasis]] = {
     "ps": PSpline,
     "gp": GPSmooth,
     "re": RandomEffect,
+    "ts": ShrinkageThinPlate,
+    "cs": ShrinkageCubic,
 }
 
 
