@@ -89,11 +89,14 @@ def test_fs_two_dim_null_space_close_to_mgcv(name, fac):
     """With a 2-D null space mgcv gives each null column its own sp, in the basis and order
     its eigen() returns for two numerically-zero eigenvalues (fixed by rounding, see
     spatialgamm/terms/smooths/fs.py); ours is a different valid choice, so fits differ
-    slightly: edf within 1e-3, predictions within 3e-3, REML/GCV within 5e-5 relative."""
+    slightly: edf within 1e-3, predictions within 3e-3, REML/GCV at most 5e-5 relative above
+    mgcv's (the optimiser may find a lower criterion on this slightly different model: on
+    fs_sleep_m2 it reaches 881.096 against mgcv's 881.184)."""
     m, nd, r = fit_case(name, factors=(fac,))
     for lab, e in r["edf"].items():
         assert m.edf[lab] == pytest.approx(e, rel=1e-3), lab
-    assert m.score == pytest.approx(r["score"], rel=5e-5)
+    assert m.score <= r["score"] + 5e-5 * abs(r["score"])
+    assert m.score == pytest.approx(r["score"], rel=2e-4)
     p = m.predict(nd, se_fit=True)
     assert rel(p["fit"], r["pred"]) < 3e-3 and rel(p["se_fit"], r["pred_se"]) < 3e-3
     assert len(m.sp) == len(r["sp"])
