@@ -98,6 +98,10 @@ def window_masks(
     ([[1, 1, 0, 0]], [[1, 0, 0, 0]])
     """
     h, w = shape
+    # Own copies: GEOS builds a prepared geometry's index lazily, and two threads preparing or
+    # querying one geometry at once crash (dask runs tiles in threads of one process)
+    buffered = shapely.from_wkb(shapely.to_wkb(buffered))
+    area = None if area is None else shapely.from_wkb(shapely.to_wkb(area))
     kept = _exact_in_band(buffered, spec, row0, col0, shape, boxes=True)
     inside = np.zeros((h, w), dtype=bool)
     if area is not None and kept.any():
@@ -112,7 +116,7 @@ def _exact_in_band(geom: shapely.Geometry, spec: GridSpec, row0: int, col0: int,
     band = _near_boundary(geom, shape, spec, row0, col0)
     r, c = np.nonzero(band)
     if len(r):
-        shapely.prepare(geom)  # a no-op when already prepared (e.g. in the same process)
+        shapely.prepare(geom)  # this call's own copy (see window_masks)
         i = col0 + c  # grid column
         j = spec.ny - 1 - (row0 + r)  # grid row from the bottom
         if boxes:
