@@ -12,6 +12,9 @@ cluster of machines: the fit and polygon travel to the workers once, pickled).
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -112,7 +115,8 @@ def predict_raster(
     tiles = tiles_of(spec.shape, chunks_rc)
     token = uuid.uuid4().hex
     name, plan_key = f"predict-raster-{token}", f"grid-plan-{token}"
-    graph: dict[Any, Any] = {plan_key: plan}  # the fit travels once, not once per task
+    # the fit travels once (not once per task), without what cannot be sent to a worker
+    graph: dict[Any, Any] = {plan_key: dataclasses.replace(plan, fit=portable_fit(plan.fit))}
     for bi, row in enumerate(tiles):
         for bj, tile in enumerate(row):
             graph[(name, 0, bi, bj)] = (tile_block, plan_key, tile, bool(crop))
@@ -141,3 +145,31 @@ def predict_raster(
         ds[b] = ds[b].rio.write_nodata(np.nan)
     register_accessor()
     return ds
+
+
+def portable_fit(fit: Any) -> Any:
+    """The fit, or a shallow copy whose formula environment keeps only what pickles.
+
+    A fit keeps the caller's namespace (``fit.spec.env``) to evaluate formula functions on
+    new data; it may hold anything (open files, a dask client, the test runner), which
+    cannot travel to a ``distributed`` worker. The copy keeps the names its formula and
+    offsets mention.
+    """
+    spec = getattr(fit, "spec", None)
+    env = getattr(spec, "env", None)
+    if not isinstance(env, dict):
+        return fit
+    # the names formula expressions can use on new data: offsets and the formula's own text
+    text = " ".join(str(t) for t in (getattr(spec, "formula", ""), *getattr(
+        spec, "offset_exprs", ()), getattr(spec, "offset_arg", "")))
+    used = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+    keep = {name: value for name, value in env.items() if name in used}
+    if len(keep) == len(env):
+        return fit
+    try:
+        new_spec, new_fit = copy.copy(spec), copy.copy(fit)
+        object.__setattr__(new_spec, "env", keep)
+        object.__setattr__(new_fit, "spec", new_spec)
+    except (AttributeError, TypeError):  # read-only attributes: send the fit as it is
+        return fit
+    return new_fit
