@@ -25,11 +25,20 @@ reaches to within GDAL's rounding and drops some that share only an edge or corn
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import shapely
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.transform import Affine
 
 from .grid import GridSpec
+
+# rasterio's rasteriser, run in several threads at once (dask tiles), sometimes warns that
+# its in-memory raster has no geotransform while another thread sets one up; the masks are
+# right (tests compare them with GEOS cell for cell on threads and workers). Silence only that.
+warnings.filterwarnings("ignore", message="Dataset has no geotransform",
+                        category=NotGeoreferencedWarning, module="rasterio.features")
 
 
 def window_transform(spec: GridSpec, row0: int, col0: int, pad: int = 0) -> Affine:

@@ -12,8 +12,9 @@ cluster of machines: the fit and polygon travel to the workers once, pickled).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
+import io
+import pickle
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -148,28 +149,51 @@ def predict_raster(
 
 
 def portable_fit(fit: Any) -> Any:
-    """The fit, or a shallow copy whose formula environment keeps only what pickles.
+    """The fit, wrapped so that it pickles without the caller's namespace.
 
-    A fit keeps the caller's namespace (``fit.spec.env``) to evaluate formula functions on
-    new data; it may hold anything (open files, a dask client, the test runner), which
-    cannot travel to a ``distributed`` worker. The copy keeps the names its formula and
-    offsets mention.
+    A fit keeps the caller's namespace (``fit.spec.env``, referenced from several of its
+    objects) to evaluate formula functions on new data; it may hold anything (a test
+    runner, an IPython shell, open files, a dask client), which cannot travel to a
+    ``distributed`` worker. In this process the wrapper passes every attribute through to
+    the fit; pickled, it becomes the fit again with a namespace of only the names its
+    formula and offsets mention.
     """
     spec = getattr(fit, "spec", None)
-    env = getattr(spec, "env", None)
-    if not isinstance(env, dict):
-        return fit
-    # the names formula expressions can use on new data: offsets and the formula's own text
-    text = " ".join(str(t) for t in (getattr(spec, "formula", ""), *getattr(
-        spec, "offset_exprs", ()), getattr(spec, "offset_arg", "")))
-    used = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
-    keep = {name: value for name, value in env.items() if name in used}
-    if len(keep) == len(env):
-        return fit
-    try:
-        new_spec, new_fit = copy.copy(spec), copy.copy(fit)
-        object.__setattr__(new_spec, "env", keep)
-        object.__setattr__(new_fit, "spec", new_spec)
-    except (AttributeError, TypeError):  # read-only attributes: send the fit as it is
-        return fit
-    return new_fit
+    return _FitForWorkers(fit) if isinstance(getattr(spec, "env", None), dict) else fit
+
+
+class _FitForWorkers:
+    def __init__(self, fit: Any) -> None:
+        self._fit = fit
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fit, name)
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes, bytes]]:
+        import cloudpickle
+
+        spec = self._fit.spec
+        env = spec.env
+        # the names formula expressions can use on new data: offsets and the formula text
+        text = " ".join(str(t) for t in (getattr(spec, "formula", ""), *getattr(
+            spec, "offset_exprs", ()), getattr(spec, "offset_arg", "")))
+        used = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+        keep = {name: value for name, value in env.items() if name in used}
+
+        class _Pickler(cloudpickle.Pickler):
+            def persistent_id(self, obj: Any) -> str | None:
+                return "env" if obj is env else None
+
+        buf = io.BytesIO()
+        _Pickler(buf, protocol=5).dump(self._fit)
+        return _load_fit, (buf.getvalue(), cloudpickle.dumps(keep))
+
+
+def _load_fit(payload: bytes, env_payload: bytes) -> Any:
+    env = pickle.loads(env_payload)
+
+    class _Unpickler(pickle.Unpickler):
+        def persistent_load(self, pid: Any) -> Any:
+            return env
+
+    return _Unpickler(io.BytesIO(payload)).load()
