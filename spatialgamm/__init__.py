@@ -12,19 +12,15 @@ from .engine.optimize import ConvergenceWarning, SingularFitWarning
 from .mesh import Mesh, matern_precision, nonconvex_hull
 from .model import build_model
 from .results.compare import anova
-from .spatial import (
-           GridPrediction,
-           plot_estimate_se,
-           plot_map,
-           predict_grid,
-           predict_raster,
-           save_figure,
-           to_cog,
-           to_zarr,
-)
+from .spatial import GridPrediction, plot_estimate_se, plot_map, predict_grid, save_figure
 
 __all__ = ["Control", "ConvergenceWarning", "GridPrediction", "Mesh", "SingularFitWarning",
            "anova", "build_model", "datasets", "fit", "gam", "glmer", "glmer_control", "lmer",
            "lmer_control", "matern_precision", "nonconvex_hull", "plot_estimate_se", "plot_map",
-           "predict_grid", "predict_raster", "save_figure", "to_cog", "to_zarr"]
+           "predict_grid", "save_figure"]
 __version__ = "0.1.0"
+
+# rasters by tiles on dask (issue 17)
+from .spatial import predict_raster, to_cog, to_zarr  # noqa: E402
+
+__all__ += ["predict_raster", "to_cog", "to_zarr"]
