@@ -192,6 +192,28 @@ def test_failure_mid_write_keeps_the_old_output(tmp_path, writer, name):
     assert [p.name for p in tmp_path.iterdir()] == [name]
 
 
+def test_failure_in_the_cog_copy_keeps_the_old_file(tmp_path, monkeypatch):
+    """GDAL failing while it makes the COG from the scratch tiles (e.g. a full disk)."""
+    import rasterio.shutil
+
+    box = shapely.box(0, 0, 1, 1)
+    ds = predict_raster(FakeFit(coords=("x", "y")), box, n=(64, 64), chunks=32)
+    path = to_cog(ds, tmp_path / "m.tif", progress=False)
+    before = path.read_bytes()
+
+    def full_disk(src, dst, **kw):
+        with open(dst, "wb") as fh:  # a partial file, as a writer dying mid-way leaves
+            fh.write(b"II*\x00")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(rasterio.shutil, "copy", full_disk)
+    with pytest.raises(FileWriteError, match="left unchanged"):
+        to_cog(predict_raster(FakeFit(a=2.0, coords=("x", "y")), box, n=(64, 64), chunks=32),
+               path, progress=False)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.tif"]  # no scratch, no temporary
+
+
 def test_failure_at_the_rename_keeps_the_old_zarr(tmp_path, monkeypatch):
     import os
 
