@@ -37,15 +37,20 @@ class PeakRSS:
 
     def __init__(self, every: float = 0.1) -> None:
         self.every, self.peak, self._stop = every, 0, threading.Event()
+        self.main = self.worker = 0  # peaks of this process and of the largest child
 
     def _total(self) -> int:
         me = psutil.Process()
-        total = me.memory_info().rss
+        total = mine = me.memory_info().rss
+        largest = 0
         for child in me.children(recursive=True):
             try:
-                total += child.memory_info().rss
+                rss = child.memory_info().rss
             except psutil.Error:
-                pass
+                continue
+            total += rss
+            largest = max(largest, rss)
+        self.main, self.worker = max(self.main, mine), max(self.worker, largest)
         return total
 
     def __enter__(self) -> PeakRSS:
@@ -103,8 +108,9 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} cores, dense rate {peak_rate:.1f} GFLOP/s; "
           f"model: {p} coefficients, ~{flops_per_cell(p):.0f} flop per predicted cell")
     print("| grid cells | workers | cells predicted | s | s per 1e6 grid cells | "
-          "s per 1e6 predicted | peak RSS MiB | achieved GFLOP/s (share) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---|")
+          "s per 1e6 predicted | peak RSS MiB: all (main, largest worker) | "
+          "achieved GFLOP/s (share) |")
+    print("|---:|---:|---:|---:|---:|---:|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for size in (float(s) for s in args.sizes.split(",")):
             res = math.sqrt(area / size)
@@ -124,7 +130,8 @@ def main() -> int:
                     rate = predicted * flops_per_cell(p) / el / 1e9
                     print(f"| {cells:,} | {workers} | {predicted:,} | {el:.1f} | "
                           f"{el / cells * 1e6:.2f} | {el / max(predicted, 1) * 1e6:.2f} | "
-                          f"{mem.peak / 2**20:.0f} | {rate:.2f} ({rate / peak_rate:.1%}) |",
+                          f"{mem.peak / 2**20:.0f} ({mem.main / 2**20:.0f}, "
+                          f"{mem.worker / 2**20:.0f}) | {rate:.2f} ({rate / peak_rate:.1%}) |",
                           flush=True)
     return 0
 

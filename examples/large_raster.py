@@ -5,7 +5,9 @@ metre cells covering the coastline (1 m: about 2.4e7 cells over the atoll's boun
 in tiles of ``--chunks`` cells, on a local dask cluster; the tiles are written one by one
 into ``outputs/rongelap_highres.tif`` (estimate, se, lower, upper and P(rate > 10), with
 overviews), so memory stays bounded by the tiles in flight, not by the map. A small PNG is
-drawn from the COG's coarsest overview, without reading the full-resolution data.
+drawn from the COG's coarsest overview, without reading the full-resolution data (an
+overview cell averages the cells with data under it, so along the coast the coloured area
+reaches up to one overview cell beyond the outline; the full-resolution cells stop at it).
 
     python examples/large_raster.py                      # 2 m cells, local cluster
     python examples/large_raster.py --resolution 1 --workers 2

@@ -108,6 +108,7 @@ def to_cog(
     nodata: float = -9999.0,
     blocksize: int = 512,
     resampling: str = "average",
+    cache_mb: int = 256,
 ) -> Path:
     """Write a raster Dataset as a Cloud-Optimized GeoTIFF, tile by tile (bounded memory).
 
@@ -136,6 +137,9 @@ def to_cog(
         COG tile size (a power of two, 256 to 4096).
     resampling : str
         Overview resampling (GDAL's name: average, nearest, bilinear, ...).
+    cache_mb : int
+        GDAL's block cache for the write, in MB (GDAL's default is 5% of the machine's
+        memory: 1.2 GB of resident memory on a 23 GB machine for a 1e8-cell map).
 
     Returns
     -------
@@ -156,7 +160,9 @@ def to_cog(
     units = {b: ds[b].attrs["units"] for b in names if ds[b].attrs.get("units")}
     tags = {k: str(v) for k, v in ds.attrs.items()}
     shape = ds[names[0]].shape
-    with atomic_path(path, "Cloud-Optimized GeoTIFF") as tmp:
+    if isinstance(cache_mb, bool) or not isinstance(cache_mb, int) or cache_mb < 16:
+        raise ValueError(f"cache_mb must be a whole number of MB, at least 16; got {cache_mb!r}")
+    with rasterio.Env(GDAL_CACHEMAX=cache_mb), atomic_path(path, "Cloud-Optimized GeoTIFF") as tmp:
         scratch = tmp.with_name(tmp.name.replace(".tmp", ".src", 1))
         try:
             from pyproj import CRS
