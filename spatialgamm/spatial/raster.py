@@ -91,9 +91,9 @@ def predict_raster(
     >>> fit = sg.gam("counts ~ s(cX, cY, bs='gp', k=30) + offset(log(time))",
     ...              sg.datasets.load_rongelap(), family="poisson")
     >>> ds = predict_raster(fit, sg.datasets.load_rongelap_coastline(), resolution=100,
-    ...                     chunks=64, exceedance=[10])
+    ...                     chunks=32, exceedance=[10])
     >>> ds.estimate.shape, ds.estimate.data.numblocks
-    ((16, 70), (1, 2))
+    ((37, 64), (2, 2))
     >>> float(ds.estimate.max().compute()) > 10
     True
     """
