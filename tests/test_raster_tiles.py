@@ -324,3 +324,15 @@ def test_bad_paths_refused(tmp_path):
     with pytest.raises(ValueError, match="resolution"):
         predict_raster(FakeFit(coords=("x", "y")), shapely.box(0, 0, 1, 1))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_predict_grid_builds_its_cells_table_only_when_asked():
+    grid = sg.predict_grid(FakeFit(), coastline(), n=(150, 75), buffer=50)
+    assert "cells" not in vars(grid)  # raster, summary and plots need no cell polygons
+    assert grid.n_cells == 1612 and "1612 cells" in grid.summary()
+    assert "cells" not in vars(grid)
+    cells = grid.cells  # built now, then kept
+    assert len(cells) == 1612 and grid.cells is cells
+    np.testing.assert_allclose(cells.geometry.area, grid.transform.a * -grid.transform.e)
+    # the centroid columns are the polygons' centroids
+    np.testing.assert_allclose(cells.geometry.centroid.x, cells["cX"], atol=1e-9)
