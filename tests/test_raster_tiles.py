@@ -336,3 +336,12 @@ def test_predict_grid_builds_its_cells_table_only_when_asked():
     np.testing.assert_allclose(cells.geometry.area, grid.transform.a * -grid.transform.e)
     # the centroid columns are the polygons' centroids
     np.testing.assert_allclose(cells.geometry.centroid.x, cells["cX"], atol=1e-9)
+
+
+def test_progress_bar_over_tiles(tmp_path, capsys):
+    ds = predict_raster(FakeFit(coords=("x", "y")), shapely.box(0, 0, 1, 1), n=(64, 64),
+                        chunks=16)
+    to_cog(ds, tmp_path / "m.tif", progress=True)
+    assert "predicting tiles" in capsys.readouterr().err
+    to_zarr(ds, tmp_path / "m.zarr", progress=False)
+    assert "predicting tiles" not in capsys.readouterr().err
