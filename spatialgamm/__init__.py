@@ -34,3 +34,8 @@ from .errors import (  # noqa: E402
 
 __all__ += ["DataError", "DataTypeError", "DataWarning", "FormulaError", "ModelError",
             "PredictionError", "errors"]
+
+# rasters by tiles on dask (issue 17)
+from .spatial import predict_raster, to_cog, to_zarr  # noqa: E402
+
+__all__ += ["predict_raster", "to_cog", "to_zarr"]

@@ -11,6 +11,8 @@ from .guards import ExtrapolationWarning, GridTooLargeError
 from .plot import plot_estimate_se, plot_map, save_figure
 from .polygon import buffer_polygon, read_polygon
 from .predict import predict_grid
+from .raster import predict_raster
+from .rasterout import to_cog, to_zarr
 from .tiled import predict_geotiff
 
 __all__ = [
@@ -26,7 +28,10 @@ __all__ = [
     "plot_map",
     "predict_geotiff",
     "predict_grid",
+    "predict_raster",
     "read_polygon",
     "save_figure",
+    "to_cog",
+    "to_zarr",
     "write_geotiff",
 ]

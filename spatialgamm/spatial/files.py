@@ -215,3 +215,73 @@ def verify_figure_file(tmp: Path, fmt: str, target: str | os.PathLike) -> None:
             f"save_figure: the {fmt} file written for {str(target)!r} cannot be read back "
             f"({type(err).__name__}: {err}); the write failed"
         ) from err
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike, what: str = "output directory") -> Iterator[Path]:
+    """Yield a temporary directory next to ``path``; when the block succeeds, put it in place.
+
+    The directory counterpart of :func:`atomic_path` (for Zarr stores): the block fills (and
+    should verify) the temporary directory; its files and the directory are fsynced; an
+    existing ``path`` is renamed aside, the new one renamed in and the old one removed. Two
+    renames cannot be one atomic step, so for that instant ``path`` is absent, never partly
+    written. On any failure the temporary directory is removed and an old ``path`` is kept.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "store.zarr"
+    >>> with atomic_directory(target) as tmp:
+    ...     _ = (tmp / "a").write_text("hello")
+    >>> (target / "a").read_text()
+    'hello'
+    """
+    import shutil
+
+    path = Path(path)
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            raise NotADirectoryError(
+                f"{what}: cannot write {str(path)!r}: the path component {str(parent)!r} is a "
+                "file, not a directory"
+            )
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{what}: {str(path)!r} exists and is a file, not a directory")
+    _make_parents(path, what)
+    if not os.access(path.parent, os.W_OK):
+        raise PermissionError(f"{what}: the directory {str(path.parent)!r} is not writable")
+    tag = uuid.uuid4().hex[:12]
+    tmp = path.with_name(f".{path.stem}.{tag}.tmp{path.suffix}")
+    aside = path.with_name(f".{path.stem}.{tag}.old{path.suffix}")
+    tmp.mkdir()
+    existed = path.exists()
+    try:
+        yield tmp
+        for root, _, files in os.walk(tmp):
+            for f in files:
+                _fsync(Path(root) / f)
+            with contextlib.suppress(OSError):
+                _fsync(Path(root), directory=True)
+        if existed:
+            os.replace(path, aside)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            if existed:
+                os.replace(aside, path)
+            raise
+    except BaseException as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        kept = (f"the existing {str(path)!r} was left unchanged" if existed
+                else "nothing was left behind")
+        if isinstance(err, OSError) and not isinstance(err, FileWriteError):
+            wrapped = FileWriteError(
+                f"{what}: writing {str(path)!r} failed ({err.strerror or err}); {kept}")
+            wrapped.errno = err.errno
+            raise wrapped from err
+        if isinstance(err, Exception):
+            err.add_note(f"{what}: {kept}")
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        _fsync(path.parent, directory=True)

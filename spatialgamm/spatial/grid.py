@@ -122,13 +122,15 @@ def make_grid(
 
 
 def intersecting_cells(
-    spec: GridSpec, geom: shapely.Geometry, batch: int = 200_000
+    spec: GridSpec, geom: shapely.Geometry, rows: int = 512
 ) -> tuple[np.ndarray, np.ndarray]:
     """Columns ``i`` and rows-from-the-bottom ``j`` of the cells that intersect ``geom``.
 
     "Intersect" is GEOS's (as sf's ``st_intersects``): a cell touching the polygon's boundary
-    counts. Cells are tested a band of rows at a time, so memory stays bounded however large
-    the full grid is; the result is in sf's order (row by row from the bottom, x fastest).
+    counts. Cells are found by rasterisation, a band of ``rows`` raster rows at a time
+    (:func:`~spatialgamm.spatial.cellmask.window_masks`: GDAL's rasteriser away from the
+    boundary, GEOS next to it), so memory stays bounded however large the grid is; the
+    result is in sf's order (row by row from the bottom, x fastest).
 
     Examples
     --------
@@ -137,14 +139,13 @@ def intersecting_cells(
     >>> intersecting_cells(spec, shapely.box(0, 0, 1, 1))[0]
     array([0, 1])
     """
-    shapely.prepare(geom)  # prepared geometry makes the repeated predicate fast
-    rows_per_batch = max(1, batch // spec.nx)
-    cols = np.arange(spec.nx)
+    from .cellmask import window_masks
+
     found_i, found_j = [], []
-    for j0 in range(0, spec.ny, rows_per_batch):
-        j = np.arange(j0, min(j0 + rows_per_batch, spec.ny))
-        jj, ii = np.repeat(j, spec.nx), np.tile(cols, len(j))
-        hit = shapely.intersects(geom, spec.boxes(ii, jj))
-        found_i.append(ii[hit])
-        found_j.append(jj[hit])
+    for top in range(spec.ny, 0, -rows):  # from the bottom band up: sf's order
+        r0 = max(0, top - rows)
+        kept, _ = window_masks(spec, r0, 0, (top - r0, spec.nx), geom, None)
+        jj, ii = np.nonzero(kept[::-1])  # flipped: rows from the bottom, x fastest
+        found_i.append(ii)
+        found_j.append(jj + spec.ny - top)
     return np.concatenate(found_i), np.concatenate(found_j)

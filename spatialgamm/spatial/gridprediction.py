@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from rasterio.transform import Affine
 
 from .crs import crs_label
 from .geotiff import write_geotiff
+from .grid import GridSpec
 
 
 def scale_label(type: str, link: str, offset: float, has_offset: bool) -> str:
@@ -64,7 +66,12 @@ class GridPrediction:
         One row per kept cell (cells that intersect the buffered polygon, in sf's order): the
         cell polygon; its centroid (columns named as the coordinates, e.g. cX, cY); the
         bands estimate, se, lower, upper, p_exceed_<c>; ``inside`` (centroid in or on the
-        unbuffered polygon); ``row`` and ``col``, the cell's position in the raster.
+        unbuffered polygon); ``row`` and ``col``, the cell's position in the raster. Built
+        on first use (a polygon per cell is most of a large grid's memory), then kept.
+    table : dict of str -> ndarray
+        The same columns without the cell polygons (what ``cells`` is built from).
+    spec : GridSpec
+        The grid's cell edges.
     raster : dict of str -> ndarray
         Band name -> (ny, nx) float array, north-up (row 0 at the top), NaN outside the kept
         cells (and, with ``crop=True``, at cells whose centroid is outside the polygon).
@@ -93,7 +100,8 @@ class GridPrediction:
         Units of estimate/se/lower/upper, when known (for colour bars and GeoTIFF tags).
     """
 
-    cells: Any
+    table: dict[str, np.ndarray]
+    spec: GridSpec
     raster: dict[str, np.ndarray]
     transform: Affine
     crs: CRS | None
@@ -110,6 +118,30 @@ class GridPrediction:
     units: str | None = None
     grid: dict[str, Any] = field(default_factory=dict)  # how the grid was asked for
     has_offset: bool = True  # did the fit have an exposure offset (else nothing to say)
+
+    @cached_property
+    def cells(self) -> Any:
+        """The kept cells as a GeoDataFrame (built now, on first use; see the class doc)."""
+        import geopandas as gpd
+
+        i = self.table["col"]
+        j = self.spec.ny - 1 - self.table["row"]
+        cells = gpd.GeoDataFrame(dict(self.table), geometry=self.spec.boxes(i, j), crs=self.crs)
+        cells.attrs["coords"] = self.coords
+        return cells
+
+    @property
+    def n_cells(self) -> int:
+        """Number of kept cells (rows of ``cells``)."""
+        return len(self.table["row"])
+
+    @property
+    def cells_bounds(self) -> tuple[float, float, float, float]:
+        """(xmin, ymin, xmax, ymax) of the kept cells, without building their polygons."""
+        xe, ye = self.spec.x_edges, self.spec.y_edges
+        col, j = self.table["col"], self.spec.ny - 1 - self.table["row"]
+        return (float(xe[col.min()]), float(ye[j.min()]), float(xe[col.max() + 1]),
+                float(ye[j.max() + 1]))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -187,9 +219,9 @@ class GridPrediction:
         """A text summary: grid, scale and exposure, CRS, and each band's range."""
         ny, nx = self.shape
         t = self.transform
-        n_in = int(self.cells["inside"].sum())
+        n_in = int(self.table["inside"].sum())
         lines = [
-            f"Grid prediction: {len(self.cells)} cells of a {nx} x {ny} grid "
+            f"Grid prediction: {self.n_cells} cells of a {nx} x {ny} grid "
             f"(cells {t.a:.6g} x {-t.e:.6g}), {n_in} with centroid inside the polygon",
             f"Scale: {self.scale_label}",
             f"Interval: {100 * self.level:g}%, link-scale normal approximation"
@@ -204,11 +236,11 @@ class GridPrediction:
             lines.append(f"Units: {self.units}")
         stats = pd.DataFrame(
             {
-                b: self.cells[b].describe()[["min", "50%", "max"]]
+                b: pd.Series(self.table[b]).describe()[["min", "50%", "max"]]
                 for b in self.bands
             }
         ).T.rename(columns={"50%": "median"})
-        n_missing = int(self.cells["estimate"].isna().sum())
+        n_missing = int(np.isnan(self.table["estimate"]).sum())
         if n_missing:
             lines.append(f"Cells without a prediction (missing covariates): {n_missing}")
         lines.append("")
@@ -218,7 +250,7 @@ class GridPrediction:
     def __repr__(self) -> str:
         ny, nx = self.shape
         return (
-            f"<GridPrediction {len(self.cells)} cells, {nx} x {ny} raster, bands "
+            f"<GridPrediction {self.n_cells} cells, {nx} x {ny} raster, bands "
             f"{list(self.bands)}, {self.scale_label}, CRS {crs_label(self.crs)}>"
         )
 

@@ -13,7 +13,7 @@ grid of 4e8 cells ran for hours before running out of memory (issue 18). Here:
   extent);
 - :func:`check_grid_cost` refuses, before any work, a grid whose estimated memory exceeds
   :data:`MAX_GRID_BYTES` (or half the machine's memory), quoting memory and time and
-  pointing to the tiled path (:func:`~spatialgamm.spatial.predict_geotiff`).
+  pointing to the tiled path (:func:`~spatialgamm.spatial.predict_raster`).
 """
 
 from __future__ import annotations
@@ -234,8 +234,9 @@ def check_grid_cost(spec: GridSpec, geom: Any, n_bands: int, allow_large: bool) 
         f"{kept:,.0f} of them over the polygon) would need about {_human_bytes(nbytes)} of "
         f"memory (limit {_human_bytes(limit)}) and at least {_human_seconds(seconds)} before "
         "the model's own predictions; refused before any work. Use fewer cells (e.g. "
-        f"n=({nx}, {ny}), or a larger cellsize), or write the map tile by tile in bounded "
-        "memory with spatialgamm.spatial.predict_geotiff(fit, polygon, 'map.tif', "
-        "n=..., tile=512) (same arguments, straight to a GeoTIFF). Pass allow_large=True to "
-        "run it in memory anyway."
+        f"n=({nx}, {ny}), or a larger cellsize), or map it tile by tile in bounded memory "
+        "(on dask, locally or on a cluster): spatialgamm.predict_raster(fit, polygon, n=..., "
+        "chunks=512) then to_cog(ds, 'map.tif') or to_zarr(ds, 'map.zarr'), or without dask "
+        "spatialgamm.spatial.predict_geotiff(fit, polygon, 'map.tif', n=..., tile=512). Pass "
+        "allow_large=True to run it in memory anyway."
     )

@@ -117,15 +117,17 @@ def plot_map(
             f"{type(grid_or_cells).__name__}"
         )
     grid = grid_or_cells if isinstance(grid_or_cells, GridPrediction) else None
-    cells = grid.cells if grid is not None else grid_or_cells
-    if band not in cells.columns:
-        bands = list(grid.bands) if grid is not None else list(cells.columns)
+    cells = grid_or_cells  # with a grid: its raster is drawn, no cell polygons are built
+    columns = list(grid.table) if grid is not None else list(cells.columns)
+    if band not in columns:
+        bands = list(grid.bands) if grid is not None else columns
         raise ValueError(f"band {band!r} not found; available: {bands}")
     names = grid.coords if grid is not None else tuple(cells.attrs.get("coords", ("x", "y")))
     crs = grid.crs if grid is not None else cells.crs
     if ax is None:
         # "compressed" layout: fixed-aspect maps with colour bars of the map's own height
-        _, ax = plt.subplots(figsize=_single_size(cells.total_bounds), layout="compressed")
+        bounds = grid.cells_bounds if grid is not None else cells.total_bounds
+        _, ax = plt.subplots(figsize=_single_size(bounds), layout="compressed")
 
     probability = band.startswith("p_exceed_")
     norm = dict(vmin=0.0, vmax=1.0) if probability else {}
@@ -194,7 +196,7 @@ def plot_estimate_se(grid: GridPrediction, **kwargs: Any) -> Any:
         raise TypeError(f"plot_estimate_se needs a GridPrediction, got {type(grid).__name__}")
     figsize = kwargs.pop("figsize", None)
     if figsize is None:
-        w, h = _single_size(grid.cells.total_bounds, width=6.0)
+        w, h = _single_size(grid.cells_bounds, width=6.0)
         figsize = (2 * w, h)
     fig, (left, right) = plt.subplots(1, 2, figsize=figsize, layout="compressed")
     plot_map(grid, "estimate", ax=left, **kwargs)

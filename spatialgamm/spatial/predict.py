@@ -20,7 +20,7 @@ import shapely
 
 from .covariates import Covariate, prepare_covariates
 from .crs import grid_crs
-from .grid import GridSpec, intersecting_cells, make_grid
+from .grid import GridSpec, make_grid
 from .gridprediction import GridPrediction
 from .guards import (
     DataExtent,
@@ -37,6 +37,7 @@ from .scale import (
     link_scale_columns,
     z_value,
 )
+from .tiles import kept_cells
 
 #: Show a progress bar (progress=None) when prediction takes more chunks than this.
 AUTO_PROGRESS_CHUNKS = 10
@@ -147,12 +148,12 @@ def predict_grid(
     )  # fmt: skip
     allow_large = _check_flag(allow_large, "allow_large")
     check_grid_cost(plan.spec, plan.buffered, 4 + len(plan.thresholds), allow_large)
-    i, j = intersecting_cells(plan.spec, plan.buffered)
+    i, j, inside = kept_cells(plan)  # by rasterisation, tile by tile (see cellmask.py)
     if len(i) == 0:  # cannot happen for a non-empty polygon, but never return an empty map silently
         raise ValueError("no grid cell intersects the polygon")
     x, y = plan.spec.centroids(i, j)
     warn_extrapolation(plan.extent, x, y, plan.extrapolate)
-    values, inside = predict_cells(plan, x, y, progress)
+    values = predict_values(plan, x, y, progress)
     return _assemble(
         plan.spec, i, j, x, y, inside, values, plan.names,
         dict(
@@ -241,10 +242,10 @@ def plan_grid(
                     buffered, extent, spec, sources, extrapolate)
 
 
-def predict_cells(
+def predict_values(
     plan: GridPlan, x: np.ndarray, y: np.ndarray, progress: bool | None
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The bands at cell centroids ``(x, y)`` and whether each centroid is in the polygon."""
+) -> dict[str, np.ndarray]:
+    """The bands (estimate, se, lower, upper, p_exceed_<c>) at cell centres ``(x, y)``."""
     eta, se_eta = _predict_chunks(
         plan.fit, x, y, plan.names, plan.sources, plan.offset, plan.chunk_size, progress
     )
@@ -252,7 +253,7 @@ def predict_cells(
     _warn_overflow(values, np.isfinite(eta))
     for c in plan.thresholds:
         values[exceed_band(c)] = exceedance_probability(eta, se_eta, plan.link, c)
-    return values, shapely.intersects_xy(plan.area, x, y)
+    return values
 
 
 def _warn_overflow(values: dict[str, np.ndarray], finite_eta: np.ndarray) -> None:
@@ -397,12 +398,8 @@ def _assemble(
     xy_names: tuple[str, str],
     meta: dict[str, Any],
 ) -> GridPrediction:
-    import geopandas as gpd
-
     row = spec.ny - 1 - j  # north-up: raster row 0 is the top row of cells
     table = {xy_names[0]: x, xy_names[1]: y, **values, "inside": inside, "row": row, "col": i}
-    cells = gpd.GeoDataFrame(table, geometry=spec.boxes(i, j), crs=meta["crs"])
-    cells.attrs["coords"] = xy_names
     shown = inside if meta["crop"] else np.ones(len(i), dtype=bool)
     raster: dict[str, np.ndarray] = {}
     for band, v in values.items():
@@ -410,7 +407,8 @@ def _assemble(
         grid[row[shown], i[shown]] = v[shown]
         raster[band] = grid
     return GridPrediction(
-        cells=cells,
+        table=table,
+        spec=spec,
         raster=raster,
         transform=spec.transform,
         bands=tuple(values),

@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 
 from .geotiff import write_geotiff_windows
-from .grid import GridSpec, intersecting_cells, make_grid
+from .grid import intersecting_cells, make_grid
 from .gridprediction import band_units, geotiff_tags, scale_label
 from .guards import warn_extrapolation
-from .predict import GridPlan, plan_grid, predict_cells
+from .predict import GridPlan, plan_grid
+from .tiles import Tile, bands_at, tile_block, tiles_of
 
 
 def predict_geotiff(
@@ -80,15 +81,15 @@ def predict_geotiff(
     tile = int(tile)
     _warn_extrapolation_sampled(plan)
     spec = plan.spec
-    blocks = [(r0, c0) for r0 in range(0, spec.ny, tile) for c0 in range(0, spec.nx, tile)]
-    show = len(blocks) > 4 if progress is None else bool(progress)
+    tiles = [t for row in tiles_of(spec.shape, (tile, tile)) for t in row]
+    show = len(tiles) > 4 if progress is None else bool(progress)
     bands = plan.bands
     link = plan.link_name
     label = scale_label(type, link, plan.offset, plan.has_offset)
     tags = geotiff_tags(label, type, float(level), link, plan.names, plan.thresholds)
     return write_geotiff_windows(
         path, bands, spec.shape, spec.transform,
-        _blocks(plan, blocks, tile, bool(crop), show), crs=plan.crs, nodata=nodata,
+        _blocks(plan, tiles, bool(crop), show), crs=plan.crs, nodata=nodata,
         units=band_units(bands, type, link, units), tags=tags,
     )  # fmt: skip
 
@@ -99,36 +100,17 @@ def _whole_at_least(value: Any, low: int) -> bool:
     return float(value).is_integer() and value >= low
 
 
-def _sub_spec(spec: GridSpec, r0: int, c0: int, tile: int) -> tuple[GridSpec, int, int]:
-    """The block of raster rows ``r0..`` and columns ``c0..`` as a grid of its own."""
-    c1 = min(c0 + tile, spec.nx)
-    r1 = min(r0 + tile, spec.ny)
-    j0, j1 = spec.ny - r1, spec.ny - r0  # rows from the bottom
-    sub = GridSpec(spec.x_edges[c0 : c1 + 1], spec.y_edges[j0 : j1 + 1], spec.dx, spec.dy)
-    return sub, r1 - r0, c1 - c0
-
-
 def _blocks(
-    plan: GridPlan, blocks: list[tuple[int, int]], tile: int, crop: bool, show: bool
+    plan: GridPlan, tiles: list[Tile], crop: bool, show: bool
 ) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
-    """Predict block after block: ``(row0, col0, {band: block})``, NaN outside the map."""
-    steps: Any = blocks
+    """Predict tile after tile: ``(row0, col0, {band: block})``, NaN outside the map."""
+    steps: Any = tiles
     if show:
         from tqdm.auto import tqdm
 
-        steps = tqdm(blocks, desc="predicting tiles", unit="tile")
-    for r0, c0 in steps:
-        sub, h, w = _sub_spec(plan.spec, r0, c0, tile)
-        out = {b: np.full((h, w), np.nan) for b in plan.bands}
-        i, j = intersecting_cells(sub, plan.buffered)
-        if len(i):
-            x, y = sub.centroids(i, j)
-            values, inside = predict_cells(plan, x, y, progress=False)
-            shown = inside if crop else np.ones(len(i), dtype=bool)
-            row = sub.ny - 1 - j
-            for b in plan.bands:
-                out[b][row[shown], i[shown]] = values[b][shown]
-        yield r0, c0, out
+        steps = tqdm(tiles, desc="predicting tiles", unit="tile")
+    for t in steps:
+        yield t.row0, t.col0, bands_at(tile_block(plan, t, crop), plan.bands)
 
 
 def _warn_extrapolation_sampled(plan: GridPlan, n: int = 100) -> None:
