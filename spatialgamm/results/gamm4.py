@@ -17,6 +17,7 @@ glmer path of the engine on the model ``formula + random``; the result is shown 
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,21 @@ class MerView(MixedFit):
         a smooth's null-space columns named ``Xs(x)Fx1``, ``Xs(x)Fx2``, ..."""
         return pd.Series(self.state.beta, index=self._mer_names(), name="Estimate")
 
+    @property
+    def se(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.state.vcov_beta)), index=self._mer_names(),
+                         name="Std. Error")
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        n = self._mer_names()
+        return pd.DataFrame(self.state.vcov_beta, index=n, columns=n)
+
+    def corr_fixef(self) -> pd.DataFrame:
+        c = super().corr_fixef()
+        c.index = c.columns = self._mer_names()
+        return c
+
     def _mer_names(self) -> list[str]:
         null: dict[str, str] = {}
         for blk in self.spec.blocks:
@@ -84,6 +100,12 @@ class GamView(GamFit):
         return super().predict(newdata, type=type, se_fit=se_fit, offset=offset, level=level,
                                re_form=re_form, allow_new_levels=allow_new_levels)
 
+    def smooth_table(self) -> pd.DataFrame:
+        """The smooths' tests; gamm4's gam view has no rows for the lme4 bars (they are
+        integrated out of each smooth's test, as in ``sg.gam``)."""
+        tab = super().smooth_table()
+        return tab.loc[[t.name for _, t, _ in self._smooths()]] if len(tab) else tab
+
     def parametric_table(self) -> pd.DataFrame:
         tab = super().parametric_table()
         se = np.sqrt(np.diag(self.Vp.loc[tab.index, tab.index].to_numpy()))
@@ -96,6 +118,20 @@ class GamView(GamFit):
         else:
             tab[tab.columns[3]] = 2 * stats.t.sf(np.abs(z), self.nobs - self.edf_total)
         return tab
+
+
+    def summary(self) -> str:
+        """mgcv's summary layout, closed as gamm4's (``lmer.REML`` or ``glmer.ML``)."""
+        from dataclasses import replace
+
+        from .summary import format_gam_summary
+        view = copy.copy(self)  # the criterion line is keyed by mgcv's method names
+        view.state = replace(self.state, method="REML" if self.is_gaussian else "ML")
+        lines = format_gam_summary(view).split("\n")
+        how = "lmer.REML" if self.is_gaussian else "glmer.ML"
+        return "\n".join(
+            f"{how} = {self.state.criterion:.5g}  Scale est. = {self.scale:<8.5g}  "
+            f"n = {self.nobs}" if ln.startswith(("-REML", "-ML")) else ln for ln in lines)
 
 
 class Gamm4Fit:

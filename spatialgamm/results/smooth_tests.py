@@ -39,6 +39,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy import stats
 
+from ..terms.ranef import RandomEffectTerm
 from ..terms.smooth import SmoothTerm
 from .chisq_mixture import chisq_mixture_sf
 from .predict import joint_covariance
@@ -276,14 +277,30 @@ def smooth_table(fit) -> pd.DataFrame:
             V = T @ C[np.ix_(idx, idx)] @ T.T
             R = _root_of_gram(term.spec.X, w)
             res = wood_test(coef, V, R, min(float(T.shape[0]), edf1), res_df)
-        row = {"term": term.name, "edf": float(edf[term.name]), "Ref.df": res.ref_df}
-        if est_disp:
-            row["F"] = res.stat / res.ref_df if res.ref_df > 0 else np.nan
-        else:
-            row["Chi.sq"] = res.stat
-        row["p-value"] = res.p_value
-        rows.append(row)
+        rows.append(_row(term.name, float(edf[term.name]), res, est_disp))
+    # lme4 bars written in a gam formula are mgcv's s(fac, bs='re'): same test, own label
+    eb = st.extra["edf_blocks"]
+    for k, blk in enumerate(spec.blocks):
+        t = blk.term
+        if not isinstance(t, RandomEffectTerm):
+            continue
+        if t.nc != 1:  # correlated (x | g) has no s(., bs='re') equivalent to test against
+            continue
+        sl = sysl.col_slices[k]
+        b_idx = np.arange(p + sl.start, p + sl.stop)
+        res = _re_test(k, b_idx, x, C, info, lam, prec, sysl, p, s, res_df, spec.blocks)
+        rows.append(_row(t.bar.label, float(eb[k]), res, est_disp))
     return pd.DataFrame(rows).set_index("term")
+
+
+def _row(name: str, edf: float, res: SmoothTest, est_disp: bool) -> dict:
+    row = {"term": name, "edf": edf, "Ref.df": res.ref_df}
+    if est_disp:
+        row["F"] = res.stat / res.ref_df if res.ref_df > 0 else np.nan
+    else:
+        row["Chi.sq"] = res.stat
+    row["p-value"] = res.p_value
+    return row
 
 
 def _re_test(k, m, x, C, info, lam, prec, sysl, p, s, res_df, blocks) -> SmoothTest:

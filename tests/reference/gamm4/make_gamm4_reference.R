@@ -12,7 +12,12 @@ re <- rnorm(20, sd = 1.5)[as.integer(fac)]
 y <- f0 + f1 + f2 + re + rnorm(n, sd = 2)
 eta <- (f0 + f1 + f2) / 5 - 0.5 + re / 3
 count <- rpois(n, exp(eta))
-d <- data.frame(y = y, count = count, x0 = x0, x1 = x1, x2 = x2, fac = fac)
+# a weak second factor, drawn after everything above: a random effect whose test p-value
+# is not 0 (and that the other factor's test integrates out)
+fac2 <- factor(sample(sprintf("h%02d", 1:10), n, replace = TRUE))
+y2 <- y + rnorm(10, sd = 0.25)[as.integer(fac2)]
+d <- data.frame(y = y, y2 = y2, count = count, x0 = x0, x1 = x1, x2 = x2, fac = fac,
+                fac2 = fac2)
 write.csv(d, "gamm4_data.csv", row.names = FALSE)
 nd <- data.frame(x0 = c(0.1, 0.5, 0.9), x1 = c(0.2, 0.5, 0.8), x2 = c(0.3, 0.5, 0.7),
                  fac = factor(c("g01", "g05", "g10"), levels = levels(fac)))
@@ -26,6 +31,8 @@ gamm4_view <- function(g) {
   list(
     edf = as.list(setNames(s$edf, rownames(s$s.table))),
     p_coef = as.list(g$gam$coefficients[names(s$p.coeff)]),
+    p_se = as.list(setNames(s$se[names(s$p.coeff)], names(s$p.coeff))),
+    se_mer = as.list(sqrt(diag(as.matrix(vcov(g$mer))))),
     coef = unname(g$gam$coefficients),
     coef_names = names(g$gam$coefficients),
     fixef_mer = as.list(fixef(g$mer)),
@@ -53,12 +60,16 @@ table_of <- function(m) {
 }
 m_re_g <- gam(y ~ s(x0, bs = "cr") + s(x2, bs = "cr") + s(fac, bs = "re"), data = d,
               method = "REML")
+m_re_g2 <- gam(y2 ~ s(x0, bs = "cr") + s(fac, bs = "re") + s(fac2, bs = "re"), data = d,
+               method = "REML")
 m_re_p <- gam(count ~ s(x0, bs = "cr") + s(x2, bs = "cr") + s(fac, bs = "re"), data = d,
               family = poisson, method = "REML")
 
 out <- list(newdata = nd[, 1:3], newdata_fac = as.character(nd$fac),
             gaussian = gamm4_view(g_gauss), poisson = gamm4_view(g_pois),
-            re_table_gaussian = table_of(m_re_g), re_table_poisson = table_of(m_re_p))
+            re_table_gaussian = table_of(m_re_g), re_table_poisson = table_of(m_re_p),
+            re_table_two = table_of(m_re_g2))
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE), "gamm4_reference.json")
 print(summary(g_gauss$mer)); print(summary(g_gauss$gam)); print(summary(g_pois$mer))
 print(summary(m_re_g)$s.table); print(summary(m_re_p)$s.table)
+print(summary(m_re_g2)$s.table)
