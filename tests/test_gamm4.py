@@ -124,11 +124,12 @@ def test_bars_in_gam_summary_as_mgcv_re_smooths(data, key, formula, family):
     stat = "F" if family == "gaussian" else "Chi.sq"
     for i, lab in enumerate(labels):
         if lab == "(1 | fac2)":
-            # fac2's variance is estimated as zero here (lme4's boundary); mgcv stops at its
-            # sp bound with edf 0.0013: the edf agrees, the test of a zero variance is
-            # reported as edf 0, p = 1 (mgcv: Ref.df 9, p 0.57, from its bound)
+            # fac2's variance is estimated as exactly zero (lme4's boundary); mgcv stops at
+            # its sp bound (edf 0.0013, F 1.2e-4 there). The test is taken in the limit of
+            # a vanishing variance, which is what mgcv's p-value and Ref.df approximate
             assert tab.loc[lab, "edf"] == pytest.approx(r["edf"][i], abs=2e-3)
-            assert tab.loc[lab, "p-value"] == 1.0
+            assert tab.loc[lab, "Ref.df"] == r["ref_df"][i]
+            assert tab.loc[lab, "p-value"] == pytest.approx(r["p"][i], rel=1e-3)
             continue
         assert tab.loc[lab, "edf"] == pytest.approx(r["edf"][i], rel=2e-4)
         assert tab.loc[lab, "Ref.df"] == pytest.approx(r["ref_df"][i], rel=2e-4)

@@ -220,7 +220,8 @@ class GamFit(MixedFit):
         :mod:`spatialgamm.results.smooth_tests`. Scalar lme4 bars in the formula
         (``(1 | fac)``, ``(0 + x | fac)``) follow the smooths with that label: the same model,
         edf and test as mgcv's ``s(fac, bs='re')``. A variance estimated as exactly zero
-        (lme4's boundary; mgcv stops at its sp bound instead) gives edf 0 and p = 1.
+        (lme4's boundary; mgcv stops at its sp bound instead) is tested in the limit of a
+        vanishing variance, the p-value and Ref.df mgcv's bound approximates.
         """
         from .smooth_tests import smooth_table
         return smooth_table(self)
