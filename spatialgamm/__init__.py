@@ -6,7 +6,7 @@ The front doors (``lmer``, ``glmer``, ``gam``, ``fit``) share one latent-Gaussia
 """
 
 from . import datasets
-from .api import fit, gam, glmer, lmer
+from .api import fit, gam, gamm4, glmer, lmer
 from .control import Control, glmer_control, lmer_control
 from .engine.optimize import ConvergenceWarning, SingularFitWarning
 from .families import negative_binomial
@@ -16,8 +16,8 @@ from .results.compare import anova
 from .spatial import GridPrediction, plot_estimate_se, plot_map, predict_grid, save_figure
 
 __all__ = ["Control", "ConvergenceWarning", "GridPrediction", "Mesh", "SingularFitWarning",
-           "anova", "build_model", "datasets", "fit", "gam", "glmer", "glmer_control", "lmer",
-           "lmer_control", "matern_precision", "negative_binomial", "nonconvex_hull",
+           "anova", "build_model", "datasets", "fit", "gam", "gamm4", "glmer", "glmer_control",
+           "lmer", "lmer_control", "matern_precision", "negative_binomial", "nonconvex_hull",
            "plot_estimate_se", "plot_map", "predict_grid", "save_figure"]
 __version__ = "0.1.0"
 

@@ -143,9 +143,13 @@ def test_lme4_bar_is_integrated_out_like_an_re_smooth(data):
     m = _fit("y ~ s(x, bs='cr', k=10) + s(z, bs='cr', k=8) + (1|g) + s(h, bs='re')", data,
              method="REML")
     tab = m.smooth_table()
-    assert list(tab.index) == ["s(x)", "s(z)", "s(h)"]
+    # the bar is tested too (issue 14): mgcv's s(g, bs='re') row, labelled as written
+    assert list(tab.index) == ["s(x)", "s(z)", "s(h)", "(1 | g)"]
     j = ref["terms"].index("s(h)")
     _check_row(tab.loc["s(h)"], ref["ref_df"][j], ref["stat"][j], ref["p"][j], stat_abs=1e-3)
+    j = ref["terms"].index("s(g)")
+    assert tab.loc["(1 | g)", "edf"] == pytest.approx(ref["edf"][j], rel=1e-3)
+    _check_row(tab.loc["(1 | g)"], ref["ref_df"][j], ref["stat"][j], ref["p"][j])
 
 
 @pytest.mark.parametrize("key", [k for k in RONGELAP if k != "dataset"])

@@ -217,7 +217,11 @@ class GamFit(MixedFit):
 
         Ordinary smooths use Wood's (2013a) test with a rank-``edf1`` pseudo-inverse,
         ``bs='re'`` terms his (2013b) random-effect test; see
-        :mod:`spatialgamm.results.smooth_tests`.
+        :mod:`spatialgamm.results.smooth_tests`. Scalar lme4 bars in the formula
+        (``(1 | fac)``, ``(0 + x | fac)``) follow the smooths with that label: the same model,
+        edf and test as mgcv's ``s(fac, bs='re')``. A variance estimated as exactly zero
+        (lme4's boundary; mgcv stops at its sp bound instead) is tested in the limit of a
+        vanishing variance, the p-value and Ref.df mgcv's bound approximates.
         """
         from .smooth_tests import smooth_table
         return smooth_table(self)

@@ -252,13 +252,8 @@ def posterior_variance(fit, X: np.ndarray, Z, population: bool) -> np.ndarray:
     if cov is None:
         cov = joint_covariance(fit)
         fit.state.extra["joint_cov"] = cov
-    p = X.shape[1]
     M = np.column_stack([X, Z.toarray() if sp.issparse(Z) else Z]) if Z.shape[1] else X
-    if population:
-        M = X
-        C = cov[:p, :p]
-    else:
-        C = cov
+    C = cov  # population level: Z's group-level columns are zero, smooths' columns stay
     # chunk rows so memory stays bounded on large grids
     out = np.empty(M.shape[0])
     step = 20000

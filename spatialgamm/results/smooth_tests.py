@@ -39,6 +39,8 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy import stats
 
+from ..engine.laplace import PIRLSError
+from ..terms.ranef import RandomEffectTerm
 from ..terms.smooth import SmoothTerm
 from .chisq_mixture import chisq_mixture_sf
 from .predict import joint_covariance
@@ -276,14 +278,93 @@ def smooth_table(fit) -> pd.DataFrame:
             V = T @ C[np.ix_(idx, idx)] @ T.T
             R = _root_of_gram(term.spec.X, w)
             res = wood_test(coef, V, R, min(float(T.shape[0]), edf1), res_df)
-        row = {"term": term.name, "edf": float(edf[term.name]), "Ref.df": res.ref_df}
-        if est_disp:
-            row["F"] = res.stat / res.ref_df if res.ref_df > 0 else np.nan
+        rows.append(_row(term.name, float(edf[term.name]), res, est_disp))
+    # lme4 bars written in a gam formula are mgcv's s(fac, bs='re'): same test, own label
+    eb = st.extra["edf_blocks"]
+    for k, blk in enumerate(spec.blocks):
+        t = blk.term
+        if not isinstance(t, RandomEffectTerm):
+            continue
+        if t.nc != 1:  # correlated (x | g) has no s(., bs='re') equivalent to test against
+            continue
+        sl = sysl.col_slices[k]
+        b_idx = np.arange(p + sl.start, p + sl.stop)
+        moved = _off_boundary(fit, k)
+        if moved is None:
+            res = _re_test(k, b_idx, x, C, info, lam, prec, sysl, p, s, res_df, spec.blocks)
         else:
-            row["Chi.sq"] = res.stat
-        row["p-value"] = res.p_value
-        rows.append(row)
+            res = _bar_test_at(moved, k, b_idx, res_df)
+        rows.append(_row(t.bar.label, float(eb[k]), res, est_disp))
     return pd.DataFrame(rows).set_index("term")
+
+
+# a bar's relative sd at which its test is evaluated when the fit put it at zero
+_BOUNDARY_SD = 1e-4
+
+
+def _off_boundary(fit, k: int):
+    """A copy of ``fit`` with bar ``k``'s zero sd moved to ``_BOUNDARY_SD`` (the rest of the
+    fit re-solved there), or None when its sd is not zero or the re-solve fails.
+
+    At a zero variance the coefficients, ``Ve`` and the statistic all vanish and the test
+    is 0/0. mgcv never gets there (its sp stops at a bound); its p-value is the limit as
+    the variance goes to 0, where statistic and null weights both scale with the variance:
+    e.g. 0.56769 at relative sd 1e-3, 1e-4 and 1e-5 alike, mgcv's 0.56769 at its bound.
+    """
+    import copy
+    st = fit.state
+    sysl = st.extra["system"]
+    sl = sysl.layout.slices[k]
+    if np.any(st.phi[sl] != 0):
+        return None
+    phi = st.phi.copy()
+    phi[sl] = _BOUNDARY_SD
+    obj = st.extra.get("objective")
+    try:
+        if hasattr(obj, "pirls"):
+            mode = obj.pirls(phi)
+            beta, u, w = mode.beta, mode.u, mode.weights
+        elif hasattr(obj, "solve"):
+            r = obj.solve(phi)
+            beta, u, w = r.beta, r.u, fit.spec.weights
+        else:
+            return None
+    except (PIRLSError, np.linalg.LinAlgError, ValueError):  # keep the zero-variance answer
+        return None
+    lam = sysl.Lambda(phi)
+    new = copy.copy(fit)
+    new.state = copy.copy(st)
+    new.state.extra = {k2: v for k2, v in st.extra.items() if k2 != "joint_cov"}
+    new.state.extra["working_weights"] = w
+    new.state.phi, new.state.beta, new.state.u = phi, beta, u
+    new.state.b = np.asarray(lam @ u).ravel() if sysl.q else np.zeros(0)
+    return new
+
+
+def _bar_test_at(fit, k: int, b_idx: np.ndarray, res_df: float | None) -> SmoothTest:
+    """Wood (2013b) for bar ``k`` of ``fit`` (a copy moved off the boundary)."""
+    st, spec = fit.state, fit.spec
+    sysl = st.extra["system"]
+    s = st.latent_scale
+    w = np.asarray(st.extra["working_weights"], dtype=float)
+    C = joint_covariance(fit)
+    D = fit._design_b()
+    info = D.T @ (D * w[:, None]) / s
+    x = np.concatenate([st.beta, st.b])
+    lam = sysl.Lambda(st.phi)
+    lam = lam.toarray() if sp.issparse(lam) else np.asarray(lam)
+    prec, _ = sysl.precision(st.phi)
+    return _re_test(k, b_idx, x, C, info, lam, prec, sysl, spec.p, s, res_df, spec.blocks)
+
+
+def _row(name: str, edf: float, res: SmoothTest, est_disp: bool) -> dict:
+    row = {"term": name, "edf": edf, "Ref.df": res.ref_df}
+    if est_disp:
+        row["F"] = res.stat / res.ref_df if res.ref_df > 0 else np.nan
+    else:
+        row["Chi.sq"] = res.stat
+    row["p-value"] = res.p_value
+    return row
 
 
 def _re_test(k, m, x, C, info, lam, prec, sysl, p, s, res_df, blocks) -> SmoothTest:
