@@ -454,7 +454,24 @@ class Poisson(Family):
                           UserWarning, stacklevel=3)
 
 
-class GammaFamily(Family):
+class PositiveResponse:
+    """Mixin of the families of a positive continuous response (Gamma, inverse Gaussian):
+    R's ``mustart <- y`` and the check that every response is positive."""
+
+    name: str
+
+    def initialize(self, y: ArrayLike, wt: ArrayLike | None = None) -> Array:
+        return _arr(y).copy()
+
+    def _check_response(self, y: Array, wt: Array) -> None:
+        bad = y <= 0
+        if bad.any():
+            n, i = _first(bad)
+            raise ValueError(f"{self.name} response must be positive: {_plural(n, 'value')} "
+                             f"<= 0, first at row {i} (y = {y[i]:g})")
+
+
+class GammaFamily(PositiveResponse, Family):
     """Gamma response, R's ``Gamma()``: V(mu) = mu^2, scale = 1 / shape unknown.
 
     The default link is the inverse, as in R (it is canonical, though the log link is the
@@ -493,15 +510,6 @@ class GammaFamily(Family):
             ll = (k * np.log(k * y / mu) - k * y / mu - np.log(y) - special.gammaln(k))
         return np.where(wt > 0, wt * ll, 0.0)
 
-    def initialize(self, y: ArrayLike, wt: ArrayLike | None = None) -> Array:
-        return _arr(y).copy()
-
-    def _check_response(self, y: Array, wt: Array) -> None:
-        bad = y <= 0
-        if bad.any():
-            n, i = _first(bad)
-            raise ValueError(f"Gamma response must be positive: {_plural(n, 'value')} <= 0, "
-                             f"first at row {i} (y = {y[i]:g})")
 
 
 class NegativeBinomial(Family):

@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .families import Family, _first, _plural
+from .families import Family, PositiveResponse
 from .links import Array, _arr
 
 
-class InverseGaussian(Family):
+class InverseGaussian(PositiveResponse, Family):
     """Inverse Gaussian response with R's default link ``1/mu^2`` (canonical).
 
     Examples
@@ -55,13 +55,3 @@ class InverseGaussian(Family):
         with np.errstate(divide="ignore", invalid="ignore"):
             ll = -0.5 * np.log(2 * np.pi * phi * y ** 3) - (y - mu) ** 2 / (2 * phi * mu ** 2 * y)
         return np.where(wt > 0, wt * ll, 0.0)
-
-    def initialize(self, y: ArrayLike, wt: ArrayLike | None = None) -> Array:
-        return _arr(y).copy()
-
-    def _check_response(self, y: Array, wt: Array) -> None:
-        bad = y <= 0
-        if bad.any():
-            n, i = _first(bad)
-            raise ValueError(f"inverse.gaussian response must be positive: "
-                             f"{_plural(n, 'value')} <= 0, first at row {i} (y = {y[i]:g})")
