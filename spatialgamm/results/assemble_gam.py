@@ -152,7 +152,10 @@ def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) 
         # more starts (all smooths stiffer, all wigglier) are searched and the best kept
         start = system.data_start(w0)
         others = (start + 2.0, start - 2.0) if system.n_phi > 1 else ()
-        fg = crit.value_and_grad if crit.gradient is not None else None
+        # one parameter: a bounded Brent search over the whole range, which a gradient
+        # search can miss (its first step may land on the plateau at a bound, where the
+        # gradient vanishes: a GP smooth's UBRE on Rongelap)
+        fg = crit.value_and_grad if crit.gradient is not None and system.n_phi > 1 else None
         info = optimize(crit, start, system.parameter_space(), check_hessian=False,
                         scaled_tol=0.05 if fg is None else 2e-3, extra_starts=others, fg=fg)
         f = crit.fit_at(info.x)
