@@ -22,7 +22,6 @@ smooths of moderate rank, where outer Newton/BFGS iterations pay (mgcv's setting
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg as sla
 
 from ..families import Family
 from .system import LatentSystem
@@ -87,11 +86,11 @@ class PredictionErrorGradient:
         yt = self.y - self.offset
         if not hasattr(self, "_Bwy"):
             self._Bwy = self.B0.T @ (self.wt * yt)
-        cf = sla.cho_factor(T.T @ self._C @ T + S, check_finite=False)
-        theta = sla.cho_solve(cf, T.T @ self._Bwy, check_finite=False)
+        Hi = _spd_inverse(T.T @ self._C @ T + S)
+        theta = Hi @ (T.T @ self._Bwy)
         eta = self.offset + self.B0 @ (T @ theta)
         D = float(np.sum(self.wt * (self.y - eta) ** 2))
-        dD, dtau, tau = self._derivs(phi, theta, eta, T, S, cf)
+        dD, dtau, tau = self._derivs(phi, theta, eta, T, S, Hi)
         return D, tau, dD, dtau
 
     def __call__(self, phi: np.ndarray, beta: np.ndarray, u: np.ndarray,
@@ -112,7 +111,7 @@ class PredictionErrorGradient:
             S[p:, p:] = np.eye(sysm.q) if P is None else P.toarray()
         return T, S
 
-    def _derivs(self, phi, theta, eta, T, S, cf):
+    def _derivs(self, phi, theta, eta, T, S, Hi):
         """All parameters at once: the factor blocks' ``dT`` enter through their stored
         Lambda values (``dT`` has Lambda's pattern), the precision blocks' ``dS = -2 M'M``
         through their square roots ``M``."""
@@ -122,9 +121,8 @@ class PredictionErrorGradient:
         C = self._C if self._C is not None else (B0.T * w) @ B0
         CN = C if self.family is None or np.array_equal(wn, w) else (B0.T * wn) @ B0
         CT = C @ T
-        if cf is None:
-            cf = sla.cho_factor(T.T @ CT + S, check_finite=False)
-        Hi = sla.cho_solve(cf, np.eye(m), check_finite=False)
+        if Hi is None:
+            Hi = _spd_inverse(T.T @ CT + S)
         HiS = Hi @ S
         Q = HiS @ Hi                        # H^-1 S H^-1
         R = Hi - Q                          # H^-1 K H^-1
@@ -159,3 +157,11 @@ class PredictionErrorGradient:
             lev = np.sum((Xt @ Q) * Xt, axis=1)
             dtau += (dw * lev) @ deta
         return dD, dtau, tau
+
+
+def _spd_inverse(H: np.ndarray) -> np.ndarray:
+    """Inverse of a symmetric positive definite matrix through its Cholesky factor (numpy's
+    LAPACK calls directly: the scipy wrappers' checks cost more than the work at m ~ 40);
+    raises LinAlgError when ``H`` is not positive definite."""
+    Li = np.linalg.inv(np.linalg.cholesky(H))
+    return Li.T @ Li
