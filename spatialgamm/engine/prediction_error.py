@@ -76,7 +76,9 @@ class PredictionErrorGradient:
         w, s = ws(eta)
         wp, sp_ = ws(eta + h)
         wm, sm = ws(eta - h)
-        return w, s, -(sp_ - sm) / (2 * h), (wp - wm) / (2 * h)
+        # canonical links: the Newton weights are the Fisher weights (exactly, not to 1e-10)
+        wn = w if fam.canonical else -(sp_ - sm) / (2 * h)
+        return w, s, wn, (wp - wm) / (2 * h)
 
     def gaussian(self, phi: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
         """Identity Gaussian: ``D``, ``tau``, ``dD`` and ``dtau`` at ``phi``, the penalised
@@ -119,7 +121,7 @@ class PredictionErrorGradient:
         w, s, wn, dw = self._weights(eta)
         B0 = self.B0
         C = self._C if self._C is not None else (B0.T * w) @ B0
-        CN = C if self.family is None or np.array_equal(wn, w) else (B0.T * wn) @ B0
+        CN = C if wn is w else (B0.T * wn) @ B0
         CT = C @ T
         if Hi is None:
             Hi = _spd_inverse(T.T @ CT + S)
@@ -153,8 +155,7 @@ class PredictionErrorGradient:
         deta = B0 @ V                       # n x k
         dD = -2.0 * (s @ deta)
         if self.family is not None:
-            Xt = B0 @ T
-            lev = np.sum((Xt @ Q) * Xt, axis=1)
+            lev = np.sum((B0 @ (T @ Q @ T.T)) * B0, axis=1)   # diag(Xt Q Xt')
             dtau += (dw * lev) @ deta
         return dD, dtau, tau
 

@@ -91,9 +91,12 @@ class PredictionErrorCriterion:
                 D, tau, dD, dtau = self.gradient.gaussian(phi)
                 f = dict(dev=D, tau=tau)
             else:
-                f = self.fit_at(phi)
-                dD, dtau, _ = self.gradient(phi, f["beta"], f["u"], f["eta"])
-                self.last = f
+                # the mode by PIRLS; its edf comes with the gradient (the dense inverse
+                # is in hand there), so block_edf's solves are not repeated
+                mode = self.obj.pirls(phi)
+                dD, dtau, tau = self.gradient(phi, mode.beta, mode.u, mode.eta)
+                dev = self.spec.family.dev_resids(self.spec.y, mode.mu, self.spec.weights)
+                f = dict(dev=float(np.sum(dev)), tau=tau)
         except (PIRLSError, np.linalg.LinAlgError):
             return np.inf, np.zeros(len(phi))
         n, g, D, tau = self.spec.n, self.gamma, f["dev"], f["tau"]
