@@ -22,6 +22,7 @@ smooths of moderate rank, where outer Newton/BFGS iterations pay (mgcv's setting
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg as sla
 
 from ..families import Family
 from .system import LatentSystem
@@ -161,8 +162,12 @@ class PredictionErrorGradient:
 
 
 def _spd_inverse(H: np.ndarray) -> np.ndarray:
-    """Inverse of a symmetric positive definite matrix through its Cholesky factor (numpy's
-    LAPACK calls directly: the scipy wrappers' checks cost more than the work at m ~ 40);
+    """Inverse of a symmetric positive definite matrix from its Cholesky factor (LAPACK's
+    potrf/potri directly: the scipy wrappers' checks cost more than the work at m ~ 40);
     raises LinAlgError when ``H`` is not positive definite."""
-    Li = np.linalg.inv(np.linalg.cholesky(H))
-    return Li.T @ Li
+    c, info = sla.lapack.dpotrf(H, lower=0, clean=0)
+    if info == 0:
+        Hi, info = sla.lapack.dpotri(c, lower=0)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"penalised Hessian not positive definite (info {info})")
+    return np.triu(Hi) + np.triu(Hi, 1).T
