@@ -14,9 +14,11 @@ GCV and UBRE (:mod:`.smoothness`) are functions of the deviance ``D`` and the to
     dtau       = tr(dK H^-1 S H^-1) - tr(dS H^-1 K H^-1),   K = T' C T
     dK         = dT' C T + T' C dT + T' B0' diag(w'(eta) deta) B0 T
 
-where ``C_N`` uses the Newton weights ``-ds/deta`` (the Fisher weights for the identity
-Gaussian and canonical links). Everything is dense in ``m = p + q`` coefficients: meant for
-smooths of moderate rank, where outer Newton/BFGS iterations pay (mgcv's setting).
+where ``C_N`` uses the Newton weights ``-ds/deta``, equal to the Fisher weights for the
+identity Gaussian and canonical links (otherwise, and for ``w'(eta)``, elementwise central
+differences of the family's working weights). ``tau = m - tr(H^-1 S)`` is mgcv's total edf.
+Everything is dense in ``m = p + q`` coefficients: meant for smooths of moderate rank, as
+in mgcv's outer iteration; larger systems keep the finite-difference search.
 """
 
 from __future__ import annotations
@@ -41,6 +43,20 @@ class PredictionErrorGradient:
         Fixed-effects design, response, offset and prior weights.
     family : Family or None
         None for the identity Gaussian (weights fixed, one cross-product for all ``phi``).
+
+    Examples
+    --------
+    The gradient of GCV behind ``gam(..., method="GCV")``, against central differences:
+
+    >>> import numpy as np, pandas as pd, spatialgamm as sg
+    >>> rng = np.random.default_rng(1)
+    >>> d = pd.DataFrame({"x": rng.uniform(size=200)})
+    >>> d["y"] = np.sin(6 * d.x) + rng.normal(scale=0.3, size=200)
+    >>> crit = sg.gam("y ~ s(x)", d, method="GCV").state.extra["objective"]
+    >>> phi, h = np.array([0.5]), 1e-5
+    >>> g = crit.value_and_grad(phi)[1][0]
+    >>> bool(abs(g - (crit(phi + h) - crit(phi - h)) / (2 * h)) < 1e-8)
+    True
     """
 
     def __init__(self, system: LatentSystem, X: np.ndarray, y: np.ndarray,
