@@ -14,7 +14,7 @@ import scipy.linalg as sla
 from ..engine.gaussian import GaussianObjective
 from ..engine.laplace import LaplaceObjective, PIRLSError
 from ..engine.optimize import emit_warnings, optimize
-from ..engine.prediction_error import PredictionErrorGradient
+from ..engine.prediction_error import MAX_DENSE, PredictionErrorGradient
 from ..engine.smoothness import block_edf, gcv, ubre
 from ..engine.system import LatentSystem
 from ..engine.threads import blas_threads_for
@@ -86,6 +86,11 @@ class PredictionErrorCriterion:
         """The criterion and its exact gradient in ``phi`` (:mod:`..engine.prediction_error`):
         ``dGCV = n dD / (n - g tau)^2 + 2 g n D dtau / (n - g tau)^3`` and
         ``dUBRE = (dD + 2 g dtau) / n`` (scale 1)."""
+        if self.gradient is None:
+            raise NotImplementedError(
+                "the exact GCV/UBRE gradient needs a dense design of at most "
+                f"{MAX_DENSE} values and precision derivatives for every multi-penalty "
+                "block; this model is searched by finite differences")
         try:
             if self.gaussian:
                 D, tau, dD, dtau = self.gradient.gaussian(phi)
