@@ -8,6 +8,7 @@ Cases, by REML (and the 400-row additive model also by GCV): the gamSim(1) addit
 as peers_tp.R does (skipped by --quick). R times come from peers_tp.R (peers.R's interface).
 """
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -61,6 +62,9 @@ CASES = [
          r_key="tp_xz_reml", large=True, repeats=lambda r: 1, warmup=0,
          fit=lambda sg, d: sg.gam("y ~ s(x, z)", d, method="REML")),
 ]
+# Case's r_script default was bound to peers.R when _common was imported: point the
+# cases at peers_tp.R explicitly, or R times the wrong script and reports nothing
+CASES = [dataclasses.replace(c, r_script=_common.PEERS_R) for c in CASES]
 
 if __name__ == "__main__":
     sys.exit(main(CASES, __doc__.splitlines()[0]))

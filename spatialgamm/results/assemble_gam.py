@@ -14,6 +14,7 @@ import scipy.linalg as sla
 from ..engine.gaussian import GaussianObjective
 from ..engine.laplace import LaplaceObjective, PIRLSError
 from ..engine.optimize import emit_warnings, optimize
+from ..engine.prediction_error import MAX_DENSE, PredictionErrorGradient
 from ..engine.smoothness import block_edf, gcv, ubre
 from ..engine.system import LatentSystem
 from ..engine.threads import blas_threads_for
@@ -37,6 +38,10 @@ class PredictionErrorCriterion:
             self.obj = LaplaceObjective(system, spec.X, spec.y, spec.offset, spec.weights,
                                         spec.family)
         self.last = None
+        self.gradient = (PredictionErrorGradient(
+            system, spec.X, spec.y, spec.offset, spec.weights,
+            None if self.gaussian else spec.family)
+            if PredictionErrorGradient.applicable(system, spec.n, spec.p) else None)
 
     def fit_at(self, phi: np.ndarray):
         sysm = self.system
@@ -66,12 +71,45 @@ class PredictionErrorCriterion:
         return gcv(f["dev"], n, f["tau"], self.gamma)
 
     def __call__(self, phi: np.ndarray) -> float:
+        if self.gaussian and self.gradient is not None:
+            # the value of the same dense solve as value_and_grad: probes and line searches
+            # then compare numbers computed one way
+            return self.value_and_grad(phi)[0]
         try:
             f = self.fit_at(phi)
         except (PIRLSError, np.linalg.LinAlgError):
             return np.inf
         self.last = f
         return self.score(f)
+
+    def value_and_grad(self, phi: np.ndarray) -> tuple[float, np.ndarray]:
+        """The criterion and its exact gradient in ``phi`` (:mod:`..engine.prediction_error`):
+        ``dGCV = n dD / (n - g tau)^2 + 2 g n D dtau / (n - g tau)^3`` and
+        ``dUBRE = (dD + 2 g dtau) / n`` (scale 1)."""
+        if self.gradient is None:
+            raise NotImplementedError(
+                "the exact GCV/UBRE gradient needs a dense design of at most "
+                f"{MAX_DENSE} values and precision derivatives for every multi-penalty "
+                "block; this model is searched by finite differences")
+        try:
+            if self.gaussian:
+                D, tau, dD, dtau = self.gradient.gaussian(phi)
+                f = dict(dev=D, tau=tau)
+            else:
+                # the mode by PIRLS; its edf comes with the gradient (the dense inverse
+                # is in hand there), so block_edf's solves are not repeated
+                mode = self.obj.pirls(phi)
+                dD, dtau, tau = self.gradient(phi, mode.beta, mode.u, mode.eta)
+                dev = self.spec.family.dev_resids(self.spec.y, mode.mu, self.spec.weights)
+                f = dict(dev=float(np.sum(dev)), tau=tau)
+        except (PIRLSError, np.linalg.LinAlgError):
+            return np.inf, np.zeros(len(phi))
+        n, g, D, tau = self.spec.n, self.gamma, f["dev"], f["tau"]
+        if self.method == "UBRE":
+            grad = (dD + 2.0 * g * dtau) / n
+        else:
+            grad = n * dD / (n - g * tau) ** 2 + 2.0 * g * n * D * dtau / (n - g * tau) ** 3
+        return self.score(f), grad
 
 
 def fit_gam(spec: ModelSpec, method: str | None = None, gamma: float = 1.0,
@@ -122,8 +160,12 @@ def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) 
         # more starts (all smooths stiffer, all wigglier) are searched and the best kept
         start = system.data_start(w0)
         others = (start + 2.0, start - 2.0) if system.n_phi > 1 else ()
+        # one parameter: a bounded Brent search over the whole range, which a gradient
+        # search can miss (its first step may land on the plateau at a bound, where the
+        # gradient vanishes: a GP smooth's UBRE on Rongelap)
+        fg = crit.value_and_grad if crit.gradient is not None and system.n_phi > 1 else None
         info = optimize(crit, start, system.parameter_space(), check_hessian=False,
-                        scaled_tol=0.05, extra_starts=others)
+                        scaled_tol=0.05 if fg is None else 2e-3, extra_starts=others, fg=fg)
         f = crit.fit_at(info.x)
         score = crit.score(f)
         if gaussian or not fam.scale_known:
