@@ -6,6 +6,7 @@ References: tests/reference/mgcvte/make_mgcvte.R -> mgcvte.json (see test_tensor
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from test_tensor_smooths import R, fit_case, rel
 
@@ -116,3 +117,17 @@ def test_summary_random_effect_test_against_mgcv(name, kw):
         assert tab.loc[lab, "Ref.df"] == pytest.approx(ref[lab], rel=1e-6), lab
         # a term shrunk out (edf ~ 0, sp on its plateau) has F ~ 0 on both sides
         assert tab.loc[lab, "F"] == pytest.approx(stat[lab], rel=1e-4, abs=1e-4), lab
+
+
+def test_fs_factor_of_numbers_stored_as_text_is_a_factor():
+    """The factor of bs='fs' may be text of numbers (site ids): it is the factor mgcv
+    expects, not the data-import slip the check for numbers-as-text reports elsewhere."""
+    import spatialgamm as sg
+    rng = np.random.default_rng(4)
+    d = pd.DataFrame({"t": rng.uniform(size=120), "site": rng.integers(0, 4, 120)})
+    d["y"] = np.sin(4 * d["t"]) + 0.3 * d["site"] + rng.normal(0, 0.2, 120)
+    as_text = sg.gam("y ~ s(t, site, bs='fs', k=5)", d.assign(site=d["site"].astype(str)),
+                     method="REML")
+    as_cat = sg.gam("y ~ s(t, site, bs='fs', k=5)", d.assign(site=pd.Categorical(d["site"])),
+                    method="REML")
+    assert as_text.score == pytest.approx(as_cat.score, rel=1e-10)

@@ -143,8 +143,10 @@ def build_smooth(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], 
         col = data[v]
         if pd.api.types.is_numeric_dtype(col) and col.isna().any():
             raise FormulaError(f"{special.text}: column {v!r} has missing values (NaN)")
-        # text that looks like numbers is a data-import slip, not a factor: say so
-        if (kw.get("bs") != "re" and not pd.api.types.is_numeric_dtype(col)
+        # text that looks like numbers is a data-import slip, not a factor: say so (except
+        # where a factor is expected: bs='re', and bs='fs', whose factor may be any variable)
+        factor_ok = str(kw.get("bs", "")).lower() in ("re", "fs")
+        if (not factor_ok and not pd.api.types.is_numeric_dtype(col)
                 and not isinstance(col.dtype, pd.CategoricalDtype)
                 and pd.to_numeric(col, errors="coerce").notna().all()):
             raise FormulaError(f"{special.text}: column {v!r} holds numbers stored as text "
