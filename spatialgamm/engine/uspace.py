@@ -7,6 +7,9 @@ precision blocks), solved by the blocked Cholesky of :mod:`.pls`; it serves ever
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -106,6 +109,9 @@ class USpaceSolver:
         Zc = np.asarray(Z.T @ c).ravel()
         Xc = X.T @ c if p else np.zeros(0)
         tmpl = sysm.lambda_pattern
+        t = _GradientTerms(fac, joint, reml and joint, Hinv if joint else None, SX, B, Xc,
+                           F if reml and joint else None, Q if reml and joint else None, Zc,
+                           cR)
         grads = []
         for j in range(sysm.n_phi):
             Lj = sp.csc_matrix((J[:, j], tmpl.indices, tmpl.indptr), shape=tmpl.shape)
@@ -115,21 +121,8 @@ class USpaceSolver:
             g = -2.0 * float(Zg @ Lju) + 2.0 * float(
                 Mj.data @ _entries(Ainv, Mj.row, Mj.col))
             rj = np.asarray(Lj.T @ Zg).ravel() - np.asarray(Lam.T @ DLju).ravel()
-            if joint:
-                dbeta = -Hinv @ (SX.T @ Lju + B.T @ fac.solve(rj))
-                du = fac.solve(rj - B @ dbeta)
-                g += float(Xc @ dbeta)
-                if reml:
-                    g -= 2.0 * float(np.sum(Hinv * (F.T @ np.asarray(Lj @ Q))))
-            else:
-                du = fac.solve(rj)
-            g += float(Zc @ Lju) + float(cR @ du)
-            grads.append(g)
-        out = np.array(grads)
-        if beta_fixed and p:
-            gb = -2.0 * (X.T @ score) + Xc - B.T @ fac.solve(cR)
-            out = np.concatenate([out, gb])
-        return out
+            grads.append(g + _moving_mode_term(t, Lj, Lju, rj))
+        return _with_beta_gradient(t, np.array(grads), beta_fixed, X, score)
 
 
     def _gradient_dense(self, phi: np.ndarray, step: PLSResult, w: np.ndarray,
@@ -164,6 +157,9 @@ class USpaceSolver:
         Zc = Zd.T @ c
         Xc = X.T @ c if p else np.zeros(0)
         LtD = Lam.T @ Dm
+        t = _GradientTerms(fac, joint, reml and joint, Hinv if joint else None, SX, B, Xc,
+                           F if reml and joint else None, Q if reml and joint else None, Zc,
+                           cR)
         grads = []
         for j in range(sysm.n_phi):
             Lj = np.zeros((sysm.q, sysm.q))
@@ -171,21 +167,50 @@ class USpaceSolver:
             Lju = Lj @ u
             g = -2.0 * float(Zg @ Lju) + 2.0 * float(np.sum((LtD @ Lj) * Ainv))
             rj = Lj.T @ Zg - LtD @ Lju
-            if joint:
-                dbeta = -Hinv @ (SX.T @ Lju + B.T @ fac.solve(rj))
-                du = fac.solve(rj - B @ dbeta)
-                g += float(Xc @ dbeta)
-                if reml:
-                    g -= 2.0 * float(np.sum(Hinv * (F.T @ (Lj @ Q))))
-            else:
-                du = fac.solve(rj)
-            g += float(Zc @ Lju) + float(cR @ du)
-            grads.append(g)
-        out = np.array(grads)
-        if beta_fixed and p:
-            gb = -2.0 * (X.T @ score) + Xc - B.T @ fac.solve(cR)
-            out = np.concatenate([out, gb])
-        return out
+            grads.append(g + _moving_mode_term(t, Lj, Lju, rj))
+        return _with_beta_gradient(t, np.array(grads), beta_fixed, X, score)
+
+
+@dataclass
+class _GradientTerms:
+    """What every parameter's gradient component shares, in the sparse and the dense form:
+    the factor, H^-1 and the cross-products of :meth:`USpaceSolver.gradient`."""
+
+    fac: Any
+    joint: bool
+    reml: bool
+    Hinv: np.ndarray | None
+    SX: np.ndarray
+    B: np.ndarray
+    Xc: np.ndarray
+    F: np.ndarray | None
+    Q: np.ndarray | None
+    Zc: np.ndarray
+    cR: np.ndarray
+
+
+def _moving_mode_term(t: _GradientTerms, Lj, Lju: np.ndarray, rj: np.ndarray) -> float:
+    """The part of d/d phi_j that moves with the mode (du, and dbeta at the joint mode),
+    plus the REML term: the same formula for sparse and dense Lambda_j."""
+    g = 0.0
+    if t.joint:
+        dbeta = -t.Hinv @ (t.SX.T @ Lju + t.B.T @ t.fac.solve(rj))
+        du = t.fac.solve(rj - t.B @ dbeta)
+        g += float(t.Xc @ dbeta)
+        if t.reml:
+            g -= 2.0 * float(np.sum(t.Hinv * (t.F.T @ np.asarray(Lj @ t.Q))))
+    else:
+        du = t.fac.solve(rj)
+    return g + float(t.Zc @ Lju) + float(t.cR @ du)
+
+
+def _with_beta_gradient(t: _GradientTerms, grads: np.ndarray, beta_fixed: bool,
+                        X: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """glmer's second stage (beta held fixed): the gradient in beta follows phi's."""
+    if beta_fixed and X.shape[1]:
+        gb = -2.0 * (X.T @ score) + t.Xc - t.B.T @ t.fac.solve(t.cR)
+        return np.concatenate([grads, gb])
+    return grads
 
 
 def _entries(Ainv, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

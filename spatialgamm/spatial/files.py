@@ -166,17 +166,7 @@ def atomic_path(path: str | os.PathLike, what: str = "output file") -> Iterator[
         os.replace(tmp, path)
     except BaseException as err:
         _remove_quietly(tmp)
-        kept = (f"the existing {str(path)!r} was left unchanged" if old_mode is not None
-                else "no file was left behind")
-        if isinstance(err, OSError) and not isinstance(err, FileWriteError):
-            # an OS error from a writer (EFBIG, ENOSPC, EIO) names the temporary file or
-            # nothing: say which target failed and that nothing was lost
-            wrapped = FileWriteError(
-                f"{what}: writing {str(path)!r} failed ({err.strerror or err}); {kept}")
-            wrapped.errno = err.errno
-            raise wrapped from err
-        if isinstance(err, Exception):
-            err.add_note(f"{what}: {kept}")
+        _report_failure(err, what, path, old_mode is not None, "no file was left behind")
         raise
     finally:
         _remove_quietly(tmp)  # side files a writer left even on success
@@ -272,16 +262,23 @@ def atomic_directory(path: str | os.PathLike, what: str = "output directory") ->
             raise
     except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
-        kept = (f"the existing {str(path)!r} was left unchanged" if existed
-                else "nothing was left behind")
-        if isinstance(err, OSError) and not isinstance(err, FileWriteError):
-            wrapped = FileWriteError(
-                f"{what}: writing {str(path)!r} failed ({err.strerror or err}); {kept}")
-            wrapped.errno = err.errno
-            raise wrapped from err
-        if isinstance(err, Exception):
-            err.add_note(f"{what}: {kept}")
+        _report_failure(err, what, path, existed, "nothing was left behind")
         raise
     shutil.rmtree(aside, ignore_errors=True)
     with contextlib.suppress(OSError):
         _fsync(path.parent, directory=True)
+
+
+def _report_failure(err: BaseException, what: str, path: Path, existed: bool,
+                    nothing: str) -> None:
+    """Say which target failed and that nothing was lost: an OS error from a writer (EFBIG,
+    ENOSPC, EIO) names the temporary file or nothing, so it is raised again as a
+    FileWriteError naming the target (errno kept); other errors get a note."""
+    kept = f"the existing {str(path)!r} was left unchanged" if existed else nothing
+    if isinstance(err, OSError) and not isinstance(err, FileWriteError):
+        wrapped = FileWriteError(
+            f"{what}: writing {str(path)!r} failed ({err.strerror or err}); {kept}")
+        wrapped.errno = err.errno
+        raise wrapped from err
+    if isinstance(err, Exception):
+        err.add_note(f"{what}: {kept}")
