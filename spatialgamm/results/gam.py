@@ -31,7 +31,7 @@ class GamFit(MixedFit):
     >>> d = sg.datasets.load_rongelap()
     >>> m = sg.gam("counts ~ s(cX, cY, bs='gp', k=50) + offset(log(time))", d,
     ...            family="poisson")
-    >>> round(m.coef["(Intercept)"], 4)
+    >>> round(float(m.coef["(Intercept)"]), 4)
     1.9768
     """
 
