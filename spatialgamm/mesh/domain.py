@@ -32,7 +32,13 @@ Rings = list[list[np.ndarray]]  # per polygon part: [exterior, *holes], open rin
 
 def _is_single_boundary(boundary: Any) -> bool:
     """A geometry, a GeoSeries or an (n, 2) ring, as opposed to a list of boundaries."""
-    if not isinstance(boundary, (list, tuple)) or not 1 <= len(boundary) <= 2:
+    if not isinstance(boundary, (list, tuple)) or not boundary:
+        return True
+    if len(boundary) > 2:  # a list of polygons, or a ring of (x, y) pairs
+        if all(isinstance(b, BaseGeometry) or hasattr(b, "geometry") for b in boundary):
+            raise ValueError(f"boundary must be one polygon or a list [inner, outer] of two; "
+                             f"got a list of {len(boundary)} geometries (unite the parts of "
+                             f"one region with shapely.union_all)")
         return True
     for b in boundary:
         if b is None or isinstance(b, BaseGeometry) or hasattr(b, "geometry"):

@@ -99,6 +99,11 @@ class Frame:
         ip, iseg = tree.query(shapely.points(u), predicate="dwithin", distance=1e-12)
         first = np.r_[True, ip[1:] != ip[:-1]] if len(ip) else np.zeros(0, bool)
         ip, iseg = ip[first], iseg[first]
+        # interpolate from the lexicographically lower end, so a ring traced the other way
+        # gives the same bits
+        flip = (a_c[:, 0] > b_c[:, 0]) | ((a_c[:, 0] == b_c[:, 0]) & (a_c[:, 1] > b_c[:, 1]))
+        a_c, b_c = np.where(flip[:, None], b_c, a_c), np.where(flip[:, None], a_c, b_c)
+        a_u, b_u = np.where(flip[:, None], b_u, a_u), np.where(flip[:, None], a_u, b_u)
         ab = b_c[iseg] - a_c[iseg]
         t = np.einsum("ij,ij->i", u[ip] - a_c[iseg], ab) / np.einsum("ij,ij->i", ab, ab)
         t = np.clip(t, 0.0, 1.0)[:, None]

@@ -187,7 +187,7 @@ def nonconvex_hull(points: Any, convex: float = -0.15, concave: float | None = N
         hull = _fill_holes(hull)
     # The erosion of a closing never cuts closer than `convex` to the input, so simplifying
     # by a small fraction of it keeps the input inside while dropping arc vertices.
-    return hull.simplify(0.05 * conv, preserve_topology=True)
+    return shapely.normalize(hull.simplify(0.05 * conv, preserve_topology=True))
 
 
 def _hull_input(points: Any):
@@ -209,7 +209,9 @@ def _hull_input(points: Any):
         raise ValueError("points holds no coordinates")
     if isinstance(geom, shapely.Point):
         geom = shapely.multipoints([geom])
-    return geom
+    # GEOS buffers a ring from its first vertex: the normal form makes the hull a function
+    # of the area, not of where its ring starts or which way it runs
+    return shapely.normalize(geom)
 
 
 def _fill_holes(geom):
