@@ -43,7 +43,8 @@ class Mesh:
     boundary : shapely geometry or None
         The inner boundary the mesh honours (its segments are mesh edges).
     outer : shapely geometry or None
-        The outer extension ring, when there is one.
+        The outer boundary: ``boundary[1]`` as given, or the automatic extension ring
+        (``offset[1]``); None without an extension.
     loc_to_node : (k,) ndarray of int or None
         For each input location of :meth:`build`, the node it became (after ``cutoff``).
     triangle_region : (m,) ndarray of int or None

@@ -16,6 +16,8 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
+from .projector import read_points
+
 _POLYGONAL = (shapely.Polygon, shapely.MultiPolygon)
 
 
@@ -197,8 +199,6 @@ def _hull_input(points: Any):
     elif hasattr(points, "geometry") and hasattr(points, "crs"):  # GeoSeries / GeoDataFrame
         geom = shapely.union_all([g for g in np.asarray(points.geometry) if g is not None])
     else:
-        from .projector import read_points
-
         xy = read_points(points, "points")
         geom = shapely.multipoints(xy)
         if len(xy) >= 4 and np.array_equal(xy[0], xy[-1]):  # a closed ring: its area
