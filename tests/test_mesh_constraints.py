@@ -66,6 +66,9 @@ def test_mean_covariance_and_logdet_match_the_null_space_forms(n, k, seed):
     # the same linear map corrects samples: T Sigma T' is the constrained covariance
     T = LinearConstraint(A).condition(_dense_solve(Q)).mode(np.eye(n))
     np.testing.assert_allclose(T @ Sigma @ T.T, cov_ref, atol=1e-12)
+    # the projected solve: Cov* v from Q^-1 v
+    v = rng.normal(size=(n, 2))
+    np.testing.assert_allclose(c.project(np.linalg.solve(Q, v)), cov_ref @ v, atol=1e-12)
     # log-determinant of Q compressed to the plane
     logdet_Q = np.linalg.slogdet(Q)[1]
     assert c.logdet(logdet_Q) == pytest.approx(np.linalg.slogdet(N.T @ Q @ N)[1], abs=1e-9)
@@ -190,3 +193,80 @@ def test_bad_constraints_are_named():
     c2 = LinearConstraint(np.eye(3)[:2]).condition(_dense_solve(np.eye(3)))
     with pytest.raises(ValueError, match="same constraints"):
         laplace_correction(c1, c2)
+
+
+def _poisson_model(seed, m=60, n=20):
+    rng = np.random.default_rng(seed)
+    Q0 = _spd(n, rng, 20.0)
+    Z = np.abs(sp.random(m, n, density=0.2, random_state=seed).toarray())
+    Z[np.arange(m), np.arange(m) % n] += 1.0  # every observation sees a node
+    Z /= Z.sum(axis=1, keepdims=True)  # rows of a projector: weights summing to one
+    y = rng.poisson(np.exp(0.5 + Z @ rng.normal(0, 0.6, n)))
+    return Q0, Z, y.astype(float), np.full(m, 0.5)
+
+
+def _constrained_mode(Q, Z, y, off, con):
+    """Newton's method on the plane: each step projected by the posterior conditioning."""
+    u = np.zeros(Q.shape[0])  # sum(u) = 0 already
+    for _ in range(50):
+        mu = np.exp(off + Z @ u)
+        H = Q + Z.T @ (mu[:, None] * Z)
+        g = Q @ u - Z.T @ (y - mu)
+        c = con.condition(_dense_solve(H))
+        step = c.project(np.linalg.solve(H, g))
+        u = u - step
+        if np.abs(step).max() < 1e-13:
+            break
+    mu = np.exp(off + Z @ u)
+    return u, Q + Z.T @ (mu[:, None] * Z)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_poisson_laplace_with_the_constraint_equals_laplace_in_plane_coordinates(seed):
+    # Non-Gaussian: the Laplace approximation with the kriging correction must equal the
+    # Laplace approximation done directly in coordinates of the plane (u = N z, z free).
+    Q, Z, y, off = _poisson_model(seed)
+    n = Q.shape[0]
+    con = LinearConstraint.sum_to_zero(n)
+    u, H = _constrained_mode(Q, Z, y, off, con)
+    assert abs(u.sum()) < 1e-12
+
+    def loglik(eta):
+        return float(y @ eta - np.exp(eta).sum() - sum(np.log(np.arange(1, k + 1)).sum()
+                                                       for k in y.astype(int)))
+
+    ld = np.linalg.slogdet
+    ours = loglik(off + Z @ u) - 0.5 * u @ Q @ u + 0.5 * (ld(Q)[1] - ld(H)[1]) \
+        - 0.5 * laplace_correction(con.condition(_dense_solve(Q)),
+                                   con.condition(_dense_solve(H)))
+    # reference: unconstrained Newton in plane coordinates
+    N = sla.null_space(np.ones((1, n)))
+    Qz = N.T @ Q @ N
+    z = np.zeros(n - 1)
+    for _ in range(50):
+        mu = np.exp(off + Z @ N @ z)
+        Hz = Qz + N.T @ Z.T @ (mu[:, None] * Z) @ N
+        step = np.linalg.solve(Hz, Qz @ z - N.T @ Z.T @ (y - mu))
+        z -= step
+        if np.abs(step).max() < 1e-13:
+            break
+    mu = np.exp(off + Z @ N @ z)
+    Hz = Qz + N.T @ Z.T @ (mu[:, None] * Z) @ N
+    ref = loglik(off + Z @ N @ z) - 0.5 * z @ Qz @ z + 0.5 * (ld(Qz)[1] - ld(Hz)[1])
+    np.testing.assert_allclose(u, N @ z, atol=1e-10)
+    assert ours == pytest.approx(ref, abs=1e-9)
+
+
+def test_implicit_mode_derivative_under_the_constraint():
+    # Q(theta) = exp(theta) Q0: at the constrained mode d u*/d theta = -Cov* (dQ u*), with
+    # Cov* v = project(H^-1 v); checked by central differences of constrained modes.
+    Q0, Z, y, off = _poisson_model(6)
+    con = LinearConstraint.sum_to_zero(Q0.shape[0])
+    t, h = 0.3, 1e-5
+    u, H = _constrained_mode(np.exp(t) * Q0, Z, y, off, con)
+    c = con.condition(_dense_solve(H))
+    du = -c.project(np.linalg.solve(H, np.exp(t) * Q0 @ u))
+    fd = (_constrained_mode(np.exp(t + h) * Q0, Z, y, off, con)[0]
+          - _constrained_mode(np.exp(t - h) * Q0, Z, y, off, con)[0]) / (2 * h)
+    np.testing.assert_allclose(du, fd, rtol=1e-6, atol=1e-9)
+    assert abs(du.sum()) < 1e-12  # the derivative stays in the plane

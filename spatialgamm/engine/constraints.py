@@ -150,6 +150,13 @@ class Conditioning:
                                      self.constraint.e[:, None])
         return x - self.W @ self._S_inv(r)
 
+    def project(self, y: np.ndarray) -> np.ndarray:
+        """``y - W S^-1 A y``: given ``y = Q^-1 v`` this is ``(Q^-1 - W S^-1 W') v``, the
+        constrained covariance times ``v`` (what implicit mode derivatives and Newton steps
+        need under the constraint: ``dx*/dtheta = -Cov* dg/dtheta``)."""
+        y = np.asarray(y, dtype=float)
+        return y - self.W @ self._S_inv(self.constraint.A @ y)
+
     def variances(self, var: np.ndarray) -> np.ndarray:
         """Marginal variances under the constraint from the unconstrained ``diag(Q^-1)``."""
         return np.asarray(var, dtype=float) - np.einsum("ij,ij->i", self.W,

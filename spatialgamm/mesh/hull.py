@@ -1,10 +1,10 @@
-"""Domains for the mesh: polygons from user input, (non-)convex hulls, the outer extension.
+"""Polygons for the mesh: user boundaries read and checked, (non-)convex hulls, extensions.
 
-INLA's ``inla.mesh.2d`` meshes two nested regions: an inner domain (a given boundary, or a
-hull of the points pushed out by ``offset[0]``) and an outer ring ``offset[1]`` beyond it, so
-that the Neumann boundary of the finite-element model sits far from the data. This module
-builds both regions as shapely geometries and turns their rings into the constraint segments
-the mesher must honour.
+The geometric building blocks of INLA's two regions (an inner domain and an outer extension
+beyond it, so that the Neumann boundary of the finite-element model sits far from the data):
+reading a user's boundary into a valid polygon, INLA's non-convex hull (a morphological
+closing), the convex extension ring, and splitting or thinning rings. Which region is which
+is decided in :mod:`.domain`.
 """
 
 from __future__ import annotations
