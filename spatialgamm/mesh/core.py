@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .build import build_mesh
 from .fem import fem_matrices, triangle_areas
 from .projector import TriangleLocator, projector_matrix
 
@@ -42,7 +43,8 @@ class Mesh:
     boundary : shapely geometry or None
         The inner boundary the mesh honours (its segments are mesh edges).
     outer : shapely geometry or None
-        The outer extension ring, when there is one.
+        The outer boundary: ``boundary[1]`` as given, or the automatic extension ring
+        (``offset[1]``); None without an extension.
     loc_to_node : (k,) ndarray of int or None
         For each input location of :meth:`build`, the node it became (after ``cutoff``).
     triangle_region : (m,) ndarray of int or None
@@ -97,18 +99,26 @@ class Mesh:
         ----------
         loc : (n, 2) array_like or GeoSeries of points, optional
             Locations that become mesh nodes (the data sites).
-        boundary : shapely (Multi)Polygon, GeoSeries/GeoDataFrame or (k, 2) ring, optional
-            The inner domain, e.g. a coastline. Its edges (split to ``max_edge[0]``) are mesh
-            edges. It must contain every ``loc`` point. Without it the inner domain is the
-            convex hull of ``loc`` pushed out by ``offset[0]``, or the non-convex hull when
-            ``convex`` or ``concave`` is given.
+        boundary : polygon, or a list ``[inner, outer]`` of two polygons, optional
+            A polygon is a shapely (Multi)Polygon, a GeoSeries/GeoDataFrame or a (k, 2) ring.
+            One polygon is the inner domain, e.g. a coastline: its edges (split to
+            ``max_edge[0]``) are mesh edges and it must contain every ``loc`` point; the
+            extension is then built ``offset[1]`` beyond it. INLA's list ``[inner, outer]``
+            (e.g. two :func:`nonconvex_hull` of the sites with a small and a large
+            ``convex``) gives both regions: ``inner`` is meshed with ``max_edge[0]``, the
+            part of ``outer`` outside it with ``max_edge[1]``, ``offset`` is not used, and
+            ``loc`` points must lie in ``outer`` (those outside ``inner`` become nodes of
+            the extension). ``outer`` must enclose ``inner`` with a gap. Without a
+            boundary the inner domain is the convex hull of ``loc`` pushed out by
+            ``offset[0]``, or the non-convex hull when ``convex`` or ``concave`` is given.
         max_edge : float or (inner, outer)
             Longest triangle edge inside the inner domain and in the extension.
         offset : float or (inner, outer)
             Extension distances: ``offset[0]`` pushes the hull of the points out (unused with
             a ``boundary``), ``offset[1]`` is the width of the outer extension (``None`` or 0:
-            none; a scalar ``offset`` gives no outer extension). Negative values are
-            fractions of the domain width (the larger side of its bounding box).
+            none; a scalar ``offset`` gives no outer extension; unused with
+            ``boundary=[inner, outer]``). Negative values are fractions of the domain width
+            (the larger side of its bounding box).
         cutoff : float
             Points closer than this are merged (and boundary vertices thinned along their
             ring); points within it of a boundary edge are moved onto that edge.
@@ -144,9 +154,11 @@ class Mesh:
         -----
         The mesh does not depend on the order of the rows of ``loc`` nor on the unit of the
         coordinates (the same data in km with every length argument scaled alike give the
-        same mesh, scaled): the points are meshed in a canonical frame (rows sorted, moved
-        to the origin, scaled to unit width, rounded to 2^-30 of it; ``mesh/frame.py``), and
-        nodes on the boundary and at the sites are put back at the user's coordinates.
+        same mesh, scaled), nor on where a boundary ring starts or which way it runs: the
+        points are meshed in a canonical frame (rows sorted, rings in shapely's normal form,
+        moved to the origin, scaled to unit width, rounded to 2^-30 of it;
+        ``mesh/frame.py``), and nodes on the boundary and at the sites are put back at the
+        user's coordinates.
 
         Examples
         --------
@@ -155,12 +167,20 @@ class Mesh:
         >>> mesh = Mesh.build(rng.uniform(0, 10, (50, 2)), max_edge=(1.5, 3), offset=(0.5, 3))
         >>> mesh.summary()["min_angle"] >= 20
         True
-        """
-        from .build import build_mesh
 
-        return build_mesh(loc=loc, boundary=boundary, max_edge=max_edge, offset=offset,
-                          cutoff=cutoff, min_angle=min_angle, convex=convex,
-                          concave=concave, max_nodes=max_nodes)
+        INLA's recipe: an inner and an outer non-convex hull of the sites.
+
+        >>> from spatialgamm.mesh import nonconvex_hull
+        >>> sites = rng.uniform(0, 10, (50, 2))
+        >>> inner, outer = nonconvex_hull(sites, 1.0), nonconvex_hull(sites, 4.0)
+        >>> mesh = Mesh.build(sites, boundary=[inner, outer], max_edge=(1.0, 3.0))
+        >>> s = mesh.summary()
+        >>> bool(s["max_edge_inner"] <= 1.0 and s["max_edge_outer"] <= 3.0)
+        True
+        """
+        return cls(**build_mesh(loc=loc, boundary=boundary, max_edge=max_edge, offset=offset,
+                                cutoff=cutoff, min_angle=min_angle, convex=convex,
+                                concave=concave, max_nodes=max_nodes))
 
     # ---- geometry ------------------------------------------------------------------------
     @property

@@ -79,25 +79,31 @@ class Frame:
             return out
         return shapely.transform(geom, lambda c: (c - self.origin) / self.scale)
 
-    def back_onto(self, u: np.ndarray, canon, user) -> np.ndarray:
+    def back_onto(self, u: np.ndarray, canon: list, user: list) -> np.ndarray:
         """Canonical nodes -> the user's, with nodes on ``canon``'s rings put on ``user``'s.
 
-        ``canon`` is ``self.geometry(user)`` (same rings, same vertices). A node on a ring
-        edge ``a_c b_c`` at fraction ``t`` goes to ``a_u + t (b_u - a_u)``, so vertices are
-        the user's exactly and edge nodes lie on the user's edges (the mesh tiles the user's
-        polygon, not its rounded copy).
+        ``canon[i]`` is ``self.geometry(user[i])`` (same rings, same vertices; None entries
+        are skipped). A node on a ring edge ``a_c b_c`` at fraction ``t`` goes to
+        ``a_u + t (b_u - a_u)``, so vertices are the user's exactly and edge nodes lie on the
+        user's edges (the mesh tiles the user's polygons, not their rounded copies).
         """
         out = self.back(u)
-        if canon is None or user is None:
+        pairs = [(c, g) for c, g in zip(canon, user) if c is not None and g is not None]
+        if not pairs:
             return out
-        a_c, b_c = _segments(canon)
-        a_u, b_u = _segments(user)
+        a_c, b_c = _segments([c for c, _ in pairs])
+        a_u, b_u = _segments([g for _, g in pairs])
         if len(a_c) != len(a_u) or not len(a_c):
             return out
         tree = shapely.STRtree(shapely.linestrings(np.stack([a_c, b_c], axis=1)))
         ip, iseg = tree.query(shapely.points(u), predicate="dwithin", distance=1e-12)
         first = np.r_[True, ip[1:] != ip[:-1]] if len(ip) else np.zeros(0, bool)
         ip, iseg = ip[first], iseg[first]
+        # interpolate from the lexicographically lower end, so a ring traced the other way
+        # gives the same bits
+        flip = (a_c[:, 0] > b_c[:, 0]) | ((a_c[:, 0] == b_c[:, 0]) & (a_c[:, 1] > b_c[:, 1]))
+        a_c, b_c = np.where(flip[:, None], b_c, a_c), np.where(flip[:, None], a_c, b_c)
+        a_u, b_u = np.where(flip[:, None], b_u, a_u), np.where(flip[:, None], a_u, b_u)
         ab = b_c[iseg] - a_c[iseg]
         t = np.einsum("ij,ij->i", u[ip] - a_c[iseg], ab) / np.einsum("ij,ij->i", ab, ab)
         t = np.clip(t, 0.0, 1.0)[:, None]
@@ -110,10 +116,10 @@ class Frame:
         return None if geom is None else shapely.transform(geom, self.back)
 
 
-def _segments(geom) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end points of every edge of every ring of a (Multi)Polygon."""
+def _segments(geoms: list) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end points of every edge of every ring of some (Multi)Polygons."""
     starts, ends = [], []
-    for part in shapely.get_parts(geom):
+    for part in shapely.get_parts(np.asarray(geoms, dtype=object)):
         for ring in shapely.get_rings(part):
             c = shapely.get_coordinates(ring)
             starts.append(c[:-1])

@@ -1,10 +1,10 @@
-"""Domains for the mesh: polygons from user input, (non-)convex hulls, the outer extension.
+"""Polygons for the mesh: user boundaries read and checked, (non-)convex hulls, extensions.
 
-INLA's ``inla.mesh.2d`` meshes two nested regions: an inner domain (a given boundary, or a
-hull of the points pushed out by ``offset[0]``) and an outer ring ``offset[1]`` beyond it, so
-that the Neumann boundary of the finite-element model sits far from the data. This module
-builds both regions as shapely geometries and turns their rings into the constraint segments
-the mesher must honour.
+The geometric building blocks of INLA's two regions (an inner domain and an outer extension
+beyond it, so that the Neumann boundary of the finite-element model sits far from the data):
+reading a user's boundary into a valid polygon, INLA's non-convex hull (a morphological
+closing), the convex extension ring, and splitting or thinning rings. Which region is which
+is decided in :mod:`.domain`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
+
+from .projector import read_points
 
 _POLYGONAL = (shapely.Polygon, shapely.MultiPolygon)
 
@@ -122,25 +124,36 @@ def resolve_length(value: float, width: float) -> float:
 
 
 def nonconvex_hull(points: Any, convex: float = -0.15, concave: float | None = None,
-                   resolution: int = 8) -> shapely.Polygon | shapely.MultiPolygon:
-    """Non-convex hull of points: a morphological closing, as INLA's ``inla.nonconvex.hull``.
+                   resolution: int = 8, holes: bool = False
+                   ) -> shapely.Polygon | shapely.MultiPolygon:
+    """Non-convex hull: a morphological closing, as INLA's ``inla.nonconvex.hull``.
 
-    Every point is dilated by ``convex + concave``, the discs are united, and the union is
-    eroded by ``concave``: the result keeps every point about ``convex`` inside its
-    boundary (at least 90 % of it: the discs are polygons and the ring is simplified by
-    5 % of ``convex``) and has no concavity sharper than radius ``concave``.
+    The input is dilated by ``convex + concave`` and the result eroded by ``concave``
+    (Lindgren's definition, documented for ``inla.nonconvex.hull`` and fmesher's
+    ``fm_nonconvex_hull``): the hull keeps the input about ``convex`` inside its boundary
+    (at least 90 % of it: the buffers are polygons and the ring is simplified by 5 % of
+    ``convex``) and has no concavity sharper than radius ``concave``.
 
     Parameters
     ----------
-    points : (n, 2) array_like
+    points : (n, 2) array_like, DataFrame, shapely geometry or GeoSeries
+        Points (rows of coordinates), or an area: a shapely Polygon / MultiPolygon /
+        LinearRing, or a *closed* ring of coordinates (first row equal to the last, e.g. a
+        coastline as digitised), which is read as the polygon it encloses. The hull of an
+        area covers the whole area, not just a band along its ring.
     convex : float
-        Distance from the points to the hull. Negative: a fraction of the domain width
-        (the larger side of the points' bounding box), as in INLA.
+        Distance from the input to the hull. Negative: a fraction of the domain width
+        (the larger side of the input's bounding box), as in INLA.
     concave : float, optional
         Minimum radius of curvature of concave parts; defaults to ``convex``. Negative: a
         fraction of the domain width.
     resolution : int
         Segments per quarter circle of the buffers.
+    holes : bool
+        Keep holes of the closing (gaps in a point cloud wider than about
+        ``2 * (convex + concave)`` that the cloud surrounds). By default they are filled,
+        as a mesh domain needs: a hole is an inner boundary of the SPDE model, and the
+        vertices of a coastline would otherwise leave the land they enclose outside the hull.
 
     Returns
     -------
@@ -153,24 +166,59 @@ def nonconvex_hull(points: Any, convex: float = -0.15, concave: float | None = N
     >>> hull = nonconvex_hull(pts, convex=1.0, concave=20.0)
     >>> bool(hull.contains(shapely.Point(5, 5)))
     True
+    >>> ring = np.array([[0, 0], [100, 0], [100, 100], [0, 100], [0, 0]], dtype=float)
+    >>> bool(nonconvex_hull(ring, convex=1.0).covers(shapely.Polygon(ring)))
+    True
     """
-    xy = np.asarray(points, dtype=float)
-    if xy.ndim != 2 or xy.shape[1] != 2 or xy.shape[0] < 1:
-        raise ValueError(f"points must be an (n, 2) array; got shape {xy.shape}")
-    width = domain_width(xy)
+    geom = _hull_input(points)
+    width = domain_width(np.asarray(geom.bounds).reshape(2, 2))
     conv = resolve_length(convex, width)
     conc = conv if concave is None else resolve_length(concave, width)
-    if conv <= 0:
+    if not np.isfinite(conv) or conv <= 0:
         raise ValueError(f"convex must be positive (or a negative fraction); got {convex}")
-    if conc < 0:
+    if not np.isfinite(conc) or conc < 0:
         raise ValueError(f"concave must be non-negative; got {concave}")
-    discs = shapely.buffer(shapely.points(np.unique(xy, axis=0)), conv + conc,
-                           quad_segs=resolution)
-    dilated = shapely.union_all(discs)
+    if isinstance(geom, shapely.MultiPoint):  # one disc per distinct point, united
+        xy = np.unique(shapely.get_coordinates(geom), axis=0)
+        dilated = shapely.union_all(shapely.buffer(shapely.points(xy), conv + conc,
+                                                   quad_segs=resolution))
+    else:
+        dilated = geom.buffer(conv + conc, quad_segs=resolution)
     hull = dilated.buffer(-conc, quad_segs=resolution) if conc > 0 else dilated
-    # The erosion of a closing never cuts closer than `convex` to a point, so simplifying by
-    # a small fraction of it keeps every point inside while dropping arc vertices.
-    return hull.simplify(0.05 * conv, preserve_topology=True)
+    if not holes:
+        hull = _fill_holes(hull)
+    # The erosion of a closing never cuts closer than `convex` to the input, so simplifying
+    # by a small fraction of it keeps the input inside while dropping arc vertices.
+    return shapely.normalize(hull.simplify(0.05 * conv, preserve_topology=True))
+
+
+def _hull_input(points: Any):
+    """The input of :func:`nonconvex_hull` as a MultiPoint or a polygonal/linear geometry."""
+    if isinstance(points, BaseGeometry):
+        geom = shapely.Polygon(points) if isinstance(points, shapely.LinearRing) else points
+    elif hasattr(points, "geometry") and hasattr(points, "crs"):  # GeoSeries / GeoDataFrame
+        geom = shapely.union_all([g for g in np.asarray(points.geometry) if g is not None])
+    else:
+        xy = read_points(points, "points")
+        geom = shapely.multipoints(xy)
+        if len(xy) >= 4 and np.array_equal(xy[0], xy[-1]):  # a closed ring: its area
+            ring = shapely.Polygon(xy)
+            if ring.is_valid and ring.area > 0:
+                geom = ring
+    if geom.is_empty:
+        raise ValueError("points holds no coordinates")
+    if isinstance(geom, shapely.Point):
+        geom = shapely.multipoints([geom])
+    # GEOS buffers a ring from its first vertex: the normal form makes the hull a function
+    # of the area, not of where its ring starts or which way it runs
+    return shapely.normalize(geom)
+
+
+def _fill_holes(geom):
+    """The union of the exteriors of a (Multi)Polygon's parts."""
+    parts = [shapely.Polygon(p.exterior) for p in getattr(geom, "geoms", [geom])
+             if isinstance(p, shapely.Polygon) and not p.is_empty]
+    return shapely.union_all(parts) if len(parts) > 1 else parts[0]
 
 
 def convex_extension(geom: shapely.Geometry, offset: float, tol: float,

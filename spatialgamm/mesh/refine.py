@@ -179,6 +179,28 @@ def _thin(cands: np.ndarray, radius: np.ndarray) -> np.ndarray:
     return order[kept]
 
 
+@dataclass
+class _Vertices:
+    """The refiner's mutable state: vertices, segments and per-vertex bookkeeping."""
+
+    pts: np.ndarray
+    seg: np.ndarray
+    vseg: np.ndarray
+    is_input: np.ndarray
+
+    def split(self, mask: np.ndarray, unit: float) -> None:
+        """Split the segments selected by ``mask`` (midpoints or concentric shells)."""
+        new = _split_points(self.pts, self.seg[mask], self.is_input, unit)
+        self.pts, self.seg, self.vseg, self.is_input = _apply_splits(
+            self.pts, self.seg, self.vseg, self.is_input, mask, new)
+
+    def insert(self, cand: np.ndarray) -> None:
+        """Add free vertices (no segment, not input corners)."""
+        self.pts = np.vstack([self.pts, cand])
+        self.vseg = np.vstack([self.vseg, np.full((len(cand), 2), -1)])
+        self.is_input = np.r_[self.is_input, np.zeros(len(cand), dtype=bool)]
+
+
 def refine(points: np.ndarray, segments: np.ndarray, vseg: np.ndarray, is_input: np.ndarray,
            small_pairs: np.ndarray, region_of: Callable[[np.ndarray], np.ndarray],
            max_edge: np.ndarray, min_angle: np.ndarray, max_nodes: int,
@@ -214,106 +236,126 @@ def refine(points: np.ndarray, segments: np.ndarray, vseg: np.ndarray, is_input:
     -------
     RefineResult
     """
-    pts = np.asarray(points, dtype=float)
-    seg = np.asarray(segments, dtype=np.int64).reshape(-1, 2)
-    vseg = np.asarray(vseg, dtype=np.int64).reshape(-1, 2)
+    v = _Vertices(np.asarray(points, dtype=float),
+                  np.asarray(segments, dtype=np.int64).reshape(-1, 2),
+                  np.asarray(vseg, dtype=np.int64).reshape(-1, 2),
+                  np.asarray(is_input, dtype=bool))
     unit = float(np.min(max_edge))  # length unit of the shell splits (scale-free mesh)
-    is_input = np.asarray(is_input, dtype=bool)
     converged = False
     rounds = 0
     simp = region = None
     while rounds < MAX_ROUNDS:
         rounds += 1
-        n = len(pts)
-        if n > max_nodes:
-            extra = f" (projected about {estimate})" if estimate else ""
-            raise MeshSizeError(
-                f"the mesh passed max_nodes={max_nodes} vertices during refinement"
-                f"{extra}; use a larger max_edge, a positive cutoff or a smaller min_angle "
-                f"(or raise max_nodes)")
-        tri = Delaunay(pts)
-        if len(tri.coplanar):
-            i, j = int(tri.coplanar[0, 0]), int(tri.coplanar[0, 2])
-            gap = float(np.hypot(*(pts[i] - pts[j]))) * scale
-            at = pts[i] * scale + (0.0 if origin is None else origin)
-            raise ValueError(f"mesh vertices {gap:.3g} apart at ({at[0]:g}, {at[1]:g}) "
-                             f"are too close for the triangulation; merge them with a "
-                             f"positive cutoff (e.g. cutoff={max(10 * gap, 1e-300):.2g})")
-        simp = tri.simplices
-        enc = _encroached_segments(pts, seg, simp, n)
-        if enc.any():
-            new = _split_points(pts, seg[enc], is_input, unit)
-            pts, seg, vseg, is_input = _apply_splits(pts, seg, vseg, is_input, enc, new)
+        _check_size(len(v.pts), max_nodes, estimate)
+        simp = _triangulate(v.pts, origin, scale)
+        enc = _encroached_segments(v.pts, v.seg, simp, len(v.pts))
+        if enc.any():  # conformity first: every segment must be a Delaunay edge
+            v.split(enc, unit)
             continue
-
-        region, (l, ang, cc, rad, _) = _classify(pts, simp, region_of)
-        inside = region >= 0
-        r = np.where(inside, region, 0)
-        too_long = l.max(axis=1) > max_edge[r] * (1 + 1e-9)
-        skinny = (ang.min(axis=1) < min_angle[r]) & ~_exempt(simp, l, vseg, small_pairs)
-        bad = inside & (too_long | skinny)
+        region, geom = _classify(v.pts, simp, region_of)
+        bad, too_long = _bad_triangles(region, geom, simp, v.vseg, small_pairs, max_edge,
+                                       min_angle)
         if not bad.any():
             converged = True
             break
-        idx = np.nonzero(bad)[0]
-        cand = cc[idx].copy()
-        # Ungor's off-centre for triangles that are only skinny: on the bisector of the
-        # shortest edge, where the new triangle on that edge just meets the angle bound
-        only_skinny = ~too_long[idx]
-        if only_skinny.any():
-            j = idx[only_skinny]
-            k = np.argmin(l[j], axis=1)
-            u = pts[simp[j, (k + 1) % 3]]
-            v = pts[simp[j, (k + 2) % 3]]
-            m = 0.5 * (u + v)
-            half = 0.5 * l[j, k]
-            off = half / np.tan(np.radians(0.5 * min_angle[r[j]]))
-            dvec = cc[j] - m
-            dist = np.hypot(*dvec.T)
-            use = dist > off
-            scale = np.where(use, off / np.where(dist > 0, dist, 1), 1.0)
-            cand[only_skinny] = m + dvec * scale[:, None]
-        crad = rad[idx]
-        ok = np.isfinite(cand).all(axis=1)
-        cand, crad = cand[ok], crad[ok]
-        # Ruppert: a proposal inside a segment's diametral circle splits the segment instead
-        seg_hit = np.zeros(len(seg), dtype=bool)
-        cand_hit = np.zeros(len(cand), dtype=bool)
-        if len(cand):
-            mid = 0.5 * (pts[seg[:, 0]] + pts[seg[:, 1]])
-            half_len = 0.5 * np.hypot(*(pts[seg[:, 1]] - pts[seg[:, 0]]).T)
-            hits = cKDTree(cand).query_ball_point(mid, r=half_len * (1 - 1e-9))
-            seg_hit = np.fromiter(map(len, hits), dtype=np.int64, count=len(hits)) > 0
-            if seg_hit.any():
-                cand_hit[np.concatenate([hits[i] for i in np.nonzero(seg_hit)[0]])] = True
+        cand, crad = _proposals(v.pts, simp, geom, bad, too_long,
+                                min_angle[np.where(region >= 0, region, 0)])
+        seg_hit, cand_hit = _ruppert_hits(v.pts, v.seg, cand)
         if seg_hit.any():
-            new = _split_points(pts, seg[seg_hit], is_input, unit)
-            pts, seg, vseg, is_input = _apply_splits(pts, seg, vseg, is_input, seg_hit, new)
+            v.split(seg_hit, unit)
         cand, crad = cand[~cand_hit], crad[~cand_hit]
         if len(cand):
             # proposals must fall inside the meshed domain (outside ones only arise from
             # round-off next to a segment)
-            inside_c = region_of(cand) >= 0
-            cand, crad = cand[inside_c], crad[inside_c]
+            inside = region_of(cand) >= 0
+            cand, crad = cand[inside], crad[inside]
         if len(cand):
-            keep = _thin(cand, crad)
-            cand = cand[keep]
-            pts = np.vstack([pts, cand])
-            vseg = np.vstack([vseg, np.full((len(cand), 2), -1)])
-            is_input = np.r_[is_input, np.zeros(len(cand), dtype=bool)]
+            v.insert(cand[_thin(cand, crad)])
         elif not seg_hit.any():
             break  # nothing can be inserted: stop with what we have
     if not converged:
         warnings.warn(f"mesh refinement stopped after {rounds} rounds with triangles that "
                       f"still break min_angle or max_edge", RuntimeWarning, stacklevel=3)
-        simp = Delaunay(pts).simplices
-        region = _classify(pts, simp, region_of)[0]
+        simp = Delaunay(v.pts).simplices
+        region = _classify(v.pts, simp, region_of)[0]
     keep = region >= 0
-    simp = simp[keep]
-    region = region[keep]
-    simp = _ccw(pts, simp)
-    return RefineResult(points=pts, triangles=simp, region=region, segments=seg,
-                        rounds=rounds, converged=converged)
+    return RefineResult(points=v.pts, triangles=_ccw(v.pts, simp[keep]), region=region[keep],
+                        segments=v.seg, rounds=rounds, converged=converged)
+
+
+def _check_size(n: int, max_nodes: int, estimate: int | None) -> None:
+    if n > max_nodes:
+        extra = f" (projected about {estimate})" if estimate else ""
+        raise MeshSizeError(
+            f"the mesh passed max_nodes={max_nodes} vertices during refinement{extra}; use "
+            f"a larger max_edge, a positive cutoff or a smaller min_angle (or raise "
+            f"max_nodes)")
+
+
+def _triangulate(pts: np.ndarray, origin: np.ndarray | None, scale: float) -> np.ndarray:
+    """Qhull's Delaunay simplices; vertices too close to separate are a clear error."""
+    tri = Delaunay(pts)
+    if len(tri.coplanar):
+        i, j = int(tri.coplanar[0, 0]), int(tri.coplanar[0, 2])
+        gap = float(np.hypot(*(pts[i] - pts[j]))) * scale
+        at = pts[i] * scale + (0.0 if origin is None else origin)
+        raise ValueError(f"mesh vertices {gap:.3g} apart at ({at[0]:g}, {at[1]:g}) are too "
+                         f"close for the triangulation; merge them with a positive cutoff "
+                         f"(e.g. cutoff={max(10 * gap, 1e-300):.2g})")
+    return tri.simplices
+
+
+def _bad_triangles(region, geom, simp, vseg, small_pairs, max_edge, min_angle):
+    """Triangles inside the domain with an edge over ``max_edge`` or an angle under
+    ``min_angle`` (not forced by a small input angle); and the too-long ones."""
+    l, ang = geom[0], geom[1]
+    inside = region >= 0
+    r = np.where(inside, region, 0)
+    too_long = l.max(axis=1) > max_edge[r] * (1 + 1e-9)
+    skinny = (ang.min(axis=1) < min_angle[r]) & ~_exempt(simp, l, vseg, small_pairs)
+    return inside & (too_long | skinny), too_long
+
+
+def _proposals(pts, simp, geom, bad, too_long, angle_bound):
+    """New vertices for the bad triangles, with their circumradii (for thinning).
+
+    Circumcentres, except Ungor's off-centre for triangles that are only skinny: on the
+    bisector of the shortest edge, where the new triangle on that edge just meets the angle
+    bound (``angle_bound``, per triangle).
+    """
+    l, _, cc, rad, _ = geom
+    idx = np.nonzero(bad)[0]
+    cand = cc[idx].copy()
+    only_skinny = ~too_long[idx]
+    if only_skinny.any():
+        j = idx[only_skinny]
+        k = np.argmin(l[j], axis=1)
+        u = pts[simp[j, (k + 1) % 3]]
+        w = pts[simp[j, (k + 2) % 3]]
+        m = 0.5 * (u + w)
+        off = 0.5 * l[j, k] / np.tan(np.radians(0.5 * angle_bound[j]))
+        dvec = cc[j] - m
+        dist = np.hypot(*dvec.T)
+        shrink = np.where(dist > off, off / np.where(dist > 0, dist, 1), 1.0)
+        cand[only_skinny] = m + dvec * shrink[:, None]
+    crad = rad[idx]
+    ok = np.isfinite(cand).all(axis=1)
+    return cand[ok], crad[ok]
+
+
+def _ruppert_hits(pts, seg, cand):
+    """Ruppert's rule: segments whose diametral circle holds a proposal are split instead,
+    and those proposals dropped. Returns (segment mask, proposal mask)."""
+    seg_hit = np.zeros(len(seg), dtype=bool)
+    cand_hit = np.zeros(len(cand), dtype=bool)
+    if len(cand):
+        mid = 0.5 * (pts[seg[:, 0]] + pts[seg[:, 1]])
+        half_len = 0.5 * np.hypot(*(pts[seg[:, 1]] - pts[seg[:, 0]]).T)
+        hits = cKDTree(cand).query_ball_point(mid, r=half_len * (1 - 1e-9))
+        seg_hit = np.fromiter(map(len, hits), dtype=np.int64, count=len(hits)) > 0
+        if seg_hit.any():
+            cand_hit[np.concatenate([hits[i] for i in np.nonzero(seg_hit)[0]])] = True
+    return seg_hit, cand_hit
 
 
 def _classify(pts, simp, region_of):
