@@ -275,7 +275,8 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
         raise ValueError(f"offset is not finite at row {i} (value {off[i]}); for "
                          "offset(log(exposure)) the exposure must be positive")
 
-    blocks: list[Block] = [RandomEffectTerm.build(b, data) for b in pf.bars]
+    blocks: list[Block] = [RandomEffectTerm.build(b, data, fixed_design(b.expr, data))
+                           for b in pf.bars]
     # lme4's checks (lmerControl / glmerControl); glmer's looser rules for non-Gaussian
     # families, where an observation-level effect models overdispersion
     check_grouping([(f"{b.term.bar.expr} | {b.term.bar.group}", b.term.bar.group,

@@ -19,6 +19,7 @@ import pandas as pd
 from .errors import DataError, DataWarning, FormulaError, ModelError
 from .formula.evaluate import names_in
 from .formula.parse import ParsedFormula
+from .terms.base import Ability
 
 _IDENT = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
 
@@ -248,11 +249,10 @@ def check_response_identifiable(y: np.ndarray, w: np.ndarray, family, name: str)
 def check_random_effects_vs_obs(blocks, n: int) -> None:
     """lme4's check.nobs.vs.nRE (lmer's default "stop"): a term with at least as many random
     effects as observations cannot be told apart from the residual variance."""
-    from .terms.ranef import RandomEffectTerm
     for b in blocks:
-        if isinstance(b.term, RandomEffectTerm) and n <= b.Z.shape[1]:
+        if b.term.has(Ability.GROUPING_FACTOR) and n <= b.Z.shape[1]:
             raise ModelError(f"number of observations (={n}) <= number of random effects "
-                             f"(={b.Z.shape[1]}) for term {b.term.bar.label}; the "
+                             f"(={b.Z.shape[1]}) for term {b.term.label}; the "
                              "random-effects parameters and the residual variance are "
                              "probably unidentifiable")
 
