@@ -12,6 +12,7 @@ from .engine.optimize import ConvergenceWarning, SingularFitWarning
 from .families import negative_binomial
 from .mesh import Mesh, matern_precision, nonconvex_hull
 from .model import build_model
+from .results import refit as _refit  # noqa: F401 - fit.refit_ml() and fit.bootstrap()
 from .results.compare import anova
 from .spatial import GridPrediction, plot_estimate_se, plot_map, predict_grid, save_figure
 
