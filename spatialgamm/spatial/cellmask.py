@@ -32,7 +32,7 @@ import shapely
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.transform import Affine
 
-from .grid import GridSpec
+from .gridspec import GridSpec
 
 # rasterio's rasteriser, run in several threads at once (dask tiles), sometimes warns that
 # its in-memory raster has no geotransform while another thread sets one up; the masks are
