@@ -197,7 +197,7 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
     env = dict(env or {})
     pf = parse_formula(formula, env)
     # keep only the caller's objects the formula names: a fit must not keep the caller's
-    # namespace (earlier fits included) alive (issue 18)
+    # namespace (earlier fits included) alive
     env = env_for_formula(pf, env, offset)
     check_formula_text(formula, pf)
     check_term_arguments(pf)

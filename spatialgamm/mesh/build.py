@@ -30,7 +30,7 @@ from .projector import read_points
 from .refine import SMALL_INPUT_ANGLE, MeshSizeError, refine
 
 #: Warn when cutoff leaves fewer mesh nodes at the data sites than this fraction of the
-#: distinct sites (issue 12: 157 Rongelap sites on 10 nodes).
+#: distinct sites (157 Rongelap sites on 10 nodes).
 COLLAPSE_FRACTION = 0.5
 
 

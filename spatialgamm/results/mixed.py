@@ -398,7 +398,7 @@ class MixedFit:
         :func:`spatialgamm.results.refit.refit_ml`."""
         return _refits("refit_ml")(self)
 
-    # ---- Gaussian-process and known-covariance terms (issue 6; see results/gp.py) --------
+    # ---- Gaussian-process and known-covariance terms (see results/gp.py) -----------------
     @property
     def gp_params(self) -> pd.DataFrame:
         """Each GP term's kernel, range (and its convention), sigma, nu, nugget and

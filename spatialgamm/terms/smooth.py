@@ -120,8 +120,8 @@ def _canonical_null_basis(U0: np.ndarray) -> np.ndarray:
 
     The null space is an eigenspace of a repeated (zero) eigenvalue, so LAPACK may return
     any rotation of it, and a rounding-level change of S (the rows in another order) gives
-    another rotation: the reported null-space coefficients changed with row order (issue
-    18). The projector ``U0 U0'`` is unique; Gram-Schmidt on its columns, taken by
+    another rotation: the reported null-space coefficients changed with row order. The
+    projector ``U0 U0'`` is unique; Gram-Schmidt on its columns, taken by
     decreasing diagonal (then index), gives a basis that depends on the space only: for
     a null space spanned by basis columns it is those columns (coefficients as mgcv's).
     """
@@ -238,10 +238,6 @@ class MultiPenaltyTerm(SmoothTerm):
     @property
     def phi_names(self) -> list[str]:
         return [f"log_sd[{lab}]" for lab in self.sp_labels]
-
-    @property
-    def n_penalties(self) -> int:
-        return len(self.S_range)
 
     @property
     def spatial_coords(self) -> tuple[str, ...] | None:
