@@ -59,8 +59,9 @@ class Block:
     fixed : ndarray, shape (n, m), optional
         Unpenalised columns the term adds to the fixed-effects matrix (a penalty null space).
     fixed_names : list of str
-    term : object
-        The term object that built the block (used to report and to predict).
+    term : LatentTerm
+        The term object that built the block (used to report and to predict; see
+        :class:`LatentTerm`).
     """
 
     name: str
@@ -225,7 +226,14 @@ class LatentTerm:
 
     @classmethod
     def has(cls, ability: Ability) -> bool:
-        """Whether the term kind has ``ability`` (and so its members)."""
+        """Whether the term kind has ``ability`` (and so its members).
+
+        Examples
+        --------
+        >>> from spatialgamm.terms.ranef import RandomEffectTerm
+        >>> RandomEffectTerm.has(Ability.GROUPING_FACTOR), RandomEffectTerm.has(Ability.SMOOTH)
+        (True, False)
+        """
         return ability in cls.abilities
 
     def design_for(self, newdata: pd.DataFrame, phi: np.ndarray | None = None
