@@ -39,14 +39,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from ..errors import FormulaError
-from ..kernels import (  # noqa: F401 - KERNEL_ALIASES, CONVENTIONS: the old import place
-    CONVENTIONS,
-    KERNEL_ALIASES,
-    KernelChoice,
-    effective_range,
-    pairwise_distance,
-    parse_kernel,
-)
+from ..kernels import KernelChoice, effective_range, pairwise_distance, parse_kernel
 from ..termsyntax import SpecialTerm
 from .base import Ability, Block, LatentTerm, check_arguments, coordinate_matrix, register_term
 
