@@ -12,6 +12,7 @@ from .engine.optimize import ConvergenceWarning, SingularFitWarning
 from .families import negative_binomial
 from .mesh import Mesh, matern_precision, nonconvex_hull
 from .model import build_model
+from .results import refit as _refit  # noqa: F401 - fit.refit_ml() and fit.bootstrap()
 from .results.compare import anova
 from .spatial import GridPrediction, plot_estimate_se, plot_map, predict_grid, save_figure
 
@@ -21,7 +22,7 @@ __all__ = ["Control", "ConvergenceWarning", "GridPrediction", "Mesh", "SingularF
            "plot_estimate_se", "plot_map", "predict_grid", "save_figure"]
 __version__ = "0.1.0"
 
-# the error classes (issue 12): one module documents them, the package re-exports them
+# the error classes: one module documents them, the package re-exports them
 from . import errors  # noqa: E402
 from .errors import (  # noqa: E402
     DataError,
@@ -35,7 +36,7 @@ from .errors import (  # noqa: E402
 __all__ += ["DataError", "DataTypeError", "DataWarning", "FormulaError", "ModelError",
             "PredictionError", "errors"]
 
-# rasters by tiles on dask (issue 17)
+# rasters by tiles on dask
 from .spatial import predict_raster, to_cog, to_zarr  # noqa: E402
 
 __all__ += ["predict_raster", "to_cog", "to_zarr"]

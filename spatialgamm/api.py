@@ -191,7 +191,7 @@ def gam(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str 
     from .results.assemble_gam import fit_gam
     spec = build_model(formula, data, family, offset=offset, weights=weights,
                        na_action=na_action, env=_caller_env())
-    if select:  # mgcv's extra null-space penalty per smooth (issue 14)
+    if select:  # mgcv's extra null-space penalty per smooth
         from .terms.smooth import apply_select
         spec = apply_select(spec)
     if _has_spde(spec):  # issue 7: spde() fields are fitted by REML (default) or ML

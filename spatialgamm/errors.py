@@ -42,10 +42,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .formula.parse import FormulaError
-
 __all__ = ["FormulaError", "DataError", "DataTypeError", "ModelError", "PredictionError",
            "DataWarning", "check_dataframe"]
+
+
+class FormulaError(ValueError):
+    """A formula that cannot be parsed; the message says which part and why."""
 
 
 class DataError(ValueError):

@@ -30,10 +30,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import optimize, special
 from scipy.spatial.distance import cdist
+
+from .errors import FormulaError
 
 __all__ = [
     "Kernel",
@@ -49,6 +53,9 @@ __all__ = [
     "mgcv_gp_correlation",
     "get_kernel",
     "kernel_names",
+    "KernelChoice",
+    "KERNEL_ALIASES",
+    "parse_kernel",
     "effective_range",
     "inla_practical_range",
     "pairwise_distance",
@@ -355,6 +362,113 @@ def get_kernel(name: str | Kernel, **kw) -> Kernel:
         return _KERNELS[key](**kw)
     except TypeError as err:
         raise ValueError(f"bad parameters {sorted(kw)} for kernel {name!r}: {err}") from None
+
+
+# --------------------------------------------------------------------------------------
+# kernel names in a formula: gp(..., kernel=, nu=, power=) and hsgp(...)
+# --------------------------------------------------------------------------------------
+
+#: kernel names accepted by gp()/hsgp() -> canonical name
+KERNEL_ALIASES = {
+    "exponential": "exponential", "exp": "exponential", "matern12": "exponential",
+    "matern32": "matern32", "matern52": "matern52", "matern": "matern",
+    "exp_quad": "exp_quad", "gaussian": "exp_quad", "squared_exponential": "exp_quad",
+    "se": "exp_quad", "rbf": "exp_quad",
+    "spherical": "spherical", "power_exponential": "power_exponential",
+    "powexp": "power_exponential",
+}
+
+#: the correlation each kernel uses, as reported next to the range (u = d / range)
+CONVENTIONS = {
+    "exponential": "exp(-d/range)",
+    "matern32": "(1 + u) exp(-u), u = d/range",
+    "matern52": "(1 + u + u^2/3) exp(-u), u = d/range",
+    "matern": "2^(1-nu)/Gamma(nu) u^nu K_nu(u), u = d/range (geoR phi; INLA kappa = 1/range)",
+    "exp_quad": "exp(-d^2 / (2 range^2))",
+    "spherical": "1 - 1.5u + 0.5u^3 for u = d/range <= 1, else 0",
+    "power_exponential": "exp(-(d/range)^power)",
+}
+
+_CLOSED_FORM = {0.5: Exponential, 1.5: Matern32, 2.5: Matern52}
+
+
+@dataclass(frozen=True)
+class KernelChoice:
+    """A term's correlation function: name, Matern smoothness (fixed or estimated), power."""
+
+    name: str
+    nu: float | None = None
+    estimate_nu: bool = False
+    power: float = 1.0
+
+    def kernel(self, nu: float | None = None) -> Kernel:
+        """The kernel object, at smoothness ``nu`` when it is estimated."""
+        if self.name == "matern":
+            v = float(self.nu if nu is None else nu)
+            cls = _CLOSED_FORM.get(v)
+            return cls() if cls is not None else Matern(v)
+        return {"exponential": Exponential, "matern32": Matern32, "matern52": Matern52,
+                "exp_quad": ExpQuad, "spherical": Spherical}.get(
+            self.name, lambda: PowerExponential(self.power))()
+
+    @property
+    def matern_nu(self) -> float | None:
+        """Smoothness of a Matern-family kernel (None for the others)."""
+        return {"exponential": 0.5, "matern32": 1.5, "matern52": 2.5}.get(self.name, self.nu)
+
+    @property
+    def convention(self) -> str:
+        conv = CONVENTIONS[self.name]
+        return conv.replace("power)", f"power), power = {self.power:g}") \
+            if self.name == "power_exponential" else conv
+
+    def label(self, nu: float | None = None) -> str:
+        if self.name == "matern":
+            return f"matern(nu={float(self.nu if nu is None else nu):.4g})"
+        return self.name
+
+
+def parse_kernel(kw: dict[str, Any], where: str) -> KernelChoice:
+    """Read ``kernel=``, ``nu=`` and ``power=`` of a gp()/hsgp() call (removing them).
+
+    Examples
+    --------
+    >>> parse_kernel({"kernel": "matern", "nu": 2.5}, "gp(x, y)")
+    KernelChoice(name='matern', nu=2.5, estimate_nu=False, power=1.0)
+    """
+    raw = kw.pop("kernel", "matern")
+    if not isinstance(raw, str) or raw.lower() not in KERNEL_ALIASES:
+        raise FormulaError(f"{where}: unknown kernel {raw!r}; known kernels: "
+                           f"{', '.join(sorted(KERNEL_ALIASES))}")
+    name = KERNEL_ALIASES[raw.lower()]
+    nu = kw.pop("nu", None)
+    power = kw.pop("power", 1.0)
+    if name != "power_exponential" and "power" in kw:
+        raise FormulaError(f"{where}: power= only applies to kernel='power_exponential'")
+    if nu is not None and name != "matern":
+        implied = {"exponential": 0.5, "matern32": 1.5, "matern52": 2.5}.get(name)
+        if implied is None or not isinstance(nu, (int, float)) or float(nu) != implied:
+            raise FormulaError(f"{where}: nu={nu!r} does not apply to kernel={raw!r} "
+                               "(use kernel='matern' with nu=...)")
+        nu = None
+    estimate = False
+    if name == "matern":
+        if nu is None:
+            nu = 1.5
+        if isinstance(nu, str):
+            if nu.lower() not in ("estimate", "est", "free"):
+                raise FormulaError(f"{where}: nu must be a positive number or 'estimate', "
+                                   f"got {nu!r}")
+            estimate, nu = True, 1.5
+        if isinstance(nu, bool) or not isinstance(nu, (int, float)) or not np.isfinite(nu) \
+                or nu <= 0:
+            raise FormulaError(f"{where}: the Matern smoothness nu must be a finite positive "
+                               f"number, got nu={nu!r}")
+        nu = float(nu)
+    if name == "power_exponential":
+        if not isinstance(power, (int, float)) or not (0 < float(power) <= 2):
+            raise FormulaError(f"{where}: power must satisfy 0 < power <= 2, got {power!r}")
+    return KernelChoice(name, nu, estimate, float(power))
 
 
 # --------------------------------------------------------------------------------------

@@ -197,7 +197,7 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
     env = dict(env or {})
     pf = parse_formula(formula, env)
     # keep only the caller's objects the formula names: a fit must not keep the caller's
-    # namespace (earlier fits included) alive (issue 18)
+    # namespace (earlier fits included) alive
     env = env_for_formula(pf, env, offset)
     check_formula_text(formula, pf)
     check_term_arguments(pf)
@@ -275,7 +275,8 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
         raise ValueError(f"offset is not finite at row {i} (value {off[i]}); for "
                          "offset(log(exposure)) the exposure must be positive")
 
-    blocks: list[Block] = [RandomEffectTerm.build(b, data) for b in pf.bars]
+    blocks: list[Block] = [RandomEffectTerm.build(b, data, fixed_design(b.expr, data))
+                           for b in pf.bars]
     # lme4's checks (lmerControl / glmerControl); glmer's looser rules for non-Gaussian
     # families, where an observation-level effect models overdispersion
     check_grouping([(f"{b.term.bar.expr} | {b.term.bar.group}", b.term.bar.group,

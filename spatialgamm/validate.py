@@ -77,7 +77,7 @@ def env_for_formula(pf: ParsedFormula, env: dict[str, Any], offset: Any = None
     """Only the caller's objects the formula names (``mesh`` in ``spde(x, y, mesh=mesh)``).
 
     A fit keeps its environment for prediction; keeping the caller's whole namespace would
-    keep every object in it alive, earlier fits included (issue 18).
+    keep every object in it alive, earlier fits included.
     """
     used: set[str] = set()
     parts = [pf.response or "", pf.fixed, *pf.offsets, *(s.text for s in pf.specials)]
@@ -243,18 +243,6 @@ def check_response_identifiable(y: np.ndarray, w: np.ndarray, family, name: str)
             raise ModelError(f"the response {name!r} is a success in every row: the "
                              "maximum-likelihood intercept is infinite, there is nothing to "
                              "estimate")
-
-
-def check_random_effects_vs_obs(blocks, n: int) -> None:
-    """lme4's check.nobs.vs.nRE (lmer's default "stop"): a term with at least as many random
-    effects as observations cannot be told apart from the residual variance."""
-    from .terms.ranef import RandomEffectTerm
-    for b in blocks:
-        if isinstance(b.term, RandomEffectTerm) and n <= b.Z.shape[1]:
-            raise ModelError(f"number of observations (={n}) <= number of random effects "
-                             f"(={b.Z.shape[1]}) for term {b.term.bar.label}; the "
-                             "random-effects parameters and the residual variance are "
-                             "probably unidentifiable")
 
 
 def check_nagq(nAGQ: Any, pf: ParsedFormula) -> None:

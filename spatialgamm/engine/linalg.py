@@ -277,7 +277,7 @@ def make_factor(A, backend: str | None = None, numeric: bool = True) -> SPDFacto
 
     ``A`` should carry the structural non-zeros of every later matrix that will be passed to
     :meth:`SPDFactor.refactor` (explicit zeros are fine). ``numeric=False`` does the symbolic
-    analysis only (issue 7: counting numeric factorisations).
+    analysis only (counting numeric factorisations).
     """
     backend = backend or choose_backend(A)
     if backend == "cholmod":

@@ -4,7 +4,7 @@ A mixed-model fit makes hundreds of calls on matrices of a few dozen rows; OpenB
 threads cost more to wake than such calls take (cbpp: 0.25 s with 2 threads, 0.10 s with 1).
 Small problems therefore run single-threaded; large ones keep the library's default.
 
-The BLAS thread count is process-wide, so the guard is too (issue 12): fits running in
+The BLAS thread count is process-wide, so the guard is too: fits running in
 several Python threads share one *mode* ("one" thread or the library's "default"). The first
 fit to enter sets the mode, later fits in the same mode join it, fits wanting the other mode
 wait until the last holder leaves, and the last one out restores the original limits. Each

@@ -1,5 +1,6 @@
-"""The one error type of formula handling."""
+"""The one error type of formula handling (defined with the others in :mod:`spatialgamm.errors`,
+a leaf module every layer may import)."""
 
+from ..errors import FormulaError
 
-class FormulaError(ValueError):
-    """A formula that cannot be parsed; the message says which part and why."""
+__all__ = ["FormulaError"]

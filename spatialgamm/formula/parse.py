@@ -10,40 +10,17 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from ..terms import known_calls
+from ..termsyntax import BarTerm, SpecialTerm
 from .errors import FormulaError
 from .rsyntax import deparse, parse_r
 
-#: Calls in a formula that build a penalised / latent term rather than fixed-effect columns.
-SPECIAL_CALLS = ("s", "te", "ti", "gp", "hsgp", "spde", "kinship", "known_cov")
+__all__ = ["BarTerm", "FormulaError", "ParsedFormula", "SpecialTerm", "parse_formula",
+           "parse_special", "split_top_level"]
 
-
-@dataclass(frozen=True)
-class BarTerm:
-    """One lme4 random-effects term ``(expr | group)``.
-
-    ``expr`` is the covariate formula (``1``, ``Days``, ``0 + Days``); ``group`` is a grouping
-    expression whose ``:`` denotes an interaction of factors.
-    """
-
-    expr: str
-    group: str
-
-    @property
-    def label(self) -> str:
-        return f"({self.expr} | {self.group})"
-
-
-@dataclass(frozen=True)
-class SpecialTerm:
-    """A call such as ``s(cX, cY, bs='gp', k=50)``: variables and keyword arguments."""
-
-    func: str
-    variables: tuple[str, ...]
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -273,7 +250,7 @@ def parse_formula(formula: str, env: dict[str, Any] | None = None) -> ParsedForm
         m = re.match(r"^([A-Za-z_][A-Za-z_0-9]*)\s*\(", term)
         if m and m.group(1) == "offset" and term.endswith(")"):
             offsets.append(term[m.end():-1].strip())
-        elif m and m.group(1) in SPECIAL_CALLS and term.endswith(")"):
+        elif m and m.group(1) in known_calls() and term.endswith(")"):
             specials.append(parse_special(term, env))
         else:
             if "|" in term and not re.match(r"^[\w.]+\s*\(", term):

@@ -38,7 +38,7 @@ from .refine import MeshSizeError, refine
 from .vertices import initial_vertices
 
 #: Warn when cutoff leaves fewer mesh nodes at the data sites than this fraction of the
-#: distinct sites (issue 12: 157 Rongelap sites on 10 nodes).
+#: distinct sites (157 Rongelap sites on 10 nodes).
 COLLAPSE_FRACTION = 0.5
 
 #: Vertices per unit of (area / max_edge^2) that refinement produces (measured on squares,

@@ -4,7 +4,7 @@ Delaunay meshing of survey data is full of exact ties (sites on a regular grid a
 co-circular four at a time, points lie exactly ``cutoff`` apart), and which way a tie
 breaks depends on the last bit of the coordinates. Coordinates converted from metres to
 kilometres differ from the metre values divided by 1000 in those bits, so meshing the
-user's numbers directly gives a different mesh in another unit (issue 12: 534 vs 536
+user's numbers directly gives a different mesh in another unit (534 vs 536
 nodes on Rongelap, the fitted range 26% apart).
 
 The mesher therefore works in a canonical frame: ``u = (x - origin) / scale`` with the

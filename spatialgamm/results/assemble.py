@@ -46,15 +46,3 @@ def fit_gaussian(spec: ModelSpec, reml: bool = True, data_name: str = "data") ->
         state = gaussian_state(spec, reml)
     emit_warnings(state.optinfo)
     return MixedFit(spec, state, data_name=data_name)
-
-
-def refit(fit: MixedFit, reml: bool | None = None, y: np.ndarray | None = None) -> MixedFit:
-    """Refit a model with the same structure: by ML instead of REML, or to a new response."""
-    from dataclasses import replace
-    spec = fit.spec if y is None else replace(fit.spec, y=np.asarray(y, dtype=float))
-    reml = fit.REML if reml is None else reml
-    if fit.is_gaussian:
-        state = gaussian_state(spec, reml, phi0=fit.state.phi)
-        return MixedFit(spec, state, data_name=fit.data_name)
-    from .assemble_glmm import refit_laplace
-    return refit_laplace(fit, spec, reml)

@@ -287,9 +287,3 @@ def fit_laplace(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
         state = laplace_state(spec, reml=reml, nAGQ=nAGQ)
     emit_warnings(state.optinfo)
     return MixedFit(spec, state, data_name=data_name)
-
-
-def refit_laplace(fit: MixedFit, spec: ModelSpec, reml: bool) -> MixedFit:
-    state = laplace_state(spec, reml=reml, nAGQ=fit.state.nAGQ, phi0=fit.state.phi)
-    return MixedFit(spec, state, data_name=fit.data_name)
-

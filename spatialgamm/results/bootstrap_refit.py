@@ -23,7 +23,7 @@ from ..engine.gaussian import GaussianObjective
 from ..engine.optimize import optimize
 from ..engine.system import LatentSystem
 from ..model import ModelSpec, build_model
-from ..terms.ranef import RandomEffectTerm
+from ..terms.base import Ability
 
 
 @dataclass
@@ -61,10 +61,8 @@ def statistics(rep: Replicate, pred: PredictionRows | None = None) -> dict[str, 
     vals: dict[str, float] = dict(zip(rep.spec.x_names, map(float, rep.beta)))
     latent_scale = rep.scale if rep.gaussian else 1.0
     for k, blk in enumerate(rep.spec.blocks):
-        fn = getattr(blk.term, "varcorr_rows", None)
-        if fn is not None:
-            for r in fn(rep.system.block_phi(rep.phi, k), latent_scale):
-                vals[_vc_name(r)] = float(r["sdcor"])
+        for r in blk.term.varcorr_rows(rep.system.block_phi(rep.phi, k), latent_scale):
+            vals[_vc_name(r)] = float(r["sdcor"])
     if not rep.spec.family.scale_known:
         vals["sd(Residual)"] = float(np.sqrt(rep.scale))
     if rep.theta is not None:
@@ -94,7 +92,7 @@ class PredictionRows:
         if type not in ("link", "response"):
             raise ValueError(f"type must be 'link' or 'response', got {type!r}")
         for blk in fit.spec.blocks:
-            if getattr(blk.term, "design_needs_phi", False):
+            if blk.term.design_needs_phi:
                 raise NotImplementedError(
                     f"bootstrap predictions for term {blk.name!r}: its kriging weights change "
                     "with each replicate's parameters")
@@ -198,8 +196,8 @@ class ParametricRefitter:
 def _bar_columns(spec: ModelSpec) -> list[str]:
     cols: list[str] = []
     for blk in spec.blocks:
-        if isinstance(blk.term, RandomEffectTerm):
-            for c in blk.term.bar.group.split(":"):
+        if blk.term.has(Ability.GROUPING_FACTOR):
+            for c in blk.term.grouping_factor.split(":"):
                 if c.strip() not in cols:
                     cols.append(c.strip())
     return cols
@@ -240,7 +238,7 @@ class CaseDesign:
     def build(cls, fit, group: str | None) -> CaseDesign:
         spec = fit.spec
         for blk in spec.blocks:
-            if not isinstance(blk.term, RandomEffectTerm):
+            if not blk.term.has(Ability.GROUPING_FACTOR):
                 raise NotImplementedError(
                     f"the case bootstrap rebuilds the model on resampled groups; term "
                     f"{blk.name!r} is not an lme4 random-effects term (use kind='parametric')")

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .refit import refit_ml
+
 
 def anova(*fits, refit: bool = True) -> pd.DataFrame:
     """Compare nested models by likelihood-ratio tests, ordered by number of parameters.
@@ -29,7 +31,7 @@ def anova(*fits, refit: bool = True) -> pd.DataFrame:
     ml = []
     for f in fits:
         if getattr(f, "REML", False) and refit:
-            f = f.refit_ml()
+            f = refit_ml(f)
         ml.append(f)
     n = {f.nobs for f in ml}
     if len(n) > 1:

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..terms.ranef import RandomEffectTerm, grouping_factor
+from ..terms.base import Ability
+from ..terms.ranef import grouping_factor
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import ModelSpec
@@ -30,9 +31,10 @@ def nlme_ddf(spec: ModelSpec) -> np.ndarray:
     groups = []
     seen = set()
     for blk in spec.blocks:
-        if isinstance(blk.term, RandomEffectTerm) and blk.term.bar.group not in seen:
-            seen.add(blk.term.bar.group)
-            groups.append(np.asarray(grouping_factor(spec.data, blk.term.bar.group).codes))
+        term = blk.term
+        if term.has(Ability.GROUPING_FACTOR) and term.grouping_factor not in seen:
+            seen.add(term.grouping_factor)
+            groups.append(np.asarray(grouping_factor(spec.data, term.grouping_factor).codes))
     groups.sort(key=lambda g: len(np.unique(g)))
     m = [1] + [len(np.unique(g)) for g in groups] + [n]
     Q = len(groups)

@@ -16,7 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
-from ..terms.smooth import SmoothTerm
+from ..terms.base import Ability, LatentTerm
 from .gam_likelihood import edf1, mgcv_df, mgcv_loglik
 from .mixed import MixedFit
 from .predict import joint_covariance
@@ -36,11 +36,11 @@ class GamFit(MixedFit):
     """
 
     # ---- structure ---------------------------------------------------------------------
-    def _smooths(self) -> list[tuple[int, SmoothTerm, list[int]]]:
+    def _smooths(self) -> list[tuple[int, LatentTerm, list[int]]]:
         out = []
         names = self.spec.x_names
         for k, blk in enumerate(self.spec.blocks):
-            if isinstance(blk.term, SmoothTerm):
+            if blk.term.has(Ability.SMOOTH):
                 null_idx = [names.index(n) for n in blk.fixed_names if n in names]
                 out.append((k, blk.term, null_idx))
         return out
@@ -111,7 +111,7 @@ class GamFit(MixedFit):
         out: dict[str, float] = {}
         for k, t, _ in self._smooths():
             v = t.sp(sysl.block_phi(self.state.phi, k))
-            labels = getattr(t, "sp_labels", None)
+            labels = t.sp_labels
             if labels is None:  # one penalty
                 out[t.name] = float(v)
             else:  # te(x,z)1, te(x,z)2, ... as mgcv names them
@@ -129,7 +129,7 @@ class GamFit(MixedFit):
         """Total edf: parametric coefficients plus smooths (mgcv's ``sum(edf)``)."""
         return len(self._param_idx()) + float(self.edf.sum()) + float(
             sum(self.state.extra["edf_blocks"][k] for k, blk in enumerate(self.spec.blocks)
-                if not isinstance(blk.term, SmoothTerm)))
+                if not blk.term.has(Ability.SMOOTH)))
 
     @property
     def score(self) -> float:
@@ -256,7 +256,6 @@ class GamFit(MixedFit):
         never NaN. GCV/UBRE fits give the sd column only.
         """
         from ..engine.optimize import numerical_hessian
-        from ..terms.ranef import RandomEffectTerm
         sysl = self.state.extra["system"]
         phi = np.asarray(self.state.phi, dtype=float)
         scale = float(self.state.latent_scale)
@@ -264,17 +263,17 @@ class GamFit(MixedFit):
         for k, blk in enumerate(self.spec.blocks):
             sl = sysl.layout.slices[k]
             g = np.zeros(phi.size)
-            if isinstance(blk.term, SmoothTerm):
+            if blk.term.has(Ability.SMOOTH):
                 if sl.stop - sl.start != 1:
                     continue  # several penalties per term: not a single variance
                 mult = blk.term.spec.S_scale if rescale else 1.0
                 g[sl.start] = 1.0
                 rows.append((blk.term.name, np.sqrt(scale * mult) * np.exp(phi[sl.start]), g))
-            elif isinstance(blk.term, RandomEffectTerm) and blk.term.nc == 1:
+            elif blk.term.has(Ability.GROUPING_FACTOR) and blk.term.nc == 1:
                 theta = abs(phi[sl.start])
                 if theta > 0:
                     g[sl.start] = 1.0 / phi[sl.start]
-                rows.append((blk.term.bar.label, np.sqrt(scale) * theta, g))
+                rows.append((blk.term.label, np.sqrt(scale) * theta, g))
         names = [r[0] for r in rows]
         out = pd.DataFrame({"std.dev": [r[1] for r in rows]}, index=names, dtype=float)
         scale_free = not self.family.scale_known

@@ -14,13 +14,12 @@ engine's coordinates ``[beta, u]`` (``b = Lambda u``, identity prior).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .gam import GamFit
+GamFit = Any  # a results.gam.GamFit (not imported: that module imports this one)
 
 
 def influence_matrix(fit: GamFit) -> np.ndarray:

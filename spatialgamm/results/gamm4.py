@@ -27,8 +27,7 @@ from scipy import stats
 from ..engine.smoothness import block_edf
 from ..engine.threads import blas_threads_for
 from ..model import ModelSpec
-from ..terms.ranef import RandomEffectTerm
-from ..terms.smooth import SmoothTerm
+from ..terms.base import Ability
 from .gam import GamFit
 from .mixed import MixedFit
 from .predict import joint_covariance
@@ -43,7 +42,7 @@ class MerView(MixedFit):
         """gamm4's grouping names of the smooths' random effects: Xr, Xr.0, Xr.1, ..."""
         out, j = {}, 0
         for blk in self.spec.blocks:
-            if isinstance(blk.term, SmoothTerm):
+            if blk.term.has(Ability.SMOOTH):
                 out[blk.term.name] = "Xr" if j == 0 else f"Xr.{j - 1}"
                 j += 1
         return out
@@ -72,7 +71,7 @@ class MerView(MixedFit):
     def _mer_names(self) -> list[str]:
         null: dict[str, str] = {}
         for blk in self.spec.blocks:
-            if isinstance(blk.term, SmoothTerm):
+            if blk.term.has(Ability.SMOOTH):
                 for j, nm in enumerate(blk.fixed_names):
                     null[nm] = f"X{blk.term.name}Fx{j + 1}"
         return [null.get(nm, f"X{nm}") for nm in self.spec.x_names]
@@ -162,12 +161,12 @@ def check_gamm4_spec(spec: ModelSpec) -> None:
     """gamm4's model class: single-penalty smooths and lme4 bars only."""
     for blk in spec.blocks:
         t = blk.term
-        if isinstance(t, SmoothTerm):
+        if t.has(Ability.SMOOTH):
             if blk.n_phi != 1:
                 raise NotImplementedError(
                     f"gamm4: smooth {t.name} has {blk.n_phi} smoothing parameters; gamm4 "
                     "needs one penalty per smooth (use s(), or a gam() fit for te())")
-        elif not isinstance(t, RandomEffectTerm):
+        elif not t.has(Ability.GROUPING_FACTOR):
             raise ValueError(f"gamm4: term {blk.name!r} is neither a smooth nor an lme4 bar; "
                              "gamm4 fits s() smooths and (x | g) random effects only")
 

@@ -6,6 +6,7 @@ optimum; it never refits itself. Tables are built on demand from those numbers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ from scipy import stats
 from ..engine.optimize import OptSummary
 from ..engine.pls import PLSResult
 from ..model import ModelSpec
-from ..terms.ranef import RandomEffectTerm
+from ..terms.base import Ability
 from . import ddf
 from .predict import predict_frame
 from .summary import format_lmm_summary
@@ -69,10 +70,10 @@ class MixedFit:
         self.crs = None
         self.spatial_coords: tuple[str, ...] | None = None
         for blk in spec.blocks:
-            coords = getattr(blk.term, "spatial_coords", None)
+            coords = blk.term.spatial_coords
             if coords:
                 self.spatial_coords = tuple(coords)
-                self.crs = getattr(blk.term, "crs", None)  # issue 6: a GP term's projected CRS
+                self.crs = blk.term.crs  # a GP term's projected CRS
                 break
 
     # ---- basic quantities --------------------------------------------------------------
@@ -200,7 +201,7 @@ class MixedFit:
     # ---- random effects -----------------------------------------------------------------
     def _bar_blocks(self):
         for k, blk in enumerate(self.spec.blocks):
-            if isinstance(blk.term, RandomEffectTerm):
+            if blk.term.has(Ability.GROUPING_FACTOR):
                 yield k, blk
 
     @property
@@ -209,9 +210,8 @@ class MixedFit:
         rows: list[dict] = []
         sysl = self.state.extra["system"]
         for k, blk in enumerate(self.spec.blocks):
-            fn = getattr(blk.term, "varcorr_rows", None)
-            if fn is not None:
-                rows.extend(fn(sysl.block_phi(self.state.phi, k), self.state.latent_scale))
+            rows.extend(blk.term.varcorr_rows(sysl.block_phi(self.state.phi, k),
+                                              self.state.latent_scale))
         if not self.family.scale_known:
             rows.append(dict(grp="Residual", var1=None, var2=None, vcov=self.state.scale,
                              sdcor=self.sigma))
@@ -223,11 +223,11 @@ class MixedFit:
         sysl = self.state.extra["system"]
         out: dict[str, pd.DataFrame] = {}
         for k, blk in enumerate(self.spec.blocks):
-            fn = getattr(blk.term, "ranef_frame", None)
-            if fn is None:
+            term = blk.term
+            if not term.has(Ability.RANEF_FRAME):
                 continue
-            frame = fn(self.state.b[sysl.col_slices[k]])
-            key = getattr(getattr(blk.term, "bar", None), "group", blk.name)
+            frame = term.ranef_frame(self.state.b[sysl.col_slices[k]])
+            key = term.grouping_factor if term.has(Ability.GROUPING_FACTOR) else blk.name
             # (x || g) splits one grouping factor into several terms: join their columns
             out[key] = out[key].join(frame, how="left") if key in out else frame
         return out
@@ -394,13 +394,11 @@ class MixedFit:
         return bool(self.optinfo.boundary)
 
     def refit_ml(self) -> MixedFit:
-        """The same model refitted by maximum likelihood (for likelihood-ratio tests)."""
-        if not self.REML:
-            return self
-        from .assemble import refit
-        return refit(self, reml=False)
+        """The same model refitted by maximum likelihood (for likelihood-ratio tests); see
+        :func:`spatialgamm.results.refit.refit_ml`."""
+        return _refits("refit_ml")(self)
 
-    # ---- Gaussian-process and known-covariance terms (issue 6; see results/gp.py) --------
+    # ---- Gaussian-process and known-covariance terms (see results/gp.py) -----------------
     @property
     def gp_params(self) -> pd.DataFrame:
         """Each GP term's kernel, range (and its convention), sigma, nu, nugget and
@@ -441,5 +439,18 @@ class MixedFit:
         """Parametric (bootMer's) or case (cluster) bootstrap: a ``BootstrapResult`` with
         ``.samples`` and ``.confint(level, method='percentile'|'bca')``; arguments in
         :func:`spatialgamm.results.bootstrap.bootstrap`."""
-        from .bootstrap import bootstrap
-        return bootstrap(self, n=n, kind=kind, **kwargs)
+        return _refits("bootstrap")(self, n=n, kind=kind, **kwargs)
+
+
+#: The refits a fit hands itself to (``refit_ml``, ``bootstrap``), filled by
+#: :mod:`.refit` when it is imported: a fit does not refit itself, so this module imports
+#: no assembler (the assemblers import it).
+REFITS: dict[str, Callable[..., Any]] = {}
+
+
+def _refits(name: str) -> Callable[..., Any]:
+    fn = REFITS.get(name)
+    if fn is None:  # only when this module is used without the package's __init__
+        raise RuntimeError(f"{name}: import spatialgamm.results.refit first (it provides "
+                           "the refits)")
+    return fn

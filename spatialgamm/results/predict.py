@@ -73,7 +73,7 @@ def design_rows(fit, newdata: pd.DataFrame, population: bool) -> tuple[np.ndarra
             zs.append(sp.csc_matrix((len(newdata), blk.q)))
             continue
         if getattr(term, "design_needs_phi", False):
-            # GP terms (issue 6): kriging weights depend on the fitted kernel parameters
+            # GP terms: kriging weights depend on the fitted kernel parameters
             z_new, fixed_new = term.design_for(newdata, phi=_block_phi(fit, k))
         else:
             z_new, fixed_new = term.design_for(newdata)
@@ -226,7 +226,7 @@ def _block_phi(fit, k: int) -> np.ndarray:
 
 
 def extra_variance(fit, newdata: pd.DataFrame) -> np.ndarray:
-    """Variance at new data that the posterior of (beta, b) does not carry (issue 6).
+    """Variance at new data that the posterior of (beta, b) does not carry.
 
     A GP's field at a new site given the site effects still varies (the kriging variance
     ``K_nn - K_ns K^-1 K_sn``); terms that know such a variance expose

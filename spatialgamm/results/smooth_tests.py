@@ -40,8 +40,7 @@ import scipy.sparse as sp
 from scipy import stats
 
 from ..engine.laplace import PIRLSError
-from ..terms.ranef import RandomEffectTerm
-from ..terms.smooth import SmoothTerm
+from ..terms.base import Ability
 from .chisq_mixture import chisq_mixture_sf
 from .predict import joint_covariance
 
@@ -203,7 +202,7 @@ def _schur(A: np.ndarray, m: np.ndarray, o: np.ndarray) -> np.ndarray:
 def _is_random(term) -> bool:
     """Terms integrated out of another random effect's test: mgcv's ``random`` smooths
     (``bs='re'``) and every non-smooth latent block (lme4 bars, GP and SPDE fields)."""
-    if isinstance(term, SmoothTerm):
+    if term.has(Ability.SMOOTH):
         return term.spec.bs == "re"
     return True
 
@@ -283,7 +282,7 @@ def smooth_table(fit) -> pd.DataFrame:
     eb = st.extra["edf_blocks"]
     for k, blk in enumerate(spec.blocks):
         t = blk.term
-        if not isinstance(t, RandomEffectTerm):
+        if not t.has(Ability.GROUPING_FACTOR):
             continue
         if t.nc != 1:  # correlated (x | g) has no s(., bs='re') equivalent to test against
             continue
@@ -294,7 +293,7 @@ def smooth_table(fit) -> pd.DataFrame:
             res = _re_test(k, b_idx, x, C, info, lam, prec, sysl, p, s, res_df, spec.blocks)
         else:
             res = _bar_test_at(moved, k, b_idx, res_df)
-        rows.append(_row(t.bar.label, float(eb[k]), res, est_disp))
+        rows.append(_row(t.label, float(eb[k]), res, est_disp))
     return pd.DataFrame(rows).set_index("term")
 
 

@@ -180,10 +180,10 @@ def format_lmm_summary(fit) -> str:
     out.append(varcorr_block(fit))
     ng = []
     for blk in spec.blocks:
-        if hasattr(blk.term, "levels"):
+        if blk.term.n_levels is not None:
             base = blk.name.split(".")[0]
             if base not in [g[0] for g in ng]:
-                ng.append((base, len(blk.term.levels)))
+                ng.append((base, blk.term.n_levels))
     groups = "; ".join(f"{g}, {k}" for g, k in ng)
     out.append(f"Number of obs: {fit.nobs}" + (f", groups:  {groups}" if groups else ""))
     gp_lines = _gp_block(fit)

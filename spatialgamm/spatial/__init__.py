@@ -8,6 +8,7 @@ from .geotiff import write_geotiff
 from .grid import GridSpec, intersecting_cells, make_grid
 from .gridprediction import GridPrediction
 from .guards import ExtrapolationWarning, GridTooLargeError
+from .plan import GridOptions
 from .plot import plot_estimate_se, plot_map, save_figure
 from .polygon import buffer_polygon, read_polygon
 from .predict import predict_grid
@@ -18,6 +19,7 @@ from .tiled import predict_geotiff
 __all__ = [
     "ExtrapolationWarning",
     "FileWriteError",
+    "GridOptions",
     "GridTooLargeError",
     "GridPrediction",
     "GridSpec",

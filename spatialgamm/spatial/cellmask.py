@@ -6,7 +6,7 @@ Two questions are asked of every cell:
   sf's ``st_intersects``: a cell touching the boundary counts);
 - *inside*: is the cell's centre in or on the (unbuffered) polygon? (the ``crop`` mask).
 
-Testing a shapely box per cell cost 4.5 of 7.8 s on a 1000 x 1000 grid (issue 17). Here
+Testing a shapely box per cell cost 4.5 of 7.8 s on a 1000 x 1000 grid. Here
 GDAL's rasteriser (:mod:`rasterio.features`) answers both for a whole window at once, and
 GEOS is asked only about the few cells the polygon's boundary passes near:
 
@@ -32,7 +32,7 @@ import shapely
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.transform import Affine
 
-from .grid import GridSpec
+from .gridspec import GridSpec
 
 # rasterio's rasteriser, run in several threads at once (dask tiles), sometimes warns that
 # its in-memory raster has no geotransform while another thread sets one up; the masks are

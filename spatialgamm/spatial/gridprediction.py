@@ -15,6 +15,7 @@ from pyproj import CRS
 from rasterio.transform import Affine
 
 from .crs import crs_label
+from .draw import draw_map, draw_pair
 from .geotiff import write_geotiff
 from .grid import GridSpec
 
@@ -205,15 +206,11 @@ class GridPrediction:
 
     def plot(self, band: str = "estimate", **kwargs: Any) -> Any:
         """Map one band (see :func:`plot_map`); returns the matplotlib Axes."""
-        from .plot import plot_map
-
-        return plot_map(self, band=band, **kwargs)
+        return draw_map(self, None, band=band, **kwargs)
 
     def plot_pair(self, **kwargs: Any) -> Any:
         """Estimate and standard error side by side (see :func:`plot_estimate_se`); a Figure."""
-        from .plot import plot_estimate_se
-
-        return plot_estimate_se(self, **kwargs)
+        return draw_pair(self, **kwargs)
 
     def summary(self) -> str:
         """A text summary: grid, scale and exposure, CRS, and each band's range."""

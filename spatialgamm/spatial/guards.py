@@ -2,8 +2,8 @@
 
 A map of a polygon far from the data shows only the model's extrapolation (for a spatial
 field: its mean, everywhere the same), and a polygon in the wrong coordinates (lon/lat for a
-fit in metres) does not overlap the data at all; both looked like valid maps (issue 12). A
-grid of 4e8 cells ran for hours before running out of memory (issue 18). Here:
+fit in metres) does not overlap the data at all; both looked like valid maps. A
+grid of 4e8 cells ran for hours before running out of memory. Here:
 
 - :func:`data_extent` reads where the data are (the fit's coordinate columns) and the fitted
   range, when the fit has one;

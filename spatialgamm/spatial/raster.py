@@ -17,13 +17,13 @@ import io
 import pickle
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from .gridprediction import band_units, geotiff_tags, scale_label
-from .predict import plan_grid
+from .plan import GridOptions, GridPlan, check_flag, plan_grid
 from .rasterout import register_accessor
 from .tiled import _warn_extrapolation_sampled
 from .tiles import check_chunks, tile_block, tiles_of
@@ -36,18 +36,7 @@ def predict_raster(
     *,
     resolution: float | Sequence[float] | None = None,
     chunks: int | Sequence[int] = 512,
-    buffer: float = 0.0,
-    type: str = "response",
-    level: float = 0.95,
-    exceedance: Sequence[float] | None = None,
-    coords: Sequence[str] | None = None,
-    covariates: Mapping[str, Any] | None = None,
-    offset: float = 0.0,
-    crop: bool = True,
-    crs: Any = None,
-    chunk_size: int = 50_000,
-    units: str | None = None,
-    extrapolate: bool = False,
+    **options: Any,
 ) -> Any:
     """Predict a fitted model over a grid covering a polygon, lazily, tile by tile (dask).
 
@@ -58,14 +47,18 @@ def predict_raster(
 
     Parameters
     ----------
-    fit, polygon, n, buffer, type, level, exceedance, coords, covariates, offset, crop, crs,
-    chunk_size, units, extrapolate
+    fit, polygon, n
         As for :func:`~spatialgamm.spatial.predict_grid`.
     resolution : float or (float, float), optional
         Cell width (and height) in the coordinates' units. Give ``n`` or ``resolution``.
     chunks : int or (int, int)
         Cells per tile side (rows, cols); at least 16. A task holds one tile of every band
         (``8 * bands * rows * cols`` bytes) besides the model's own work per chunk.
+    **options
+        The grid options (:class:`~spatialgamm.spatial.plan.GridOptions`), as for
+        ``predict_grid``: ``buffer``, ``type``, ``level``, ``exceedance``, ``coords``,
+        ``covariates``, ``offset``, ``crop``, ``crs``, ``chunk_size``, ``units``,
+        ``extrapolate``.
 
     Returns
     -------
@@ -99,18 +92,13 @@ def predict_raster(
     """
     import dask.array as da
     import rioxarray  # noqa: F401  (registers the .rio accessor)
-    import xarray as xr
 
     if n is None and resolution is None:
         raise ValueError("give n=(nx, ny) or resolution= (the cell size)")
     chunks_rc = check_chunks(chunks)
-    plan = plan_grid(
-        fit, polygon, n, cellsize=resolution, buffer=buffer, type=type, level=level,
-        exceedance=exceedance, coords=coords, covariates=covariates, offset=offset, crs=crs,
-        chunk_size=chunk_size, extrapolate=extrapolate,
-    )  # fmt: skip
-    if not isinstance(crop, (bool, np.bool_)):
-        raise TypeError(f"crop must be True or False, got {crop!r}")
+    opts = GridOptions.from_keywords("predict_raster", options)
+    plan = plan_grid(fit, polygon, n, resolution, opts)
+    crop = check_flag(opts.crop, "crop")
     _warn_extrapolation_sampled(plan)
     spec = plan.spec
     tiles = tiles_of(spec.shape, chunks_rc)
@@ -120,31 +108,42 @@ def predict_raster(
     graph: dict[Any, Any] = {plan_key: dataclasses.replace(plan, fit=portable_fit(plan.fit))}
     for bi, row in enumerate(tiles):
         for bj, tile in enumerate(row):
-            graph[(name, 0, bi, bj)] = (tile_block, plan_key, tile, bool(crop))
+            graph[(name, 0, bi, bj)] = (tile_block, plan_key, tile, crop)
     row_sizes = tuple(r[0].height for r in tiles)
     col_sizes = tuple(t.width for t in tiles[0])
     bands = plan.bands
     stack = da.Array(graph, name, chunks=((len(bands),), row_sizes, col_sizes), dtype=float,
                      meta=np.empty((0, 0, 0)))
+    ds = _dataset(stack, plan, opts)
+    register_accessor()
+    return ds
+
+
+def _dataset(stack: Any, plan: GridPlan, opts: GridOptions) -> Any:
+    """The bands of ``stack`` (bands, y, x) as an xarray Dataset with the grid's coordinates,
+    CRS, transform, nodata and the scale's tags."""
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+    import xarray as xr
+
+    spec, bands = plan.spec, plan.bands
     xe, ye = spec.x_edges, spec.y_edges
     x = 0.5 * (xe[:-1] + xe[1:])
     y = (0.5 * (ye[:-1] + ye[1:]))[::-1]  # raster rows from the top
     link = plan.link_name
-    unit_of = band_units(bands, type, link, units)
+    unit_of = band_units(bands, opts.type, link, opts.units)
     variables = {
         b: xr.DataArray(stack[k], dims=("y", "x"), attrs={"units": unit_of[b]} if b in unit_of
                         else {})
         for k, b in enumerate(bands)
     }
-    label = scale_label(type, link, plan.offset, plan.has_offset)
-    tags = geotiff_tags(label, type, float(level), link, plan.names, plan.thresholds)
+    label = scale_label(opts.type, link, plan.offset, plan.has_offset)
+    tags = geotiff_tags(label, opts.type, float(opts.level), link, plan.names, plan.thresholds)
     ds = xr.Dataset(variables, coords={"x": x, "y": y}, attrs=tags)
     if plan.crs is not None:
         ds = ds.rio.write_crs(plan.crs.to_wkt())
     ds = ds.rio.write_transform(spec.transform)
     for b in bands:
         ds[b] = ds[b].rio.write_nodata(np.nan)
-    register_accessor()
     return ds
 
 

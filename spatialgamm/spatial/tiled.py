@@ -11,7 +11,7 @@ size; cell for cell the file holds what ``predict_grid(...).to_geotiff(...)`` wr
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from .geotiff import write_geotiff_windows
 from .grid import intersecting_cells, make_grid
 from .gridprediction import band_units, geotiff_tags, scale_label
 from .guards import warn_extrapolation
-from .predict import GridPlan, plan_grid
+from .plan import GridOptions, GridPlan, plan_grid
 from .tiles import Tile, bands_at, tile_block, tiles_of
 
 
@@ -32,26 +32,17 @@ def predict_geotiff(
     n: int | Sequence[int] | None = None,
     *,
     cellsize: float | Sequence[float] | None = None,
-    buffer: float = 0.0,
-    type: str = "response",
-    level: float = 0.95,
-    exceedance: Sequence[float] | None = None,
-    coords: Sequence[str] | None = None,
-    covariates: Mapping[str, Any] | None = None,
-    offset: float = 0.0,
-    crop: bool = True,
-    crs: Any = None,
     tile: int = 512,
-    chunk_size: int = 50_000,
     progress: bool | None = None,
-    units: str | None = None,
     nodata: float = -9999.0,
-    extrapolate: bool = False,
+    **options: Any,
 ) -> Path:
     """Predict a fitted model over a grid and write it as a GeoTIFF, tile by tile.
 
     The arguments are those of :func:`~spatialgamm.spatial.predict_grid` (the grid, the
-    bands, their scale) plus the output ``path``, ``nodata`` and the ``tile`` size; the
+    bands, their scale: the grid options of
+    :class:`~spatialgamm.spatial.plan.GridOptions`) plus the output ``path``, ``nodata``
+    and the ``tile`` size; the
     result is the file ``predict_grid(...).to_geotiff(path)`` would write, without holding
     the grid in memory, so grids of any size can be mapped (``predict_grid`` refuses those
     that do not fit in memory). No cell table is made.
@@ -71,11 +62,8 @@ def predict_geotiff(
     --------
     >>> predict_geotiff(fit, coast, "rongelap_10m.tif", cellsize=10)  # doctest: +SKIP
     """
-    plan = plan_grid(
-        fit, polygon, n, cellsize=cellsize, buffer=buffer, type=type, level=level,
-        exceedance=exceedance, coords=coords, covariates=covariates, offset=offset, crs=crs,
-        chunk_size=chunk_size, extrapolate=extrapolate,
-    )  # fmt: skip
+    opts = GridOptions.from_keywords("predict_geotiff", options)
+    plan = plan_grid(fit, polygon, n, cellsize, opts)
     if not _whole_at_least(tile, 16):
         raise ValueError(f"tile must be a whole number of cells, at least 16; got {tile!r}")
     tile = int(tile)
@@ -85,12 +73,12 @@ def predict_geotiff(
     show = len(tiles) > 4 if progress is None else bool(progress)
     bands = plan.bands
     link = plan.link_name
-    label = scale_label(type, link, plan.offset, plan.has_offset)
-    tags = geotiff_tags(label, type, float(level), link, plan.names, plan.thresholds)
+    label = scale_label(opts.type, link, plan.offset, plan.has_offset)
+    tags = geotiff_tags(label, opts.type, float(opts.level), link, plan.names, plan.thresholds)
     return write_geotiff_windows(
         path, bands, spec.shape, spec.transform,
-        _blocks(plan, tiles, bool(crop), show), crs=plan.crs, nodata=nodata,
-        units=band_units(bands, type, link, units), tags=tags,
+        _blocks(plan, tiles, bool(opts.crop), show), crs=plan.crs, nodata=nodata,
+        units=band_units(bands, opts.type, link, opts.units), tags=tags,
     )  # fmt: skip
 
 

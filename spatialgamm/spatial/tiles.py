@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .cellmask import window_masks
+from .values import predict_values
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,6 @@ def tile_block(plan: Any, tile: Tile, crop: bool) -> np.ndarray:
     centre is outside the polygon, are NaN. At most ``plan.chunk_size`` cells go to
     ``fit.predict`` at once; nothing larger than the tile is allocated.
     """
-    from .predict import predict_values  # predict imports this module
-
     spec = plan.spec
     shape = (tile.height, tile.width)
     kept, inside = window_masks(spec, tile.row0, tile.col0, shape, plan.buffered, plan.area)

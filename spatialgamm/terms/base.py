@@ -1,4 +1,16 @@
-"""The block protocol: what every random / penalised term hands to the engine.
+"""The term protocol: what every random / penalised term hands to the engine and the results.
+
+Two objects per latent term:
+
+* a :class:`Block` (below): the numbers the engine works with;
+* its ``term``, a :class:`LatentTerm`: what the term *is* - its parameter names, how it
+  reports them, how it rebuilds its design rows for new data - and a declared set of optional
+  :class:`Ability` values (kriging variance, covariance form, lme4 grouping factor, ...).
+  Code outside :mod:`spatialgamm.terms` asks ``term.has(Ability.X)`` and never probes a
+  term's attributes or type.
+
+A new term kind is one module in :mod:`spatialgamm.terms`: a :class:`LatentTerm` subclass and a
+builder registered with :func:`register_term` (see ``docs/ARCHITECTURE.md``).
 
 The engine sees only :class:`Block` objects. A block owns columns ``Z`` of the latent part of
 the linear predictor and the prior of its coefficients, in one of two forms:
@@ -16,14 +28,17 @@ lme4) and 1 for families with a known scale.
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..formula.parse import FormulaError, SpecialTerm
+from ..errors import FormulaError
+from ..termsyntax import SpecialTerm
 
 
 @dataclass
@@ -44,8 +59,9 @@ class Block:
     fixed : ndarray, shape (n, m), optional
         Unpenalised columns the term adds to the fixed-effects matrix (a penalty null space).
     fixed_names : list of str
-    term : object
-        The term object that built the block (used to report and to predict).
+    term : LatentTerm
+        The term object that built the block (used to report and to predict; see
+        :class:`LatentTerm`).
     """
 
     name: str
@@ -77,9 +93,202 @@ class Block:
 
     def at_boundary(self, phi: np.ndarray) -> list[str]:
         """Human-readable descriptions of parameters on their boundary (singular fit)."""
-        fn = getattr(self.term, "at_boundary", None)
-        return fn(phi) if fn else []
+        return self.term.at_boundary(phi)
 
+
+
+class CovariateDesign(Protocol):
+    """Columns of a model matrix built on data that rebuild themselves for new data (what the
+    formula layer's ``fixed_design`` returns; lme4 bars take their covariates as one)."""
+
+    X: np.ndarray
+    names: list[str]
+
+    def for_newdata(self, newdata: pd.DataFrame) -> np.ndarray: ...
+
+
+class Ability(str, enum.Enum):
+    """Optional abilities a term may declare in :attr:`LatentTerm.abilities`.
+
+    Each ability names the members the term then provides (:data:`ABILITY_MEMBERS`);
+    callers ask ``term.has(Ability.X)`` before using them.
+    """
+
+    #: ``extra_variance(newdata, phi, scale) -> (m,)``: variance of the term's field at new
+    #: rows given its coefficients (the kriging variance of a GP at a new site)
+    KRIGING_VARIANCE = "kriging_variance"
+    #: ``new_coords(newdata) -> (X, rows)`` and ``field_covariance(X, phi, scale)``: the
+    #: joint covariance of the field at new points (for conditional simulation)
+    FIELD_COVARIANCE = "field_covariance"
+    #: ``report(phi, scale) -> dict``: the field's parameters on the user's scale (range,
+    #: sigma, nu, ...), one row of ``gp_params`` / ``spde_params``
+    FIELD_REPORT = "field_report"
+    #: ``ranef_frame(b) -> DataFrame``: conditional modes, one row per level
+    RANEF_FRAME = "ranef_frame"
+    #: ``lambda_jacobian(phi) -> (nnz, n_phi)``: exact derivative of the stored values of
+    #: Lambda (the engine uses central differences otherwise)
+    LAMBDA_JACOBIAN = "lambda_jacobian"
+    #: ``covariance_matrix(phi)`` and ``covariance_jacobian(phi)``: the covariance of the
+    #: coefficients and its derivatives (the engine's covariance form)
+    COVARIANCE_FORM = "covariance_form"
+    #: ``precision_derivatives(phi) -> [(dP/dphi_j, dlog|P|/dphi_j)]`` (precision blocks)
+    PRECISION_DERIVATIVES = "precision_derivatives"
+    #: ``phi_scale()``, ``sign_free()``, ``canonical_phi(phi)``: the optimiser's units and
+    #: sign symmetries of the parameters (``engine.optimize.ParameterSpace``)
+    OPTIMISER_UNITS = "optimiser_units"
+    #: an lme4 bar: ``grouping_factor`` (the group expression), ``label`` (``(x | g)``),
+    #: ``cov_names`` (coefficients per level, ``nc`` of them), ``T(phi)`` (the relative
+    #: covariance factor of one level)
+    GROUPING_FACTOR = "grouping_factor"
+    #: an mgcv smooth in mixed-model form: ``spec`` (the basis, :class:`~.smooths.SmoothSpec`),
+    #: ``U_range`` / ``U_null`` (its penalty's range and null space), ``sp(phi)`` and
+    #: ``sp_labels`` (smoothing parameters, labelled as mgcv's when there are several) and
+    #: ``coef_from(b, beta_null)`` (coefficients on mgcv's basis)
+    SMOOTH = "smooth"
+    #: a known relationship matrix (kinship): ``variance(phi, scale)`` is the genetic
+    #: variance whose share of the total is the heritability
+    HERITABLE = "heritable"
+
+
+#: the members each ability brings (checked when a term class is defined)
+ABILITY_MEMBERS: dict[Ability, tuple[str, ...]] = {
+    Ability.KRIGING_VARIANCE: ("extra_variance",),
+    Ability.FIELD_COVARIANCE: ("new_coords", "field_covariance"),
+    Ability.FIELD_REPORT: ("report",),
+    Ability.RANEF_FRAME: ("ranef_frame",),
+    Ability.LAMBDA_JACOBIAN: ("lambda_jacobian",),
+    Ability.COVARIANCE_FORM: ("covariance_matrix", "covariance_jacobian"),
+    Ability.PRECISION_DERIVATIVES: ("precision_derivatives",),
+    Ability.OPTIMISER_UNITS: ("phi_scale", "sign_free", "canonical_phi"),
+    Ability.GROUPING_FACTOR: ("grouping_factor", "label", "cov_names", "nc", "T"),
+    Ability.SMOOTH: ("spec", "U_range", "U_null", "sp", "sp_labels", "coef_from"),
+    Ability.HERITABLE: ("variance",),
+}
+
+
+class LatentTerm:
+    """Base class of every term that builds a :class:`Block`: the protocol the engine and
+    the results rely on.
+
+    Required (a subclass defines them):
+
+    * ``name`` (str) and ``phi_names`` (one name per parameter of the block, on the
+      optimiser's scale: ``log_range``, ``Subject.(Intercept)`` ...);
+    * ``lambda_values(phi)`` for ``kind="factor"`` blocks or ``precision(phi)`` for
+      ``kind="precision"`` ones (see :class:`Block`);
+    * ``design_for(newdata, phi=None) -> (Z_new, fixed_new)``: the term's design rows (and
+      the rows of the fixed columns it added, or None) for new data, at the fitted ``phi``;
+    * ``varcorr_rows(phi, scale) -> list[dict]``: its rows of ``VarCorr`` (keys ``grp``,
+      ``var1``, ``var2``, ``vcov``, ``sdcor``; may be empty).
+
+    Optional, with the defaults here:
+
+    * ``at_boundary(phi)``: descriptions of parameters on a boundary (none);
+    * ``spatial_coords`` (coordinate column names of a spatial term) and ``crs``: None;
+    * ``n_levels``: the number of levels of the term's grouping (None: not grouped);
+    * ``population_level_drop``: the term is left out of population-level predictions
+      (``re_form=~0``): lme4 bars and kinship effects, not smooths or fields (False);
+    * ``design_needs_phi``: ``design_for`` depends on ``phi`` (kriging weights) (False);
+    * ``lambda_is_linear``: Lambda is linear in ``phi`` (its Jacobian is constant) (False);
+    * ``log_scale_start``: the single parameter is a log SD whose start the engine may
+      balance against the data (smooths) (False);
+
+    and the abilities a class declares in ``abilities`` (:class:`Ability`), each with its
+    members (:data:`ABILITY_MEMBERS`). Declaring an ability without its members, or defining
+    an ability's members without declaring it, is refused when the class is defined.
+    """
+
+    #: the optional abilities this term kind has
+    abilities: ClassVar[frozenset[Ability]] = frozenset()
+
+    name: str
+    phi_names: Sequence[str]
+    spatial_coords: tuple[str, ...] | None = None
+    crs: Any = None
+    population_level_drop: bool = False
+    design_needs_phi: bool = False
+    lambda_is_linear: bool = False
+    log_scale_start: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.abilities = frozenset(Ability(a) for a in cls.abilities)
+        # dataclass fields without a default are only annotations when this runs
+        fields = {f for k in cls.__mro__ for f in vars(k).get("__annotations__", {})}
+        for ab, members in ABILITY_MEMBERS.items():
+            present = [m for m in members if hasattr(cls, m) or m in fields]
+            if ab in cls.abilities and len(present) < len(members):
+                missing = sorted(set(members) - set(present))
+                raise TypeError(f"{cls.__name__} declares {ab.name} but lacks {missing}")
+            if ab not in cls.abilities and present:
+                raise TypeError(f"{cls.__name__} defines {present} but does not declare "
+                                f"Ability.{ab.name} in its abilities")
+
+    @classmethod
+    def has(cls, ability: Ability) -> bool:
+        """Whether the term kind has ``ability`` (and so its members).
+
+        Examples
+        --------
+        >>> from spatialgamm.terms.ranef import RandomEffectTerm
+        >>> RandomEffectTerm.has(Ability.GROUPING_FACTOR), RandomEffectTerm.has(Ability.SMOOTH)
+        (True, False)
+        """
+        return ability in cls.abilities
+
+    def design_for(self, newdata: pd.DataFrame, phi: np.ndarray | None = None
+                   ) -> tuple[Any, np.ndarray | None]:
+        raise NotImplementedError(f"{type(self).__name__} does not rebuild its design for "
+                                  "new data")
+
+    def varcorr_rows(self, phi: np.ndarray, scale: float) -> list[dict]:
+        raise NotImplementedError(f"{type(self).__name__} does not report variance "
+                                  "components")
+
+    def at_boundary(self, phi: np.ndarray) -> list[str]:
+        return []
+
+    @property
+    def n_levels(self) -> int | None:
+        return None
+
+
+#: a builder turns one parsed call of the formula into blocks
+TermBuilder = Callable[[SpecialTerm, pd.DataFrame, dict, Any], list[Block]]
+
+#: formula call name -> builder (filled by :func:`register_term`)
+TERM_KINDS: dict[str, TermBuilder] = {}
+
+
+def register_term(*calls: str, replace: bool = False) -> Callable[[TermBuilder], TermBuilder]:
+    """Register a term builder for the formula calls ``calls`` (a decorator).
+
+    ``builder(special, data, env, family) -> list[Block]`` receives the parsed call
+    (:class:`~spatialgamm.termsyntax.SpecialTerm`), the model's data, the caller's namespace
+    and the family. A module of :mod:`spatialgamm.terms` registers its builders when the
+    package looks its calls up; other code registers before fitting.
+
+    Examples
+    --------
+    >>> @register_term("_doc_example")
+    ... def build_example(special, data, env, family):
+    ...     return []
+    >>> "_doc_example" in TERM_KINDS
+    True
+    >>> del TERM_KINDS["_doc_example"]
+    """
+    for c in calls:
+        if not c.isidentifier() or c == "offset":
+            raise ValueError(f"term call name {c!r} must be an identifier other than 'offset'")
+
+    def deco(builder: TermBuilder) -> TermBuilder:
+        for c in calls:
+            if c in TERM_KINDS and TERM_KINDS[c] is not builder and not replace:
+                raise ValueError(f"term call {c}() is already registered (to "
+                                 f"{TERM_KINDS[c].__module__}); pass replace=True")
+            TERM_KINDS[c] = builder
+        return builder
+    return deco
 
 def check_arguments(special: SpecialTerm, allowed, where: str | None = None) -> dict[str, Any]:
     """The term's keyword arguments, refusing unknown ones with the list of known ones."""

@@ -35,10 +35,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..formula.parse import FormulaError, SpecialTerm
-from ..kernels import effective_range
-from .base import Block, check_arguments, coordinate_matrix
-from .gp import KernelChoice, check_crs, parse_kernel
+from ..errors import FormulaError
+from ..kernels import KernelChoice, effective_range, parse_kernel
+from ..termsyntax import SpecialTerm
+from .base import Ability, Block, LatentTerm, check_arguments, coordinate_matrix, register_term
+from .gp import check_crs
 
 #: warn when the basis captures less than this share of the prior variance at the data
 MIN_CAPTURED = 0.9
@@ -88,8 +89,10 @@ class HilbertBox:
 
 
 @dataclass(eq=False)
-class HSGPTerm:
+class HSGPTerm(LatentTerm):
     """One Hilbert-space GP."""
+
+    abilities = frozenset({Ability.FIELD_REPORT, Ability.LAMBDA_JACOBIAN})
 
     name: str
     variables: tuple[str, ...]
@@ -226,6 +229,7 @@ def _region_bounds(region: Any, D: int, where: str) -> np.ndarray:
                        f"({2 * D} numbers), an (n, {D}) array of points, or a geometry")
 
 
+@register_term("hsgp")
 def build_hsgp(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], family
                ) -> list[Block]:
     """The block of ``hsgp(x, y, m=20, c=1.25, kernel=, nu=, range=, sigma=, region=)``.

@@ -32,8 +32,9 @@ import pandas as pd
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from ..formula.parse import FormulaError, SpecialTerm
-from .base import Block, check_arguments
+from ..errors import FormulaError
+from ..termsyntax import SpecialTerm
+from .base import Ability, Block, LatentTerm, check_arguments, register_term
 from .gp import indicator, lower_triangle_template
 
 
@@ -154,8 +155,11 @@ def psd_factor(K: np.ndarray, where: str, tol: float = 1e-8) -> tuple[np.ndarray
 
 
 @dataclass(eq=False)
-class KnownCovTerm:
+class KnownCovTerm(LatentTerm):
     """A random effect over ids with covariance ``s sigma^2 K``."""
+
+    abilities = frozenset({Ability.HERITABLE, Ability.KRIGING_VARIANCE, Ability.RANEF_FRAME,
+                           Ability.LAMBDA_JACOBIAN, Ability.COVARIANCE_FORM})
 
     #: a group-level effect: dropped by predict(re_form='~0'), as lme4 bars are
     population_level_drop = True
@@ -174,6 +178,15 @@ class KnownCovTerm:
     _K: np.ndarray | None = None  # F F', formed when the covariance form asks for it
     design_needs_phi = False
     spatial_coords = None
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def phi_names(self) -> list[str]:
+        """sigma (relative to the residual SD for a Gaussian model), unless fixed by sigma=."""
+        return [] if self.fixed_sigma is not None else ["sigma"]
 
     def sigma(self, phi: np.ndarray) -> float:
         return self.fixed_sigma if self.fixed_sigma is not None else abs(float(phi[0]))
@@ -261,6 +274,7 @@ class KnownCovTerm:
         return out
 
 
+@register_term("kinship", "known_cov")
 def build_known_cov(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], family
                     ) -> list[Block]:
     """The block of ``kinship(id, K)`` / ``known_cov(id, K=..., ids=..., Z=..., sigma=...)``.

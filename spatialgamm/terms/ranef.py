@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..formula.fixed import FixedDesign, fixed_design
-from ..formula.parse import BarTerm, FormulaError
-from .base import Block, column_rms
+from ..errors import FormulaError
+from ..termsyntax import BarTerm
+from .base import Ability, Block, CovariateDesign, LatentTerm, column_rms
 
 
 def group_parts(group: str) -> list[str]:
@@ -70,14 +70,19 @@ def level_codes(fac: pd.Categorical) -> np.ndarray:
 
 
 @dataclass
-class RandomEffectTerm:
+class RandomEffectTerm(LatentTerm):
     """An lme4 bar term built on data; also rebuilds its design rows for new data."""
+
+    abilities = frozenset({Ability.GROUPING_FACTOR, Ability.RANEF_FRAME,
+                           Ability.LAMBDA_JACOBIAN, Ability.OPTIMISER_UNITS})
+    #: group-level effects: left out of population-level predictions (re_form=~0)
+    population_level_drop = True
 
     bar: BarTerm
     name: str
     levels: list[str]
     cov_names: list[str]
-    covariates: FixedDesign
+    covariates: CovariateDesign
     #: RMS of each covariate column over the rows with a level: the optimiser's units for
     #: the rows of T, so a slope covariate in other units gives the same search
     col_rms: np.ndarray | None = None
@@ -90,13 +95,41 @@ class RandomEffectTerm:
     def n_theta(self) -> int:
         return self.nc * (self.nc + 1) // 2
 
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def grouping_factor(self) -> str:
+        """The grouping expression (``Subject``, ``a:b``)."""
+        return self.bar.group
+
+    @property
+    def label(self) -> str:
+        """``(expr | group)``."""
+        return self.bar.label
+
+    @property
+    def phi_names(self) -> list[str]:
+        """lme4's names of theta: ``Subject.(Intercept)``, ``Subject.Days.(Intercept)``,
+        ``Subject.Days`` (T's lower triangle column by column)."""
+        c = self.cov_names
+        return [f"{self.name}.{c[r]}" if r == k else f"{self.name}.{c[r]}.{c[k]}"
+                for k in range(self.nc) for r in range(k, self.nc)]
+
     # ---- construction -------------------------------------------------------------
     @classmethod
-    def build(cls, bar: BarTerm, data: pd.DataFrame, name: str | None = None) -> Block:
-        """Build the block of ``(expr | group)`` on ``data``."""
+    def build(cls, bar: BarTerm, data: pd.DataFrame, covariates: CovariateDesign,
+              name: str | None = None) -> Block:
+        """Build the block of ``(expr | group)`` on ``data``.
+
+        ``covariates`` is the model matrix of ``expr`` on ``data`` (R's ``model.matrix``,
+        built by the formula layer: ``fixed_design(bar.expr, data)``); it also rebuilds the
+        rows for new data.
+        """
         fac = grouping_factor(data, bar.group)
         nlev = len(fac.categories)  # lme4's checks of nlev are in model.py (control=)
-        cov = fixed_design(bar.expr, data)
+        cov = covariates
         if cov.X.shape[1] == 0:
             raise FormulaError(f"random-effects term {bar.label} has no columns")
         term = cls(bar, name or bar.group, [str(c) for c in fac.categories], cov.names, cov)
@@ -133,7 +166,8 @@ class RandomEffectTerm:
         vals = cov[ok].ravel()
         return sp.csc_matrix((vals, (rows, cols)), shape=(n, len(self.levels) * nc))
 
-    def design_for(self, newdata: pd.DataFrame) -> tuple[sp.csc_matrix, None]:
+    def design_for(self, newdata: pd.DataFrame, phi: np.ndarray | None = None
+                   ) -> tuple[sp.csc_matrix, None]:
         """Design rows for new data (and no fixed columns); unseen levels give zero rows."""
         parts = group_parts(self.bar.group)
         missing = [p for p in parts if p not in newdata.columns]

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..formula.parse import FormulaError, SpecialTerm
-from .base import Block, check_arguments
+from ..errors import FormulaError
+from ..termsyntax import SpecialTerm
+from .base import Ability, Block, LatentTerm, check_arguments, register_term
 from .smooths import SmoothSpec, make_basis
 
 PHI_BOUND = 20.0  # sp in [exp(-40), exp(40)]: wide enough for any real smoothing problem
@@ -29,13 +30,23 @@ MULTI_PHI_LOWER = 10.0
 
 
 @dataclass
-class SmoothTerm:
+class SmoothTerm(LatentTerm):
     """One smooth ``s(...)`` (one level of a factor ``by``) in mixed-model form."""
+
+    abilities = frozenset({Ability.SMOOTH, Ability.LAMBDA_JACOBIAN})
 
     spec: SmoothSpec
     U_range: np.ndarray  # k x r, scaled by d^-1/2
     U_null: np.ndarray  # k x m
     name: str
+
+    #: one penalty: the smoothing parameter is labelled by the smooth's name
+    sp_labels = None
+
+    @property
+    def phi_names(self) -> list[str]:
+        """phi is the log of the smooth's SD relative to the scale (``sp = exp(-2 phi)``)."""
+        return ["log_sd"]
 
     @property
     def spatial_coords(self) -> tuple[str, ...] | None:
@@ -69,7 +80,8 @@ class SmoothTerm:
         return [dict(grp=self.name, var1="(Intercept)" if self.spec.bs == "re" else "smooth",
                      var2=None, vcov=sd ** 2, sdcor=sd)]
 
-    def design_for(self, newdata: pd.DataFrame) -> tuple[Any, np.ndarray | None]:
+    def design_for(self, newdata: pd.DataFrame, phi: np.ndarray | None = None
+                   ) -> tuple[Any, np.ndarray | None]:
         """b-space design rows (and null-space columns) of the smooth at new data."""
         Xn = self.spec.predict_matrix(newdata)
         if sp.issparse(Xn):
@@ -108,8 +120,8 @@ def _canonical_null_basis(U0: np.ndarray) -> np.ndarray:
 
     The null space is an eigenspace of a repeated (zero) eigenvalue, so LAPACK may return
     any rotation of it, and a rounding-level change of S (the rows in another order) gives
-    another rotation: the reported null-space coefficients changed with row order (issue
-    18). The projector ``U0 U0'`` is unique; Gram-Schmidt on its columns, taken by
+    another rotation: the reported null-space coefficients changed with row order. The
+    projector ``U0 U0'`` is unique; Gram-Schmidt on its columns, taken by
     decreasing diagonal (then index), gives a basis that depends on the space only: for
     a null space spanned by basis columns it is those columns (coefficients as mgcv's).
     """
@@ -132,6 +144,7 @@ def _canonical_null_basis(U0: np.ndarray) -> np.ndarray:
     return np.column_stack(out)
 
 
+@register_term("s")
 def build_smooth(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], family
                  ) -> list[Block]:
     """Blocks of ``s(x1, ..., bs=, k=, m=, by=)``; a factor ``by`` gives one block per level."""
@@ -219,11 +232,12 @@ class MultiPenaltyTerm(SmoothTerm):
     S_range: list = None  # type: ignore[assignment]
     sp_labels: list = None  # type: ignore[assignment]
 
+    abilities = SmoothTerm.abilities | {Ability.PRECISION_DERIVATIVES}
     log_scale_start = False
 
     @property
-    def n_penalties(self) -> int:
-        return len(self.S_range)
+    def phi_names(self) -> list[str]:
+        return [f"log_sd[{lab}]" for lab in self.sp_labels]
 
     @property
     def spatial_coords(self) -> tuple[str, ...] | None:
@@ -291,7 +305,8 @@ class MultiPenaltyTerm(SmoothTerm):
                      sdcor=float(np.sqrt(scale / s)))
                 for lab, s in zip(self.sp_labels, self.sp(phi))]
 
-    def design_for(self, newdata: pd.DataFrame) -> tuple[Any, np.ndarray | None]:
+    def design_for(self, newdata: pd.DataFrame, phi: np.ndarray | None = None
+                   ) -> tuple[Any, np.ndarray | None]:
         Xn = self.spec.predict_matrix(newdata)
         Xn = Xn.toarray() if sp.issparse(Xn) else np.asarray(Xn)
         Z = sp.csc_matrix(Xn @ self.U_range)
@@ -372,6 +387,7 @@ def multi_penalty_block(spec, data_n: int, null_dim: int | None = None) -> Block
                  fixed=fixed, fixed_names=names, term=term)
 
 
+@register_term("te", "ti")
 def build_tensor(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], family
                  ) -> list[Block]:
     """Blocks of ``te(...)`` / ``ti(...)`` (one per level of a factor ``by``)."""

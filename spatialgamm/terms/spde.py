@@ -36,9 +36,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..engine.linalg import NotPositiveDefinite, make_factor
-from ..formula.parse import FormulaError, SpecialTerm
+from ..errors import FormulaError
 from ..mesh import Mesh, SPDEOperator, matern_scales, parsimonious_coefficients
-from .base import Block, check_arguments, coordinate_matrix
+from ..termsyntax import SpecialTerm
+from .base import Ability, Block, LatentTerm, check_arguments, coordinate_matrix, register_term
 
 #: keyword arguments spde() understands
 SPDE_KWARGS = ("mesh", "alpha", "range0", "sigma0", "max_memory")
@@ -173,7 +174,7 @@ class PriorOperator:
 
 
 @dataclass(eq=False)
-class SPDETerm:
+class SPDETerm(LatentTerm):
     """One ``spde(x, y, mesh=, alpha=)`` field.
 
     Attributes
@@ -190,6 +191,8 @@ class SPDETerm:
     range_bounds, sigma_bounds : (float, float)
         Box for the optimiser (natural scale).
     """
+
+    abilities = frozenset({Ability.FIELD_REPORT})
 
     name: str
     variables: tuple[str, str]
@@ -275,7 +278,8 @@ class SPDETerm:
         return [dict(grp=self.name, var1="field", var2=None, vcov=s * s, sdcor=s)]
 
     # -- design -----------------------------------------------------------------------------
-    def design_for(self, newdata: pd.DataFrame) -> tuple[sp.csc_matrix, None]:
+    def design_for(self, newdata: pd.DataFrame, phi: np.ndarray | None = None
+                   ) -> tuple[sp.csc_matrix, None]:
         """Projector rows at new locations (prediction)."""
         xy = coordinate_matrix(newdata, self.variables, f"{self.name} (newdata)")
         return project(self.mesh, xy, f"{self.name} (newdata)"), None
@@ -351,6 +355,7 @@ def _positive(kw: dict, key: str, where: str) -> float | None:
     return v
 
 
+@register_term("spde")
 def build_spde(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], family
                ) -> list[Block]:
     """The block of ``spde(x, y, mesh=mesh, alpha=2, range0=None, sigma0=None)``.
