@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from .derivatives import jacobian
 from .pls import SMALL_DENSE, PLSResult, PLSSolver
 from .system import LatentSystem
 
@@ -222,13 +223,7 @@ class GaussianObjective:
                 grad[ps.start + j] = g
 
     def _fd_grad(self, phi: np.ndarray) -> np.ndarray:
-        g = np.zeros(len(phi))
-        for i in range(len(phi)):
-            h = 1e-6 * max(1.0, abs(phi[i]))
-            e = np.zeros(len(phi))
-            e[i] = h
-            g[i] = (self(phi + e) - self(phi - e)) / (2 * h)
-        return g
+        return jacobian(self, phi, rel=1e-6)
 
     def sigma2(self, r: PLSResult) -> float:
         return r.pwrss / (self.n - self.p if self.reml else self.n)

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..families import Family
 from .covform import CovarianceSolver
+from .derivatives import elementwise_derivative
 from .linalg import NotPositiveDefinite
 from .pls import PLSResult
 from .system import LatentSystem
@@ -210,8 +211,7 @@ class LaplaceObjective:
         score = w * (z - eta) / self.scale  # wt (y - mu) mu_eta / V: exact for any link
         # d w / d eta: for canonical links w = wt mu_eta, so its derivative is wt mu_eta';
         # central differences of mu_eta are accurate to ~1e-10 and serve every link
-        h = 1e-5 * np.maximum(1.0, np.abs(eta))
-        dmu = (fam.link.mu_eta(eta + h) - fam.link.mu_eta(eta - h)) / (2 * h)
+        dmu = elementwise_derivative(fam.link.mu_eta, eta, rel=1e-5)
         dw = np.where(w > 0, self.wt * dmu, 0.0) / self.scale
         reml = self.reml and not fixed_beta
         if self.form == "covariance":

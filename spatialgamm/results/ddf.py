@@ -58,7 +58,8 @@ def nlme_ddf(spec: ModelSpec) -> np.ndarray:
 
 def satterthwaite_ddf(fit) -> np.ndarray:
     """Satterthwaite df for each fixed effect of a Gaussian mixed model."""
-    from ..engine.optimize import numerical_hessian
+    from ..engine.derivatives import hessian as numerical_hessian
+    from ..engine.derivatives import jacobian
 
     obj = fit.state.extra["objective"]
     phi = fit.state.phi
@@ -80,12 +81,7 @@ def satterthwaite_ddf(fit) -> np.ndarray:
     H = numerical_hessian(full_dev, psi)
     A = 2.0 * np.linalg.pinv(H)
     V0 = vbeta(psi)
-    h = 1e-5
-    grads = np.zeros((len(psi), p, p))
-    for k in range(len(psi)):
-        e = np.zeros(len(psi))
-        e[k] = h * max(1.0, abs(psi[k]))
-        grads[k] = (vbeta(psi + e) - vbeta(psi - e)) / (2 * e[k])
+    grads = np.moveaxis(jacobian(vbeta, psi, rel=1e-5), -1, 0)  # (k, p, p)
     df = np.empty(p)
     for j in range(p):
         g = grads[:, j, j]

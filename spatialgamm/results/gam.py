@@ -255,7 +255,7 @@ class GamFit(MixedFit):
         null space) gets the one-sided interval (0, inf) that mgcv's numbers amount to;
         never NaN. GCV/UBRE fits give the sd column only.
         """
-        from ..engine.optimize import numerical_hessian
+        from ..engine.derivatives import hessian as numerical_hessian
         from ..terms.ranef import RandomEffectTerm
         sysl = self.state.extra["system"]
         phi = np.asarray(self.state.phi, dtype=float)
