@@ -66,3 +66,22 @@ def test_null_deviance_of_an_intercept_model_matches_glm():
 def test_mismatched_lengths_are_refused():
     with pytest.raises(ValueError, match="y has 3 rows"):
         glm_irls(np.ones((4, 1)), np.ones(3), get_family("poisson"))
+
+
+def test_step_halving_takes_the_longest_step_that_does_not_increase_the_deviance():
+    from spatialgamm.engine.glm import PIRLSError, halve_step
+
+    # Poisson, y = 1: dev(eta) = 2 (e^eta - 1 - eta). From eta = -2 (dev 2 e^-2 + 2) towards
+    # eta = 10: t = 1 (eta 10) and t = 1/2 (eta 4, dev 99.2) increase it; t = 1/4 (eta 1,
+    # dev 2 (e - 2)) is the first that does not.
+    fam, y, one = get_family("poisson"), np.array([1.0]), np.ones(1)
+    old = 2 * (np.exp(-2.0) + 1.0)
+    step = halve_step(fam, y, one, 1.0, np.array([-2.0]), np.array([10.0]), np.zeros(1),
+                      np.array([4.0]), old, lambda u: 0.0)
+    assert step.t == 0.25
+    assert step.eta[0] == pytest.approx(1.0)
+    assert step.u[0] == pytest.approx(1.0)  # u moves by the same fraction
+    assert step.objective == pytest.approx(2 * (np.e - 2), rel=1e-12)
+    with pytest.raises(PIRLSError, match="step halving"):
+        halve_step(fam, y, one, 1.0, np.array([-2.0]), np.array([10.0]), np.zeros(1),
+                   np.zeros(1), -1.0, lambda u: 0.0)

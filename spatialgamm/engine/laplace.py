@@ -25,16 +25,13 @@ import numpy as np
 from ..families import Family
 from .covform import CovarianceSolver
 from .derivatives import elementwise_derivative
+from .glm import PIRLSError, halve_step
 from .linalg import NotPositiveDefinite
 from .pls import PLSResult
 from .system import LatentSystem
 from .uspace import USpaceSolver
 
 LOG2PI = float(np.log(2 * np.pi))
-
-
-class PIRLSError(RuntimeError):
-    """Penalised IRLS failed (diverged or produced non-finite values)."""
 
 
 @dataclass
@@ -124,20 +121,8 @@ class LaplaceObjective:
             eta_n = base + (0.0 if fixed or not self.p else self.X @ beta_n) + (
                 solver.latent_eta(res) if self.system.q else 0.0)
             # step halving on the penalised deviance (guards against divergence)
-            t = 1.0
-            for _ in range(30):
-                eta_t = eta_n if t == 1.0 else eta + t * (eta_n - eta)
-                if fam.link.valid_eta(eta_t):
-                    mu_t = fam.link.linkinv(eta_t)
-                    u_t = u_n if t == 1.0 else u_c + t * (u_n - u_c)
-                    obj = float(np.sum(fam.dev_resids(y, mu_t, wt))) / self.scale + \
-                        solver.penalty(u_t, phi)
-                    if np.isfinite(obj) and obj <= old_obj * (1 + 1e-12) + 1e-12:
-                        break
-                t /= 2
-            else:
-                raise PIRLSError("PIRLS step halving failed to reduce the penalised deviance "
-                                 "(divergence; check for separation or extreme offsets)")
+            t, eta_t, mu_t, u_t, obj = halve_step(fam, y, wt, self.scale, eta, eta_n, u_c, u_n,
+                                                  old_obj, lambda u: solver.penalty(u, phi))
             beta_c = beta_n if fixed else beta_c + t * (beta_n - beta_c)
             u_c = u_t
             # converge on the linear predictor, not on the penalised deviance: the deviance
