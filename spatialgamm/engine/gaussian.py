@@ -227,3 +227,13 @@ class GaussianObjective:
 
     def sigma2(self, r: PLSResult) -> float:
         return r.pwrss / (self.n - self.p if self.reml else self.n)
+
+    def deviance_at_scale(self, phi: np.ndarray, s2: float) -> float:
+        """The (RE)ML deviance at ``phi`` with the residual variance ``s2`` given instead of
+        profiled out (``beta`` still profiled); at ``s2 = sigma2`` it is :meth:`__call__`."""
+        r = self.solve(phi)
+        dof = self.n - self.p if self.reml else self.n
+        d = r.logdet_A - r.logdet_P + dof * (LOG2PI + np.log(s2)) + r.pwrss / s2
+        if self.reml:
+            d += r.logdet_XtVX
+        return float(d - self.sum_log_w)

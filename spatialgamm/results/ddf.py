@@ -67,11 +67,7 @@ def satterthwaite_ddf(fit) -> np.ndarray:
 
     def full_dev(psi: np.ndarray) -> float:
         # deviance with sigma^2 not profiled out: psi = (phi, log sigma^2)
-        r = obj.solve(psi[:-1])
-        s2 = np.exp(psi[-1])
-        dof = obj.n - obj.p if obj.reml else obj.n
-        d = r.logdet_A - r.logdet_P + dof * np.log(2 * np.pi * s2) + r.pwrss / s2
-        return d + (r.logdet_XtVX if obj.reml else 0.0)
+        return obj.deviance_at_scale(psi[:-1], np.exp(psi[-1]))
 
     def vbeta(psi: np.ndarray) -> np.ndarray:
         r = obj.solve(psi[:-1])

@@ -16,7 +16,6 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
-from ..engine.glm import glm_irls
 from ..terms.smooth import SmoothTerm
 from .gam_likelihood import edf1, mgcv_df, mgcv_loglik
 from .mixed import MixedFit
@@ -149,6 +148,7 @@ class GamFit(MixedFit):
     @property
     def null_deviance(self) -> float:
         """Deviance of the intercept-only model with the same offset (mgcv/glm)."""
+        from ..engine.glm import glm_irls
         y, w, off = self.spec.y, self.spec.weights, self.spec.offset
         link = self.family.link
         if "(Intercept)" not in self.spec.x_names:
@@ -250,7 +250,7 @@ class GamFit(MixedFit):
         null space) gets the one-sided interval (0, inf) that mgcv's numbers amount to;
         never NaN. GCV/UBRE fits give the sd column only.
         """
-        from ..engine.derivatives import hessian as numerical_hessian
+        from ..engine.optimize import numerical_hessian
         from ..terms.ranef import RandomEffectTerm
         sysl = self.state.extra["system"]
         phi = np.asarray(self.state.phi, dtype=float)
