@@ -126,7 +126,7 @@ def fit(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str 
     if _has_spde(spec):  # issue 7: spde() fields take the sparse gradient path
         from .results.assemble_spde import fit_spde
         return _with_crs(fit_spde(spec, method, kind="fit"), data)
-    if spec.family.name == "gaussian" and spec.family.link.name == "identity":
+    if spec.family.is_gaussian_identity:
         _check_residual_df(spec, method == "REML")
         return _with_crs(fit_gaussian(spec, reml=(method == "REML")), data)
     from .results.assemble_glmm import fit_laplace
@@ -161,7 +161,7 @@ def glmer(formula: str, data: pd.DataFrame, family: Any = "binomial", nAGQ: int 
                        na_action=na_action, env=env, control=control)
     if not spec.blocks:
         raise ValueError("glmer needs at least one random-effects term like (1 | group)")
-    if spec.family.name == "gaussian" and spec.family.link.name == "identity":
+    if spec.family.is_gaussian_identity:
         _check_residual_df(spec, False)
         return _with_crs(fit_gaussian(spec, reml=False), data)
     return _with_crs(fit_laplace(spec, reml=False, nAGQ=nAGQ), data)
@@ -222,6 +222,6 @@ def gamm4(formula: str, data: pd.DataFrame, random: str | None = None,
     from .results.gamm4 import fit_gamm4, gamm4_formula
     spec = build_model(gamm4_formula(formula, random), data, family, offset=offset,
                        weights=weights, na_action=na_action, env=_caller_env())
-    if spec.family.name == "gaussian" and spec.family.link.name == "identity":
+    if spec.family.is_gaussian_identity:
         _check_residual_df(spec, True)
     return fit_gamm4(spec)

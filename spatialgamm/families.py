@@ -121,6 +121,20 @@ class Family(ABC):
         """Whether the link is the canonical one (then observed = expected information)."""
         return self.link.name == self.canonical_link
 
+    @property
+    def is_gaussian_identity(self) -> bool:
+        """Gaussian with the identity link: the linear mixed model, whose residual variance
+        is a model parameter and whose (RE)ML criterion is exact (no PIRLS, no Laplace).
+
+        Examples
+        --------
+        >>> get_family("gaussian").is_gaussian_identity
+        True
+        >>> get_family("gaussian", link="log").is_gaussian_identity
+        False
+        """
+        return self.name == "gaussian" and self.link.name == "identity"
+
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self.link == other.link  # type: ignore[attr-defined]
 

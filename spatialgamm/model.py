@@ -281,7 +281,7 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
     # families, where an observation-level effect models overdispersion
     check_grouping([(f"{b.term.bar.expr} | {b.term.bar.group}", b.term.bar.group,
                      len(b.term.levels), b.q) for b in blocks], len(data), control,
-                   allow_n=not (fam.name == "gaussian" and fam.link.name == "identity"))
+                   allow_n=not fam.is_gaussian_identity)
     # lme4 orders random-effects terms by decreasing number of levels (stable)
     blocks.sort(key=lambda b: -len(b.term.levels))
     seen: dict[str, int] = {}

@@ -20,7 +20,13 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.polynomial.hermite_e import hermegauss
 
-from .laplace import LaplaceObjective, PIRLSError
+from .glm import PIRLSError, halve_step
+from .laplace import LaplaceObjective
+
+
+def _sumsq(u: np.ndarray) -> float:
+    """The penalty ``u'u`` of one scalar term (``P = I``)."""
+    return float(u @ u)
 
 
 class AGQObjective:
@@ -117,23 +123,11 @@ class AGQObjective:
                 return u_n, eta_n, mu, w
             if pending:
                 pending = False
-                old_obj = float(np.sum(fam.dev_resids(y, mu, wt))) / scale + float(u_c @ u_c)
+                old_obj = float(np.sum(fam.dev_resids(y, mu, wt))) / scale + _sumsq(u_c)
                 if not np.isfinite(old_obj):  # the first step needed halving after all
                     return self.mode(theta, beta, tol, maxit, lazy=False)
-            t = 1.0
-            for _ in range(30):
-                eta_t = eta_n if t == 1.0 else eta + t * (eta_n - eta)
-                if fam.link.valid_eta(eta_t):
-                    mu_t = fam.link.linkinv(eta_t)
-                    u_t = u_n if t == 1.0 else u_c + t * (u_n - u_c)
-                    obj = float(np.sum(fam.dev_resids(y, mu_t, wt))) / scale + float(u_t @ u_t)
-                    if np.isfinite(obj) and obj <= old_obj * (1 + 1e-12) + 1e-12:
-                        break
-                t /= 2
-            else:
-                raise PIRLSError("PIRLS step halving failed to reduce the penalised deviance "
-                                 "(divergence; check for separation or extreme offsets)")
-            u_c = u_t
+            _, eta_t, mu_t, u_c, obj = halve_step(fam, y, wt, scale, eta, eta_n, u_c, u_n,
+                                                  old_obj, _sumsq)
             change = float(np.max(np.abs(eta_t - eta))) if it > 1 else np.inf
             eta, mu = eta_t, mu_t
             if change < tol * (1.0 + float(np.max(np.abs(eta)))) or (

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from .derivatives import jacobian
 from .pls import SMALL_DENSE, PLSResult, PLSSolver
 from .system import LatentSystem
 
@@ -222,13 +223,17 @@ class GaussianObjective:
                 grad[ps.start + j] = g
 
     def _fd_grad(self, phi: np.ndarray) -> np.ndarray:
-        g = np.zeros(len(phi))
-        for i in range(len(phi)):
-            h = 1e-6 * max(1.0, abs(phi[i]))
-            e = np.zeros(len(phi))
-            e[i] = h
-            g[i] = (self(phi + e) - self(phi - e)) / (2 * h)
-        return g
+        return jacobian(self, phi, rel=1e-6)
 
     def sigma2(self, r: PLSResult) -> float:
         return r.pwrss / (self.n - self.p if self.reml else self.n)
+
+    def deviance_at_scale(self, phi: np.ndarray, s2: float) -> float:
+        """The (RE)ML deviance at ``phi`` with the residual variance ``s2`` given instead of
+        profiled out (``beta`` still profiled); at ``s2 = sigma2`` it is :meth:`__call__`."""
+        r = self.solve(phi)
+        dof = self.n - self.p if self.reml else self.n
+        d = r.logdet_A - r.logdet_P + dof * (LOG2PI + np.log(s2)) + r.pwrss / s2
+        if self.reml:
+            d += r.logdet_XtVX
+        return float(d - self.sum_log_w)

@@ -24,16 +24,14 @@ import numpy as np
 
 from ..families import Family
 from .covform import CovarianceSolver
+from .derivatives import elementwise_derivative
+from .glm import PIRLSError, halve_step
 from .linalg import NotPositiveDefinite
 from .pls import PLSResult
 from .system import LatentSystem
 from .uspace import USpaceSolver
 
 LOG2PI = float(np.log(2 * np.pi))
-
-
-class PIRLSError(RuntimeError):
-    """Penalised IRLS failed (diverged or produced non-finite values)."""
 
 
 @dataclass
@@ -123,20 +121,8 @@ class LaplaceObjective:
             eta_n = base + (0.0 if fixed or not self.p else self.X @ beta_n) + (
                 solver.latent_eta(res) if self.system.q else 0.0)
             # step halving on the penalised deviance (guards against divergence)
-            t = 1.0
-            for _ in range(30):
-                eta_t = eta_n if t == 1.0 else eta + t * (eta_n - eta)
-                if fam.link.valid_eta(eta_t):
-                    mu_t = fam.link.linkinv(eta_t)
-                    u_t = u_n if t == 1.0 else u_c + t * (u_n - u_c)
-                    obj = float(np.sum(fam.dev_resids(y, mu_t, wt))) / self.scale + \
-                        solver.penalty(u_t, phi)
-                    if np.isfinite(obj) and obj <= old_obj * (1 + 1e-12) + 1e-12:
-                        break
-                t /= 2
-            else:
-                raise PIRLSError("PIRLS step halving failed to reduce the penalised deviance "
-                                 "(divergence; check for separation or extreme offsets)")
+            t, eta_t, mu_t, u_t, obj = halve_step(fam, y, wt, self.scale, eta, eta_n, u_c, u_n,
+                                                  old_obj, lambda u: solver.penalty(u, phi))
             beta_c = beta_n if fixed else beta_c + t * (beta_n - beta_c)
             u_c = u_t
             # converge on the linear predictor, not on the penalised deviance: the deviance
@@ -210,8 +196,7 @@ class LaplaceObjective:
         score = w * (z - eta) / self.scale  # wt (y - mu) mu_eta / V: exact for any link
         # d w / d eta: for canonical links w = wt mu_eta, so its derivative is wt mu_eta';
         # central differences of mu_eta are accurate to ~1e-10 and serve every link
-        h = 1e-5 * np.maximum(1.0, np.abs(eta))
-        dmu = (fam.link.mu_eta(eta + h) - fam.link.mu_eta(eta - h)) / (2 * h)
+        dmu = elementwise_derivative(fam.link.mu_eta, eta, rel=1e-5)
         dw = np.where(w > 0, self.wt * dmu, 0.0) / self.scale
         reml = self.reml and not fixed_beta
         if self.form == "covariance":

@@ -14,6 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 
+# the stencils live in .derivatives; these names stay importable from here
+from .derivatives import gradient as numerical_gradient  # noqa: F401
+from .derivatives import hessian as numerical_hessian  # noqa: F401
+from .derivatives import hessian_and_gradient, hessian_from_gradient  # noqa: F401
+
 
 class ConvergenceWarning(UserWarning):
     """The optimiser stopped without meeting its convergence criteria."""
@@ -51,80 +56,6 @@ class OptSummary:
         for line in self.log:
             s += "\n" + line
         return s
-
-
-def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, lower: np.ndarray,
-                       upper: np.ndarray, h: float = 1e-5,
-                       steps: np.ndarray | None = None) -> np.ndarray:
-    """Central differences, one-sided at bounds (``steps`` overrides the relative step)."""
-    g = np.zeros_like(x)
-    f0 = None
-    for i in range(len(x)):
-        step = h * max(1.0, abs(x[i])) if steps is None else steps[i]
-        xp, xm = x.copy(), x.copy()
-        xp[i] += step
-        xm[i] -= step
-        if xm[i] < lower[i]:
-            f0 = f(x) if f0 is None else f0
-            g[i] = (f(xp) - f0) / step
-        elif xp[i] > upper[i]:
-            f0 = f(x) if f0 is None else f0
-            g[i] = (f0 - f(xm)) / step
-        else:
-            g[i] = (f(xp) - f(xm)) / (2 * step)
-    return g
-
-
-def numerical_hessian(f: Callable[[np.ndarray], float], x: np.ndarray,
-                      h: float = 1e-4, steps: np.ndarray | None = None) -> np.ndarray:
-    """Symmetric central-difference Hessian (small parameter vectors only).
-
-    ``steps`` gives per-parameter steps; badly scaled parameters (a coefficient of a
-    covariate in metres) need steps on the scale of their standard errors."""
-    k = len(x)
-    H = np.zeros((k, k))
-    steps = h * np.maximum(1.0, np.abs(x)) if steps is None else np.asarray(steps)
-    f0 = f(x)
-    for i in range(k):
-        for j in range(i, k):
-            if i == j:
-                xp, xm = x.copy(), x.copy()
-                xp[i] += steps[i]
-                xm[i] -= steps[i]
-                H[i, i] = (f(xp) - 2 * f0 + f(xm)) / steps[i] ** 2
-            else:
-                vals = []
-                for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-                    xx = x.copy()
-                    xx[i] += si * steps[i]
-                    xx[j] += sj * steps[j]
-                    vals.append(f(xx))
-                H[i, j] = H[j, i] = (vals[0] - vals[1] - vals[2] + vals[3]) / (
-                    4 * steps[i] * steps[j])
-    return H
-
-
-def hessian_and_gradient(f: Callable[[np.ndarray], float], x: np.ndarray,
-                         steps: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Central-difference Hessian and gradient from one stencil of 1 + 2k + k(k-1) points.
-
-    Off-diagonal terms use f(x + hi + hj) and f(x - hi - hj) with the axis points already
-    needed for the diagonal (second order accurate), instead of four new points per pair.
-    """
-    k = len(x)
-    f0 = f(x)
-    fp, fm = np.empty(k), np.empty(k)
-    E = np.diag(steps)
-    for i in range(k):
-        fp[i], fm[i] = f(x + E[i]), f(x - E[i])
-    g = (fp - fm) / (2 * steps)
-    H = np.diag((fp - 2 * f0 + fm) / steps ** 2)
-    for i in range(k):
-        for j in range(i):
-            fpp, fmm = f(x + E[i] + E[j]), f(x - E[i] - E[j])
-            H[i, j] = H[j, i] = (fpp - fp[i] - fp[j] + 2 * f0 - fm[i] - fm[j] + fmm) / (
-                2 * steps[i] * steps[j])
-    return H, g, f0
 
 
 @dataclass(frozen=True)
@@ -535,27 +466,6 @@ def finish_summary(summary: OptSummary, ok: bool, msg: str, tol: float = 2e-3) -
                                f"gradient check (scaled gradient {scaled:.2g})")
             summary.message = f"converged (scaled gradient {scaled:.2g} <= {tol:g})"
     return summary
-
-
-def hessian_from_gradient(fg: Callable[[np.ndarray], tuple[float, np.ndarray]],
-                          x: np.ndarray, g: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-                          steps: np.ndarray | None = None) -> np.ndarray:
-    """Symmetrised Hessian by central differences of an analytic gradient (one-sided at
-    the bounds); ``steps`` per parameter, else ``1e-5 max(1, |x|)``."""
-    k = len(x)
-    H = np.zeros((k, k))
-    for j in range(k):
-        h = 1e-5 * max(1.0, abs(x[j])) if steps is None else float(steps[j])
-        e = np.zeros(k)
-        e[j] = h
-        lo, hi = x - e, x + e
-        if lo[j] < lower[j]:
-            H[:, j] = (fg(hi)[1] - g) / h
-        elif hi[j] > upper[j]:
-            H[:, j] = (g - fg(lo)[1]) / h
-        else:
-            H[:, j] = (fg(hi)[1] - fg(lo)[1]) / (2 * h)
-    return 0.5 * (H + H.T)
 
 
 def emit_warnings(summary: OptSummary) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from ..families import Family
+from .derivatives import relative_steps
 from .system import LatentSystem
 
 #: largest n * (p + q) for which the dense design is kept (8 bytes each)
@@ -84,7 +85,7 @@ class PredictionErrorGradient:
             return w, w * (self.y - eta), w, np.zeros_like(w)
         fam = self.family
         # elementwise central differences of smooth functions of eta: ~1e-10 accurate
-        h = 1e-5 * np.maximum(1.0, np.abs(eta))
+        h = relative_steps(eta, 1e-5)
 
         def ws(e):
             z, w = fam.working(self.y, e, self.wt)

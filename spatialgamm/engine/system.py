@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..terms.base import Block
+from .derivatives import jacobian
 from .optimize import ParameterSpace
 
 
@@ -155,11 +156,7 @@ class LatentSystem:
             if fn is not None:
                 J[s, ps] = fn(p)
                 continue
-            for i in range(len(p)):
-                h = 1e-6 * max(1.0, abs(p[i]))
-                e = np.zeros(len(p))
-                e[i] = h
-                J[s, ps.start + i] = (b.lambda_values(p + e) - b.lambda_values(p - e)) / (2 * h)
+            J[s, ps] = jacobian(b.lambda_values, p, rel=1e-6)
         return J
 
     @property

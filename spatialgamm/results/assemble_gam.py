@@ -30,7 +30,7 @@ class PredictionErrorCriterion:
 
     def __init__(self, spec: ModelSpec, system: LatentSystem, method: str, gamma: float = 1.0):
         self.spec, self.system, self.method, self.gamma = spec, system, method, gamma
-        self.gaussian = spec.family.name == "gaussian" and spec.family.link.name == "identity"
+        self.gaussian = spec.family.is_gaussian_identity
         if self.gaussian:
             self.obj = GaussianObjective(system, spec.X, spec.y, spec.offset, spec.weights,
                                          reml=False)
@@ -120,7 +120,7 @@ def fit_gam(spec: ModelSpec, method: str | None = None, gamma: float = 1.0,
 
 def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) -> GamFit:
     fam = spec.family
-    gaussian = fam.name == "gaussian" and fam.link.name == "identity"
+    gaussian = fam.is_gaussian_identity
     if method is None:
         method = "UBRE" if fam.scale_known else "GCV"
     method = method.upper()

@@ -60,7 +60,8 @@ def nlme_ddf(spec: ModelSpec) -> np.ndarray:
 
 def satterthwaite_ddf(fit) -> np.ndarray:
     """Satterthwaite df for each fixed effect of a Gaussian mixed model."""
-    from ..engine.optimize import numerical_hessian
+    from ..engine.derivatives import hessian as numerical_hessian
+    from ..engine.derivatives import jacobian
 
     obj = fit.state.extra["objective"]
     phi = fit.state.phi
@@ -68,11 +69,7 @@ def satterthwaite_ddf(fit) -> np.ndarray:
 
     def full_dev(psi: np.ndarray) -> float:
         # deviance with sigma^2 not profiled out: psi = (phi, log sigma^2)
-        r = obj.solve(psi[:-1])
-        s2 = np.exp(psi[-1])
-        dof = obj.n - obj.p if obj.reml else obj.n
-        d = r.logdet_A - r.logdet_P + dof * np.log(2 * np.pi * s2) + r.pwrss / s2
-        return d + (r.logdet_XtVX if obj.reml else 0.0)
+        return obj.deviance_at_scale(psi[:-1], np.exp(psi[-1]))
 
     def vbeta(psi: np.ndarray) -> np.ndarray:
         r = obj.solve(psi[:-1])
@@ -82,12 +79,7 @@ def satterthwaite_ddf(fit) -> np.ndarray:
     H = numerical_hessian(full_dev, psi)
     A = 2.0 * np.linalg.pinv(H)
     V0 = vbeta(psi)
-    h = 1e-5
-    grads = np.zeros((len(psi), p, p))
-    for k in range(len(psi)):
-        e = np.zeros(len(psi))
-        e[k] = h * max(1.0, abs(psi[k]))
-        grads[k] = (vbeta(psi + e) - vbeta(psi - e)) / (2 * e[k])
+    grads = np.moveaxis(jacobian(vbeta, psi, rel=1e-5), -1, 0)  # (k, p, p)
     df = np.empty(p)
     for j in range(p):
         g = grads[:, j, j]

@@ -148,6 +148,7 @@ class GamFit(MixedFit):
     @property
     def null_deviance(self) -> float:
         """Deviance of the intercept-only model with the same offset (mgcv/glm)."""
+        from ..engine.glm import glm_irls
         y, w, off = self.spec.y, self.spec.weights, self.spec.offset
         link = self.family.link
         if "(Intercept)" not in self.spec.x_names:
@@ -155,14 +156,8 @@ class GamFit(MixedFit):
         # IRLS for the one intercept (closed form only for the canonical log/identity cases)
         c = float(link.linkfun(np.atleast_1d(np.sum(w * y) / np.sum(w)))[0]) - float(
             np.mean(off))
-        for _ in range(50):
-            z, ww = self.family.working(y, off + c, w)
-            c_new = float(np.sum(ww * (z - off)) / np.sum(ww))
-            if abs(c_new - c) < 1e-12 * (1 + abs(c)):
-                c = c_new
-                break
-            c = c_new
-        return float(np.sum(self.family.dev_resids(y, link.linkinv(off + c), w)))
+        null = glm_irls(np.ones((len(y), 1)), y, self.family, w, off, eta0=off + c, tol=1e-12)
+        return float(np.sum(self.family.dev_resids(y, null.mu, w)))
 
     @property
     def dev_expl(self) -> float:

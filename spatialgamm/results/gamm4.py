@@ -178,7 +178,7 @@ def fit_gamm4(spec: ModelSpec, data_name: str = "data") -> Gamm4Fit:
     from .assemble_glmm import laplace_state
     check_gamm4_spec(spec)
     fam = spec.family
-    gaussian = fam.name == "gaussian" and fam.link.name == "identity"
+    gaussian = fam.is_gaussian_identity
     with blas_threads_for(spec.p + sum(b.q for b in spec.blocks)):
         if gaussian:
             state = gaussian_state(spec, reml=True)

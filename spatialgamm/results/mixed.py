@@ -79,7 +79,7 @@ class MixedFit:
     # ---- basic quantities --------------------------------------------------------------
     @property
     def is_gaussian(self) -> bool:
-        return self.family.name == "gaussian" and self.family.link.name == "identity"
+        return self.family.is_gaussian_identity
 
     @property
     def REML(self) -> bool:

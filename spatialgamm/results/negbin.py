@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine.derivatives import hessian_and_gradient
 from ..engine.laplace import LaplaceObjective, PIRLSError
-from ..engine.optimize import hessian_and_gradient
 
 #: difference step as a fraction of each parameter's standard error
 STEP = 0.01

@@ -497,7 +497,7 @@ def build_gp(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], fami
         raise FormulaError(f"{where}: the spherical kernel is valid in up to 3 dimensions")
     coords = coordinate_matrix(data, variables, where)
     nugget = bool(kw.pop("nugget", False))
-    relative = family.name == "gaussian" and family.link.name == "identity"
+    relative = family.is_gaussian_identity
     fixed: dict[str, float] = {}
     r = _positive(kw, "range", where)
     if r is not None:

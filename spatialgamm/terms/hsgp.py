@@ -276,7 +276,7 @@ def build_hsgp(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], fa
     if np.any(S <= 0):
         raise FormulaError(f"{where}: the coordinates do not vary in every dimension")
     box = HilbertBox(centre=centre, L=float(c) * S, m=tuple(int(k) for k in m))
-    relative = family.name == "gaussian" and family.link.name == "identity"
+    relative = family.is_gaussian_identity
     fixed: dict[str, float] = {}
     for key in ("range", "sigma"):
         val = kw.pop(key, None)

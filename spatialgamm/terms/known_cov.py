@@ -325,7 +325,7 @@ def build_known_cov(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any
         template.sort_indices()
         coo = template.tocoo()
         rows, cols = coo.row, coo.col
-    relative = family.name == "gaussian" and family.link.name == "identity"
+    relative = family.is_gaussian_identity
     fixed = kw.pop("sigma", None)
     if fixed is not None and relative:
         raise FormulaError(f"{where}: sigma= can be fixed only for families with a known scale")

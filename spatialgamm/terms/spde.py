@@ -406,7 +406,7 @@ def build_spde(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], fa
     name = f"spde({', '.join(special.variables)})"
     Z = project(mesh, xy, where)
 
-    gaussian = family.name == "gaussian" and family.link.name == "identity"
+    gaussian = family.is_gaussian_identity
     # bounds: below the mesh resolution a range means nothing; far above the mesh's size
     # the field is a constant (the likelihood is flat there)
     e = mesh.nodes[mesh.edges]
