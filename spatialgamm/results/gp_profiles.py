@@ -29,6 +29,7 @@ from scipy import optimize as sopt
 from scipy import stats
 
 from ..engine.optimize import ParameterSpace, optimize
+from ..terms.base import Ability
 
 #: profiled parameters: name in tables -> coordinate name in a term's phi
 _PROFILED = {"range": "log_range", "sigma": "sigma", "nugget": "tau", "nu": "log_nu"}
@@ -43,9 +44,11 @@ def _coordinate_names(fit) -> list[tuple[Any, int, list[str]]]:
     sysl = fit.state.extra["system"]
     out = []
     for k, blk in enumerate(fit.spec.blocks):
-        names = getattr(blk.term, "phi_names", None)  # LatentTerm: blk.term.phi_names
-        if names is None and hasattr(blk.term, "sigma") and blk.n_phi == 1:
-            names = ["sigma"]  # kinship / known_cov (LatentTerm: its phi_names)
+        term = blk.term
+        # fields and kinship terms name their parameters for profiling (range, sigma, ...)
+        if term is None or not (term.has(Ability.FIELD_REPORT) or term.has(Ability.HERITABLE)):
+            continue
+        names = list(term.phi_names)
         if names:
             out.append((blk, sysl.layout.slices[k].start, list(names)))
     return out

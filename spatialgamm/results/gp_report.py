@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine.derivatives import hessian, hessian_and_gradient, hessian_from_gradient, jacobian
+from ..terms.base import Ability
 
 
 def _system(fit):
@@ -36,8 +37,8 @@ def _system(fit):
 
 def gp_blocks(fit) -> list[tuple[int, Any]]:
     """(index, block) of every term that reports GP parameters."""
-    # LatentTerm: b.term.has(Ability.FIELD_REPORT)
-    return [(k, b) for k, b in enumerate(fit.spec.blocks) if hasattr(b.term, "report")]
+    return [(k, b) for k, b in enumerate(fit.spec.blocks)
+            if b.term is not None and b.term.has(Ability.FIELD_REPORT)]
 
 
 def gp_params(fit) -> pd.DataFrame:
@@ -86,11 +87,9 @@ def _relative_variances(fit, phi: np.ndarray) -> list[float]:
 
 def _genetic_term(fit, term: str | None) -> tuple[int, Any]:
     """(index, block) of the kinship term: the one named, or the model's only one."""
-    from ..terms.known_cov import KnownCovTerm
-
-    # LatentTerm: b.term.has(Ability.HERITABLE)
     cands = [(k, b) for k, b in enumerate(fit.spec.blocks)
-             if (term is None and isinstance(b.term, KnownCovTerm)) or b.name == term]
+             if (term is None and b.term is not None and b.term.has(Ability.HERITABLE))
+             or b.name == term]
     if len(cands) != 1:
         names = [b.name for b in fit.spec.blocks]
         raise ValueError(f"name the genetic term with term= (terms: {names})" if cands or term

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..terms.base import Ability
+
 
 def _psd_sqrt(C: np.ndarray) -> np.ndarray:
     """A square root ``R`` with ``R R' = C`` of a covariance that may be singular."""
@@ -35,11 +37,13 @@ def _field_draws(fit, newdata: pd.DataFrame, n: int, rng: np.random.Generator) -
     for k, blk in enumerate(fit.spec.blocks):
         term = blk.term
         phi = sysl.block_phi(st.phi, k)
-        if hasattr(term, "field_covariance"):  # LatentTerm: Ability.FIELD_COVARIANCE
+        if term is None:
+            continue
+        if term.has(Ability.FIELD_COVARIANCE):
             Xc, rows = term.new_coords(newdata)
             C = term.field_covariance(Xc, phi, st.scale)
             out[rows] += _psd_sqrt(C) @ rng.standard_normal((len(rows), n))
-        elif hasattr(term, "extra_variance"):  # LatentTerm: Ability.KRIGING_VARIANCE
+        elif term.has(Ability.KRIGING_VARIANCE):
             v = term.extra_variance(newdata, phi, st.scale)
             out += np.sqrt(v)[:, None] * rng.standard_normal((len(newdata), n))
     return out
