@@ -17,7 +17,7 @@ from .errors import FormulaError
 from .rsyntax import deparse, parse_r
 
 #: Calls in a formula that build a penalised / latent term rather than fixed-effect columns.
-SPECIAL_CALLS = ("s", "te", "ti", "gp", "hsgp", "spde", "kinship", "known_cov")
+SPECIAL_CALLS = ("s", "te", "ti", "t2", "gp", "hsgp", "spde", "kinship", "known_cov")
 
 
 @dataclass(frozen=True)

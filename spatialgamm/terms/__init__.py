@@ -18,6 +18,7 @@ BUILDERS = {
     "s": "spatialgamm.terms.smooth:build_smooth",
     "te": "spatialgamm.terms.smooth:build_tensor",
     "ti": "spatialgamm.terms.smooth:build_tensor",
+    "t2": "spatialgamm.terms.smooth:build_tensor",
     "gp": "spatialgamm.terms.gp:build_gp",
     "hsgp": "spatialgamm.terms.hsgp:build_hsgp",
     "spde": "spatialgamm.terms.spde:build_spde",
