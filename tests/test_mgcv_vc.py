@@ -86,3 +86,23 @@ def test_vc_refused_for_prediction_error_fits():
         f.Vc  # noqa: B018
     # mgcv has no edf2 there: logLik's df is the summed edf plus the scale
     assert f.loglik_df == pytest.approx(f.edf_total + 1)
+
+
+@pytest.mark.parametrize("case,formula", [
+    ("add_reml", "y ~ s(x0) + s(x1) + s(x2) + s(x3)"),
+    ("sleep_re", "Reaction ~ Days + s(Subject, bs='re')"),
+])
+def test_vcomp_intervals_use_the_full_reml_hessian(case, formula):
+    """gam.vcomp's intervals come from the Hessian of the REML score in (log sd, log scale);
+    with REML's log|X'VX| term in that score (tests/reference/mgcvtp/make_vcomp_reference.R)
+    the interval ends are mgcv's to 1e-4 (they were 1.7% off without it)."""
+    here = REFERENCE_DIR / "mgcvtp"
+    ref = json.loads((here / "vcomp_reference.json").read_text())[case]
+    d = pd.read_csv(here / ("gamsim1.csv" if case == "add_reml" else "sleepstudy.csv"))
+    if "Subject" in d:
+        d["Subject"] = d["Subject"].astype(str)
+    vc = sg.gam(formula, d, method="REML").vcomp().loc[ref["rows"]]
+    lo, up = np.asarray(ref["lower"], dtype=float), np.asarray(ref["upper"], dtype=float)
+    inner = (lo > 1e-6 * np.asarray(ref["sd"])) & (up < 1e6 * np.asarray(ref["sd"]))
+    np.testing.assert_allclose(vc["lower"].to_numpy()[inner], lo[inner], rtol=1e-4)
+    np.testing.assert_allclose(vc["upper"].to_numpy()[inner], up[inner], rtol=1e-4)

@@ -378,7 +378,8 @@ def _full_criterion(obj: Any):
 
     def f(x: np.ndarray) -> float:
         r = obj.solve(x[:-1])
-        return 0.5 * float(r.logdet_A - r.logdet_P + dof * (np.log(2 * np.pi) + x[-1])
+        reml = r.logdet_XtVX if getattr(obj, "reml", True) else 0.0  # REML's log|X'VX|
+        return 0.5 * float(r.logdet_A - r.logdet_P + reml + dof * (np.log(2 * np.pi) + x[-1])
                            + r.pwrss * np.exp(-x[-1]) - obj.sum_log_w)
 
     return f
