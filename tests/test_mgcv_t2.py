@@ -99,3 +99,6 @@ def test_t2_arguments():
         sg.gam("y ~ t2(x, z, k=c(4, 5, 6))", d)
     with pytest.raises(NotImplementedError, match="ord"):
         T2Smooth.from_call(("x", "z"), ord=[1])
+    # mgcv's t2 ML is in its fitting basis, not reproduced: refused before the search
+    with pytest.raises(NotImplementedError, match="method='ML' with t2"):
+        sg.gam("y ~ t2(x, z, k=4)", d, method="ML")

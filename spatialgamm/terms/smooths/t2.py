@@ -20,6 +20,12 @@ parameter, named ``t2(x,z)rr`` etc. as mgcv); the all-``n`` block is unpenalised
 mgcv's ``smoothCon`` within ``gam()``: each penalty is scaled by ``||X||_inf^2``, a ``by``
 variable applied, and the sum-to-zero (centring) constraint absorbed.
 
+``method='ML'`` is refused for t2 terms (:func:`refuse_ml`): mgcv *fits* a t2 term in another
+basis than the one it reports (the t2 constructor's constraint, on the unpenalised columns
+only; ``gam.setup`` then maps the coefficients to the centred basis), and unlike REML,
+GCV and UBRE, the ML criterion depends on that basis (which directions are integrated out
+and which are fixed effects): a t2 ML fit here would be a different ML from mgcv's.
+
 Eigenvectors come from LAPACK's ``dsyevr`` (scipy's ``driver='evr'``), the routine R's
 ``eigen`` calls, so the coefficients' signs are mgcv's.
 
@@ -245,3 +251,20 @@ def _constraint(X: np.ndarray, n_pen: int) -> np.ndarray | None:
     if X.shape[1] == n_pen:
         return None
     return centring_null_space(X)
+
+
+def refuse_ml(blocks: list) -> None:
+    """Raise for ``method='ML'`` with a t2 term (see the module docstring).
+
+    Raises
+    ------
+    NotImplementedError
+        Naming the t2 term(s).
+    """
+    t2 = [b.name for b in blocks if getattr(getattr(getattr(b, "term", None), "spec", None),
+                                            "bs", None) == "t2"]
+    if t2:
+        raise NotImplementedError(
+            f"method='ML' with t2() terms {t2} is not supported: mgcv fits t2 in another "
+            "basis than it reports and ML (unlike REML, GCV and UBRE) depends on it; use "
+            "method='REML' or te()")
