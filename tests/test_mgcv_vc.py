@@ -1,6 +1,6 @@
 """mgcv's smoothing-parameter-corrected covariance ``Vc``, ``edf2`` and the logLik / AIC
 that use it, against mgcv 1.8-41 (tests/reference/mgcvvc/make_vc_reference.R) on data the
-package was not built against: gamSim 1, MASS's Boston, nlme's Milk (a random effect as
+package was not built against: gamSim 1 (with a te() term too), MASS's Boston, nlme's Milk (a random effect as
 ``s(Cow, bs='re')``), R's quakes (a 2-D gp smooth) and a Poisson response with an exposure
 offset. Every model's smoothing parameters are interior, so they agree with mgcv's to ~1e-5
 and the comparison is of the correction itself."""
@@ -21,6 +21,7 @@ POIS = "count ~ s(x, bs='cr') + s(z, bs='cr') + offset(log(expo))"
 CASES = {
     "g1_REML": ("y ~ s(x0) + s(x1) + s(x2)", "gamsim1_300", "REML", "gaussian"),
     "g1_ML": ("y ~ s(x0) + s(x1) + s(x2)", "gamsim1_300", "ML", "gaussian"),
+    "g1_te_REML": ("y ~ te(x1, x2, k=4) + s(x0)", "gamsim1_300", "REML", "gaussian"),
     "boston_REML": ("medv ~ s(lstat) + s(rm) + chas", "boston", "REML", "gaussian"),
     "milk_REML": ("protein ~ Diet + s(Time) + s(Cow, bs='re')", "milk", "REML", "gaussian"),
     "quakes_REML": ("mag ~ s(long, lat, bs='gp', k=30)", "quakes", "REML", "gaussian"),

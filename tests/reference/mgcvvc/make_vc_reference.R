@@ -1,9 +1,10 @@
 # mgcv's smoothing-parameter-corrected covariance (Vc), edf2, logLik/AIC with edf2, and
 # anova.gam (between nested fits, test = "Chisq" and "F"; the single-model table) on data
-# the package was not built against: gamSim example 1, MASS's Boston, nlme's Milk
-# (random effect as s(Cow, bs = "re")), R's quakes (2-D gp smooth), and a simulated Poisson
-# response with an exposure offset. Run: Rscript make_vc_reference.R (writes vc_reference.json
-# and the data CSVs beside it). R 4.2.2, mgcv 1.8-41.
+# the package was not built against: gamSim example 1 (also with a te() term: several
+# penalties in one term), MASS's Boston, nlme's Milk (random effect as s(Cow, bs = "re")),
+# R's quakes (2-D gp smooth), and a simulated Poisson response with an exposure offset.
+# Run: Rscript make_vc_reference.R (writes vc_reference.json and the data CSVs beside it).
+# R 4.2.2, mgcv 1.8-41.
 suppressMessages({library(mgcv); library(MASS); library(nlme); library(jsonlite)})
 here <- dirname(normalizePath(sub("--file=", "", grep("--file=", commandArgs(FALSE), value = TRUE)[1])))
 
@@ -36,6 +37,7 @@ one <- function(m) {
 fits <- list(
   g1_REML = gam(y ~ s(x0) + s(x1) + s(x2), data = g1, method = "REML"),
   g1_ML = gam(y ~ s(x0) + s(x1) + s(x2), data = g1, method = "ML"),
+  g1_te_REML = gam(y ~ te(x1, x2, k = 4) + s(x0), data = g1, method = "REML"),
   boston_REML = gam(medv ~ s(lstat) + s(rm) + chas, data = bos, method = "REML"),
   milk_REML = gam(protein ~ Diet + s(Time) + s(Cow, bs = "re"), data = mk, method = "REML"),
   quakes_REML = gam(mag ~ s(long, lat, bs = "gp", k = 30), data = qk, method = "REML"),
