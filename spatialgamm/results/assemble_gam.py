@@ -131,6 +131,9 @@ def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) 
     if method in ("REML", "ML") and gamma != 1.0:
         raise NotImplementedError(f"gamma={gamma} is used by the GCV and UBRE criteria only; "
                                   f"method={method!r} needs gamma=1")
+    if method == "ML":
+        from ..terms.smooths.t2 import refuse_ml
+        refuse_ml(spec.blocks)
     if method not in ("REML", "ML", "UBRE", "GCV"):
         raise ValueError(f"method must be 'REML', 'ML', 'UBRE', 'GCV' or 'GCV.Cp', got "
                          f"{method!r}")

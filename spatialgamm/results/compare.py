@@ -11,11 +11,13 @@ from scipy import stats
 from .refit import refit_ml
 
 
-def anova(*fits, refit: bool = True) -> pd.DataFrame:
+def anova(*fits, refit: bool = True, test: str | None = None):
     """Compare nested models by likelihood-ratio tests, ordered by number of parameters.
 
     REML fits are refitted by ML first (as lme4 does with ``refit = TRUE``): REML
-    likelihoods of models with different fixed effects are not comparable.
+    likelihoods of models with different fixed effects are not comparable. GAM fits
+    (``sg.gam``) follow mgcv's ``anova.gam`` instead (:mod:`.anova_gam`): several fits give
+    its analysis of deviance (``test="Chisq"`` or ``"F"``), one fit its term tests.
 
     Examples
     --------
@@ -26,6 +28,10 @@ def anova(*fits, refit: bool = True) -> pd.DataFrame:
     >>> int(a["Df"].iloc[1])
     2
     """
+    from .gam import GamFit
+    if fits and all(isinstance(f, GamFit) for f in fits):
+        from .anova_gam import anova_fits, anova_one
+        return anova_one(fits[0]) if len(fits) == 1 else anova_fits(*fits, test=test)
     if len(fits) < 2:
         raise ValueError("anova needs at least two fits")
     ml = []

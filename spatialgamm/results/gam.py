@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from scipy import stats
 
 from ..terms.base import Ability, LatentTerm
-from .gam_likelihood import edf1, mgcv_df, mgcv_loglik
+from .gam_likelihood import edf1, loglik_edf, mgcv_df, mgcv_loglik, sp_correction
 from .mixed import MixedFit
 from .predict import joint_covariance
 
@@ -189,16 +189,24 @@ class GamFit(MixedFit):
     @property
     def loglik_df(self) -> float:
         """Degrees of freedom of :attr:`loglik` (``attr(logLik(m), "df")``): summed edf plus
-        an estimated scale, capped at the number of coefficients plus one.
+        an estimated scale, capped at the number of coefficients plus one; for REML/ML fits
+        the smoothing-parameter-corrected :attr:`edf2` as mgcv."""
+        return mgcv_df(self, loglik_edf(self))
 
-        mgcv uses the smoothing-parameter-corrected ``edf2`` here for REML/ML fits; this
-        package does not compute ``edf2`` yet and uses the edf (for UBRE/GCV fits the two
-        conventions coincide)."""
-        return mgcv_df(self, self.edf_total)
+    @property
+    def Vc(self) -> pd.DataFrame:
+        """mgcv's ``Vc``: :attr:`Vp` corrected for smoothing-parameter uncertainty (REML/ML
+        fits; :mod:`spatialgamm.results.gam_vc`)."""
+        return sp_correction(self).Vc
+
+    @property
+    def edf2(self) -> pd.Series:
+        """mgcv's ``edf2`` per coefficient (REML/ML fits): ``diag(Vc X'WX) / scale``."""
+        return sp_correction(self).edf2
 
     @property
     def aic(self) -> float:
-        """``-2 logLik + 2 df`` with :attr:`loglik_df` (mgcv's ``AIC`` for UBRE/GCV fits)."""
+        """``-2 logLik + 2 df`` with :attr:`loglik_df` (mgcv's ``AIC``)."""
         return -2 * self.loglik + 2 * self.loglik_df
 
     @property
@@ -364,7 +372,8 @@ def _full_criterion(obj: Any):
 
     def f(x: np.ndarray) -> float:
         r = obj.solve(x[:-1])
-        return 0.5 * float(r.logdet_A - r.logdet_P + dof * (np.log(2 * np.pi) + x[-1])
+        reml = r.logdet_XtVX if getattr(obj, "reml", True) else 0.0  # REML's log|X'VX|
+        return 0.5 * float(r.logdet_A - r.logdet_P + reml + dof * (np.log(2 * np.pi) + x[-1])
                            + r.pwrss * np.exp(-x[-1]) - obj.sum_log_w)
 
     return f

@@ -73,3 +73,23 @@ def mgcv_df(fit: GamFit, edf_sum: float) -> float:
     sc = 0.0 if fit.family.scale_known else 1.0
     n_coef = fit.spec.p + fit.state.extra["system"].q
     return float(min(edf_sum + sc, n_coef + sc))
+
+
+def sp_correction(fit: GamFit):
+    """The fit's :class:`~spatialgamm.results.gam_vc.SpCorrection` (computed once)."""
+    from .gam_vc import sp_corrected
+    cached = fit.state.extra.get("sp_correction")
+    if cached is None:
+        cached = fit.state.extra["sp_correction"] = sp_corrected(fit)
+    return cached
+
+
+def loglik_edf(fit: GamFit) -> float:
+    """The edf ``logLik.gam`` counts: ``sum(edf2)`` for REML/ML fits (mgcv's convention),
+    the summed edf for GCV/UBRE fits and models ``edf2`` is not computed for."""
+    if fit.state.method in ("REML", "ML"):
+        try:
+            return float(sp_correction(fit).edf2.sum())
+        except NotImplementedError:
+            pass
+    return fit.edf_total

@@ -387,14 +387,16 @@ def multi_penalty_block(spec, data_n: int, null_dim: int | None = None) -> Block
                  fixed=fixed, fixed_names=names, term=term)
 
 
-@register_term("te", "ti")
+@register_term("te", "ti", "t2")
 def build_tensor(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], family
                  ) -> list[Block]:
-    """Blocks of ``te(...)`` / ``ti(...)`` (one per level of a factor ``by``)."""
+    """Blocks of ``te(...)`` / ``ti(...)`` / ``t2(...)`` (one per level of a factor ``by``)."""
+    from .smooths.t2 import T2Smooth
     from .smooths.tensor import TensorSmooth
 
     kw = check_arguments(special, {"bs", "k", "m", "d", "by", "fx", "np", "xt", "id",
-                                   "max_knots", "seed"})
+                                   "max_knots", "seed"} | (
+                                       {"full", "ord"} if special.func == "t2" else set()))
     for v in special.variables:
         if v not in data.columns:
             raise FormulaError(f"{special.text}: {v!r} is not a column of the data")
@@ -402,10 +404,10 @@ def build_tensor(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], 
     kw.pop("xt", None)
     kw.pop("id", None)
     try:
-        ts = TensorSmooth.from_call(special.variables, bs=kw.pop("bs", None),
-                                    k=kw.pop("k", None), m=kw.pop("m", None),
-                                    d=kw.pop("d", None), by=kw.pop("by", None),
-                                    inter=special.func == "ti", np=kw.pop("np", True), **kw)
+        make = T2Smooth.from_call if special.func == "t2" else TensorSmooth.from_call
+        ts = make(special.variables, bs=kw.pop("bs", None), k=kw.pop("k", None),
+                  m=kw.pop("m", None), d=kw.pop("d", None), by=kw.pop("by", None),
+                  inter=special.func == "ti", np=kw.pop("np", True), **kw)
     except ValueError as exc:
         raise FormulaError(f"{special.text}: {exc}") from exc
     blocks = []

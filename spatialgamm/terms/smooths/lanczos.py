@@ -237,8 +237,9 @@ def lanczos_eigen(
         ``sqrt(machine epsilon)``; must lie in (0, 0.01] as in mgcv).
     reference_blas : bool
         Add products in the order of the reference BLAS that R ships (default), so that
-        the result reproduces mgcv's to the last bits; False uses numpy's faster BLAS,
-        which agrees to rounding error on the converged pairs only.
+        the result reproduces mgcv's to the last bits; False uses numpy's BLAS, the same
+        to rounding on the converged pairs and several times faster (the tp basis, whose
+        wanted pairs all converge, uses it).
 
     Returns
     -------
@@ -254,6 +255,54 @@ def lanczos_eigen(
     >>> np.round(res.values, 10).tolist()
     [5.0, 3.0]
     """
+    A, k, kl = _checked(A, k, kl, tol)
+    n = A.shape[0]
+    biggest = kl < 0
+    kl = max(kl, 0)
+    m = k + kl
+    if m < 1:
+        return LanczosResult(np.zeros(0), np.zeros((n, 0)), 0, True, 0, 0)
+    f_check = _check_interval(k, kl, n)
+    step = _Steps(A, reference_blas)
+    d = v = None
+    converged = invariant = False
+    n_big, n_small = k, kl
+    j = 0
+    for j in range(n):
+        beta_j = step(j)
+        # beta = 0 before the last step: the Krylov space is invariant (at the last step
+        # the space is all of R^n and beta is zero in exact arithmetic anyway)
+        invariant = j < n - 1 and not beta_j > 0.0
+        if invariant and j + 1 < m:
+            # The Krylov space closed (beta = 0) before m vectors: it has no more
+            # directions to offer. mgcv would divide by zero here; say so plainly.
+            raise np.linalg.LinAlgError(
+                f"Lanczos broke down after {j + 1} steps (an invariant subspace of A was "
+                f"reached before {m} eigenpairs); use an exact eigendecomposition instead"
+            )
+        if j < n - 1 and not invariant:
+            step.Q[j + 1] = step.z / beta_j
+        if (j >= m and j % f_check == 0) or j == n - 1 or invariant:
+            d, v = _tridiagonal_eigen(step.alpha[: j + 1], step.beta[:j])
+            norm_t = max(abs(d[0]), abs(d[j]))
+            err = np.abs(beta_j * v[j, :])
+            # an invariant subspace makes every error bound zero: its Ritz pairs are exact
+            if j >= m or invariant:
+                ok, pi, ni = _wanted_converged(d, err, k, kl, biggest, norm_t * tol)
+                if ok:
+                    converged = True
+                    if biggest:
+                        n_big, n_small = pi, ni
+                    break
+    assert d is not None and v is not None
+    last = d.size - 1
+    cols = list(range(n_big)) + [last - (n_small - 1 - t) for t in range(n_small)]
+    vectors = step.ritz_vectors(v[: j + 1, cols])
+    return LanczosResult(d[cols].copy(), vectors, j + 1, converged, n_big, n_small, invariant)
+
+
+def _checked(A: np.ndarray, k: int, kl: int, tol: float) -> tuple[np.ndarray, int, int]:
+    """The arguments of :func:`lanczos_eigen`, checked as mgcv's ``slanczos`` does."""
     A = np.asarray(A, dtype=float)
     if A.ndim != 2 or A.shape[0] != A.shape[1]:
         raise ValueError(f"A must be a square matrix, got shape {A.shape}")
@@ -264,75 +313,60 @@ def lanczos_eigen(
     k, kl = int(round(k)), int(round(kl))
     if k < 0:
         raise ValueError(f"k must be non-negative, got k={k}")
-    n = A.shape[0]
-    biggest = kl < 0
-    kl = max(kl, 0)
-    m = k + kl
-    if m > n:
-        raise ValueError(f"cannot have more eigenvalues (k + kl = {m}) than rows of A ({n})")
-    if m < 1:
-        return LanczosResult(np.zeros(0), np.zeros((n, 0)), 0, True, 0, 0)
-    invariant = False
+    if k + max(kl, 0) > A.shape[0]:
+        raise ValueError(f"cannot have more eigenvalues (k + kl = {k + max(kl, 0)}) than "
+                         f"rows of A ({A.shape[0]})")
+    return A, k, kl
 
-    f_check = _check_interval(k, kl, n)
-    if reference_blas:
-        matvec, dot = _RefSymv(A), _seq_dot
-    else:
-        matvec, dot = A.__matmul__, np.dot
-    Q = np.zeros((n, n))  # Lanczos vectors as columns
-    alpha = np.zeros(n)
-    beta = np.zeros(n)
-    Q[:, 0] = mgcv_start_vector(n)
-    d = v = None
-    converged = False
-    n_big, n_small = k, kl
-    j = 0
-    for j in range(n):
-        q = Q[:, j]
-        z = matvec(q)
-        alpha[j] = dot(q, z)
+
+class _Steps:
+    """The Lanczos vectors (rows of ``Q``, contiguous) and the three-term recurrence.
+
+    ``step(j)`` forms ``z = A q_j - alpha_j q_j - beta_{j-1} q_{j-1}``, re-orthogonalises
+    it against ``q_0 .. q_j`` twice and returns ``beta_j = ||z||``; the caller stores
+    ``q_{j+1} = z / beta_j``.
+    """
+
+    def __init__(self, A: np.ndarray, reference_blas: bool) -> None:
+        n = A.shape[0]
+        self.reference = reference_blas
+        self.matvec = _RefSymv(A) if reference_blas else A.__matmul__
+        self.dot = _seq_dot if reference_blas else np.dot
+        self.Q = np.zeros((n, n))
+        self.alpha, self.beta = np.zeros(n), np.zeros(n)
+        self.Q[0] = mgcv_start_vector(n)
+        self.z = np.zeros(n)
+
+    def __call__(self, j: int) -> float:
+        Q, dot = self.Q, self.dot
+        q = Q[j]
+        z = self.matvec(q)
+        self.alpha[j] = dot(q, z)
         if j == 0:
-            z = z - alpha[j] * q
+            z = z - self.alpha[j] * q
         else:
-            z = z - (alpha[j] * q + beta[j - 1] * Q[:, j - 1])
-            # full re-orthogonalisation: modified Gram-Schmidt against q_0..q_j, twice
+            z = z - (self.alpha[j] * q + self.beta[j - 1] * Q[j - 1])
+            # full re-orthogonalisation by modified Gram-Schmidt, twice ("twice is
+            # enough"); classical Gram-Schmidt would be two BLAS products, but its other
+            # rounding can flip the sign LAPACK gives a Ritz vector, and signs are mgcv's
             for _ in range(2):
-                for i in range(j + 1):
-                    qi = Q[:, i]
-                    z += -dot(z, qi) * qi
-        beta[j] = np.sqrt(dot(z, z))
-        # beta = 0 before the last step: the Krylov space is invariant (at the last step
-        # the space is all of R^n and beta is zero in exact arithmetic anyway)
-        invariant = j < n - 1 and not beta[j] > 0.0
-        if invariant and j + 1 < m:
-            # The Krylov space closed (beta = 0) before m vectors: it has no more
-            # directions to offer. mgcv would divide by zero here; say so plainly.
-            raise np.linalg.LinAlgError(
-                f"Lanczos broke down after {j + 1} steps (an invariant subspace of A was "
-                f"reached before {m} eigenpairs); use an exact eigendecomposition instead"
-            )
-        if j < n - 1 and not invariant:
-            Q[:, j + 1] = z / beta[j]
-        if (j >= m and j % f_check == 0) or j == n - 1 or invariant:
-            d, v = _tridiagonal_eigen(alpha[: j + 1], beta[:j])
-            norm_t = max(abs(d[0]), abs(d[j]))
-            err = np.abs(beta[j] * v[j, :])
-            # an invariant subspace makes every error bound zero: its Ritz pairs are exact
-            if j >= m or invariant:
-                ok, pi, ni = _wanted_converged(d, err, k, kl, biggest, norm_t * tol)
-                if ok:
-                    converged = True
-                    if biggest:
-                        n_big, n_small = pi, ni
-                    break
-    steps = j + 1
-    assert d is not None and v is not None
-    last = d.size - 1
-    cols = list(range(n_big)) + [last - (n_small - 1 - t) for t in range(n_small)]
-    values = d[cols].copy()
-    # Ritz vectors y_i = sum_l q_l v_li, accumulated over l in order (as mgcv's loop)
-    vc = v[:steps, cols]
-    vectors = np.zeros((n, len(cols)))
-    for l_ in range(steps):
-        vectors += np.outer(Q[:, l_], vc[l_])
-    return LanczosResult(values, vectors, steps, converged, n_big, n_small, invariant)
+                if self.reference:
+                    for i in range(j + 1):
+                        z += -dot(z, Q[i]) * Q[i]
+                else:  # the same operations without numpy's dispatch overhead per call
+                    for qi in Q[: j + 1]:
+                        z -= z.dot(qi) * qi
+        self.z = z
+        self.beta[j] = np.sqrt(dot(z, z))
+        return float(self.beta[j])
+
+    def ritz_vectors(self, vc: np.ndarray) -> np.ndarray:
+        """``y_i = sum_l q_l v_li``; with reference sums accumulated over l in order (as
+        mgcv's loop), else one product."""
+        steps = vc.shape[0]
+        if not self.reference:
+            return self.Q[:steps].T @ vc
+        vectors = np.zeros((self.Q.shape[1], vc.shape[1]))
+        for l_ in range(steps):
+            vectors += np.outer(self.Q[l_], vc[l_])
+        return vectors

@@ -263,7 +263,7 @@ class ThinPlateSpline(SmoothBasis):
                 UZ = Z
                 Sp = Z.T @ E @ Z
             else:
-                res = lanczos_eigen(E, k, -1, tol=_LANCZOS_TOL)
+                res = lanczos_eigen(E, k, -1, tol=_LANCZOS_TOL, reference_blas=False)
                 if not res.converged:
                     raise np.linalg.LinAlgError(
                         f"{self.label}: the Lanczos iteration for the thin-plate basis did "
