@@ -29,12 +29,6 @@ def _caller_env(depth: int = 2) -> dict[str, Any]:
         del frame
 
 
-def _has_spde(spec: Any) -> bool:
-    """Does the model have an spde() field (issue 7)?"""
-    from .terms.spde import SPDETerm
-    return any(isinstance(b.term, SPDETerm) for b in spec.blocks)
-
-
 def _with_crs(fit: Any, data: Any) -> Any:
     """Record the CRS of a GeoDataFrame's coordinates on the fit; refuse lon/lat for
     spatial terms (distances in degrees are not planar metres)."""
@@ -123,9 +117,6 @@ def fit(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str 
         raise ValueError(f"method must be 'REML' or 'ML', got {method!r}")
     spec = build_model(formula, data, family, offset=offset, weights=weights,
                        na_action=na_action, env=_caller_env(), control=control)
-    if _has_spde(spec):  # issue 7: spde() fields take the sparse gradient path
-        from .results.assemble_spde import fit_spde
-        return _with_crs(fit_spde(spec, method, kind="fit"), data)
     if spec.family.name == "gaussian" and spec.family.link.name == "identity":
         _check_residual_df(spec, method == "REML")
         return _with_crs(fit_gaussian(spec, reml=(method == "REML")), data)
@@ -194,9 +185,6 @@ def gam(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str 
     if select:  # mgcv's extra null-space penalty per smooth (issue 14)
         from .terms.smooth import apply_select
         spec = apply_select(spec)
-    if _has_spde(spec):  # issue 7: spde() fields are fitted by REML (default) or ML
-        from .results.assemble_spde import fit_spde
-        return _with_crs(fit_spde(spec, method or "REML", kind="gam"), data)
     return _with_crs(fit_gam(spec, method=method, gamma=gamma), data)
 
 

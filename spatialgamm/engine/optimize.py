@@ -9,48 +9,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 
-
-class ConvergenceWarning(UserWarning):
-    """The optimiser stopped without meeting its convergence criteria."""
-
-
-class SingularFitWarning(UserWarning):
-    """A variance is estimated at zero or a correlation at +-1 (boundary, not failure)."""
-
-
-@dataclass
-class OptSummary:
-    """How an optimisation went (attached to every fit as ``fit.optinfo``)."""
-
-    method: str
-    x: np.ndarray
-    fun: float
-    converged: bool
-    iterations: int
-    n_evals: int
-    gradient: np.ndarray
-    scaled_gradient: float
-    message: str
-    boundary: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    #: what the optimiser did beyond one search: restarts from the interior, bounds checked
-    log: list[str] = field(default_factory=list)
-
-    def describe(self) -> str:
-        state = "converged" if self.converged else "did NOT converge"
-        g = np.max(np.abs(self.gradient)) if len(self.gradient) else 0.0
-        s = (f"optimizer ({self.method}) {state} after {self.iterations} iterations, "
-             f"{self.n_evals} evaluations; max|gradient| {g:.2g}")
-        if self.boundary:
-            s += "\nboundary (singular) fit: " + "; ".join(self.boundary)
-        for line in self.log:
-            s += "\n" + line
-        return s
+from .newton import newton_search
+from .optsummary import ConvergenceWarning, OptSummary, SingularFitWarning  # noqa: F401
 
 
 def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, lower: np.ndarray,
@@ -195,7 +160,7 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray,
              polish: bool = True, fd_eps: float = 1e-8, scaled_tol: float = 2e-3,
              fg: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
              max_restarts: int = 3, extra_starts: tuple[np.ndarray, ...] = (),
-             plateau: float = 5.0) -> OptSummary:
+             plateau: float = 5.0, newton: bool = False) -> OptSummary:
     """Minimise ``f`` over a box, check that the answer is a minimum, and record how it went.
 
     The search is L-BFGS-B (Brent for one bounded parameter) in the units of ``lower`` when
@@ -208,6 +173,12 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray,
     are searched when the first search ends within ``plateau`` (optimiser units) of a finite
     bound, where the objective stops depending on a parameter (a smooth fully penalised or
     not at all), and the best of all searches is kept and checked.
+
+    ``newton=True`` takes damped Newton steps with the objective's average-information
+    matrix instead (:func:`.newton.newton_search`; ``f`` then provides ``evaluate(phi,
+    start)`` with exact gradients, as :class:`.precform.FieldObjective`): a handful of
+    evaluations where each costs a sparse factorisation. The summary records the settings
+    of either search (``settings``) and its log.
 
     Examples
     --------
@@ -227,6 +198,11 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray,
     space = lower if isinstance(lower, ParameterSpace) else ParameterSpace.box(
         np.asarray(lower, dtype=float), np.asarray(upper, dtype=float))
     lower, upper = space.lower, space.upper
+    if newton:
+        return newton_search(f, x0, lower, upper, boundary)[0]
+    settings = dict(gtol=gtol, maxiter=maxiter, check_hessian=check_hessian, polish=polish,
+                    fd_eps=fd_eps, scaled_tol=scaled_tol, gradient=fg is not None,
+                    max_restarts=max_restarts, extra_starts=len(extra_starts))
     x0 = np.clip(np.asarray(x0, dtype=float), lower, upper)
     if len(x0) == 0:
         v = f(x0)
@@ -282,6 +258,7 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray,
         x, fun, ok, msg = (xr, fr, okr, msgr) if fr <= fp else (xp, fp, ok, msg)
     summary = OptSummary(method, x, fun, bool(ok), int(nit), counted.n, g, scaled, msg)
     summary.log = log
+    summary.settings = settings
     summary.boundary = boundary(x) if boundary else []
     return finish_summary(summary, bool(ok), msg, scaled_tol)
 

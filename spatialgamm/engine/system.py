@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 from ..terms.base import Block
 from .optimize import ParameterSpace
+from .prior import PriorOperator, PriorState
 
 
 @dataclass
@@ -76,6 +77,11 @@ class LatentSystem:
             self._lam_slices.append(slice(off, off + t.nnz))
             off += t.nnz
         self.has_precision = any(b.kind == "precision" for b in blocks)
+        # precision blocks given as an SPDE pencil: the engine factors their operator for
+        # log|P| and its gradient (one symbolic analysis per system)
+        self.priors: dict[int, PriorOperator] = {
+            k: PriorOperator(b.pencil) for k, b in enumerate(blocks)
+            if b.kind == "precision" and b.pencil is not None}
         self._lam_cache: tuple[bytes, np.ndarray] | None = None
         self._dense_cache: tuple[np.ndarray, np.ndarray] | None = None
         # (row, col) of every stored Lambda value, for the dense path
@@ -186,6 +192,23 @@ class LatentSystem:
         # tocoo() of a canonical CSC keeps data order, so the map is the identity
         return slice(None)  # type: ignore[return-value]
 
+    def prior_state(self, k: int, phi: np.ndarray) -> PriorState:
+        """Block ``k``'s pencil prior at its parameters ``phi`` (``Q``, ``log|Q|``, their
+        derivatives, ``Q^-1 v``)."""
+        return self.priors[k].state(phi)
+
+    @property
+    def prior_factorizations(self) -> int:
+        """Numeric factorisations of the pencil blocks' operators so far."""
+        return sum(p.n_factorizations for p in self.priors.values())
+
+    def block_precision(self, k: int, phi: np.ndarray) -> tuple[sp.csc_matrix, float]:
+        """``(P_k, log|P_k|)`` of precision block ``k`` at its parameters ``phi``."""
+        if k in self.priors:
+            st = self.priors[k].state(phi)
+            return st.Q, st.logdet
+        return self.blocks[k].precision(phi)
+
     def precision(self, phi: np.ndarray) -> tuple[sp.csc_matrix | None, float]:
         """Global prior precision P and log|P| (None when every block is a factor block)."""
         if not self.has_precision:
@@ -195,7 +218,7 @@ class LatentSystem:
             if b.kind == "factor":
                 mats.append(sp.identity(b.q, format="csc"))
             else:
-                Q, ld = b.precision(self.block_phi(phi, k))
+                Q, ld = self.block_precision(k, self.block_phi(phi, k))
                 mats.append(sp.csc_matrix(Q))
                 logdet += ld
         return sp.block_diag(mats, format="csc"), logdet

@@ -121,8 +121,11 @@ def fit_gam(spec: ModelSpec, method: str | None = None, gamma: float = 1.0,
 def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) -> GamFit:
     fam = spec.family
     gaussian = fam.name == "gaussian" and fam.link.name == "identity"
+    # spde() fields (precisions the engine factors from their pencil) are fitted by their
+    # marginal likelihood: REML by default, or ML
+    pencil = any(b.pencil is not None for b in spec.blocks)
     if method is None:
-        method = "UBRE" if fam.scale_known else "GCV"
+        method = "REML" if pencil else "UBRE" if fam.scale_known else "GCV"
     method = method.upper()
     if method in ("CP",):
         method = "UBRE"
@@ -134,6 +137,9 @@ def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) 
     if method not in ("REML", "ML", "UBRE", "GCV"):
         raise ValueError(f"method must be 'REML', 'ML', 'UBRE', 'GCV' or 'GCV.Cp', got "
                          f"{method!r}")
+    if pencil and method not in ("REML", "ML"):
+        raise ValueError(f"models with spde() fields are fitted by 'REML' or 'ML' (Laplace); "
+                         f"got method={method!r}")
     if method in ("REML", "ML"):
         if gaussian:
             state = gaussian_state(spec, reml=(method == "REML"))
@@ -141,7 +147,8 @@ def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) 
             state = laplace_state(spec, reml=(method == "REML"), glmer_stage2=False)
         state.method = method
         system = state.extra["system"]
-        state.extra["edf_blocks"] = block_edf(system, state.pls, state.phi)
+        if "edf_blocks" not in state.extra:  # (the precision form brings its own)
+            state.extra["edf_blocks"] = block_edf(system, state.pls, state.phi)
         score = state.criterion / 2.0
     else:
         if method == "UBRE" and not fam.scale_known:

@@ -34,11 +34,13 @@ from ..engine.optimize import (
     optimize,
     scaled_gradient,
 )
+from ..engine.precform import field_form_applies
 from ..engine.system import LatentSystem
 from ..engine.threads import blas_threads_for
 from ..families import NegativeBinomial
 from ..model import ModelSpec
 from ..terms.base import column_rms
+from .assemble import field_state
 from .mixed import FitState, MixedFit
 from .negbin import negbin_vcov
 
@@ -91,6 +93,8 @@ def laplace_state(spec: ModelSpec, reml: bool = False, nAGQ: int = 1,
                   phi0: np.ndarray | None = None, glmer_stage2: bool = True) -> FitState:
     ctl = spec.control  # lme4's control=: optimiser settings
     system = LatentSystem(spec.blocks, spec.n)
+    if field_form_applies(system, spec.family) and nAGQ == 1:
+        return field_state(spec, system, reml)
     lap = LaplaceObjective(system, spec.X, spec.y, spec.offset, spec.weights, spec.family,
                            reml=reml)
     lay = system.layout

@@ -20,6 +20,7 @@ from ..model import ModelSpec
 from ..terms.ranef import RandomEffectTerm
 from . import ddf
 from .predict import predict_frame
+from .spde import FieldReport, field_range, spde_blocks, spde_summary_lines
 from .summary import format_lmm_summary
 
 
@@ -49,7 +50,7 @@ class FitState:
         return self.scale if self.extra.get("gaussian", False) else 1.0
 
 
-class MixedFit:
+class MixedFit(FieldReport):
     """A fitted (generalised) linear mixed model.
 
     Examples
@@ -380,7 +381,7 @@ class MixedFit:
             return format_nlme_summary(self)
         if view != "lme4":
             raise ValueError(f"view must be 'lme4' or 'nlme', got {view!r}")
-        return format_lmm_summary(self)
+        return "\n".join([format_lmm_summary(self), *spde_summary_lines(self)])
 
     def __repr__(self) -> str:
         return self.summary()
@@ -410,7 +411,10 @@ class MixedFit:
 
     @property
     def range(self) -> float:
-        """Range of the model's only GP term (``gp_params`` names the convention)."""
+        """Range of the model's only GP term (``gp_params`` names the convention), or of its
+        spde() field (with its log-scale SE and interval)."""
+        if spde_blocks(self):
+            return field_range(self)
         from .gp import gp_range
         return gp_range(self)
 

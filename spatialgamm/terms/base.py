@@ -46,6 +46,9 @@ class Block:
     fixed_names : list of str
     term : object
         The term object that built the block (used to report and to predict).
+    pencil : SPDEOperator, optional
+        A precision given as an SPDE pencil (``kind="precision"``): the engine computes
+        ``P``, ``log|P|`` and their derivatives from it (:mod:`spatialgamm.engine.prior`).
     """
 
     name: str
@@ -58,6 +61,7 @@ class Block:
     fixed: np.ndarray | None = None
     fixed_names: list[str] = field(default_factory=list)
     term: Any = None
+    pencil: Any = None
 
     @property
     def q(self) -> int:
