@@ -1,5 +1,15 @@
-"""Front doors: ``lmer``, ``glmer``, ``gam`` and ``fit`` are thin compositions of the stages
-``build_model -> objective -> optimize -> assemble`` on the one engine."""
+"""Front doors: ``lmer``, ``glmer``, ``gam`` and ``fit`` are thin compositions of the public
+stages on the one engine::
+
+    spec = build_model(formula, data)                            # model.py
+    objective = make_objective(spec, method)                     # engine/objective.py
+    summary = optimize(objective, default_plan(objective, spec)) # engine/optimize.py
+    fit = assemble(spec, objective, summary)                     # results/assemble.py
+
+Non-Gaussian fits go through ``fit_laplace`` (results/assemble_glmm.py): its checks, then
+glmer's stages on the Laplace objective, or the same four stages for the precision form;
+``gam`` resolves mgcv's method names first (results/assemble_gam.py).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +18,13 @@ from typing import Any
 
 import pandas as pd
 
+from .engine.gaussian import GaussianObjective
+from .engine.objective import default_plan, make_objective
+from .engine.optimize import optimize
+from .engine.threads import blas_threads_for
 from .formula.parse import parse_formula
-from .model import build_model
-from .results.assemble import fit_gaussian
+from .model import ModelSpec, build_model
+from .results.assemble import assemble
 from .validate import check_nagq
 
 
@@ -41,6 +55,11 @@ def _with_crs(fit: Any, data: Any) -> Any:
     if crs is not None or getattr(fit, "crs", None) is None:
         fit.crs = crs  # a CRS declared on a term (gp(crs=...)) stays when data carry none
     return fit
+
+
+def _threads(spec: ModelSpec):
+    """BLAS threads for a system of this size (one for small ones, where threading costs)."""
+    return blas_threads_for(spec.p + sum(b.q for b in spec.blocks))
 
 
 def _check_residual_df(spec: Any, reml: bool) -> None:
@@ -90,7 +109,10 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
         raise ValueError("lmer needs at least one random-effects term like (1 | group); "
                          "use sg.fit() for a model without random effects")
     _check_residual_df(spec, REML)
-    return _with_crs(fit_gaussian(spec, reml=REML), data)
+    with _threads(spec):
+        objective = make_objective(spec, "REML" if REML else "ML")
+        summary = optimize(objective, default_plan(objective, spec))
+        return _with_crs(assemble(spec, objective, summary), data)
 
 
 def fit(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str = "REML",
@@ -119,9 +141,14 @@ def fit(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str 
                        na_action=na_action, env=_caller_env(), control=control)
     if spec.family.name == "gaussian" and spec.family.link.name == "identity":
         _check_residual_df(spec, method == "REML")
-        return _with_crs(fit_gaussian(spec, reml=(method == "REML")), data)
-    from .results.assemble_glmm import fit_laplace
-    return _with_crs(fit_laplace(spec, reml=(method == "REML"), **kwargs), data)
+    objective = make_objective(spec, method)
+    if not isinstance(objective, GaussianObjective):  # glmer's stages (or the field form's)
+        from .results.assemble_glmm import fit_laplace
+        return _with_crs(fit_laplace(spec, reml=(method == "REML"), objective=objective,
+                                     **kwargs), data)
+    with _threads(spec):
+        summary = optimize(objective, default_plan(objective, spec))
+        return _with_crs(assemble(spec, objective, summary), data)
 
 
 def glmer(formula: str, data: pd.DataFrame, family: Any = "binomial", nAGQ: int = 1,
@@ -154,8 +181,12 @@ def glmer(formula: str, data: pd.DataFrame, family: Any = "binomial", nAGQ: int 
         raise ValueError("glmer needs at least one random-effects term like (1 | group)")
     if spec.family.name == "gaussian" and spec.family.link.name == "identity":
         _check_residual_df(spec, False)
-        return _with_crs(fit_gaussian(spec, reml=False), data)
-    return _with_crs(fit_laplace(spec, reml=False, nAGQ=nAGQ), data)
+    objective = make_objective(spec, "ML")
+    if not isinstance(objective, GaussianObjective):  # glmer's stages (or the field form's)
+        return _with_crs(fit_laplace(spec, reml=False, nAGQ=nAGQ, objective=objective), data)
+    with _threads(spec):
+        summary = optimize(objective, default_plan(objective, spec))
+        return _with_crs(assemble(spec, objective, summary), data)
 
 
 def gam(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str | None = None,

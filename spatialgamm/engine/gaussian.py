@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .pls import SMALL_DENSE, PLSResult, PLSSolver
+from .posterior import SparsePosterior, pls_posterior
 from .system import LatentSystem
 
 LOG2PI = float(np.log(2 * np.pi))
@@ -51,6 +52,17 @@ class GaussianObjective:
         if self.reml:
             d += r.logdet_XtVX
         return float(d - self.sum_log_w)
+
+    def mode(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The conditional mode ``(beta, u)`` at ``phi`` (u-space: ``b = Lambda u``)."""
+        r = self.solve(phi)
+        return r.beta, r.u
+
+    def posterior(self, phi: np.ndarray) -> SparsePosterior:
+        """The Gaussian posterior of ``(beta, u)`` at ``phi`` (u-space), scaled by the
+        profiled residual variance there."""
+        r = self.solve(phi)
+        return pls_posterior(r, self.sigma2(r))
 
     def __call__(self, phi: np.ndarray) -> float:
         self.n_evals += 1

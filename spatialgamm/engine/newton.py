@@ -179,16 +179,16 @@ def newton_search(obj: Any, phi0: np.ndarray, lower: np.ndarray, upper: np.ndarr
         scaled = float(np.max(np.abs(step))) if len(step) else 0.0
     except ValueError:
         scaled = float("nan")
+    warnings = [] if converged else [
+        f"the field's parameters did not converge: {message} "
+        f"(gradient {np.array2string(ev.grad, precision=3)})"]
     summary = OptSummary(method="Newton (average information)", x=ev.phi.copy(), fun=ev.f,
                          converged=converged, iterations=iterations, n_evals=len(log),
                          gradient=ev.grad.copy(), scaled_gradient=scaled, message=message,
+                         boundary=boundary(ev.phi) if boundary else [], warnings=warnings,
                          settings=dict(newton=True, max_iter=max_iter, tol=tol,
                                        max_step=MAX_STEP, secant_below=SECANT_BELOW),
                          trace=log, log=[_describe(i, e) for i, e in enumerate(log)])
-    summary.boundary = boundary(ev.phi) if boundary else []
-    if not converged:
-        summary.warnings.append(f"the field's parameters did not converge: {message} "
-                                f"(gradient {np.array2string(ev.grad, precision=3)})")
     return summary, ev
 
 

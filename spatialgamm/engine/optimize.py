@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
@@ -153,8 +154,25 @@ class ParameterSpace:
         return lo * self.units, self.upper * self.units
 
 
-def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray,
-             lower: np.ndarray | ParameterSpace, upper: np.ndarray | None = None,
+@dataclass(frozen=True)
+class Plan:
+    """How to search an objective: its start, its parameter space and the settings of
+    :func:`optimize` (keywords: ``gtol``, ``maxiter``, ``fg``, ``newton``, ...).
+
+    ``optimize(objective, plan)`` is ``optimize(objective, plan.x0, plan.space,
+    boundary=plan.boundary, **plan.settings)``; :func:`.objective.default_plan` gives
+    each objective's.
+    """
+
+    x0: np.ndarray
+    space: ParameterSpace
+    boundary: Callable[[np.ndarray], list[str]] | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray | Plan,
+             lower: np.ndarray | ParameterSpace | None = None,
+             upper: np.ndarray | None = None,
              boundary: Callable[[np.ndarray], list[str]] | None = None,
              gtol: float = 1e-5, maxiter: int = 1000, check_hessian: bool = True,
              polish: bool = True, fd_eps: float = 1e-8, scaled_tol: float = 2e-3,
@@ -195,6 +213,8 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray,
     >>> round(float(s.x[0]), 4), s.boundary
     (1.0, [])
     """
+    if isinstance(x0, Plan):
+        return optimize(f, x0.x0, x0.space, boundary=x0.boundary, **x0.settings)
     space = lower if isinstance(lower, ParameterSpace) else ParameterSpace.box(
         np.asarray(lower, dtype=float), np.asarray(upper, dtype=float))
     lower, upper = space.lower, space.upper
@@ -224,12 +244,28 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray,
                        f"lower value ({r[1]:.10g} < {fun:.10g})")
             x, fun, ok, msg = r[0], r[1], r[3], r[4]
     x, fun = _settle(counted, x, fun, space)
+    x, fun, g, scaled, ok, msg, nit = _check_claim(counted, x, fun, space, x0, fg is not None,
+                                                   polish, check_hessian, gtol, maxiter,
+                                                   fd_eps, max_restarts, ok, msg, nit, log)
+    summary = OptSummary(method, x, fun, bool(ok), int(nit), counted.n, g, scaled, msg,
+                         boundary=boundary(x) if boundary else [], log=log, settings=settings)
+    return finish_summary(summary, bool(ok), msg, scaled_tol)
+
+
+def _check_claim(counted: _Counted, x: np.ndarray, fun: float, space: ParameterSpace,
+                 x0: np.ndarray, has_grad: bool, polish: bool, check_hessian: bool,
+                 gtol: float, maxiter: int, fd_eps: float, max_restarts: int, ok: bool,
+                 msg: str, nit: int, log: list[str]):
+    """Check the search's answer before it is claimed, restarting when it fails: on a bound
+    the objective must not decrease into the interior; inside, the Hessian must not have
+    negative curvature. Returns ``(x, fun, gradient, scaled gradient, ok, message,
+    iterations)``; what happened goes to ``log``."""
     for attempt in range(max_restarts + 1):
         # an answer is checked before it is reported: on a bound, the objective must not
         # decrease into the interior; inside, the Hessian must not have negative curvature
         probe = _probe_bounds(counted, x, fun, space, x0)
         if probe is None:
-            if fg is not None:
+            if has_grad:
                 xp, fp, g, scaled, down = _polish_with_gradient(
                     counted, x, fun, space, polish or check_hessian)
             else:
@@ -256,11 +292,7 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray,
         xr, fr = _settle(counted, xr, fr, space)
         nit += nr
         x, fun, ok, msg = (xr, fr, okr, msgr) if fr <= fp else (xp, fp, ok, msg)
-    summary = OptSummary(method, x, fun, bool(ok), int(nit), counted.n, g, scaled, msg)
-    summary.log = log
-    summary.settings = settings
-    summary.boundary = boundary(x) if boundary else []
-    return finish_summary(summary, bool(ok), msg, scaled_tol)
+    return x, fun, g, scaled, ok, msg, nit
 
 
 class _Counted:
@@ -498,20 +530,18 @@ def finish_summary(summary: OptSummary, ok: bool, msg: str, tol: float = 2e-3) -
     scaled = summary.scaled_gradient
     limit = "LIMIT" in msg.upper()
     if scaled > tol or limit:
-        summary.converged = False
         if limit:
-            summary.warnings.append(f"optimizer did not converge: {msg} (raise maxiter)")
+            warn = f"optimizer did not converge: {msg} (raise maxiter)"
         else:
-            summary.warnings.append((f"optimizer did not converge: {msg} " if not ok else
-                                     "model failed to converge: ") +
-                                    f"scaled gradient {scaled:.3g} > {tol:g}")
-    else:
-        summary.converged = True
-        if not ok:
-            summary.log.append(f"the search stopped with {msg!r}; the point passed the "
-                               f"gradient check (scaled gradient {scaled:.2g})")
-            summary.message = f"converged (scaled gradient {scaled:.2g} <= {tol:g})"
-    return summary
+            warn = (f"optimizer did not converge: {msg} " if not ok else
+                    "model failed to converge: ") + f"scaled gradient {scaled:.3g} > {tol:g}"
+        return replace(summary, converged=False, warnings=[*summary.warnings, warn])
+    if not ok:
+        return replace(summary, converged=True, log=[
+            *summary.log, f"the search stopped with {msg!r}; the point passed the gradient "
+            f"check (scaled gradient {scaled:.2g})"],
+            message=f"converged (scaled gradient {scaled:.2g} <= {tol:g})")
+    return replace(summary, converged=True)
 
 
 def hessian_from_gradient(fg: Callable[[np.ndarray], tuple[float, np.ndarray]],

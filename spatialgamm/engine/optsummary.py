@@ -21,9 +21,10 @@ class SingularFitWarning(UserWarning):
     """A variance is estimated at zero or a correlation at +-1 (boundary, not failure)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class OptSummary:
-    """How an optimisation went (attached to every fit as ``fit.optinfo``)."""
+    """How an optimisation went (attached to every fit as ``fit.optinfo``; immutable: a
+    step that changes it makes a new one with :func:`dataclasses.replace`)."""
 
     method: str
     x: np.ndarray

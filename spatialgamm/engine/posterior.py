@@ -111,3 +111,14 @@ def field_edf(post: SparsePosterior, Q: sp.spmatrix) -> float:
         CR = sla.solve_triangular(post.R, post.C.T, trans="T", lower=False).T
         tr += float(np.sum(CR * (Q @ CR)))
     return post.q - tr
+
+
+def pls_posterior(r: Any, scale: float) -> SparsePosterior:
+    """The posterior of ``(beta, u)`` from a PLS solve (:class:`~.pls.PLSResult`) in
+    u-space (``b = Lambda u``): the selected inverse of its factor, ``C = A^-1 Lambda'Z'WX``
+    and the Cholesky factor of ``X'VX``; ``scale`` multiplies it (the residual variance of a
+    Gaussian model, 1 otherwise)."""
+    q, p = r.B.shape
+    C = np.asarray(r.factor.solve(r.B)).reshape(q, p) if p else np.zeros((q, 0))
+    R = sla.cholesky(r.XtVX, lower=False) if p else np.zeros((0, 0))
+    return SparsePosterior(r.factor.selected_inverse(), C, R, scale)

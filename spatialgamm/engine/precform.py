@@ -90,17 +90,20 @@ class FieldObjective:
     q_pattern : csc_matrix
         Sparsity pattern of every ``Q`` the prior returns.
     reml : bool
+    system : LatentSystem, optional
+        The model's latent system (its bounds and pencil prior), kept for the later stages.
     """
 
     def __init__(self, X: np.ndarray, Z: sp.spmatrix, y: np.ndarray, offset: np.ndarray,
                  weights: np.ndarray, family: Family, prior, q_pattern: sp.csc_matrix,
-                 reml: bool = True, inner_tol: float = 1e-3, max_inner: int = 40):
+                 reml: bool = True, inner_tol: float = 1e-3, max_inner: int = 40,
+                 system: Any = None):
         # the PLS solve's fixed-pattern storage: one symbolic analysis for the model
         self.pls = FixedPatternPLS(X, Z, q_pattern)
         self.X, self.Zr, self.Zt = self.pls.X, self.pls.Zr, self.pls.Zt
         self.n, self.p, self.q = self.pls.n, self.pls.p, self.pls.q
         self.y, self.offset, self.wt = y, offset, weights
-        self.family, self.prior, self.reml = family, prior, reml
+        self.family, self.prior, self.reml, self.system = family, prior, reml, system
         self.gaussian = family.name == "gaussian" and family.link.name == "identity"
         if not self.gaussian and not family.canonical:
             raise ValueError(f"the sparse field fit needs a canonical link; {family.name} with "

@@ -72,10 +72,10 @@ def log_scale_cov(fit) -> np.ndarray:
     variance's share from the Hessian in ``(phi, log s)``. Other fits: the numerical Hessian
     of the criterion (Gaussian: relative SDs, scale uncertainty not included).
     """
-    cached = fit.state.extra.get("spde_logcov")
+    cached = fit.state.spde_logcov
     if cached is not None:
         return cached
-    info = fit.state.extra.get("spde")
+    info = fit.state.spde
     blocks = spde_blocks(fit)
     if info is not None:
         free = _free(fit)
@@ -91,8 +91,8 @@ def log_scale_cov(fit) -> np.ndarray:
             cov = J @ cov @ J.T
     else:
         from ..engine.optimize import numerical_hessian
-        obj = fit.state.extra["objective"]
-        sysl = fit.state.extra["system"]
+        obj = fit.state.objective
+        sysl = fit.state.system
         idx = np.concatenate([np.arange(sysl.layout.slices[k].start,
                                         sysl.layout.slices[k].stop) for k, _ in blocks])
         phi = fit.state.phi
@@ -106,13 +106,13 @@ def log_scale_cov(fit) -> np.ndarray:
             cov = 2.0 * np.linalg.inv(numerical_hessian(sub, phi[idx]))
         except np.linalg.LinAlgError:
             cov = np.full((len(idx), len(idx)), np.nan)
-    fit.state.extra["spde_logcov"] = cov
+    fit.state.spde_logcov = cov
     return cov
 
 
 def _free(fit) -> np.ndarray:
     """Which coordinates of the fast path's AI matrix are off their bounds."""
-    sysl = fit.state.extra["system"]
+    sysl = fit.state.system
     phi, lo, hi = fit.state.phi, sysl.layout.lower, sysl.layout.upper
     free = ((phi - lo) > 1e-6) & ((hi - phi) > 1e-6)
     if fit.is_gaussian:
@@ -122,7 +122,7 @@ def _free(fit) -> np.ndarray:
 
 def spde_params(fit, level: float = 0.95) -> pd.DataFrame:
     """One row per spde() term: range and field SD with log-scale SEs and intervals."""
-    sysl = fit.state.extra["system"]
+    sysl = fit.state.system
     cov = log_scale_cov(fit)
     z = float(stats.norm.ppf(0.5 + level / 2))
     rows = []
@@ -159,13 +159,13 @@ def field_range(fit) -> FieldEstimate:
 
 def posterior_of(fit) -> SparsePosterior:
     """The fit's sparse posterior (built from a fresh factorisation for generic fits)."""
-    post = fit.state.extra.get("sparse_posterior") or fit.state.extra.get("latent_posterior")
+    post = fit.state.sparse_posterior or fit.state.latent_posterior
     if post is not None:
         return post
     from ..engine.pls import PLSSolver
-    sysl = fit.state.extra["system"]
+    sysl = fit.state.system
     spec = fit.spec
-    w = fit.state.extra.get("working_weights", spec.weights)
+    w = spec.weights if fit.state.working_weights is None else fit.state.working_weights
     solver = PLSSolver(sysl, spec.X)
     r = solver.solve(fit.state.phi, solver.cross_products(np.zeros(spec.n), w))
     C = np.asarray(r.factor.solve(r.B)).reshape(sysl.q, spec.p) if spec.p else \
@@ -173,7 +173,7 @@ def posterior_of(fit) -> SparsePosterior:
     R = sla.cholesky(r.XtVX, lower=False) if spec.p else np.zeros((0, 0))
     post = SparsePosterior(r.factor.selected_inverse(), C, R, fit.state.scale)
     # in u-space (b = Lambda u): not for prediction rows in b-space, hence its own key
-    fit.state.extra["latent_posterior"] = post
+    fit.state.latent_posterior = post
     return post
 
 
@@ -183,7 +183,7 @@ def field_frame(fit) -> pd.DataFrame:
     if len(blocks) != 1:
         raise ValueError(f"the model has {len(blocks)} spde() terms; fit.field needs one")
     k, blk = blocks[0]
-    sl = fit.state.extra["system"].col_slices[k]
+    sl = fit.state.system.col_slices[k]
     post = posterior_of(fit)
     var = post.latent_variances()[sl]
     nodes = blk.term.mesh.nodes
@@ -206,7 +206,7 @@ def spde_summary_lines(fit) -> list[str]:
         out.append(f"   range {r['range']:.5g}  ({r['range_lower']:.5g}, {r['range_upper']:.5g})"
                    f"   sigma {r['sigma']:.5g}  ({r['sigma_lower']:.5g}, "
                    f"{r['sigma_upper']:.5g})")
-    info = fit.state.extra.get("spde")
+    info = fit.state.spde
     if info is not None:
         out.append(f" fitted in {info['evaluations']} evaluations (+"
                    f"{info.get('hessian_evaluations', 0)} for the standard errors): "
@@ -239,4 +239,4 @@ class FieldReport:
         """How the field was fitted: evaluations, factorisations, the optimiser's log."""
         if not spde_blocks(self):
             raise ValueError("the model has no spde() term")
-        return dict(self.state.extra.get("spde", {"path": "generic engine"}))
+        return dict(self.state.spde or {"path": "generic engine"})

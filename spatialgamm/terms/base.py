@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from ..formula.parse import FormulaError, SpecialTerm
 
 
-@dataclass
+@dataclass(frozen=True)
 class Block:
     """One latent term as the engine sees it.
 
