@@ -141,12 +141,12 @@ def fit(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str 
                        na_action=na_action, env=_caller_env(), control=control)
     if spec.family.name == "gaussian" and spec.family.link.name == "identity":
         _check_residual_df(spec, method == "REML")
-    objective = make_objective(spec, method)
-    if not isinstance(objective, GaussianObjective):  # glmer's stages (or the field form's)
-        from .results.assemble_glmm import fit_laplace
-        return _with_crs(fit_laplace(spec, reml=(method == "REML"), objective=objective,
-                                     **kwargs), data)
-    with _threads(spec):
+    with _threads(spec):  # (building the objective factors its system once)
+        objective = make_objective(spec, method)
+        if not isinstance(objective, GaussianObjective):  # glmer's stages, or the field's
+            from .results.assemble_glmm import fit_laplace
+            return _with_crs(fit_laplace(spec, reml=(method == "REML"), objective=objective,
+                                         **kwargs), data)
         summary = optimize(objective, default_plan(objective, spec))
         return _with_crs(assemble(spec, objective, summary), data)
 
@@ -181,10 +181,11 @@ def glmer(formula: str, data: pd.DataFrame, family: Any = "binomial", nAGQ: int 
         raise ValueError("glmer needs at least one random-effects term like (1 | group)")
     if spec.family.name == "gaussian" and spec.family.link.name == "identity":
         _check_residual_df(spec, False)
-    objective = make_objective(spec, "ML")
-    if not isinstance(objective, GaussianObjective):  # glmer's stages (or the field form's)
-        return _with_crs(fit_laplace(spec, reml=False, nAGQ=nAGQ, objective=objective), data)
-    with _threads(spec):
+    with _threads(spec):  # (building the objective factors its system once)
+        objective = make_objective(spec, "ML")
+        if not isinstance(objective, GaussianObjective):  # glmer's stages, or the field's
+            return _with_crs(fit_laplace(spec, reml=False, nAGQ=nAGQ, objective=objective),
+                             data)
         summary = optimize(objective, default_plan(objective, spec))
         return _with_crs(assemble(spec, objective, summary), data)
 

@@ -147,3 +147,21 @@ def test_glmer_gam_and_fit_take_the_same_field_path(field_data):
     assert float(g.range) == pytest.approx(float(f.range), rel=1e-10)
     assert float(a.sigma_field) == pytest.approx(float(f.sigma_field), rel=1e-10)
     assert g.loglik == pytest.approx(f.loglik, abs=1e-8)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_gaussian_form_gradient_of_a_field_with_random_effects(field_data, reml):
+    """The Gaussian form's exact gradient with a precision block from its pencil (and a
+    factor block beside it), against central differences of the criterion."""
+    from spatialgamm.engine.gaussian import GaussianObjective
+
+    d, mesh = field_data
+    d = d.assign(z=np.log1p(d["count"]), g=np.arange(len(d)) % 7)
+    spec = build_model("z ~ x + spde(x, y, mesh=mesh) + (1 | g)", d, env={"mesh": mesh})
+    obj = make_objective(spec, "REML" if reml else "ML")
+    assert isinstance(obj, GaussianObjective) and obj.system.precision_gradients
+    phi = np.array([0.4, np.log(2.0), np.log(0.8)])
+    f, g = obj.value_and_grad(phi)
+    h = 1e-5
+    fd = [(obj(phi + h * e) - obj(phi - h * e)) / (2 * h) for e in np.eye(3)]
+    np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-6)

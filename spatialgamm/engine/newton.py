@@ -223,7 +223,8 @@ def observed_hessian(obj: Any, ev: Evaluation, h: float = 2e-3
         for j in reversed(range(k)):
             phi = ev.phi.copy()
             phi[j] += h
-            cols[j] = (obj.evaluate(phi, predict_start(ev, phi)).grad - ev.grad) / h
+            cols[j] = (obj.evaluate(phi, predict_start(ev, phi), keep=False).grad
+                       - ev.grad) / h
     finally:
         obj.inner_tol = tol
     H = np.column_stack([cols[j] for j in range(k)])

@@ -111,7 +111,10 @@ class FieldObjective:
         self.inner_tol, self.max_inner = inner_tol, max_inner
         self.n_evals = 0
         self._sel_keys = None
-        self._recent: dict[bytes, Evaluation] = {}
+        # the optimiser's optimum and the last evaluation (each holds a selected inverse:
+        # no more are kept, so the fit's peak memory is the search's)
+        self._optimum: Evaluation | None = None
+        self._last: Evaluation | None = None
         self._anchor: tuple[np.ndarray, np.ndarray] | None = None
 
     #: what an evaluation raises where the model cannot be evaluated (the optimiser then
@@ -134,11 +137,13 @@ class FieldObjective:
     # -- public stages at one phi (issue 15 calls these at many phi) ----------------------
     def at(self, phi: np.ndarray, start: tuple[np.ndarray, np.ndarray] | None = None
            ) -> Evaluation:
-        """The evaluation at ``phi``: one of the last few (the optimiser's) when it is
-        there, else a new one (warm-started at ``start``)."""
+        """The evaluation at ``phi``: the optimiser's optimum or the last evaluation when
+        either is at ``phi``, else a new one (warm-started at ``start``)."""
         phi = np.asarray(phi, dtype=float)
-        hit = self._recent.get(phi.tobytes())
-        return hit if hit is not None else self.evaluate(phi, start)
+        for ev in (self._optimum, self._last):
+            if ev is not None and np.array_equal(ev.phi, phi):
+                return ev
+        return self.evaluate(phi, start)
 
     def value_and_grad(self, phi: np.ndarray) -> tuple[float, np.ndarray]:
         """The criterion (deviance scale) and its exact gradient at ``phi``."""
@@ -150,7 +155,7 @@ class FieldObjective:
         differences of values, for profiles and Hessians, are smooth); inf where it cannot
         be evaluated."""
         try:
-            return self.evaluate(np.asarray(phi, dtype=float), self._anchor).f
+            return self.evaluate(np.asarray(phi, dtype=float), self._anchor, keep=False).f
         except self.failures:
             return np.inf
 
@@ -222,9 +227,11 @@ class FieldObjective:
         raise PIRLSError(f"penalised IRLS did not converge in {self.max_inner} iterations")
 
     # -- evaluation ------------------------------------------------------------------------
-    def evaluate(self, phi: np.ndarray, start: tuple[np.ndarray, np.ndarray] | None = None
-                 ) -> Evaluation:
-        """Criterion, gradient and Newton matrix at ``phi``."""
+    def evaluate(self, phi: np.ndarray, start: tuple[np.ndarray, np.ndarray] | None = None,
+                 keep: bool = True) -> Evaluation:
+        """Criterion, gradient and Newton matrix at ``phi`` (kept for :meth:`at` unless
+        ``keep=False``: differences for Hessians and profiles need not hold on to a
+        selected inverse)."""
         self.n_evals += 1
         phi = np.asarray(phi, dtype=float)
         prior = self.prior(phi)
@@ -286,20 +293,15 @@ class FieldObjective:
                         u=u, eta=eta, mu=mu, w=w, scale=scale, solve=s, sel=sel,
                         prior=prior, dx=dx, minus2ll=m2ll, inner=inner, quad=quad,
                         dof=dof)
-        self._keep(ev)
+        if keep:
+            self._last = ev
         return ev
 
-    def remember(self, ev: Evaluation, keep: int = 3) -> None:
-        """Keep ``ev`` among the last ``keep`` evaluations :meth:`at` answers from (the
-        optimiser hands back its optimum, so the fit's mode and posterior cost nothing)."""
+    def remember(self, ev: Evaluation) -> None:
+        """Keep ``ev`` as the optimum :meth:`at` answers from (the optimiser hands it back,
+        so the fit's mode and posterior cost nothing) and warm-start later calls there."""
+        self._optimum, self._last = ev, None
         self._anchor = (ev.beta.copy(), ev.u.copy())
-        self._keep(ev, keep)
-
-    def _keep(self, ev: Evaluation, keep: int = 3) -> None:
-        self._recent.pop(ev.phi.tobytes(), None)
-        self._recent[ev.phi.tobytes()] = ev
-        while len(self._recent) > keep:
-            self._recent.pop(next(iter(self._recent)))
 
     # -- pieces ----------------------------------------------------------------------------
     def _sel_keys_for(self, sel: sp.csc_matrix) -> np.ndarray:

@@ -11,6 +11,7 @@ and maps the optimiser vector ``phi`` to each block's slice. Evaluations only re
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -201,6 +202,22 @@ class LatentSystem:
     def prior_factorizations(self) -> int:
         """Numeric factorisations of the pencil blocks' operators so far."""
         return sum(p.n_factorizations for p in self.priors.values())
+
+    @property
+    def precision_gradients(self) -> bool:
+        """Whether every precision block has derivatives the engine can use: its pencil
+        (``Block.pencil``) or the term's ``precision_derivatives``."""
+        return all(k in self.priors or hasattr(b.term, "precision_derivatives")
+                   for k, b in enumerate(self.blocks) if b.kind == "precision")
+
+    def precision_derivatives(self, k: int, phi: np.ndarray) -> list[tuple[Any, Any, float]]:
+        """For each parameter of precision block ``k`` (at its parameters ``phi``):
+        ``(dP, M, d log|P|)`` with either ``dP`` (sparse, a pencil block's) or ``M`` (dense,
+        ``dP = -2 M'M``, a term's square-root form) given and the other None."""
+        if k in self.priors:
+            st = self.priors[k].state(phi)
+            return [(dq, None, float(dl)) for dq, dl in zip(st.dQ, st.dlogdet)]
+        return [(None, M, float(tr)) for M, tr in self.blocks[k].term.precision_derivatives(phi)]
 
     def block_precision(self, k: int, phi: np.ndarray) -> tuple[sp.csc_matrix, float]:
         """``(P_k, log|P_k|)`` of precision block ``k`` at its parameters ``phi``."""
