@@ -1,5 +1,15 @@
-"""Front doors: ``lmer``, ``glmer``, ``gam`` and ``fit`` are thin compositions of the stages
-``build_model -> objective -> optimize -> assemble`` on the one engine."""
+"""Front doors: ``lmer``, ``glmer``, ``gam`` and ``fit`` are thin compositions of the public
+stages on the one engine::
+
+    spec = build_model(formula, data)                            # model.py
+    objective = make_objective(spec, method)                     # engine/objective.py
+    summary = optimize(objective, default_plan(objective, spec)) # engine/optimize.py
+    fit = assemble(spec, objective, summary)                     # results/assemble.py
+
+Non-Gaussian fits go through ``fit_laplace`` (results/assemble_glmm.py): its checks, then
+glmer's stages on the Laplace objective, or the same four stages for the precision form;
+``gam`` resolves mgcv's method names first (results/assemble_gam.py).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +18,13 @@ from typing import Any
 
 import pandas as pd
 
+from .engine.gaussian import GaussianObjective
+from .engine.objective import default_plan, make_objective
+from .engine.optimize import optimize
+from .engine.threads import blas_threads_for
 from .formula.parse import parse_formula
-from .model import build_model
-from .results.assemble import fit_gaussian
+from .model import ModelSpec, build_model
+from .results.assemble import assemble
 from .validate import check_nagq
 
 
@@ -29,12 +43,6 @@ def _caller_env(depth: int = 2) -> dict[str, Any]:
         del frame
 
 
-def _has_spde(spec: Any) -> bool:
-    """Does the model have an spde() field (issue 7)?"""
-    from .terms.spde import SPDETerm
-    return any(isinstance(b.term, SPDETerm) for b in spec.blocks)
-
-
 def _with_crs(fit: Any, data: Any) -> Any:
     """Record the CRS of a GeoDataFrame's coordinates on the fit; refuse lon/lat for
     spatial terms (distances in degrees are not planar metres)."""
@@ -47,6 +55,11 @@ def _with_crs(fit: Any, data: Any) -> Any:
     if crs is not None or getattr(fit, "crs", None) is None:
         fit.crs = crs  # a CRS declared on a term (gp(crs=...)) stays when data carry none
     return fit
+
+
+def _threads(spec: ModelSpec):
+    """BLAS threads for a system of this size (one for small ones, where threading costs)."""
+    return blas_threads_for(spec.p + sum(b.q for b in spec.blocks))
 
 
 def _check_residual_df(spec: Any, reml: bool) -> None:
@@ -96,7 +109,10 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
         raise ValueError("lmer needs at least one random-effects term like (1 | group); "
                          "use sg.fit() for a model without random effects")
     _check_residual_df(spec, REML)
-    return _with_crs(fit_gaussian(spec, reml=REML), data)
+    with _threads(spec):
+        objective = make_objective(spec, "REML" if REML else "ML")
+        summary = optimize(objective, default_plan(objective, spec))
+        return _with_crs(assemble(spec, objective, summary), data)
 
 
 def fit(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str = "REML",
@@ -123,14 +139,16 @@ def fit(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str 
         raise ValueError(f"method must be 'REML' or 'ML', got {method!r}")
     spec = build_model(formula, data, family, offset=offset, weights=weights,
                        na_action=na_action, env=_caller_env(), control=control)
-    if _has_spde(spec):  # issue 7: spde() fields take the sparse gradient path
-        from .results.assemble_spde import fit_spde
-        return _with_crs(fit_spde(spec, method, kind="fit"), data)
     if spec.family.is_gaussian_identity:
         _check_residual_df(spec, method == "REML")
-        return _with_crs(fit_gaussian(spec, reml=(method == "REML")), data)
-    from .results.assemble_glmm import fit_laplace
-    return _with_crs(fit_laplace(spec, reml=(method == "REML"), **kwargs), data)
+    with _threads(spec):  # (building the objective factors its system once)
+        objective = make_objective(spec, method)
+        if not isinstance(objective, GaussianObjective):  # glmer's stages, or the field's
+            from .results.assemble_glmm import fit_laplace
+            return _with_crs(fit_laplace(spec, reml=(method == "REML"), objective=objective,
+                                         **kwargs), data)
+        summary = optimize(objective, default_plan(objective, spec))
+        return _with_crs(assemble(spec, objective, summary), data)
 
 
 def glmer(formula: str, data: pd.DataFrame, family: Any = "binomial", nAGQ: int = 1,
@@ -163,8 +181,13 @@ def glmer(formula: str, data: pd.DataFrame, family: Any = "binomial", nAGQ: int 
         raise ValueError("glmer needs at least one random-effects term like (1 | group)")
     if spec.family.is_gaussian_identity:
         _check_residual_df(spec, False)
-        return _with_crs(fit_gaussian(spec, reml=False), data)
-    return _with_crs(fit_laplace(spec, reml=False, nAGQ=nAGQ), data)
+    with _threads(spec):  # (building the objective factors its system once)
+        objective = make_objective(spec, "ML")
+        if not isinstance(objective, GaussianObjective):  # glmer's stages, or the field's
+            return _with_crs(fit_laplace(spec, reml=False, nAGQ=nAGQ, objective=objective),
+                             data)
+        summary = optimize(objective, default_plan(objective, spec))
+        return _with_crs(assemble(spec, objective, summary), data)
 
 
 def gam(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str | None = None,
@@ -194,9 +217,6 @@ def gam(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str 
     if select:  # mgcv's extra null-space penalty per smooth
         from .terms.smooth import apply_select
         spec = apply_select(spec)
-    if _has_spde(spec):  # issue 7: spde() fields are fitted by REML (default) or ML
-        from .results.assemble_spde import fit_spde
-        return _with_crs(fit_spde(spec, method or "REML", kind="gam"), data)
     return _with_crs(fit_gam(spec, method=method, gamma=gamma), data)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,7 @@ from .validate import (
 _CBIND = re.compile(r"^cbind\s*\((.*)\)\s*$", re.S)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelSpec:
     """Everything the engine needs about one model, fixed at build time."""
 
@@ -202,8 +202,42 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
     check_formula_text(formula, pf)
     check_term_arguments(pf)
     check_weights_argument(weights, data)
-    # every identifier in the formula that is not a column, a function or a caller name
-    # is a missing column: say so before anything else fails obscurely
+    _check_names(formula, pf, data, env)
+    roles = column_roles(pf, data.columns, weights, offset)
+    check_columns(data, roles, formula)
+    data, n_dropped = _complete_rows(pf, data, weights, offset, na_action)
+    check_factor_levels(data, roles)
+    y, trials, rname = _response(pf, data, env)
+    fixed = fixed_design(pf.fixed, data, context=env,
+                         response=tuple(names_in(pf.response or "")))  # `.`: the other columns
+    w = _prior_weights(data, weights, trials)
+    check_response_identifiable(y, w, fam, rname)
+    fam.validate(y, w)
+    off = _offsets(pf, data, env, offset)
+    blocks = _bar_blocks(pf, data, fam, control)
+    data = add_expression_columns(data, pf.specials, env)  # s(log(x)): a column "log(x)"
+    for s in pf.specials:
+        blocks.extend(build_special(s, data, env, fam))
+    X, x_names = fixed.X, list(fixed.names)
+    fixed_cols = np.arange(X.shape[1])
+    extra = [b.fixed for b in blocks if b.fixed is not None and b.fixed.shape[1]]
+    if extra:
+        X = np.column_stack([X, *extra])
+        for b in blocks:
+            if b.fixed is not None:
+                x_names.extend(b.fixed_names)
+    X, x_names, dropped = _drop_aliased(X, x_names)
+    return ModelSpec(formula=pf, family=fam, y=y, X=X, x_names=x_names, offset=off, weights=w,
+                     blocks=blocks, data=data, fixed=fixed, fixed_cols=fixed_cols,
+                     response_name=rname, offset_exprs=pf.offsets, offset_arg=offset,
+                     n_dropped=n_dropped, dropped_columns=dropped, trials=trials, env=env,
+                     control=control)
+
+
+def _check_names(formula: str, pf: ParsedFormula, data: pd.DataFrame,
+                 env: dict[str, Any]) -> None:
+    """Every identifier in the formula that is not a column, a function or a caller name
+    is a missing column: say so before anything else fails obscurely."""
     idents = set()
     for part in [pf.response or "", pf.fixed, *pf.offsets, *(b.expr for b in pf.bars)]:
         idents |= names_in(part)
@@ -221,8 +255,12 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
     if missing:
         raise FormulaError(f"variable(s) {missing} in formula {formula!r} are not columns of "
                            f"the data (columns: {list(data.columns)})")
-    roles = column_roles(pf, data.columns, weights, offset)
-    check_columns(data, roles, formula)
+
+
+def _complete_rows(pf: ParsedFormula, data: pd.DataFrame, weights: Any, offset: Any,
+                   na_action: str) -> tuple[pd.DataFrame, int]:
+    """The rows without missing values in the model's variables (renumbered), and how many
+    were dropped; ``na_action='fail'`` raises instead."""
     cols = _formula_columns(pf, data)
     if isinstance(weights, str):
         cols.append(weights)
@@ -236,18 +274,17 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
             raise ValueError(f"{n_dropped} row(s) have missing values in {where} "
                              "(na_action='fail')")
         warnings.warn(f"{n_dropped} row(s) with missing values dropped (columns {where})",
-                      DataWarning, stacklevel=3)
+                      DataWarning, stacklevel=4)
         data = data.loc[~bad]
     data = data.reset_index(drop=True)
     if len(data) == 0:
         raise ValueError("no rows left after dropping missing values")
+    return data, n_dropped
 
-    check_factor_levels(data, roles)
-    y, trials, rname = _response(pf, data, env)
-    fixed = fixed_design(pf.fixed, data, context=env,
-                         response=tuple(names_in(pf.response or "")))  # `.`: the other columns
-    X, x_names = fixed.X, list(fixed.names)
 
+def _prior_weights(data: pd.DataFrame, weights: Any, trials: np.ndarray | None
+                   ) -> np.ndarray:
+    """Prior weights (a column name or an array), times the binomial trials."""
     w = np.ones(len(data))
     if weights is not None:
         w = (data[weights].to_numpy(dtype=float) if isinstance(weights, str)
@@ -256,9 +293,12 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
             raise ValueError("weights must be finite, non-negative and one per row")
     if trials is not None:
         w = w * trials
-    check_response_identifiable(y, w, fam, rname)
-    fam.validate(y, w)
+    return w
 
+
+def _offsets(pf: ParsedFormula, data: pd.DataFrame, env: dict[str, Any], offset: Any
+             ) -> np.ndarray:
+    """The formula's offsets plus ``offset=`` (a column, an expression or an array)."""
     off = np.zeros(len(data))
     for e in pf.offsets:
         off += evaluate(e, data, env)
@@ -274,36 +314,26 @@ def build_model(formula: str, data: pd.DataFrame, family: Any = "gaussian",
         i = int(np.argmax(~np.isfinite(off)))
         raise ValueError(f"offset is not finite at row {i} (value {off[i]}); for "
                          "offset(log(exposure)) the exposure must be positive")
+    return off
 
+
+def _bar_blocks(pf: ParsedFormula, data: pd.DataFrame, fam: Any, control: Control
+                ) -> list[Block]:
+    """The lme4 bars' blocks, checked (lmerControl / glmerControl: glmer's looser rules for
+    non-Gaussian families, where an observation-level effect models overdispersion) and
+    ordered as lme4 orders them (decreasing number of levels, stable; repeated names
+    numbered)."""
     blocks: list[Block] = [RandomEffectTerm.build(b, data, fixed_design(b.expr, data))
                            for b in pf.bars]
-    # lme4's checks (lmerControl / glmerControl); glmer's looser rules for non-Gaussian
-    # families, where an observation-level effect models overdispersion
     check_grouping([(f"{b.term.bar.expr} | {b.term.bar.group}", b.term.bar.group,
                      len(b.term.levels), b.q) for b in blocks], len(data), control,
                    allow_n=not fam.is_gaussian_identity)
-    # lme4 orders random-effects terms by decreasing number of levels (stable)
     blocks.sort(key=lambda b: -len(b.term.levels))
     seen: dict[str, int] = {}
-    for b in blocks:
+    for i, b in enumerate(blocks):
         k = seen.get(b.name, 0)
         seen[b.name] = k + 1
         if k:
-            b.name = f"{b.name}.{k}"
-            b.term.name = b.name
-    data = add_expression_columns(data, pf.specials, env)  # s(log(x)): a column "log(x)"
-    for s in pf.specials:
-        blocks.extend(build_special(s, data, env, fam))
-    fixed_cols = np.arange(X.shape[1])
-    extra = [b.fixed for b in blocks if b.fixed is not None and b.fixed.shape[1]]
-    if extra:
-        X = np.column_stack([X, *extra])
-        for b in blocks:
-            if b.fixed is not None:
-                x_names.extend(b.fixed_names)
-    X, x_names, dropped = _drop_aliased(X, x_names)
-    return ModelSpec(formula=pf, family=fam, y=y, X=X, x_names=x_names, offset=off, weights=w,
-                     blocks=blocks, data=data, fixed=fixed, fixed_cols=fixed_cols,
-                     response_name=rname, offset_exprs=pf.offsets, offset_arg=offset,
-                     n_dropped=n_dropped, dropped_columns=dropped, trials=trials, env=env,
-                     control=control)
+            blocks[i] = replace(b, name=f"{b.name}.{k}")
+            b.term.name = blocks[i].name
+    return blocks

@@ -55,14 +55,14 @@ def test_units_do_not_change_the_search():
 def test_converged_never_carries_an_abnormal_message():
     s = OptSummary("L-BFGS-B", np.zeros(1), 0.0, False, 3, 9, np.array([1e-10]), 1e-10,
                    "ABNORMAL_TERMINATION_IN_LNSRCH")
-    finish_summary(s, False, s.message)
+    s = finish_summary(s, False, s.message)
     assert s.converged and "ABNORMAL" not in s.message and s.warnings == []
     assert any("ABNORMAL" in line for line in s.log)
 
 
 def test_not_converged_is_said():
     s = OptSummary("L-BFGS-B", np.zeros(1), 0.0, True, 3, 9, np.array([0.5]), 0.5, "ok")
-    finish_summary(s, True, s.message)
+    s = finish_summary(s, True, s.message)
     assert not s.converged and "failed to converge" in s.warnings[0]
 
 

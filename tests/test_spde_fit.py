@@ -21,7 +21,9 @@ import shapely
 import spatialgamm as sg
 from spatialgamm.formula.parse import FormulaError
 from spatialgamm.mesh import Mesh
-from spatialgamm.results.spde import FieldEstimate, SPDEGamFit, SPDEMixedFit
+from spatialgamm.results.gam import GamFit
+from spatialgamm.results.mixed import MixedFit
+from spatialgamm.results.spde import FieldEstimate
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
@@ -43,7 +45,7 @@ def test_gaussian_matern_estimates_within_sampling_error(matern):
     data, ref, mesh = matern
     truth = ref["truth"]
     fit = sg.fit("z ~ spde(x, y, mesh=mesh)", data)
-    assert isinstance(fit, SPDEMixedFit) and fit.converged
+    assert isinstance(fit, MixedFit) and fit.converged
     for est, true in ((fit.range, truth["range"]), (fit.sigma_field, truth["sigma"])):
         assert isinstance(est, FieldEstimate)
         # within 2.5 standard errors (on the log scale) of the truth
@@ -127,7 +129,7 @@ def _dense_variances(fit, mesh, X_new, A_new):
     M = np.column_stack([spec.X, A])
     w = st.extra["working_weights"]
     H = M.T @ (M * w[:, None])
-    Q = spec.blocks[0].term.prior(st.phi).Q.toarray()
+    Q = spec.blocks[0].term.Q(st.phi).toarray()
     p = spec.p
     H[p:, p:] += Q
     Hi = np.linalg.inv(H) * st.scale
@@ -175,7 +177,7 @@ def test_intervals_are_on_the_log_scale(counts):
 def test_gam_front_door(counts):
     data, mesh, _ = counts
     g = sg.gam("count ~ spde(x, y, mesh=mesh) + offset(log(time))", data, family="poisson")
-    assert isinstance(g, SPDEGamFit) and g.state.method == "REML"
+    assert isinstance(g, GamFit) and g.state.method == "REML"
     f = sg.fit("count ~ spde(x, y, mesh=mesh) + offset(log(time))", data, family="poisson")
     assert float(g.range) == pytest.approx(float(f.range), rel=1e-8)
     assert 1 < g.edf_total < mesh.n
@@ -195,7 +197,7 @@ def test_mixed_with_random_effects_uses_the_general_engine(counts):
         warnings.simplefilter("ignore")
         fit = sg.fit("count ~ spde(x, y, mesh=coarse) + (1 | g) + offset(log(time))", d,
                      family="poisson")
-    assert isinstance(fit, SPDEMixedFit)
+    assert isinstance(fit, MixedFit)
     assert fit.spde_info == {"path": "generic engine"}
     assert np.isfinite(float(fit.range)) and len(fit.field) == coarse.n
     assert fit.field["sd"].gt(0).all()

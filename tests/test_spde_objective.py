@@ -15,12 +15,13 @@ import shapely
 
 from spatialgamm.engine.gaussian import GaussianObjective
 from spatialgamm.engine.laplace import LaplaceObjective
-from spatialgamm.engine.spde_fit import FieldObjective
+from spatialgamm.engine.precform import FieldObjective
+from spatialgamm.engine.prior import PriorOperator
 from spatialgamm.engine.system import LatentSystem
 from spatialgamm.families import get_family
 from spatialgamm.formula.parse import parse_special
 from spatialgamm.mesh import Mesh, SPDEOperator
-from spatialgamm.terms.spde import PriorOperator, build_spde
+from spatialgamm.terms.spde import build_spde
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
@@ -45,7 +46,7 @@ def _objective(small, family, y, wt, alpha=2.0, reml=True):
     blk = build_spde(parse_special(f"spde(x, y, mesh=mesh, alpha={alpha})",
                                    {"mesh": small["mesh"]}), small["data"], {}, fam)[0]
     X = np.column_stack([np.ones(small["n"]), small["x1"]])
-    obj = FieldObjective(X, blk.Z, y, np.zeros(small["n"]), wt, fam, blk.term.prior,
+    obj = FieldObjective(X, blk.Z, y, np.zeros(small["n"]), wt, fam, PriorOperator(blk.pencil).state,
                          blk.term.operator.pattern, reml=reml, inner_tol=1e-12)
     return obj, blk, X
 
@@ -77,7 +78,7 @@ def test_prior_logdet_gradient_and_solve_match_dense(small, alpha):
 
 # ---- Gaussian: the exact marginal likelihood ------------------------------------------------
 def _dense_gaussian(small, blk, X, y, phi, reml):
-    Q = blk.term.prior(phi).Q.toarray()
+    Q = blk.term.Q(phi).toarray()
     A = blk.Z.toarray()
     n, p = X.shape
     K = np.eye(n) + A @ np.linalg.solve(Q, A.T)
@@ -113,7 +114,7 @@ def test_gaussian_criterion_is_the_exact_marginal_likelihood(small, reml):
 # ---- Laplace: dense Newton mode and dense determinants ---------------------------------------
 def _dense_laplace(blk, X, y, wt, family, phi, reml):
     fam = get_family(family)
-    Q = blk.term.prior(phi).Q.toarray()
+    Q = blk.term.Q(phi).toarray()
     A = blk.Z.toarray()
     n, p = X.shape
     M = np.column_stack([X, A])
@@ -210,6 +211,6 @@ def test_pattern_is_fixed(small):
     # one symbolic analysis: a precision with another sparsity pattern is refused
     y = np.ones(small["n"])
     obj, blk, _ = _objective(small, "gaussian", y + small["field"], np.ones(small["n"]))
-    Q = blk.term.prior(np.log([1.0, 1.0])).Q
+    Q = blk.term.Q(np.log([1.0, 1.0]))
     with pytest.raises(RuntimeError, match="sparsity pattern"):
         obj.solve(sp.identity(Q.shape[0], format="csc"), np.ones(small["n"]), y)

@@ -18,7 +18,9 @@ import scipy.sparse as sp
 
 from .derivatives import jacobian
 from .pls import SMALL_DENSE, PLSResult, PLSSolver
+from .posterior import SparsePosterior, pls_posterior
 from .system import LatentSystem
+from .uspace import _entries
 
 LOG2PI = float(np.log(2 * np.pi))
 
@@ -52,6 +54,17 @@ class GaussianObjective:
         if self.reml:
             d += r.logdet_XtVX
         return float(d - self.sum_log_w)
+
+    def mode(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The conditional mode ``(beta, u)`` at ``phi`` (u-space: ``b = Lambda u``)."""
+        r = self.solve(phi)
+        return r.beta, r.u
+
+    def posterior(self, phi: np.ndarray) -> SparsePosterior:
+        """The Gaussian posterior of ``(beta, u)`` at ``phi`` (u-space), scaled by the
+        profiled residual variance there."""
+        r = self.solve(phi)
+        return pls_posterior(r, self.sigma2(r))
 
     def __call__(self, phi: np.ndarray) -> float:
         self.n_evals += 1
@@ -101,9 +114,7 @@ class GaussianObjective:
         except np.linalg.LinAlgError:
             return np.inf, np.zeros(len(phi))
         val = self.deviance_from(r)
-        if not sysm.q or (sysm.has_precision and not all(
-                hasattr(b.term, "precision_derivatives") for b in sysm.blocks
-                if b.kind == "precision")):
+        if not sysm.q or (sysm.has_precision and not sysm.precision_gradients):
             return val, self._fd_grad(phi)
         if self.solver.backend == "blocks":
             return val, self._grad_blocks(phi, r)
@@ -196,30 +207,43 @@ class GaussianObjective:
         return cached
 
     def _precision_grad(self, phi, r, dense, reml, G, R, dof, grad) -> None:
-        """Gradient terms of precision blocks (Lambda = I there, P_k(phi_k)). The block's
-        term gives, per parameter, ``M`` with ``dP_k = -2 M'M`` and ``tr(P_k^-1 dP_k)``
-        (computed stably by the term); then
+        """Gradient terms of precision blocks (Lambda = I there, P_k(phi_k)), given per
+        parameter as ``dP`` (a pencil block's, sparse) or as ``M`` with ``dP = -2 M'M``
+        (computed stably by the term), with ``d log|P|``:
 
-            d log|A|    = tr(A^-1 dP) = -2 tr(M A^-1 M')     (solves, not A^-1)
-            d r2        = u' dP u = -2 ||M u_k||^2            (envelope theorem)
-            d log|X'VX| = tr(R G' dP G) = -2 tr(R (M G_k)'(M G_k))   (G = A^-1 B)
+            d log|A|    = tr(A^-1 dP)       (M form: -2 tr(M A^-1 M'), solves, not A^-1;
+                                             dP form: A^-1 on dP's pattern, which A holds)
+            d r2        = u' dP u           (envelope theorem)
+            d log|X'VX| = tr(R G' dP G)     (G = A^-1 B)
         """
         sysm = self.system
+        Ainv = None
         for k, b in enumerate(sysm.blocks):
             if b.kind != "precision" or b.n_phi == 0:
                 continue
             cs, ps = sysm.col_slices[k], sysm.layout.slices[k]
             uk = r.u[cs]
-            for j, (M, tr_p) in enumerate(b.term.precision_derivatives(phi[ps])):
-                E = np.zeros((sysm.q, M.shape[0]))
-                E[cs] = M.T
-                AinvE = np.asarray(r.factor.solve(E))
-                g = -2.0 * float(np.sum(M.T * AinvE[cs])) - tr_p
-                Mu = M @ uk
-                g += dof * (-2.0 * float(Mu @ Mu)) / r.pwrss
-                if reml:
-                    MG = M @ G[cs]
-                    g += -2.0 * float(np.sum(R * (MG.T @ MG)))
+            for j, (dP, M, dlogdet) in enumerate(sysm.precision_derivatives(k, phi[ps])):
+                if M is not None:
+                    E = np.zeros((sysm.q, M.shape[0]))
+                    E[cs] = M.T
+                    AinvE = np.asarray(r.factor.solve(E))
+                    g = -2.0 * float(np.sum(M.T * AinvE[cs])) - dlogdet
+                    Mu = M @ uk
+                    g += dof * (-2.0 * float(Mu @ Mu)) / r.pwrss
+                    if reml:
+                        MG = M @ G[cs]
+                        g += -2.0 * float(np.sum(R * (MG.T @ MG)))
+                else:
+                    if Ainv is None:
+                        Ainv = r.factor.inverse_on_pattern()
+                    coo = dP.tocoo()
+                    vals = _entries(Ainv, coo.row + cs.start, coo.col + cs.start)
+                    g = float(coo.data @ vals) - dlogdet
+                    g += dof * float(uk @ (dP @ uk)) / r.pwrss
+                    if reml:
+                        Gk = G[cs]
+                        g += float(np.sum(R * (Gk.T @ np.asarray(dP @ Gk))))
                 grad[ps.start + j] = g
 
     def _fd_grad(self, phi: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from .derivatives import elementwise_derivative
 from .glm import PIRLSError, halve_step
 from .linalg import NotPositiveDefinite
 from .pls import PLSResult
+from .posterior import SparsePosterior, pls_posterior
 from .system import LatentSystem
 from .uspace import USpaceSolver
 
@@ -171,6 +172,24 @@ class LaplaceObjective:
         except (PIRLSError, np.linalg.LinAlgError, FloatingPointError):
             self._eta_start = None
             return np.inf
+
+    def mode(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The conditional mode ``(beta, u)`` at ``phi`` (PIRLS)."""
+        m = self.pirls(phi)
+        return m.beta, m.u
+
+    def posterior(self, phi: np.ndarray) -> SparsePosterior:
+        """The Gaussian approximation of ``(beta, u)`` at the mode at ``phi`` (u-space form:
+        ``b = Lambda u``; the Laplace approximation's curvature)."""
+        if self.form != "u":
+            raise NotImplementedError("the posterior is given in u-space; use the u-space "
+                                      "objective (form='u')")
+        return pls_posterior(self.pirls(phi).pls, 1.0)
+
+    def value_and_grad(self, phi: np.ndarray) -> tuple[float, np.ndarray]:
+        """The Laplace deviance and its exact gradient at ``phi`` (the same as
+        :meth:`value_and_gradient`: the name every objective shares)."""
+        return self.value_and_gradient(phi)
 
     def with_beta(self, par: np.ndarray) -> float:
         """Laplace deviance at ``par = (phi, beta)`` (glmer's second stage)."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
@@ -18,44 +19,8 @@ from scipy.optimize import minimize, minimize_scalar
 from .derivatives import gradient as numerical_gradient  # noqa: F401
 from .derivatives import hessian as numerical_hessian  # noqa: F401
 from .derivatives import hessian_and_gradient, hessian_from_gradient  # noqa: F401
-
-
-class ConvergenceWarning(UserWarning):
-    """The optimiser stopped without meeting its convergence criteria."""
-
-
-class SingularFitWarning(UserWarning):
-    """A variance is estimated at zero or a correlation at +-1 (boundary, not failure)."""
-
-
-@dataclass
-class OptSummary:
-    """How an optimisation went (attached to every fit as ``fit.optinfo``)."""
-
-    method: str
-    x: np.ndarray
-    fun: float
-    converged: bool
-    iterations: int
-    n_evals: int
-    gradient: np.ndarray
-    scaled_gradient: float
-    message: str
-    boundary: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    #: what the optimiser did beyond one search: restarts from the interior, bounds checked
-    log: list[str] = field(default_factory=list)
-
-    def describe(self) -> str:
-        state = "converged" if self.converged else "did NOT converge"
-        g = np.max(np.abs(self.gradient)) if len(self.gradient) else 0.0
-        s = (f"optimizer ({self.method}) {state} after {self.iterations} iterations, "
-             f"{self.n_evals} evaluations; max|gradient| {g:.2g}")
-        if self.boundary:
-            s += "\nboundary (singular) fit: " + "; ".join(self.boundary)
-        for line in self.log:
-            s += "\n" + line
-        return s
+from .newton import newton_search
+from .optsummary import ConvergenceWarning, OptSummary, SingularFitWarning  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -119,14 +84,31 @@ class ParameterSpace:
         return lo * self.units, self.upper * self.units
 
 
-def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray,
-             lower: np.ndarray | ParameterSpace, upper: np.ndarray | None = None,
+@dataclass(frozen=True)
+class Plan:
+    """How to search an objective: its start, its parameter space and the settings of
+    :func:`optimize` (keywords: ``gtol``, ``maxiter``, ``fg``, ``newton``, ...).
+
+    ``optimize(objective, plan)`` is ``optimize(objective, plan.x0, plan.space,
+    boundary=plan.boundary, **plan.settings)``; :func:`.objective.default_plan` gives
+    each objective's.
+    """
+
+    x0: np.ndarray
+    space: ParameterSpace
+    boundary: Callable[[np.ndarray], list[str]] | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray | Plan,
+             lower: np.ndarray | ParameterSpace | None = None,
+             upper: np.ndarray | None = None,
              boundary: Callable[[np.ndarray], list[str]] | None = None,
              gtol: float = 1e-5, maxiter: int = 1000, check_hessian: bool = True,
              polish: bool = True, fd_eps: float = 1e-8, scaled_tol: float = 2e-3,
              fg: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None,
              max_restarts: int = 3, extra_starts: tuple[np.ndarray, ...] = (),
-             plateau: float = 5.0) -> OptSummary:
+             plateau: float = 5.0, newton: bool = False) -> OptSummary:
     """Minimise ``f`` over a box, check that the answer is a minimum, and record how it went.
 
     The search is L-BFGS-B (Brent for one bounded parameter) in the units of ``lower`` when
@@ -139,6 +121,12 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray,
     are searched when the first search ends within ``plateau`` (optimiser units) of a finite
     bound, where the objective stops depending on a parameter (a smooth fully penalised or
     not at all), and the best of all searches is kept and checked.
+
+    ``newton=True`` takes damped Newton steps with the objective's average-information
+    matrix instead (:func:`.newton.newton_search`; ``f`` then provides ``evaluate(phi,
+    start)`` with exact gradients, as :class:`.precform.FieldObjective`): a handful of
+    evaluations where each costs a sparse factorisation. The summary records the settings
+    of either search (``settings``) and its log.
 
     Examples
     --------
@@ -155,9 +143,16 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray,
     >>> round(float(s.x[0]), 4), s.boundary
     (1.0, [])
     """
+    if isinstance(x0, Plan):
+        return optimize(f, x0.x0, x0.space, boundary=x0.boundary, **x0.settings)
     space = lower if isinstance(lower, ParameterSpace) else ParameterSpace.box(
         np.asarray(lower, dtype=float), np.asarray(upper, dtype=float))
     lower, upper = space.lower, space.upper
+    if newton:
+        return newton_search(f, x0, lower, upper, boundary)[0]
+    settings = dict(gtol=gtol, maxiter=maxiter, check_hessian=check_hessian, polish=polish,
+                    fd_eps=fd_eps, scaled_tol=scaled_tol, gradient=fg is not None,
+                    max_restarts=max_restarts, extra_starts=len(extra_starts))
     x0 = np.clip(np.asarray(x0, dtype=float), lower, upper)
     if len(x0) == 0:
         v = f(x0)
@@ -179,12 +174,28 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray,
                        f"lower value ({r[1]:.10g} < {fun:.10g})")
             x, fun, ok, msg = r[0], r[1], r[3], r[4]
     x, fun = _settle(counted, x, fun, space)
+    x, fun, g, scaled, ok, msg, nit = _check_claim(counted, x, fun, space, x0, fg is not None,
+                                                   polish, check_hessian, gtol, maxiter,
+                                                   fd_eps, max_restarts, ok, msg, nit, log)
+    summary = OptSummary(method, x, fun, bool(ok), int(nit), counted.n, g, scaled, msg,
+                         boundary=boundary(x) if boundary else [], log=log, settings=settings)
+    return finish_summary(summary, bool(ok), msg, scaled_tol)
+
+
+def _check_claim(counted: _Counted, x: np.ndarray, fun: float, space: ParameterSpace,
+                 x0: np.ndarray, has_grad: bool, polish: bool, check_hessian: bool,
+                 gtol: float, maxiter: int, fd_eps: float, max_restarts: int, ok: bool,
+                 msg: str, nit: int, log: list[str]):
+    """Check the search's answer before it is claimed, restarting when it fails: on a bound
+    the objective must not decrease into the interior; inside, the Hessian must not have
+    negative curvature. Returns ``(x, fun, gradient, scaled gradient, ok, message,
+    iterations)``; what happened goes to ``log``."""
     for attempt in range(max_restarts + 1):
         # an answer is checked before it is reported: on a bound, the objective must not
         # decrease into the interior; inside, the Hessian must not have negative curvature
         probe = _probe_bounds(counted, x, fun, space, x0)
         if probe is None:
-            if fg is not None:
+            if has_grad:
                 xp, fp, g, scaled, down = _polish_with_gradient(
                     counted, x, fun, space, polish or check_hessian)
             else:
@@ -211,10 +222,7 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray,
         xr, fr = _settle(counted, xr, fr, space)
         nit += nr
         x, fun, ok, msg = (xr, fr, okr, msgr) if fr <= fp else (xp, fp, ok, msg)
-    summary = OptSummary(method, x, fun, bool(ok), int(nit), counted.n, g, scaled, msg)
-    summary.log = log
-    summary.boundary = boundary(x) if boundary else []
-    return finish_summary(summary, bool(ok), msg, scaled_tol)
+    return x, fun, g, scaled, ok, msg, nit
 
 
 class _Counted:
@@ -452,20 +460,18 @@ def finish_summary(summary: OptSummary, ok: bool, msg: str, tol: float = 2e-3) -
     scaled = summary.scaled_gradient
     limit = "LIMIT" in msg.upper()
     if scaled > tol or limit:
-        summary.converged = False
         if limit:
-            summary.warnings.append(f"optimizer did not converge: {msg} (raise maxiter)")
+            warn = f"optimizer did not converge: {msg} (raise maxiter)"
         else:
-            summary.warnings.append((f"optimizer did not converge: {msg} " if not ok else
-                                     "model failed to converge: ") +
-                                    f"scaled gradient {scaled:.3g} > {tol:g}")
-    else:
-        summary.converged = True
-        if not ok:
-            summary.log.append(f"the search stopped with {msg!r}; the point passed the "
-                               f"gradient check (scaled gradient {scaled:.2g})")
-            summary.message = f"converged (scaled gradient {scaled:.2g} <= {tol:g})"
-    return summary
+            warn = (f"optimizer did not converge: {msg} " if not ok else
+                    "model failed to converge: ") + f"scaled gradient {scaled:.3g} > {tol:g}"
+        return replace(summary, converged=False, warnings=[*summary.warnings, warn])
+    if not ok:
+        return replace(summary, converged=True, log=[
+            *summary.log, f"the search stopped with {msg!r}; the point passed the gradient "
+            f"check (scaled gradient {scaled:.2g})"],
+            message=f"converged (scaled gradient {scaled:.2g} <= {tol:g})")
+    return replace(summary, converged=True)
 
 
 def emit_warnings(summary: OptSummary) -> None:

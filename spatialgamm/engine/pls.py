@@ -14,8 +14,10 @@ through the blocked Cholesky factorisation of lme4 (Bates et al. 2015, JSS 67(1)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.linalg.blas import dsyrk as _dsyrk
 from scipy.linalg.lapack import dlauum as _dlauum
@@ -318,6 +320,128 @@ class PLSSolver:
         if self.q:
             eta += np.asarray(self.system.Z @ res.b()).ravel()
         return eta
+
+
+@dataclass
+class LatentSolve:
+    """One penalised least-squares solve at fixed weights (one numeric factorisation)."""
+
+    beta: np.ndarray
+    u: np.ndarray
+    factor: Any  # SPDFactor of A = Z'WZ + Q
+    C: np.ndarray  # A^-1 Z'WX (q x p)
+    R: np.ndarray  # upper Cholesky factor of X'VX = X'WX - X'WZ C (p x p)
+    logdet_A: float
+    logdet_XtVX: float
+
+
+class FixedPatternPLS:
+    """The PLS solve's storage strategy for precision-only systems observed through sparse
+    rows (a mesh projector: three non-zeros per row).
+
+    ``A = Z'WZ + Q`` lives on one fixed pattern, analysed once per model (one CHOLMOD
+    symbolic analysis); each solve refills its values from index maps fixed here (every pair
+    of stored entries of a row of ``Z``, and every stored entry of ``Q``), with no sparse
+    matrix product, then factors it numerically and takes the p x p Schur complement for
+    the fixed effects, as :class:`PLSSolver`. The solves are counted
+    (:attr:`n_factorizations`).
+
+    Parameters
+    ----------
+    X : ndarray (n, p)
+    Z : sparse (n, q)
+    q_pattern : csc_matrix
+        Sparsity pattern of every precision ``Q`` the solves are given.
+    """
+
+    def __init__(self, X: np.ndarray, Z: sp.spmatrix, q_pattern: sp.csc_matrix):
+        self.X = np.asarray(X, dtype=float)
+        self.n, self.p = self.X.shape
+        self.Zr = sp.csr_matrix(Z)
+        self.Zr.sort_indices()
+        self.Zt = sp.csr_matrix(self.Zr.T)
+        self.q = self.Zr.shape[1]
+        self.n_factorizations = 0
+        self._pattern(q_pattern)
+
+    def _pattern(self, q_pattern: sp.csc_matrix) -> None:
+        """The pattern of ``A`` and the index maps that refill it."""
+        Zr, q = self.Zr, self.q
+        cnt = np.diff(Zr.indptr)
+        # every (row, a, b) pair of stored entries of a row: Z'WZ = sum_i w_i z_i z_i'
+        starts = Zr.indptr[:-1]
+        k2 = cnt * cnt
+        owner = np.repeat(np.arange(self.n), k2)
+        off = np.arange(k2.sum()) - np.repeat(np.cumsum(k2) - k2, k2)
+        ca = starts[owner] + off // cnt[owner]
+        cb = starts[owner] + off % cnt[owner]
+        self._pair_row = owner
+        self._pair_val = Zr.data[ca] * Zr.data[cb]
+        pa, pb = Zr.indices[ca], Zr.indices[cb]
+        ztz = sp.csc_matrix((np.ones(len(pa)), (pa, pb)), shape=(q, q))
+        pat = sp.csc_matrix(abs(ztz) + abs(q_pattern) + sp.identity(q, format="csc"))
+        pat.sort_indices()
+        pat.data[:] = 1.0
+        self._A_pattern = pat
+        self._keys = np.repeat(np.arange(q), np.diff(pat.indptr)).astype(np.int64) * q \
+            + pat.indices
+        self._pair_pos = self._locate(pb.astype(np.int64) * q + pa)  # (col, row) keys
+        qp = sp.csc_matrix(q_pattern)
+        qp.sort_indices()
+        self._q_indptr, self._q_indices = qp.indptr.copy(), qp.indices.copy()
+        qcols = np.repeat(np.arange(q), np.diff(qp.indptr)).astype(np.int64)
+        self._q_pos = self._locate(qcols * q + qp.indices)
+        self._q_cols = qcols
+        self.backend = choose_backend(pat)
+        self.factor = make_factor(pat if self.backend != "dense" else pat.toarray(),
+                                  self.backend, numeric=False)
+        self._sel_keys = None
+        self._row_pairs = (pa, pb)
+
+    def _locate(self, keys: np.ndarray) -> np.ndarray:
+        pos = np.searchsorted(self._keys, keys)
+        if np.any(self._keys[np.minimum(pos, len(self._keys) - 1)] != keys):
+            raise RuntimeError("an entry falls outside the fixed sparsity pattern")
+        return pos
+
+    def _q_data(self, Q: sp.csc_matrix) -> np.ndarray:
+        if not (np.array_equal(Q.indptr, self._q_indptr)
+                and np.array_equal(Q.indices, self._q_indices)):
+            raise RuntimeError("the prior precision changed its sparsity pattern")
+        return Q.data
+
+    def solve(self, Q: sp.csc_matrix, w: np.ndarray, z: np.ndarray) -> LatentSolve:
+        """Minimise ``||W^1/2 (z - X beta - Z u)||^2 + u'Qu`` (one numeric factorisation)."""
+        data = np.bincount(self._pair_pos, weights=self._pair_val * w[self._pair_row],
+                           minlength=len(self._keys))
+        np.add.at(data, self._q_pos, self._q_data(Q))
+        A = sp.csc_matrix((data, self._A_pattern.indices, self._A_pattern.indptr),
+                          shape=(self.q, self.q))
+        self.n_factorizations += 1
+        self.factor.refactor(A if self.backend != "dense" else A.toarray())
+        X, Zt = self.X, self.Zt
+        Xw = X * w[:, None]
+        B = np.asarray(Zt @ Xw)  # Z'WX
+        C = np.asarray(self.factor.solve(B)).reshape(self.q, self.p)
+        XtVX = X.T @ Xw - B.T @ C
+        try:
+            R = sla.cholesky(XtVX, lower=False, check_finite=False)
+        except np.linalg.LinAlgError as exc:
+            raise NotPositiveDefinite("the fixed-effects design is rank deficient") from exc
+        zw = w * z
+        Zz = np.asarray(Zt @ zw).ravel()
+        a = np.asarray(self.factor.solve(Zz)).ravel()
+        beta = sla.cho_solve((R, False), X.T @ zw - C.T @ Zz, check_finite=False)
+        u = a - C @ beta
+        return LatentSolve(beta, u, self.factor, C, R, self.factor.logdet(),
+                           2.0 * float(np.sum(np.log(np.diag(R)))))
+
+    def solve_H(self, s: LatentSolve, rb: np.ndarray, ru: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """``H^-1 [rb; ru]`` from the blocked factor (1-D or 2-D right-hand sides)."""
+        a = np.asarray(s.factor.solve(ru)).reshape(ru.shape)
+        xb = sla.cho_solve((s.R, False), rb - s.C.T @ ru, check_finite=False)
+        return xb, a - s.C @ xb
 
 
 def _block_structure(A0: sp.spmatrix, ZtZ: sp.spmatrix, system: LatentSystem,

@@ -1,4 +1,5 @@
-"""Exact gradients of the deviance and the edf of a penalised fit in its block parameters.
+"""UBRE and GCV as criteria of the block parameters (:class:`PredictionErrorCriterion`,
+mgcv's "outer iteration"), with the exact gradients of the deviance and the edf.
 
 GCV and UBRE (:mod:`.smoothness`) are functions of the deviance ``D`` and the total edf
 ``tau`` of the penalised fit at ``phi``; their derivatives follow from those of ``D`` and
@@ -27,7 +28,11 @@ import numpy as np
 import scipy.linalg as sla
 
 from ..families import Family
+from ..model import ModelSpec
 from .derivatives import relative_steps
+from .gaussian import GaussianObjective
+from .laplace import LaplaceObjective, PIRLSError
+from .smoothness import block_edf, gcv, ubre
 from .system import LatentSystem
 
 #: largest n * (p + q) for which the dense design is kept (8 bytes each)
@@ -53,7 +58,7 @@ class PredictionErrorGradient:
     >>> rng = np.random.default_rng(1)
     >>> d = pd.DataFrame({"x": rng.uniform(size=200)})
     >>> d["y"] = np.sin(6 * d.x) + rng.normal(scale=0.3, size=200)
-    >>> crit = sg.gam("y ~ s(x)", d, method="GCV").state.extra["objective"]
+    >>> crit = sg.gam("y ~ s(x)", d, method="GCV").state.objective
     >>> phi, h = np.array([0.5]), 1e-5
     >>> g = crit.value_and_grad(phi)[1][0]
     >>> bool(abs(g - (crit(phi + h) - crit(phi - h)) / (2 * h)) < 1e-8)
@@ -188,3 +193,90 @@ def _spd_inverse(H: np.ndarray) -> np.ndarray:
     if info != 0:
         raise np.linalg.LinAlgError(f"penalised Hessian not positive definite (info {info})")
     return np.triu(Hi) + np.triu(Hi, 1).T
+
+
+class PredictionErrorCriterion:
+    """UBRE or GCV of the penalised fit as a function of ``phi``."""
+
+    def __init__(self, spec: ModelSpec, system: LatentSystem, method: str, gamma: float = 1.0):
+        self.spec, self.system, self.method, self.gamma = spec, system, method, gamma
+        self.gaussian = spec.family.is_gaussian_identity
+        if self.gaussian:
+            self.obj = GaussianObjective(system, spec.X, spec.y, spec.offset, spec.weights,
+                                         reml=False)
+        else:
+            self.obj = LaplaceObjective(system, spec.X, spec.y, spec.offset, spec.weights,
+                                        spec.family)
+        self.last = None
+        self.gradient = (PredictionErrorGradient(
+            system, spec.X, spec.y, spec.offset, spec.weights,
+            None if self.gaussian else spec.family)
+            if PredictionErrorGradient.applicable(system, spec.n, spec.p) else None)
+
+    def fit_at(self, phi: np.ndarray):
+        sysm = self.system
+        if self.gaussian:
+            r = self.obj.solve(phi)
+            b = r.b() if sysm.q else np.zeros(0)
+            eta = self.spec.offset + (self.spec.X @ r.beta) + (
+                np.asarray(sysm.Z @ b).ravel() if sysm.q else 0.0)
+            mu = eta
+            w = self.spec.weights
+            dev = float(np.sum(w * (self.spec.y - mu) ** 2))
+            beta, u = r.beta, r.u
+        else:
+            mode = self.obj.pirls(phi)
+            r, eta, mu, w = mode.pls, mode.eta, mode.mu, mode.weights
+            dev = float(np.sum(self.spec.family.dev_resids(self.spec.y, mu, self.spec.weights)))
+            beta, u = mode.beta, mode.u
+        edf_blocks = block_edf(sysm, r, phi)
+        tau = self.spec.p + float(np.sum(edf_blocks))
+        return dict(r=r, eta=eta, mu=mu, w=w, dev=dev, beta=beta, u=u, edf_blocks=edf_blocks,
+                    tau=tau)
+
+    def score(self, f: dict) -> float:
+        n = self.spec.n
+        if self.method == "UBRE":
+            return ubre(f["dev"], n, f["tau"], 1.0, self.gamma)
+        return gcv(f["dev"], n, f["tau"], self.gamma)
+
+    def __call__(self, phi: np.ndarray) -> float:
+        if self.gaussian and self.gradient is not None:
+            # the value of the same dense solve as value_and_grad: probes and line searches
+            # then compare numbers computed one way
+            return self.value_and_grad(phi)[0]
+        try:
+            f = self.fit_at(phi)
+        except (PIRLSError, np.linalg.LinAlgError):
+            return np.inf
+        self.last = f
+        return self.score(f)
+
+    def value_and_grad(self, phi: np.ndarray) -> tuple[float, np.ndarray]:
+        """The criterion and its exact gradient in ``phi`` (:mod:`..engine.prediction_error`):
+        ``dGCV = n dD / (n - g tau)^2 + 2 g n D dtau / (n - g tau)^3`` and
+        ``dUBRE = (dD + 2 g dtau) / n`` (scale 1)."""
+        if self.gradient is None:
+            raise NotImplementedError(
+                "the exact GCV/UBRE gradient needs a dense design of at most "
+                f"{MAX_DENSE} values and precision derivatives for every multi-penalty "
+                "block; this model is searched by finite differences")
+        try:
+            if self.gaussian:
+                D, tau, dD, dtau = self.gradient.gaussian(phi)
+                f = dict(dev=D, tau=tau)
+            else:
+                # the mode by PIRLS; its edf comes with the gradient (the dense inverse
+                # is in hand there), so block_edf's solves are not repeated
+                mode = self.obj.pirls(phi)
+                dD, dtau, tau = self.gradient(phi, mode.beta, mode.u, mode.eta)
+                dev = self.spec.family.dev_resids(self.spec.y, mode.mu, self.spec.weights)
+                f = dict(dev=float(np.sum(dev)), tau=tau)
+        except (PIRLSError, np.linalg.LinAlgError):
+            return np.inf, np.zeros(len(phi))
+        n, g, D, tau = self.spec.n, self.gamma, f["dev"], f["tau"]
+        if self.method == "UBRE":
+            grad = (dD + 2.0 * g * dtau) / n
+        else:
+            grad = n * dD / (n - g * tau) ** 2 + 2.0 * g * n * D * dtau / (n - g * tau) ** 3
+        return self.score(f), grad

@@ -52,7 +52,7 @@ def block_edf(system: LatentSystem, r: PLSResult, phi: np.ndarray | None = None
         if blk.kind == "precision" and s.stop > s.start:
             if phi is None:
                 raise ValueError("block_edf needs phi for precision blocks")
-            Pk, _ = blk.precision(system.block_phi(phi, k))
+            Pk, _ = system.block_precision(k, system.block_phi(phi, k))
             Hkk = _latent_inverse_block(r, s)
             Pk = Pk.toarray() if hasattr(Pk, "toarray") else np.asarray(Pk)
             out[k] = (s.stop - s.start) - float(np.sum(Pk * Hkk))

@@ -11,6 +11,7 @@ and maps the optimiser vector ``phi`` to each block's slice. Evaluations only re
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,6 +19,7 @@ import scipy.sparse as sp
 from ..terms.base import Block
 from .derivatives import jacobian
 from .optimize import ParameterSpace
+from .prior import PriorOperator, PriorState
 
 
 @dataclass
@@ -77,6 +79,11 @@ class LatentSystem:
             self._lam_slices.append(slice(off, off + t.nnz))
             off += t.nnz
         self.has_precision = any(b.kind == "precision" for b in blocks)
+        # precision blocks given as an SPDE pencil: the engine factors their operator for
+        # log|P| and its gradient (one symbolic analysis per system)
+        self.priors: dict[int, PriorOperator] = {
+            k: PriorOperator(b.pencil) for k, b in enumerate(blocks)
+            if b.kind == "precision" and b.pencil is not None}
         self._lam_cache: tuple[bytes, np.ndarray] | None = None
         self._dense_cache: tuple[np.ndarray, np.ndarray] | None = None
         # (row, col) of every stored Lambda value, for the dense path
@@ -183,6 +190,39 @@ class LatentSystem:
         # tocoo() of a canonical CSC keeps data order, so the map is the identity
         return slice(None)  # type: ignore[return-value]
 
+    def prior_state(self, k: int, phi: np.ndarray) -> PriorState:
+        """Block ``k``'s pencil prior at its parameters ``phi`` (``Q``, ``log|Q|``, their
+        derivatives, ``Q^-1 v``)."""
+        return self.priors[k].state(phi)
+
+    @property
+    def prior_factorizations(self) -> int:
+        """Numeric factorisations of the pencil blocks' operators so far."""
+        return sum(p.n_factorizations for p in self.priors.values())
+
+    @property
+    def precision_gradients(self) -> bool:
+        """Whether every precision block has derivatives the engine can use: its pencil
+        (``Block.pencil``) or the term's ``precision_derivatives``."""
+        return all(k in self.priors or hasattr(b.term, "precision_derivatives")
+                   for k, b in enumerate(self.blocks) if b.kind == "precision")
+
+    def precision_derivatives(self, k: int, phi: np.ndarray) -> list[tuple[Any, Any, float]]:
+        """For each parameter of precision block ``k`` (at its parameters ``phi``):
+        ``(dP, M, d log|P|)`` with either ``dP`` (sparse, a pencil block's) or ``M`` (dense,
+        ``dP = -2 M'M``, a term's square-root form) given and the other None."""
+        if k in self.priors:
+            st = self.priors[k].state(phi)
+            return [(dq, None, float(dl)) for dq, dl in zip(st.dQ, st.dlogdet)]
+        return [(None, M, float(tr)) for M, tr in self.blocks[k].term.precision_derivatives(phi)]
+
+    def block_precision(self, k: int, phi: np.ndarray) -> tuple[sp.csc_matrix, float]:
+        """``(P_k, log|P_k|)`` of precision block ``k`` at its parameters ``phi``."""
+        if k in self.priors:
+            st = self.priors[k].state(phi)
+            return st.Q, st.logdet
+        return self.blocks[k].precision(phi)
+
     def precision(self, phi: np.ndarray) -> tuple[sp.csc_matrix | None, float]:
         """Global prior precision P and log|P| (None when every block is a factor block)."""
         if not self.has_precision:
@@ -192,7 +232,7 @@ class LatentSystem:
             if b.kind == "factor":
                 mats.append(sp.identity(b.q, format="csc"))
             else:
-                Q, ld = b.precision(self.block_phi(phi, k))
+                Q, ld = self.block_precision(k, self.block_phi(phi, k))
                 mats.append(sp.csc_matrix(Q))
                 logdet += ld
         return sp.block_diag(mats, format="csc"), logdet

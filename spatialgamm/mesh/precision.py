@@ -19,6 +19,8 @@ and the engine can reuse one symbolic Cholesky analysis for all parameter values
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import gammaln
@@ -48,6 +50,26 @@ def parsimonious_coefficients(alpha: float) -> np.ndarray:
     v = 1.0 / (4 + lam - alpha - j)
     c = np.linalg.solve(H, v)
     return np.array([[1, 1, 1], [0, 1, 2], [0, 0, 1]], dtype=float) @ c
+
+
+def pencil_shifts(alpha: float) -> tuple[np.ndarray, float]:
+    """``(r, b2)`` with ``b0 + b1 t + b2 t^2 = b2 (t + r_1)(t + r_2)``; alpha = 2: r = (1,).
+
+    The shifts of the pencil factors ``K_j = G + r_j kappa^2 Ct`` of the SPDE precision.
+
+    Examples
+    --------
+    >>> pencil_shifts(2.0)[0].tolist()
+    [1.0]
+    """
+    if alpha == 2:
+        return np.array([1.0]), 1.0
+    b0, b1, b2 = parsimonious_coefficients(alpha)
+    disc = max(b1 * b1 - 4 * b0 * b2, 0.0)
+    # the numerically stable pair of roots (both negative): r = -t
+    qv = -0.5 * (b1 + math.sqrt(disc))
+    t1, t2 = qv / b2, b0 / qv
+    return np.array([-t1, -t2]), float(b2)
 
 
 def _check_alpha(alpha: float) -> float:

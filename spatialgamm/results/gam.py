@@ -20,6 +20,7 @@ from ..terms.base import Ability, LatentTerm
 from .gam_likelihood import edf1, loglik_edf, mgcv_df, mgcv_loglik, sp_correction
 from .mixed import MixedFit
 from .predict import joint_covariance
+from .spde import posterior_of, spde_blocks, spde_summary_lines
 
 
 class GamFit(MixedFit):
@@ -81,6 +82,9 @@ class GamFit(MixedFit):
     @property
     def Vp(self) -> pd.DataFrame:
         """Bayesian posterior covariance of ``coef`` (mgcv's ``Vp``)."""
+        if spde_blocks(self) and not self._smooths():  # no dense posterior of the mesh nodes
+            names = self.spec.x_names
+            return pd.DataFrame(posterior_of(self).vcov_beta, index=names, columns=names)
         M, names = self._coef_map()
         C = joint_covariance(self)
         return pd.DataFrame(M @ C @ M.T, index=names, columns=names)
@@ -226,6 +230,8 @@ class GamFit(MixedFit):
         (lme4's boundary; mgcv stops at its sp bound instead) is tested in the limit of a
         vanishing variance, the p-value and Ref.df mgcv's bound approximates.
         """
+        if spde_blocks(self) and not self._smooths():
+            return pd.DataFrame()  # (it would only build the dense posterior of the nodes)
         from .smooth_tests import smooth_table
         return smooth_table(self)
 
@@ -351,7 +357,7 @@ class GamFit(MixedFit):
     # ---- summary -----------------------------------------------------------------------
     def summary(self) -> str:
         from .summary import format_gam_summary
-        return format_gam_summary(self)
+        return "\n".join([format_gam_summary(self), *spde_summary_lines(self)])
 
     def plot(self, select: int | None = None, ax=None, **kw: Any):
         """Plot each smooth: 1-D with a 2-SE band, 2-D as a filled contour with data points."""

@@ -185,12 +185,12 @@ def fit_gamm4(spec: ModelSpec, data_name: str = "data") -> Gamm4Fit:
         else:
             # glmer's nAGQ = 1 fit: beta maximised jointly with theta, not integrated out
             state = laplace_state(spec, reml=False)
-        state.extra["score"] = state.criterion / 2.0
+        state.score = state.criterion / 2.0
         gam = GamView(spec, state, data_name=data_name)
         if gaussian:
-            state.extra["edf_blocks"] = block_edf(state.extra["system"], state.pls, state.phi)
+            state.edf_blocks = block_edf(state.system, state.pls, state.phi)
         else:
-            state.extra["edf_blocks"] = _edf_blocks_beta_integrated(gam)
+            state.edf_blocks = _edf_blocks_beta_integrated(gam)
     emit_warnings(state.optinfo)
     mer = MerView(spec, state, data_name=data_name)
     return Gamm4Fit(gam, mer)

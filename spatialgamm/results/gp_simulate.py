@@ -88,10 +88,10 @@ def simulate_field(fit, newdata: pd.DataFrame, n: int = 100, seed: int | None = 
     st = fit.state
     X, Z = design_rows(fit, newdata, population=False)
     off = _offset_for(fit, newdata, offset)
-    cov = st.extra.get("joint_cov")
+    cov = st.joint_cov
     if cov is None:
         cov = joint_covariance(fit)
-        st.extra["joint_cov"] = cov
+        st.joint_cov = cov
     mean = np.concatenate([st.beta, st.b])
     R = _psd_sqrt(cov)
     theta = mean[:, None] + R @ rng.standard_normal((len(mean), n))

@@ -7,7 +7,8 @@ optimum; it never refits itself. Tables are built on demand from those numbers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -21,12 +22,24 @@ from ..model import ModelSpec
 from ..terms.base import Ability
 from . import ddf
 from .predict import predict_frame
+from .spde import FieldReport, field_range, spde_blocks, spde_summary_lines
 from .summary import format_lmm_summary
+
+#: the names the old untyped ``FitState.extra`` dict used, each now a typed field
+_EXTRA_FIELDS = ("system", "objective", "search_objective", "gaussian", "working_weights",
+                 "deviance", "edf_blocks", "score", "theta", "n_extra_params",
+                 "vcov_beta_joint", "loglik", "loglik_lme4", "mode", "stage2", "spde",
+                 "sparse_posterior", "joint_cov", "latent_posterior", "spde_logcov")
 
 
 @dataclass
 class FitState:
-    """The engine's numbers at the optimum."""
+    """The engine's numbers at the optimum, and what the results layer caches from them.
+
+    The first fields are every fit's; the optional ones are set by the assembly that has
+    them (None otherwise). ``joint_cov``, ``latent_posterior`` and ``spde_logcov`` are
+    caches the results layer fills on first use.
+    """
 
     phi: np.ndarray
     beta: np.ndarray
@@ -41,16 +54,67 @@ class FitState:
     optinfo: OptSummary
     method: str  # 'REML', 'ML', 'Laplace', 'AGQ(k)'
     nAGQ: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: the family with what the fit estimated in it (glmer.nb's theta), when it differs
+    #: from the model's: the fit's spec carries it
+    family: Any = None
+    #: the model's LatentSystem
+    system: Any = None
+    #: the objective the results are built from (profiles, Hessians, refits call it)
+    objective: Any = None
+    #: the objective the search ran on when it differs (covariance form)
+    search_objective: Any = None
+    #: Gaussian identity link: latent blocks are relative to the residual variance
+    gaussian: bool = False
+    #: IRLS weights at the mode (prior weights for the Gaussian family when None)
+    working_weights: np.ndarray | None = None
+    #: glmer's deviance(): the conditional deviance at the modes
+    deviance: float | None = None
+    #: effective degrees of freedom of each block (GAM views)
+    edf_blocks: np.ndarray | None = None
+    #: the criterion as mgcv reports it (UBRE, GCV, or -REML / -ML)
+    score: float | None = None
+    #: negative binomial theta estimated with the fit (glmer.nb)
+    theta: float | None = None
+    #: parameters counted beyond beta and phi (the dispersion of a GLMM)
+    n_extra_params: int = 0
+    #: glmer.nb: the covariance of beta jointly with theta (the reported one is conditional)
+    vcov_beta_joint: np.ndarray | None = None
+    #: a log-likelihood that replaces the one derived from ``criterion``
+    loglik: float | None = None
+    #: glmer's own nAGQ > 1 log-likelihood (without the saturated constant)
+    loglik_lme4: float | None = None
+    #: the PIRLS mode at the estimates (Laplace fits)
+    mode: Any = None
+    #: glmer's second-stage objective in (theta, beta)
+    stage2: Any = None
+    #: how a precision-form fit went (evaluations, factorisations, Hessians): spde_info
+    spde: dict | None = None
+    #: the posterior of (beta, u) as a selected inverse (large sparse fits): SEs use it
+    sparse_posterior: Any = None
+    #: cache: the dense posterior covariance of (beta, b)
+    joint_cov: np.ndarray | None = None
+    #: cache: a sparse posterior in u-space built for a generic fit's field report
+    latent_posterior: Any = None
+    #: cache: the covariance of the spde() fields' log parameters
+    spde_logcov: np.ndarray | None = None
 
     @property
     def latent_scale(self) -> float:
         """Scale the latent blocks are relative to: the residual variance for Gaussian
         identity-link fits (profiled, as lme4), 1 otherwise (absolute, as glmer)."""
-        return self.scale if self.extra.get("gaussian", False) else 1.0
+        return self.scale if self.gaussian else 1.0
+
+    @property
+    def extra(self) -> MappingProxyType:
+        """Read-only view of the optional fields by name, those that are set (the old
+        untyped dict's keys, for code not yet reading the fields)."""
+        out = {k: getattr(self, k) for k in _EXTRA_FIELDS}
+        return MappingProxyType({k: v for k, v in out.items()
+                                 if v is not None and not (k == "gaussian" and v is False)
+                                 and not (k == "n_extra_params" and v == 0)})
 
 
-class MixedFit:
+class MixedFit(FieldReport):
     """A fitted (generalised) linear mixed model.
 
     Examples
@@ -62,6 +126,8 @@ class MixedFit:
     """
 
     def __init__(self, spec: ModelSpec, state: FitState, data_name: str = "data"):
+        if state.family is not None:  # the fitted theta names the family, as glmer.nb
+            spec = replace(spec, family=state.family)
         self.spec = spec
         self.state = state
         self.family = spec.family
@@ -380,7 +446,7 @@ class MixedFit:
             return format_nlme_summary(self)
         if view != "lme4":
             raise ValueError(f"view must be 'lme4' or 'nlme', got {view!r}")
-        return format_lmm_summary(self)
+        return "\n".join([format_lmm_summary(self), *spde_summary_lines(self)])
 
     def __repr__(self) -> str:
         return self.summary()
@@ -408,7 +474,10 @@ class MixedFit:
 
     @property
     def range(self) -> float:
-        """Range of the model's only GP term (``gp_params`` names the convention)."""
+        """Range of the model's only GP term (``gp_params`` names the convention), or of its
+        spde() field (with its log-scale SE and interval)."""
+        if spde_blocks(self):
+            return field_range(self)
         from .gp import gp_range
         return gp_range(self)
 

@@ -222,7 +222,7 @@ def predict_frame(fit, newdata=None, re_form=None, type="link", se_fit=False, of
 
 
 def _block_phi(fit, k: int) -> np.ndarray:
-    return fit.state.extra["system"].block_phi(fit.state.phi, k)
+    return fit.state.system.block_phi(fit.state.phi, k)
 
 
 def extra_variance(fit, newdata: pd.DataFrame) -> np.ndarray:
@@ -245,13 +245,13 @@ def posterior_variance(fit, X: np.ndarray, Z, population: bool) -> np.ndarray:
 
     For the Gaussian LMM this is lme4/merTools' conditional variance with beta uncertain.
     """
-    post = fit.state.extra.get("sparse_posterior")
+    post = fit.state.sparse_posterior
     if post is not None:  # issue 7: SPDE fits keep a selected inverse, no dense (p+q)^2
         return post.variance(X, Z, population)
-    cov = fit.state.extra.get("joint_cov")
+    cov = fit.state.joint_cov
     if cov is None:
         cov = joint_covariance(fit)
-        fit.state.extra["joint_cov"] = cov
+        fit.state.joint_cov = cov
     M = np.column_stack([X, Z.toarray() if sp.issparse(Z) else Z]) if Z.shape[1] else X
     C = cov  # population level: Z's group-level columns are zero, smooths' columns stay
     # chunk rows so memory stays bounded on large grids
@@ -267,9 +267,9 @@ def joint_covariance(fit) -> np.ndarray:
     """Posterior covariance of (beta, b): scale * [X Z]'W[X Z] + penalty, inverted (small q)."""
     st = fit.state
     spec = fit.spec
-    sysl = st.extra["system"]
+    sysl = st.system
     q = sysl.q
-    w = st.extra.get("working_weights", spec.weights)
+    w = spec.weights if st.working_weights is None else st.working_weights
     Lam = sysl.Lambda(st.phi)
     Zl = (sysl.Z @ Lam).toarray() if q else np.zeros((spec.n, 0))
     M = np.column_stack([spec.X, Zl])

@@ -333,8 +333,7 @@ def _off_boundary(fit, k: int):
     lam = sysl.Lambda(phi)
     new = copy.copy(fit)
     new.state = copy.copy(st)
-    new.state.extra = {k2: v for k2, v in st.extra.items() if k2 != "joint_cov"}
-    new.state.extra["working_weights"] = w
+    new.state.joint_cov, new.state.working_weights = None, w
     new.state.phi, new.state.beta, new.state.u = phi, beta, u
     new.state.b = np.asarray(lam @ u).ravel() if sysl.q else np.zeros(0)
     return new

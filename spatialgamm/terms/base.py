@@ -41,7 +41,7 @@ from ..errors import FormulaError
 from ..termsyntax import SpecialTerm
 
 
-@dataclass
+@dataclass(frozen=True)
 class Block:
     """One latent term as the engine sees it.
 
@@ -62,6 +62,9 @@ class Block:
     term : LatentTerm
         The term object that built the block (used to report and to predict; see
         :class:`LatentTerm`).
+    pencil : SPDEOperator, optional
+        A precision given as an SPDE pencil (``kind="precision"``): the engine computes
+        ``P``, ``log|P|`` and their derivatives from it (:mod:`spatialgamm.engine.prior`).
     """
 
     name: str
@@ -74,6 +77,7 @@ class Block:
     fixed: np.ndarray | None = None
     fixed_names: list[str] = field(default_factory=list)
     term: Any = None
+    pencil: Any = None
 
     @property
     def q(self) -> int:

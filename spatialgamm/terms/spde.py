@@ -7,37 +7,24 @@ per row. As an engine block it is ``kind="precision"``: ``u ~ N(0, s Q^-1)`` wit
 residual variance for the Gaussian family (so ``sigma`` is then *relative* to the residual SD,
 as lme4's theta) and 1 otherwise. Parameters on the optimiser scale: ``(log range, log sigma)``.
 
-The log-determinant. Every precision here is a polynomial in the pencil ``(G, Ct)``:
-``Q = c K1 Ct^-1 K2`` with ``K_j = G + a_j Ct`` (alpha = 2: ``a_1 = a_2 = kappa^2``, c =
-tau^2; 1 < alpha < 2: ``a_j = r_j kappa^2`` with ``-r_j`` the roots of ``b0 + b1 t + b2 t^2``,
-which are real and negative for every such alpha, and ``c = tau^2 kappa^(2 alpha - 4) b2``). So
-
-    log|Q| = n log c + log|K1| + log|K2| - sum(log diag Ct)
-    d log|Q| / d log kappa = -2 n + sum_j 2 a_j tr(K_j^-1 Ct)
-
-and ``Q^-1 v = K2^-1 Ct K1^-1 v / c``. ``K_j`` has the sparsity of ``G`` (a third of the
-non-zeros of ``Q``): its Cholesky factor is cheap, and selected inversion of it gives the
-diagonal the trace needs. The term counts these *prior* factorisations
-(:attr:`SPDETerm.n_factorizations`); the latent system's own are counted by the engine.
-
-This module uses the engine's Cholesky kernels (``engine.linalg``, ``engine.selinv``), which
-import nothing above the leaf layers.
+The block hands its :class:`~spatialgamm.mesh.SPDEOperator` to the engine as
+``Block.pencil``: ``Q``, ``dQ`` and the pencil ``(G, Ct)`` from which the engine computes
+``log|Q|`` and its gradient (:mod:`spatialgamm.engine.prior`). This module factors nothing
+and imports nothing from the engine.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..engine.linalg import NotPositiveDefinite, make_factor
 from ..errors import FormulaError
-from ..mesh import Mesh, SPDEOperator, matern_scales, parsimonious_coefficients
+from ..mesh import Mesh, SPDEOperator
 from ..termsyntax import SpecialTerm
 from .base import Ability, Block, LatentTerm, check_arguments, coordinate_matrix, register_term
 
@@ -47,130 +34,6 @@ SPDE_KWARGS = ("mesh", "alpha", "range0", "sigma0", "max_memory")
 #: bytes per stored Cholesky-factor entry at the fit's peak (the factor, its copy, the
 #: selected inverse in both triangles and the index arrays of the recursions)
 BYTES_PER_FACTOR_ENTRY = 100
-
-
-@dataclass
-class PriorState:
-    """The field's prior at one parameter value, with what the gradient needs.
-
-    Attributes
-    ----------
-    phi : ndarray
-        ``(log range, log sigma)``.
-    Q : scipy.sparse.csc_matrix
-        Precision on the operator's fixed pattern.
-    logdet : float
-        ``log|Q|``.
-    dlogdet : ndarray (2,)
-        ``d log|Q| / d phi``.
-    dQ : list of csc_matrix
-        ``dQ / d phi_k`` on the same pattern.
-    solve : callable
-        ``v -> Q^-1 v`` (1-D or 2-D ``v``).
-    """
-
-    phi: np.ndarray
-    Q: sp.csc_matrix
-    logdet: float
-    dlogdet: np.ndarray
-    dQ: list[sp.csc_matrix]
-    solve: Callable[[np.ndarray], np.ndarray]
-
-
-def _pencil_shifts(alpha: float) -> tuple[np.ndarray, float]:
-    """``(r, b2)`` with ``b0 + b1 t + b2 t^2 = b2 (t + r_1)(t + r_2)``; alpha = 2: r = (1,)."""
-    if alpha == 2:
-        return np.array([1.0]), 1.0
-    b0, b1, b2 = parsimonious_coefficients(alpha)
-    disc = max(b1 * b1 - 4 * b0 * b2, 0.0)
-    # the numerically stable pair of roots (both negative): r = -t
-    qv = -0.5 * (b1 + math.sqrt(disc))
-    t1, t2 = qv / b2, b0 / qv
-    return np.array([-t1, -t2]), float(b2)
-
-
-class PriorOperator:
-    """``log|Q|``, its gradient and ``Q^-1 v`` through factorisations of ``G + a Ct``.
-
-    Parameters
-    ----------
-    operator : SPDEOperator
-    """
-
-    def __init__(self, operator: SPDEOperator):
-        self.op = operator
-        self.n = operator.n
-        self.ct = np.asarray(operator.Ct.diagonal(), dtype=float)
-        self.sum_log_ct = float(np.sum(np.log(self.ct)))
-        self.r, self.b2 = _pencil_shifts(operator.alpha)
-        self.nu = operator.alpha - 1.0
-        G = sp.csc_matrix(operator.G)
-        pattern = sp.csc_matrix(abs(G) + operator.Ct)
-        pattern.sort_indices()
-        self._G = G
-        self._pattern = pattern
-        self._factors: list[Any] = []
-        self._last: tuple | None = None  # (kappa, log|K1 K2|, trace term, factors)
-        self.n_factorizations = 0
-
-    def _K(self, a: float) -> sp.csc_matrix:
-        K = sp.csc_matrix(self._G + a * self.op.Ct)
-        K.sort_indices()
-        return K
-
-    def _factor(self, j: int, K: sp.csc_matrix):
-        if len(self._factors) <= j:
-            # one symbolic analysis per shift for the whole fit; this call also factors
-            self._factors.append(make_factor(K))
-        else:
-            self._factors[j].refactor(K)
-        self.n_factorizations += 1
-        return self._factors[j]
-
-    def state(self, phi: np.ndarray) -> PriorState:
-        """Everything about ``Q`` at ``phi = (log range, log sigma)``."""
-        rng, sig = math.exp(phi[0]), math.exp(phi[1])
-        kappa, tau = matern_scales(rng, sig, self.op.alpha)
-        a = self.r * kappa * kappa
-        if len(a) == 1:
-            c = tau * tau
-            shifts = [a[0], a[0]]
-        else:
-            c = tau * tau * kappa ** (2 * self.op.alpha - 4) * self.b2
-            shifts = list(a)
-        if self._last is not None and self._last[0] == kappa:
-            # K depends on kappa only: a step in sigma alone needs no new factorisation
-            _, ld_k, tr_k, factors = self._last
-        else:
-            factors, ld_k, tr_k = [], 0.0, 0.0
-            for j, aj in enumerate(dict.fromkeys(shifts)):  # alpha = 2 factors K once
-                try:
-                    f = self._factor(j, self._K(aj))
-                except NotPositiveDefinite as exc:
-                    raise NotPositiveDefinite(f"the SPDE operator G + {aj:.3g} Ct is not "
-                                              "positive definite") from exc
-                mult = shifts.count(aj)
-                diag = np.asarray(f.selected_inverse().diagonal()).ravel()
-                ld_k += mult * f.logdet()
-                tr_k += mult * 2.0 * aj * float(np.sum(diag * self.ct))
-                factors.extend([f] * mult)
-            self._last = (kappa, ld_k, tr_k, factors)
-        logdet = self.n * math.log(c) - self.sum_log_ct + ld_k
-        dlk = -2.0 * self.n + tr_k
-        f1, f2 = factors
-
-        def solve(v: np.ndarray) -> np.ndarray:
-            v = np.asarray(v, dtype=float)
-            w = f1.solve(v)
-            w = (self.ct[:, None] * w) if w.ndim == 2 else self.ct * w
-            return f2.solve(w) / c
-
-        Q = self.op.Q(rng, sig)
-        dQ = list(self.op.dQ(rng, sig))
-        # kappa = sqrt(8 nu) / range: d / d log range = -d / d log kappa
-        dlogdet = np.array([-dlk, -2.0 * self.n])
-        return PriorState(np.asarray(phi, dtype=float).copy(), Q, float(logdet), dlogdet, dQ,
-                          solve)
 
 
 @dataclass(eq=False)
@@ -204,11 +67,9 @@ class SPDETerm(LatentTerm):
     sigma0_given: bool = False
     range0_given: bool = False
     phi_names: tuple[str, str] = ("log_range", "log_sigma")
-    _cache: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.operator = SPDEOperator(self.mesh, self.alpha)
-        self.prior_operator = PriorOperator(self.operator)
 
     # -- parameters --------------------------------------------------------------------
     @property
@@ -219,29 +80,38 @@ class SPDETerm(LatentTerm):
     def nu(self) -> float:
         return self.alpha - 1.0
 
-    @property
-    def n_factorizations(self) -> int:
-        """Numeric factorisations of the prior operator ``G + a Ct`` so far."""
-        return self.prior_operator.n_factorizations
-
     def unpack(self, phi: np.ndarray) -> tuple[float, float]:
         """``(range, sigma)`` from ``(log range, log sigma)`` (sigma relative if Gaussian)."""
         return float(math.exp(phi[0])), float(math.exp(phi[1]))
 
-    def prior(self, phi: np.ndarray) -> PriorState:
-        """The prior at ``phi`` (cached: PIRLS steps at one phi share it)."""
-        phi = np.asarray(phi, dtype=float)
-        hit = self._cache.get("prior")
-        if hit is not None and np.array_equal(hit.phi, phi):
-            return hit
-        st = self.prior_operator.state(phi)
-        self._cache["prior"] = st
-        return st
+    def Q(self, phi: np.ndarray) -> sp.csc_matrix:
+        """The precision at ``phi = (log range, log sigma)`` (the operator's fixed pattern).
 
-    def precision(self, phi: np.ndarray) -> tuple[sp.csc_matrix, float]:
-        """``(Q, log|Q|)``: the engine's contract for precision blocks."""
-        st = self.prior(phi)
-        return st.Q, st.logdet
+        Its log-determinant and gradient are the engine's (``Block.pencil``)."""
+        rng, sig = self.unpack(phi)
+        return self.operator.Q(rng, sig)
+
+    def start_phi(self, data: pd.DataFrame, resid: np.ndarray, phi0: np.ndarray,
+                  gaussian: bool) -> np.ndarray:
+        """Starting ``(log range, log sigma)``: the empirical variogram of ``resid`` (working
+        residuals of the model without the field, NaN where the weight is 0), unless
+        range0= / sigma0= were given.
+
+        For the Gaussian family ``sigma`` is relative to the residual SD, so the start is
+        ``sqrt(partial sill / nugget)``; otherwise the partial sill's root."""
+        xy = np.column_stack([data[v].to_numpy(dtype=float) for v in self.variables])
+        vg = variogram_start(xy, resid, self.nu, self.range_bounds)
+        phi = np.array(phi0, dtype=float)
+        if vg is None:
+            return phi
+        r, psill, nugget = vg
+        if not self.range0_given:
+            phi[0] = np.log(np.clip(r, *self.range_bounds))
+        if not self.sigma0_given:
+            s = np.sqrt(psill / nugget) if gaussian else np.sqrt(psill)
+            if np.isfinite(s) and s > 0:
+                phi[1] = np.log(np.clip(s, 0.05, 20.0 if gaussian else 3.0))
+        return phi
 
     def at_boundary(self, phi: np.ndarray) -> list[str]:
         rng, sig = self.unpack(phi)
@@ -283,6 +153,56 @@ class SPDETerm(LatentTerm):
         """Projector rows at new locations (prediction)."""
         xy = coordinate_matrix(newdata, self.variables, f"{self.name} (newdata)")
         return project(self.mesh, xy, f"{self.name} (newdata)"), None
+
+
+def variogram_start(xy: np.ndarray, resid: np.ndarray, nu: float,
+                    bounds: tuple[float, float], max_points: int = 1500,
+                    seed: int = 0) -> tuple[float, float, float] | None:
+    """Starting ``(range, partial sill, nugget)`` from the empirical variogram of residuals.
+
+    The classical geostatistical start (Cressie 1993, sec. 2.6): the semivariogram of the
+    residuals of the model without the field on at most ``max_points`` sites, 20 distance
+    classes up to half the largest distance, fitted by weighted least squares with the
+    Matern correlation of the field (INLA's range convention); nugget and partial sill are
+    non-negative least squares for each range on a grid. None when it cannot be formed.
+    """
+    from scipy.optimize import nnls
+    from scipy.spatial.distance import pdist
+    from scipy.special import gamma, kv
+
+    ok = np.isfinite(resid)
+    xy, resid = xy[ok], resid[ok]
+    if len(resid) > max_points:
+        pick = np.random.default_rng(seed).choice(len(resid), max_points, replace=False)
+        xy, resid = xy[pick], resid[pick]
+    if len(resid) < 10:
+        return None
+    d = pdist(xy)
+    g = 0.5 * pdist(resid[:, None], "sqeuclidean")
+    dmax = 0.5 * float(d.max())
+    if not dmax > 0:
+        return None
+    edges = np.linspace(0.0, dmax, 21)
+    k = np.digitize(d, edges) - 1
+    use = (k >= 0) & (k < 20)
+    cnt = np.bincount(k[use], minlength=20)
+    gam = np.bincount(k[use], weights=g[use], minlength=20) / np.maximum(cnt, 1)
+    h = np.bincount(k[use], weights=d[use], minlength=20) / np.maximum(cnt, 1)
+    keep = cnt >= 10
+    if keep.sum() < 4:
+        return None
+    h, gam, wts = h[keep], gam[keep], np.sqrt(cnt[keep])
+    best = None
+    lo, hi = max(bounds[0], 0.5 * h[0]), min(bounds[1], 4.0 * dmax)
+    for r in np.geomspace(lo, max(hi, lo * 1.01), 40):
+        x = np.sqrt(8 * nu) / r * h
+        rho = 2 ** (1 - nu) / gamma(nu) * x ** nu * kv(nu, x)
+        M = np.column_stack([np.ones_like(h), 1.0 - rho]) * wts[:, None]
+        coef, res = nnls(M, gam * wts)
+        if best is None or res < best[0]:
+            best = (res, r, coef[1], coef[0])
+    _, r, psill, nugget = best
+    return (float(r), float(psill), float(nugget)) if psill > 0 else None
 
 
 def project(mesh: Mesh, xy: np.ndarray, where: str) -> sp.csc_matrix:
@@ -426,7 +346,7 @@ def build_spde(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], fa
                     relative=gaussian, range_bounds=range_bounds, sigma_bounds=sigma_bounds,
                     sigma0_given=kw.get("sigma0") is not None,
                     range0_given=kw.get("range0") is not None)
-    return [Block(name=name, Z=Z, kind="precision",
+    return [Block(name=name, Z=Z, kind="precision", pencil=term.operator,
                   phi_start=np.log([range0, sigma0]),
                   phi_lower=np.log([range_bounds[0], sigma_bounds[0]]),
                   phi_upper=np.log([range_bounds[1], sigma_bounds[1]]), term=term)]

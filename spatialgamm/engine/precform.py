@@ -41,22 +41,11 @@ import scipy.sparse as sp
 
 from ..families import Family
 from .laplace import PIRLSError
-from .linalg import NotPositiveDefinite, choose_backend, make_factor
+from .linalg import NotPositiveDefinite
+from .pls import FixedPatternPLS, LatentSolve
+from .posterior import SparsePosterior
 
 LOG2PI = float(np.log(2 * np.pi))
-
-
-@dataclass
-class LatentSolve:
-    """One penalised least-squares solve at fixed weights (one numeric factorisation)."""
-
-    beta: np.ndarray
-    u: np.ndarray
-    factor: Any  # SPDFactor of A = Z'WZ + Q
-    C: np.ndarray  # A^-1 Z'WX (q x p)
-    R: np.ndarray  # upper Cholesky factor of X'VX = X'WX - X'WZ C (p x p)
-    logdet_A: float
-    logdet_XtVX: float
 
 
 @dataclass
@@ -101,107 +90,85 @@ class FieldObjective:
     q_pattern : csc_matrix
         Sparsity pattern of every ``Q`` the prior returns.
     reml : bool
+    system : LatentSystem, optional
+        The model's latent system (its bounds and pencil prior), kept for the later stages.
     """
 
     def __init__(self, X: np.ndarray, Z: sp.spmatrix, y: np.ndarray, offset: np.ndarray,
                  weights: np.ndarray, family: Family, prior, q_pattern: sp.csc_matrix,
-                 reml: bool = True, inner_tol: float = 1e-3, max_inner: int = 40):
-        self.X = np.asarray(X, dtype=float)
-        self.n, self.p = self.X.shape
-        self.Zr = sp.csr_matrix(Z)
-        self.Zr.sort_indices()
-        self.Zt = sp.csr_matrix(self.Zr.T)
-        self.q = self.Zr.shape[1]
+                 reml: bool = True, inner_tol: float = 1e-3, max_inner: int = 40,
+                 system: Any = None):
+        # the PLS solve's fixed-pattern storage: one symbolic analysis for the model
+        self.pls = FixedPatternPLS(X, Z, q_pattern)
+        self.X, self.Zr, self.Zt = self.pls.X, self.pls.Zr, self.pls.Zt
+        self.n, self.p, self.q = self.pls.n, self.pls.p, self.pls.q
         self.y, self.offset, self.wt = y, offset, weights
-        self.family, self.prior, self.reml = family, prior, reml
-        self.gaussian = family.name == "gaussian" and family.link.name == "identity"
+        self.family, self.prior, self.reml, self.system = family, prior, reml, system
+        self.gaussian = family.is_gaussian_identity
         if not self.gaussian and not family.canonical:
             raise ValueError(f"the sparse field fit needs a canonical link; {family.name} with "
                              f"link {family.link.name!r} is not")
         self.inner_tol, self.max_inner = inner_tol, max_inner
-        self.n_factorizations = 0
         self.n_evals = 0
-        self._pattern(q_pattern)
-
-    # -- the fixed pattern of A = Z'WZ + Q -------------------------------------------------
-    def _pattern(self, q_pattern: sp.csc_matrix) -> None:
-        Zr, q = self.Zr, self.q
-        cnt = np.diff(Zr.indptr)
-        # every (row, a, b) pair of stored entries of a row: Z'WZ = sum_i w_i z_i z_i'
-        starts = Zr.indptr[:-1]
-        k2 = cnt * cnt
-        owner = np.repeat(np.arange(self.n), k2)
-        off = np.arange(k2.sum()) - np.repeat(np.cumsum(k2) - k2, k2)
-        ca = starts[owner] + off // cnt[owner]
-        cb = starts[owner] + off % cnt[owner]
-        self._pair_row = owner
-        self._pair_val = Zr.data[ca] * Zr.data[cb]
-        pa, pb = Zr.indices[ca], Zr.indices[cb]
-        ztz = sp.csc_matrix((np.ones(len(pa)), (pa, pb)), shape=(q, q))
-        pat = sp.csc_matrix(abs(ztz) + abs(q_pattern) + sp.identity(q, format="csc"))
-        pat.sort_indices()
-        pat.data[:] = 1.0
-        self._A_pattern = pat
-        self._keys = np.repeat(np.arange(q), np.diff(pat.indptr)).astype(np.int64) * q \
-            + pat.indices
-        self._pair_pos = self._locate(pb.astype(np.int64) * q + pa)  # (col, row) keys
-        qp = sp.csc_matrix(q_pattern)
-        qp.sort_indices()
-        self._q_indptr, self._q_indices = qp.indptr.copy(), qp.indices.copy()
-        qcols = np.repeat(np.arange(q), np.diff(qp.indptr)).astype(np.int64)
-        self._q_pos = self._locate(qcols * q + qp.indices)
-        self._q_cols = qcols
-        self.backend = choose_backend(pat)
-        self.factor = make_factor(pat if self.backend != "dense" else pat.toarray(),
-                                  self.backend, numeric=False)
         self._sel_keys = None
-        self._row_pairs = (pa, pb)
+        # the optimiser's optimum and the last evaluation (each holds a selected inverse:
+        # no more are kept, so the fit's peak memory is the search's)
+        self._optimum: Evaluation | None = None
+        self._last: Evaluation | None = None
+        self._anchor: tuple[np.ndarray, np.ndarray] | None = None
 
-    def _locate(self, keys: np.ndarray) -> np.ndarray:
-        pos = np.searchsorted(self._keys, keys)
-        if np.any(self._keys[np.minimum(pos, len(self._keys) - 1)] != keys):
-            raise RuntimeError("an entry falls outside the fixed sparsity pattern")
-        return pos
+    #: what an evaluation raises where the model cannot be evaluated (the optimiser then
+    #: steps back; the first is raised when even the start fails)
+    failures = (PIRLSError, NotPositiveDefinite, np.linalg.LinAlgError, FloatingPointError)
 
-    def _q_data(self, Q: sp.csc_matrix) -> np.ndarray:
-        if not (np.array_equal(Q.indptr, self._q_indptr)
-                and np.array_equal(Q.indices, self._q_indices)):
-            raise RuntimeError("the prior precision changed its sparsity pattern")
-        return Q.data
+    @property
+    def n_factorizations(self) -> int:
+        """Numeric factorisations of the latent system so far."""
+        return self.pls.n_factorizations
 
-    # -- one PLS solve -----------------------------------------------------------------------
     def solve(self, Q: sp.csc_matrix, w: np.ndarray, z: np.ndarray) -> LatentSolve:
-        """Minimise ``||W^1/2 (z - X beta - Z u)||^2 + u'Qu`` (one numeric factorisation)."""
-        data = np.bincount(self._pair_pos, weights=self._pair_val * w[self._pair_row],
-                           minlength=len(self._keys))
-        np.add.at(data, self._q_pos, self._q_data(Q))
-        A = sp.csc_matrix((data, self._A_pattern.indices, self._A_pattern.indptr),
-                          shape=(self.q, self.q))
-        self.n_factorizations += 1
-        self.factor.refactor(A if self.backend != "dense" else A.toarray())
-        X, Zt = self.X, self.Zt
-        Xw = X * w[:, None]
-        B = np.asarray(Zt @ Xw)  # Z'WX
-        C = np.asarray(self.factor.solve(B)).reshape(self.q, self.p)
-        XtVX = X.T @ Xw - B.T @ C
-        try:
-            R = sla.cholesky(XtVX, lower=False, check_finite=False)
-        except np.linalg.LinAlgError as exc:
-            raise NotPositiveDefinite("the fixed-effects design is rank deficient") from exc
-        zw = w * z
-        Zz = np.asarray(Zt @ zw).ravel()
-        a = np.asarray(self.factor.solve(Zz)).ravel()
-        beta = sla.cho_solve((R, False), X.T @ zw - C.T @ Zz, check_finite=False)
-        u = a - C @ beta
-        return LatentSolve(beta, u, self.factor, C, R, self.factor.logdet(),
-                           2.0 * float(np.sum(np.log(np.diag(R)))))
+        """One PLS solve at fixed weights (:meth:`FixedPatternPLS.solve`)."""
+        return self.pls.solve(Q, w, z)
 
     def solve_H(self, s: LatentSolve, rb: np.ndarray, ru: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
-        """``H^-1 [rb; ru]`` from the blocked factor (1-D or 2-D right-hand sides)."""
-        a = np.asarray(s.factor.solve(ru)).reshape(ru.shape)
-        xb = sla.cho_solve((s.R, False), rb - s.C.T @ ru, check_finite=False)
-        return xb, a - s.C @ xb
+        return self.pls.solve_H(s, rb, ru)
+
+    # -- public stages at one phi (issue 15 calls these at many phi) ----------------------
+    def at(self, phi: np.ndarray, start: tuple[np.ndarray, np.ndarray] | None = None
+           ) -> Evaluation:
+        """The evaluation at ``phi``: the optimiser's optimum or the last evaluation when
+        either is at ``phi``, else a new one (warm-started at ``start``)."""
+        phi = np.asarray(phi, dtype=float)
+        for ev in (self._optimum, self._last):
+            if ev is not None and np.array_equal(ev.phi, phi):
+                return ev
+        return self.evaluate(phi, start)
+
+    def value_and_grad(self, phi: np.ndarray) -> tuple[float, np.ndarray]:
+        """The criterion (deviance scale) and its exact gradient at ``phi``."""
+        ev = self.at(phi)
+        return ev.f, ev.grad
+
+    def __call__(self, phi: np.ndarray) -> float:
+        """The criterion at ``phi``, PIRLS warm-started at the optimiser's mode (so that
+        differences of values, for profiles and Hessians, are smooth); inf where it cannot
+        be evaluated."""
+        try:
+            return self.evaluate(np.asarray(phi, dtype=float), self._anchor, keep=False).f
+        except self.failures:
+            return np.inf
+
+    def mode(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The conditional mode ``(beta, u)`` at ``phi``."""
+        ev = self.at(phi)
+        return ev.beta, ev.u
+
+    def posterior(self, phi: np.ndarray) -> SparsePosterior:
+        """The Gaussian approximation of ``(beta, u)`` at ``phi``: its covariance kept as a
+        selected inverse (:class:`~spatialgamm.engine.posterior.SparsePosterior`)."""
+        ev = self.at(phi)
+        return SparsePosterior(ev.sel, ev.solve.C, ev.solve.R, ev.scale)
 
     # -- the mode --------------------------------------------------------------------------
     def _penalised(self, eta: np.ndarray, u: np.ndarray, Q) -> float:
@@ -260,9 +227,11 @@ class FieldObjective:
         raise PIRLSError(f"penalised IRLS did not converge in {self.max_inner} iterations")
 
     # -- evaluation ------------------------------------------------------------------------
-    def evaluate(self, phi: np.ndarray, start: tuple[np.ndarray, np.ndarray] | None = None
-                 ) -> Evaluation:
-        """Criterion, gradient and Newton matrix at ``phi``."""
+    def evaluate(self, phi: np.ndarray, start: tuple[np.ndarray, np.ndarray] | None = None,
+                 keep: bool = True) -> Evaluation:
+        """Criterion, gradient and Newton matrix at ``phi`` (kept for :meth:`at` unless
+        ``keep=False``: differences for Hessians and profiles need not hold on to a
+        selected inverse)."""
         self.n_evals += 1
         phi = np.asarray(phi, dtype=float)
         prior = self.prior(phi)
@@ -320,10 +289,19 @@ class FieldObjective:
             ai = ai_full[:k, :k] - np.outer(ai_full[:k, k], ai_full[k, :k]) / ai_full[k, k]
         else:
             ai = ai_full
-        return Evaluation(phi=phi, f=float(f), grad=grad, ai=ai, ai_full=ai_full, beta=beta,
-                          u=u, eta=eta, mu=mu, w=w, scale=scale, solve=s, sel=sel,
-                          prior=prior, dx=dx, minus2ll=m2ll, inner=inner, quad=quad,
-                          dof=dof)
+        ev = Evaluation(phi=phi, f=float(f), grad=grad, ai=ai, ai_full=ai_full, beta=beta,
+                        u=u, eta=eta, mu=mu, w=w, scale=scale, solve=s, sel=sel,
+                        prior=prior, dx=dx, minus2ll=m2ll, inner=inner, quad=quad,
+                        dof=dof)
+        if keep:
+            self._last = ev
+        return ev
+
+    def remember(self, ev: Evaluation) -> None:
+        """Keep ``ev`` as the optimum :meth:`at` answers from (the optimiser hands it back,
+        so the fit's mode and posterior cost nothing) and warm-start later calls there."""
+        self._optimum, self._last = ev, None
+        self._anchor = (ev.beta.copy(), ev.u.copy())
 
     # -- pieces ----------------------------------------------------------------------------
     def _sel_keys_for(self, sel: sp.csc_matrix) -> np.ndarray:
@@ -331,8 +309,8 @@ class FieldObjective:
         if self._sel_keys is None or self._sel_keys[0] != (sel.nnz, sel.indptr[-1]):
             keys = np.repeat(np.arange(self.q), np.diff(sel.indptr)).astype(np.int64) * self.q \
                 + sel.indices
-            pa, pb = self._row_pairs
-            qk = self._q_cols * self.q + self._q_indices
+            pa, pb = self.pls._row_pairs
+            qk = self.pls._q_cols * self.q + self.pls._q_indices
             self._sel_keys = ((sel.nnz, sel.indptr[-1]), np.searchsorted(keys, pb.astype(
                 np.int64) * self.q + pa), np.searchsorted(keys, qk), keys)
             for pos, want in ((self._sel_keys[1], pb.astype(np.int64) * self.q + pa),
@@ -348,7 +326,7 @@ class FieldObjective:
     def _obs_variances(self, s: LatentSolve, sel: sp.csc_matrix) -> np.ndarray:
         """``d_i``: variance of observation i's linear predictor under ``H_J^-1``."""
         pos = self._sel_keys_for(sel)[1]
-        d = np.bincount(self._pair_row, weights=self._pair_val * sel.data[pos],
+        d = np.bincount(self.pls._pair_row, weights=self.pls._pair_val * sel.data[pos],
                         minlength=self.n)
         if self.reml:  # joint H^-1: + (x_i - C'z_i)' (X'VX)^-1 (x_i - C'z_i)
             G = self.X - self.Zr @ s.C
@@ -385,3 +363,14 @@ class FieldObjective:
         PT = self._apply_P(s, w, T, scale)
         ai = T.T @ PT
         return 0.5 * (ai + ai.T)
+
+
+def field_form_applies(system: Any, family: Family) -> bool:
+    """Whether a model is solved in this form: its only latent block is a precision given
+    as an SPDE pencil (``Block.pencil``) without unpenalised columns, and the family is the
+    Gaussian identity or has a canonical link and a known scale (where the working weights
+    are the exact Hessian). Chosen once per model, as the storage of the PLS solve."""
+    gaussian = family.is_gaussian_identity
+    blocks = system.blocks
+    return (len(blocks) == 1 and 0 in system.priors and blocks[0].fixed is None
+            and (gaussian or (family.canonical and family.scale_known)))

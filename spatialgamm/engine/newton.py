@@ -1,24 +1,27 @@
-"""Newton iterations with the average-information matrix for the field's parameters.
+"""The optimiser's Newton option: steps with the average-information matrix.
 
-The criterion of :class:`~spatialgamm.engine.spde_fit.FieldObjective` comes with its exact
-gradient and an average-information (AI) Newton matrix, so a damped Newton method converges
+:func:`spatialgamm.engine.optimize.optimize` takes this search (``newton=True``) for an
+objective whose evaluations carry the exact gradient and an average-information (AI) Newton
+matrix (:class:`~spatialgamm.engine.precform.FieldObjective`), so a damped Newton method converges
 in a handful of evaluations (ASReml's AI-REML; Gilmour, Thompson & Cullis 1995), each one
 numeric factorisation of the latent system (plus one or two PIRLS steps for non-Gaussian
 families) on a single symbolic analysis. Steps are capped in the log parameters, projected on
 the box, and backtracked (Armijo) when the criterion does not fall. Every step is logged; the
-summary is the engine's :class:`~spatialgamm.engine.optimize.OptSummary`.
+summary is the engine's :class:`~spatialgamm.engine.optsummary.OptSummary`, with the
+settings and one log line per evaluation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from .laplace import PIRLSError
-from .linalg import NotPositiveDefinite
-from .optimize import OptSummary
-from .spde_fit import Evaluation, FieldObjective
+from .optsummary import OptSummary
+
+#: an evaluation of the objective: ``phi``, ``f``, ``grad``, ``ai`` and the mode's ``dx``
+Evaluation = Any
 
 #: largest step in any log parameter (a factor of e^1.5 ~ 4.5 in range or SD)
 MAX_STEP = 1.5
@@ -90,16 +93,20 @@ def predict_start(ev: Evaluation, phi: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return beta, u
 
 
-def optimise_field(obj: FieldObjective, phi0: np.ndarray, lower: np.ndarray,
-                   upper: np.ndarray, boundary: Callable[[np.ndarray], list[str]] | None = None,
-                   max_iter: int = 40, tol: float = 1e-4) -> tuple[OptSummary, Evaluation, list]:
-    """Minimise the field criterion from ``phi0`` over the box ``[lower, upper]``.
+def newton_search(obj: Any, phi0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                  boundary: Callable[[np.ndarray], list[str]] | None = None,
+                  max_iter: int = 40, tol: float = 1e-4) -> tuple[OptSummary, Evaluation]:
+    """Minimise the objective from ``phi0`` over the box ``[lower, upper]``.
 
     Parameters
     ----------
-    obj : FieldObjective
+    obj : objective
+        With ``evaluate(phi, start) -> Evaluation`` (``f``, ``grad``, ``ai``, ``dx``),
+        ``remember(ev)`` (the optimum is handed back), a count ``n_factorizations`` and
+        ``failures``, the exceptions that mean the objective
+        cannot be evaluated at a point (the search then steps back).
     phi0, lower, upper : ndarray
-        Start and bounds (log range, log sigma).
+        Start and bounds.
     boundary : callable, optional
         ``phi -> list of str`` describing parameters on a boundary.
     max_iter : int
@@ -111,8 +118,9 @@ def optimise_field(obj: FieldObjective, phi0: np.ndarray, lower: np.ndarray,
 
     Returns
     -------
-    (OptSummary, Evaluation, list of dict)
-        The summary, the evaluation at the optimum and a log of every evaluation.
+    (OptSummary, Evaluation)
+        The summary (``trace``: one dict per evaluation; ``log``: the same as text) and the
+        evaluation at the optimum.
     """
     x = np.clip(np.asarray(phi0, dtype=float), lower, upper)
     log: list[dict] = []
@@ -121,7 +129,7 @@ def optimise_field(obj: FieldObjective, phi0: np.ndarray, lower: np.ndarray,
         before = obj.n_factorizations
         try:
             ev = obj.evaluate(phi, None if base is None else predict_start(base, phi))
-        except (PIRLSError, NotPositiveDefinite, np.linalg.LinAlgError, FloatingPointError):
+        except obj.failures:  # the objective's "not evaluable here" (e.g. PIRLS diverged)
             log.append(dict(phi=phi.copy(), f=np.inf, factorizations=obj.n_factorizations
                             - before))
             return None
@@ -131,7 +139,7 @@ def optimise_field(obj: FieldObjective, phi0: np.ndarray, lower: np.ndarray,
 
     ev = evaluate(x, None)
     if ev is None:
-        raise PIRLSError("the model cannot be evaluated at the starting values of the field "
+        raise obj.failures[0]("the model cannot be evaluated at the starting values of the field "
                          "(range, sigma); give range0= / sigma0= in spde()")
     converged, message, iterations = False, "maximum iterations reached", 0
     H = ev.ai
@@ -165,22 +173,36 @@ def optimise_field(obj: FieldObjective, phi0: np.ndarray, lower: np.ndarray,
         H = secant_corrected(accepted.ai, accepted.phi - ev.phi, accepted.grad - ev.grad) \
             if -slope < SECANT_BELOW else accepted.ai
         ev = accepted
+    obj.remember(ev)  # the optimum is what the fit is assembled from
     step = _newton_step(ev, lower, upper, H)
     try:
         scaled = float(np.max(np.abs(step))) if len(step) else 0.0
     except ValueError:
         scaled = float("nan")
+    warnings = [] if converged else [
+        f"the field's parameters did not converge: {message} "
+        f"(gradient {np.array2string(ev.grad, precision=3)})"]
     summary = OptSummary(method="Newton (average information)", x=ev.phi.copy(), fun=ev.f,
                          converged=converged, iterations=iterations, n_evals=len(log),
-                         gradient=ev.grad.copy(), scaled_gradient=scaled, message=message)
-    summary.boundary = boundary(ev.phi) if boundary else []
-    if not converged:
-        summary.warnings.append(f"the field's parameters did not converge: {message} "
-                                f"(gradient {np.array2string(ev.grad, precision=3)})")
-    return summary, ev, log
+                         gradient=ev.grad.copy(), scaled_gradient=scaled, message=message,
+                         boundary=boundary(ev.phi) if boundary else [], warnings=warnings,
+                         settings=dict(newton=True, max_iter=max_iter, tol=tol,
+                                       max_step=MAX_STEP, secant_below=SECANT_BELOW),
+                         trace=log, log=[_describe(i, e) for i, e in enumerate(log)])
+    return summary, ev
 
 
-def observed_hessian(obj: FieldObjective, ev: Evaluation, h: float = 2e-3
+def _describe(i: int, e: dict) -> str:
+    """One log line per evaluation of the Newton search."""
+    phi = np.array2string(np.asarray(e["phi"]), precision=5)
+    if not np.isfinite(e["f"]):
+        return f"evaluation {i + 1} at {phi}: failed"
+    return (f"evaluation {i + 1} at {phi}: f = {e['f']:.10g}, max|g| = "
+            f"{float(np.max(np.abs(e['grad']))) if len(e['grad']) else 0.0:.3g}, "
+            f"{e['factorizations']} factorisation(s)")
+
+
+def observed_hessian(obj: Any, ev: Evaluation, h: float = 2e-3
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Hessian of the criterion at ``ev`` by forward differences of the exact gradient.
 
@@ -201,7 +223,8 @@ def observed_hessian(obj: FieldObjective, ev: Evaluation, h: float = 2e-3
         for j in reversed(range(k)):
             phi = ev.phi.copy()
             phi[j] += h
-            cols[j] = (obj.evaluate(phi, predict_start(ev, phi)).grad - ev.grad) / h
+            cols[j] = (obj.evaluate(phi, predict_start(ev, phi), keep=False).grad
+                       - ev.grad) / h
     finally:
         obj.inner_tol = tol
     H = np.column_stack([cols[j] for j in range(k)])
