@@ -33,6 +33,7 @@ from scipy.linalg.lapack import dpotrf as _dpotrf
 from scipy.linalg.lapack import dpotri as _dpotri
 from scipy.linalg.lapack import dpotrs as _dpotrs
 
+from ..terms.base import Ability
 from .linalg import NotPositiveDefinite
 from .system import LatentSystem
 
@@ -44,8 +45,7 @@ def covariance_form_applies(system: LatentSystem) -> bool:
     if system.q == 0 or system.has_precision:
         return False
     for b in system.blocks:
-        if b.kind != "factor" or not (hasattr(b.term, "covariance_matrix")
-                                      and hasattr(b.term, "covariance_jacobian")):
+        if b.kind != "factor" or not b.term.has(Ability.COVARIANCE_FORM):
             return False
     if np.diff(system.Z.tocsr().indptr).max(initial=0) > 1:
         return False

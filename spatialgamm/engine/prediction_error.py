@@ -29,6 +29,7 @@ import scipy.linalg as sla
 
 from ..families import Family
 from ..model import ModelSpec
+from ..terms.base import Ability
 from .derivatives import relative_steps
 from .gaussian import GaussianObjective
 from .laplace import LaplaceObjective, PIRLSError
@@ -79,7 +80,7 @@ class PredictionErrorGradient:
     def applicable(system: LatentSystem, n: int, p: int) -> bool:
         """Whether the dense gradient is available (every precision block with derivatives,
         and a dense design of at most :data:`MAX_DENSE` values)."""
-        ok = all(hasattr(b.term, "precision_derivatives") for b in system.blocks
+        ok = all(b.term.has(Ability.PRECISION_DERIVATIVES) for b in system.blocks
                  if b.kind == "precision" and b.n_phi)
         return ok and system.n_phi > 0 and n * (p + system.q) <= MAX_DENSE
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..terms.base import Block
+from ..terms.base import Ability, Block
 from .derivatives import jacobian
 from .optimize import ParameterSpace
 from .prior import PriorOperator, PriorState
@@ -111,7 +111,7 @@ class LatentSystem:
         vanishes."""
         start = self.layout.start.copy()
         for k, b in enumerate(self.blocks):
-            if b.n_phi != 1 or not getattr(b.term, "log_scale_start", False):
+            if b.n_phi != 1 or not b.term.log_scale_start:
                 continue
             Zk = self.Z[:, self.col_slices[k]]
             dg = np.asarray(Zk.multiply(Zk).T @ w).ravel()
@@ -159,16 +159,15 @@ class LatentSystem:
                 continue
             s, ps = self._lam_slices[k], self.layout.slices[k]
             p = phi[ps]
-            fn = getattr(b.term, "lambda_jacobian", None)
-            if fn is not None:
-                J[s, ps] = fn(p)
+            if b.term.has(Ability.LAMBDA_JACOBIAN):
+                J[s, ps] = b.term.lambda_jacobian(p)
                 continue
             J[s, ps] = jacobian(b.lambda_values, p, rel=1e-6)
         return J
 
     @property
     def lambda_is_linear(self) -> bool:
-        return all(getattr(b.term, "lambda_is_linear", False) for b in self.blocks
+        return all(b.term.lambda_is_linear for b in self.blocks
                    if b.kind == "factor" and b.n_phi)
 
     def Lambda(self, phi: np.ndarray) -> sp.csc_matrix:
@@ -204,7 +203,7 @@ class LatentSystem:
     def precision_gradients(self) -> bool:
         """Whether every precision block has derivatives the engine can use: its pencil
         (``Block.pencil``) or the term's ``precision_derivatives``."""
-        return all(k in self.priors or hasattr(b.term, "precision_derivatives")
+        return all(k in self.priors or b.term.has(Ability.PRECISION_DERIVATIVES)
                    for k, b in enumerate(self.blocks) if b.kind == "precision")
 
     def precision_derivatives(self, k: int, phi: np.ndarray) -> list[tuple[Any, Any, float]]:
@@ -249,11 +248,9 @@ class LatentSystem:
         canon = []
         for k, b in enumerate(self.blocks):
             s = lay.slices[k]
-            if hasattr(b.term, "phi_scale"):
+            if b.term.has(Ability.OPTIMISER_UNITS):
                 scale[s] = b.term.phi_scale()
-            if hasattr(b.term, "sign_free"):
                 free[s] = b.term.sign_free()
-            if hasattr(b.term, "canonical_phi"):
                 canon.append((s, b.term.canonical_phi))
 
         def canonical(phi: np.ndarray) -> np.ndarray:

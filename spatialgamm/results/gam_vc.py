@@ -82,10 +82,10 @@ def coef_system(fit: GamFit) -> CoefSystem:
         When the model has latent terms other than smooths (lme4 bars): their coefficients
         are not part of mgcv's coefficient vector.
     """
-    from ..terms.smooth import MultiPenaltyTerm, SmoothTerm
+    from ..terms.base import Ability
 
     spec, sysl = fit.spec, fit.state.extra["system"]
-    others = [b.name for b in spec.blocks if not isinstance(b.term, SmoothTerm)]
+    others = [b.name for b in spec.blocks if b.term is None or not b.term.has(Ability.SMOOTH)]
     if others:
         raise NotImplementedError(
             f"Vc and edf2 are computed for models whose latent terms are all smooths; "
@@ -101,7 +101,7 @@ def coef_system(fit: GamFit) -> CoefSystem:
         off += Xk.shape[1]
         sl = sysl.layout.slices[k]
         phi_k = np.asarray(fit.state.phi[sl], dtype=float)
-        if isinstance(term, MultiPenaltyTerm):
+        if isinstance(term.spec.S, list):  # te()/t2(): one penalty per margin
             Ss = [np.asarray(S.toarray() if hasattr(S, "toarray") else S, dtype=float)
                   for S in term.spec.S]
         else:

@@ -20,7 +20,7 @@ from scipy import stats
 
 from ..errors import DataWarning, PredictionError, check_dataframe
 from ..formula.evaluate import add_expression_columns, evaluate
-from ..terms.ranef import RandomEffectTerm
+from ..terms.base import Ability
 from ..validate import column_roles
 
 
@@ -68,15 +68,11 @@ def design_rows(fit, newdata: pd.DataFrame, population: bool) -> tuple[np.ndarra
         term = blk.term
         # re_form='~0' drops group-level effects: lme4 bars and known-covariance (kinship)
         # effects; smooths and spatial fields are part of the mean and stay
-        if population and (isinstance(term, RandomEffectTerm)
-                           or getattr(term, "population_level_drop", False)):
+        if population and term.population_level_drop:
             zs.append(sp.csc_matrix((len(newdata), blk.q)))
             continue
-        if getattr(term, "design_needs_phi", False):
-            # GP terms: kriging weights depend on the fitted kernel parameters
-            z_new, fixed_new = term.design_for(newdata, phi=_block_phi(fit, k))
-        else:
-            z_new, fixed_new = term.design_for(newdata)
+        # GP terms: kriging weights depend on the fitted kernel parameters
+        z_new, fixed_new = term.design_for(newdata, _block_phi(fit, k))
         zs.append(sp.csc_matrix(z_new) if not sp.issparse(z_new) else z_new.tocsc())
         if fixed_new is not None and blk.fixed is not None:
             cols.append(fixed_new)
@@ -154,9 +150,9 @@ def check_newdata(fit, newdata: pd.DataFrame, population: bool,
     if not population:
         for blk in spec.blocks:
             term = blk.term
-            if not isinstance(term, RandomEffectTerm):
+            if not term.has(Ability.GROUPING_FACTOR):
                 continue
-            parts = [p.strip() for p in term.bar.group.split(":")]
+            parts = [p.strip() for p in term.grouping_factor.split(":")]
             if any(p not in newdata.columns for p in parts):
                 continue  # design_for names the missing column
             labels = newdata[parts[0]].astype(str).to_numpy()
@@ -167,7 +163,7 @@ def check_newdata(fit, newdata: pd.DataFrame, population: bool,
             if new.any() and not allow_new_levels:
                 levs = pd.unique(labels[new])[:5].tolist()
                 raise PredictionError(f"new levels detected in newdata for grouping factor "
-                                      f"{term.bar.group!r}: {levs}; pass "
+                                      f"{term.grouping_factor!r}: {levs}; pass "
                                       "allow_new_levels=True to predict them at the "
                                       "population level (as lme4's allow.new.levels)")
     return ok
@@ -234,9 +230,8 @@ def extra_variance(fit, newdata: pd.DataFrame) -> np.ndarray:
     """
     out = np.zeros(len(newdata))
     for k, blk in enumerate(fit.spec.blocks):
-        fn = getattr(blk.term, "extra_variance", None)
-        if fn is not None:
-            out += fn(newdata, _block_phi(fit, k), fit.state.latent_scale)
+        if blk.term.has(Ability.KRIGING_VARIANCE):
+            out += blk.term.extra_variance(newdata, _block_phi(fit, k), fit.state.latent_scale)
     return out
 
 
