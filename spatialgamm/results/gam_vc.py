@@ -28,14 +28,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.linalg as sla
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .gam import GamFit
+#: a fitted GamFit (not imported: gam.py imports this module's callers)
+GamFit = Any
 
 #: central-difference step in log(sp) for the criterion's Hessian: truncation error
 #: ~ h^2 / 12 relative, rounding ~ eps |V| / h^2; both near 1e-7 for n of a few thousand
@@ -158,7 +158,7 @@ def _gaussian_full(obj) -> Callable[[np.ndarray], float]:
 
 def criterion_hessian(fit: GamFit) -> np.ndarray:
     """Hessian of mgcv's REML/ML score in ``(log sp, [log scale])`` by central differences."""
-    from ..engine.optimize import numerical_hessian
+    from ..engine.derivatives import hessian as numerical_hessian
 
     f, x0, _ = criterion_in_rho(fit)
     H = numerical_hessian(f, x0, steps=np.full(x0.size, HESS_STEP))
