@@ -40,7 +40,7 @@ def test_block_path_matches_lme4(case, data, ref):
     formula, kw = CASES[case]
     r = ref[case]
     m = sg.lmer(formula, data, **kw)
-    assert m.state.extra["objective"].solver.backend == "blocks"  # 150 blocks of 2: the path under test
+    assert m.state.objective.solver.backend == "blocks"  # 150 blocks of 2: the path under test
     # the criterion: never above lme4's optimum, and equal to it within R's tolerance
     assert m.loglik >= r["loglik"] - 1e-6
     assert m.loglik == pytest.approx(r["loglik"], abs=1e-4)

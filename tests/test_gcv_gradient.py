@@ -23,7 +23,7 @@ def gamsim():
 
 
 def _criterion(fit):
-    crit = fit.state.extra["objective"]
+    crit = fit.state.objective
     assert crit.gradient is not None
     return crit
 
@@ -79,8 +79,8 @@ def test_gradient_search_reaches_mgcv(gamsim, reference, key, formula, family):
     n, dev, tau = len(gamsim), ref["deviance"], float(np.sum(ref["edf"]))
     mgcv_score = n * dev / (n - tau) ** 2 if family == "gaussian" else dev / n + 2 * tau / n - 1
     # the criterion mgcv minimised, at our optimum: no higher than mgcv's own
-    assert fit.state.extra["score"] <= mgcv_score + 1e-8
-    assert fit.state.extra["score"] == pytest.approx(mgcv_score, rel=1e-6)
+    assert fit.state.score <= mgcv_score + 1e-8
+    assert fit.state.score == pytest.approx(mgcv_score, rel=1e-6)
     # the criterion is flat at its optimum (sp of s(x3) ~ 57): mgcv's Newton stops where
     # the score agrees to 1e-6, which moves coefficients by up to ~2e-4 relative
     np.testing.assert_allclose(fit.coef.to_numpy(), ref["coef"], rtol=1e-3, atol=1e-4)
@@ -96,7 +96,7 @@ def test_poisson_tensor_ubre_reaches_mgcv(reference):
     fit = sg.gam("c ~ te(x, y, t, k=4)", d, family="poisson")
     info = fit.state.optinfo
     assert "analytic gradient" in info.method and info.converged
-    score = fit.state.extra["score"]
+    score = fit.state.score
     assert score <= ref["score"] + 1e-9
     assert score == pytest.approx(ref["score"], rel=1e-7)
     assert fit.edf.sum() + 1.0 == pytest.approx(ref["edf"], abs=2e-3)  # mgcv counts the intercept

@@ -72,7 +72,7 @@ def test_cbpp_agq11_matches_glmer(cbpp, reference):
 
 def test_agq_one_node_is_laplace(cbpp, lap):
     from spatialgamm.engine.agq import AGQObjective
-    obj = lap.state.extra["objective"]
+    obj = lap.state.objective
     x = np.r_[lap.state.phi, lap.state.beta]
     assert AGQObjective(obj, 1)(x) == pytest.approx(obj.with_beta(x), abs=1e-8)
 
@@ -175,7 +175,7 @@ def test_negative_binomial_glmm_estimates_theta():
     y = rng.negative_binomial(2.5, 2.5 / (2.5 + mu))
     d = pd.DataFrame({"y": y, "x": x, "g": pd.Categorical(g)})
     m = sg.glmer("y ~ x + (1 | g)", d, family="negbin")
-    assert m.state.extra["theta"] == pytest.approx(2.5, rel=0.2)
+    assert m.state.theta == pytest.approx(2.5, rel=0.2)
     assert m.fixef["x"] == pytest.approx(0.5, abs=3 * m.se["x"])
     assert m.varcorr["sdcor"].iloc[0] == pytest.approx(0.4, abs=0.1)
     assert m.family.name.startswith("Negative Binomial(")

@@ -49,7 +49,7 @@ def _check_glmer_nb(m, r, est_rtol=1e-4):
     # glmer.nb: SEs of its final glmer fit, theta held at the estimate
     np.testing.assert_allclose(m.se.to_numpy(), list(r["se"].values()), rtol=1e-3)
     assert m.loglik == pytest.approx(r["logLik"], abs=1e-3)
-    assert m.state.extra["theta"] == pytest.approx(r["theta"], rel=1e-3)
+    assert m.state.theta == pytest.approx(r["theta"], rel=1e-3)
     assert m.varcorr["sdcor"].iloc[0] == pytest.approx(r["sd"], rel=1e-3)
     assert m.n_params == r["df"]  # theta counted, as glmer.nb
 
@@ -67,7 +67,7 @@ def test_simulation_matches_glmer_nb_and_truth(ref):
     truth = ref["sim_truth"]
     for b, t, s in zip(m.fixef, truth["beta"], m.se):
         assert abs(b - t) < 3 * s
-    assert m.state.extra["theta"] == pytest.approx(truth["theta"], rel=0.3)
+    assert m.state.theta == pytest.approx(truth["theta"], rel=0.3)
 
 
 def test_joint_se_option(grouse_nb, ref):
@@ -85,8 +85,8 @@ def test_joint_se_option(grouse_nb, ref):
 
 def test_se_does_not_move_with_the_step(grouse_nb, monkeypatch):
     st = grouse_nb.state
-    lap = st.extra["objective"]
-    x = np.concatenate([st.phi, [np.log(st.extra["theta"])], st.beta])
+    lap = st.objective
+    x = np.concatenate([st.phi, [np.log(st.theta)], st.beta])
     out = []
     for step in (0.004, 0.01, 0.025):
         monkeypatch.setattr(negbin, "STEP", step)
@@ -103,7 +103,7 @@ def test_theta_given_in_the_family_is_held_fixed(grouse, ref):
     for fam in ("negative_binomial(5)", "Negative Binomial(5)", get_family("nb", theta=5)):
         assert get_family(fam) == negative_binomial(theta=5)
     m = sg.glmer(FORMULA, grouse, family=sg.negative_binomial(theta=5))
-    assert m.family.theta == 5 and "theta" not in m.state.extra
+    assert m.family.theta == 5 and m.state.theta is None
     # lme4's default stopping leaves it ~1e-3 below the optimum: ours is at least as high
     assert r["logLik"] - 1e-6 <= m.loglik <= r["logLik"] + 5e-3
     np.testing.assert_allclose(m.fixef.to_numpy(), list(r["fixef"].values()), rtol=1e-3)

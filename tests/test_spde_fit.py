@@ -127,7 +127,7 @@ def _dense_variances(fit, mesh, X_new, A_new):
     spec, st = fit.spec, fit.state
     A = spec.blocks[0].Z.toarray()
     M = np.column_stack([spec.X, A])
-    w = st.extra["working_weights"]
+    w = st.working_weights
     H = M.T @ (M * w[:, None])
     Q = spec.blocks[0].term.Q(st.phi).toarray()
     p = spec.p
@@ -166,7 +166,7 @@ def test_intervals_are_on_the_log_scale(counts):
     assert np.log(r.upper / float(r)) == pytest.approx(np.log(float(r) / r.lower))
     assert tab["range"].iloc[0] == float(r) and tab["sigma"].iloc[0] == float(fit.sigma_field)
     # the AI-based standard errors against the curvature of the criterion itself
-    obj = fit.state.extra["objective"]
+    obj = fit.state.objective
     from spatialgamm.engine.optimize import numerical_hessian
     H = numerical_hessian(obj, fit.state.phi, h=1e-3)
     se = np.sqrt(np.diag(2 * np.linalg.inv(H)))
@@ -257,5 +257,5 @@ def test_sparse_path_never_builds_a_dense_joint_covariance(counts):
     data, mesh, _ = counts
     fit = sg.fit("count ~ spde(x, y, mesh=mesh) + offset(log(time))", data, family="poisson")
     fit.predict(data.iloc[:10], se_fit=True)
-    assert "joint_cov" not in fit.state.extra
-    assert sp.issparse(fit.state.extra["sparse_posterior"].sel)
+    assert fit.state.joint_cov is None
+    assert sp.issparse(fit.state.sparse_posterior.sel)

@@ -39,7 +39,7 @@ def mgcv_scale(fit: GamFit) -> float:
     (mgcv's ``scale.est`` whatever the criterion: for ML fits it is not the ML estimate)."""
     if fit.family.scale_known:
         return 1.0
-    if fit.state.extra.get("gaussian"):
+    if fit.state.gaussian:
         return float(fit.deviance / (fit.nobs - fit.edf_total))
     return float(fit.scale)
 

@@ -54,7 +54,7 @@ def simulate_response(fit, rng: np.random.Generator) -> np.ndarray:
     Binomial responses are proportions of the prior weights (trials), as the fit's ``y``.
     """
     st, spec = fit.state, fit.spec
-    sysl = st.extra["system"]
+    sysl = st.system
     eta = spec.offset + spec.X @ st.beta
     if sysl.q:
         P, _ = sysl.precision(st.phi)

@@ -45,8 +45,8 @@ class Replicate:
 def from_fit(fit) -> Replicate:
     """The original fit as a :class:`Replicate` (its statistics are the estimates)."""
     st = fit.state
-    return Replicate(fit.spec, st.extra["system"], st.beta, st.phi, st.scale, st.b,
-                     fit.is_gaussian, st.extra.get("theta"), fit.converged, fit.singular)
+    return Replicate(fit.spec, st.system, st.beta, st.phi, st.scale, st.b,
+                     fit.is_gaussian, st.theta, fit.converged, fit.singular)
 
 
 # ---- statistics -----------------------------------------------------------------------------
@@ -122,7 +122,7 @@ class PredictionRows:
 # ---- parametric refits ----------------------------------------------------------------------
 def _laplace_start(fit) -> np.ndarray:
     """phi (and log theta for a negative binomial whose theta was estimated)."""
-    theta = fit.state.extra.get("theta")
+    theta = fit.state.theta
     return fit.state.phi if theta is None else np.append(fit.state.phi, np.log(theta))
 
 
@@ -140,13 +140,13 @@ class ParametricRefitter:
         self.fit = fit
         spec, st = fit.spec, fit.state
         self.gaussian = fit.is_gaussian
-        self.system = st.extra["system"]
+        self.system = st.system
         self.lap = None
         if self.gaussian:
             self.obj = GaussianObjective(self.system, spec.X, spec.y, spec.offset,
                                          spec.weights, fit.REML)
         elif (st.method == "Laplace" and spec.family.scale_known and spec.p and self.system.q
-              and st.extra.get("theta") is None):
+              and st.theta is None):
             from ..engine.laplace import LaplaceObjective
             lap = LaplaceObjective(self.system, spec.X, spec.y, spec.offset, spec.weights,
                                    spec.family)
@@ -187,8 +187,8 @@ class ParametricRefitter:
         st = laplace_state(replace(spec, y=np.asarray(y, dtype=float)),
                            reml=fit.state.method == "REML", nAGQ=fit.state.nAGQ,
                            phi0=_laplace_start(fit))
-        return Replicate(spec, st.extra["system"], st.beta, st.phi, st.scale, st.b, False,
-                         st.extra.get("theta"), st.optinfo.converged,
+        return Replicate(spec, st.system, st.beta, st.phi, st.scale, st.b, False,
+                         st.theta, st.optinfo.converged,
                          bool(st.optinfo.boundary))
 
 
@@ -290,8 +290,8 @@ class CaseRefitter:
         spec = fit.spec
         data, rows = des.frame(groups)
         family = spec.family
-        if fit.state.extra.get("theta") is not None:
-            family = family.with_theta(fit.state.extra["theta"])
+        if fit.state.theta is not None:
+            family = family.with_theta(fit.state.theta)
         new = build_model(spec.formula.text, data, family, offset=des.extra_offset[rows],
                           weights=des.prior_weights[rows], env=spec.env)
         if fit.is_gaussian:
@@ -301,6 +301,6 @@ class CaseRefitter:
             from .assemble_glmm import laplace_state
             st = laplace_state(new, reml=fit.state.method == "REML", nAGQ=fit.state.nAGQ,
                                phi0=_laplace_start(fit))
-        return Replicate(new, st.extra["system"], st.beta, st.phi, st.scale, st.b,
-                         fit.is_gaussian, st.extra.get("theta"), st.optinfo.converged,
+        return Replicate(new, st.system, st.beta, st.phi, st.scale, st.b,
+                         fit.is_gaussian, st.theta, st.optinfo.converged,
                          bool(st.optinfo.boundary))

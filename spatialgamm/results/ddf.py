@@ -63,7 +63,7 @@ def satterthwaite_ddf(fit) -> np.ndarray:
     from ..engine.derivatives import hessian as numerical_hessian
     from ..engine.derivatives import jacobian
 
-    obj = fit.state.extra["objective"]
+    obj = fit.state.objective
     phi = fit.state.phi
     p = len(fit.state.beta)
 

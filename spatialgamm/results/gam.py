@@ -52,9 +52,9 @@ class GamFit(MixedFit):
 
     def _coef_map(self) -> tuple[np.ndarray, list[str]]:
         """Matrix M with coef = M @ [beta, b] and the coefficient names (mgcv's order)."""
-        p, q = self.spec.p, self.state.extra["system"].q
+        p, q = self.spec.p, self.state.system.q
         rows, names = [], []
-        sysl = self.state.extra["system"]
+        sysl = self.state.system
         for i in self._param_idx():
             r = np.zeros(p + q)
             r[i] = 1.0
@@ -95,13 +95,13 @@ class GamFit(MixedFit):
         M, names = self._coef_map()
         C = joint_covariance(self)
         D = self._design_b()
-        w = self.state.extra.get("working_weights", self.spec.weights)
+        w = self.state.irls_weights(self.spec.weights)
         G = D.T @ (D * w[:, None])
         V = C @ G @ C / self.state.latent_scale
         return pd.DataFrame(M @ V @ M.T, index=names, columns=names)
 
     def _design_b(self) -> np.ndarray:
-        sysl = self.state.extra["system"]
+        sysl = self.state.system
         Z = sysl.Z.toarray() if sp.issparse(sysl.Z) else sysl.Z
         return np.column_stack([self.spec.X, Z])
 
@@ -111,7 +111,7 @@ class GamFit(MixedFit):
     @property
     def sp(self) -> pd.Series:
         """Smoothing parameters (mgcv's ``sp``)."""
-        sysl = self.state.extra["system"]
+        sysl = self.state.system
         out: dict[str, float] = {}
         for k, t, _ in self._smooths():
             v = t.sp(sysl.block_phi(self.state.phi, k))
@@ -125,20 +125,20 @@ class GamFit(MixedFit):
     @property
     def edf(self) -> pd.Series:
         """Effective degrees of freedom of each smooth (null space included)."""
-        eb = self.state.extra["edf_blocks"]
+        eb = self.state.edf_blocks
         return pd.Series({t.name: float(eb[k]) + len(idx) for k, t, idx in self._smooths()})
 
     @property
     def edf_total(self) -> float:
         """Total edf: parametric coefficients plus smooths (mgcv's ``sum(edf)``)."""
         return len(self._param_idx()) + float(self.edf.sum()) + float(
-            sum(self.state.extra["edf_blocks"][k] for k, blk in enumerate(self.spec.blocks)
+            sum(self.state.edf_blocks[k] for k, blk in enumerate(self.spec.blocks)
                 if not blk.term.has(Ability.SMOOTH)))
 
     @property
     def score(self) -> float:
         """The criterion as mgcv reports it (``gcv.ubre``): UBRE, GCV, or -REML/-ML."""
-        return float(self.state.extra["score"])
+        return float(self.state.score)
 
     @property
     def scale(self) -> float:
@@ -265,7 +265,7 @@ class GamFit(MixedFit):
         never NaN. GCV/UBRE fits give the sd column only.
         """
         from ..engine.optimize import numerical_hessian
-        sysl = self.state.extra["system"]
+        sysl = self.state.system
         phi = np.asarray(self.state.phi, dtype=float)
         scale = float(self.state.latent_scale)
         rows: list[tuple[str, float, np.ndarray]] = []  # name, sd, d log sd / d phi
@@ -290,7 +290,7 @@ class GamFit(MixedFit):
             out.loc["scale"] = [np.sqrt(scale)]
         if self.state.method not in ("REML", "ML"):
             return out
-        obj = self.state.extra["objective"]
+        obj = self.state.objective
         full = _full_criterion(obj) if scale_free else None
         if full is not None:
             x0 = np.append(phi, np.log(scale))

@@ -24,9 +24,9 @@ GamFit = Any  # a results.gam.GamFit (not imported: that module imports this one
 
 def influence_matrix(fit: GamFit) -> np.ndarray:
     """F = H^-1 C'WC in the engine's coordinates ``[beta, u]`` (dense, (p + q) square)."""
-    system = fit.state.extra["system"]
+    system = fit.state.system
     spec = fit.spec
-    w = np.asarray(fit.state.extra.get("working_weights", spec.weights), dtype=float)
+    w = np.asarray(fit.state.irls_weights(spec.weights), dtype=float)
     ZL = system.Z @ system.Lambda(fit.state.phi) if system.q else sp.csc_matrix((spec.n, 0))
     ZL = ZL.toarray() if sp.issparse(ZL) else np.asarray(ZL)
     C = np.column_stack([spec.X, ZL])
@@ -44,7 +44,7 @@ def influence_matrix(fit: GamFit) -> np.ndarray:
 
 def term_groups(fit: GamFit) -> dict[str, np.ndarray]:
     """Indices (in ``[beta, u]``) of each smooth's coefficients, null space included."""
-    system = fit.state.extra["system"]
+    system = fit.state.system
     p = fit.spec.p
     out = {}
     for k, term, null_idx in fit._smooths():
@@ -71,16 +71,16 @@ def mgcv_df(fit: GamFit, edf_sum: float) -> float:
     """Degrees of freedom of ``logLik.gam``: summed edf plus an estimated scale, capped at
     the number of coefficients plus that scale."""
     sc = 0.0 if fit.family.scale_known else 1.0
-    n_coef = fit.spec.p + fit.state.extra["system"].q
+    n_coef = fit.spec.p + fit.state.system.q
     return float(min(edf_sum + sc, n_coef + sc))
 
 
 def sp_correction(fit: GamFit):
     """The fit's :class:`~spatialgamm.results.gam_vc.SpCorrection` (computed once)."""
     from .gam_vc import sp_corrected
-    cached = fit.state.extra.get("sp_correction")
+    cached = fit.state.sp_correction
     if cached is None:
-        cached = fit.state.extra["sp_correction"] = sp_corrected(fit)
+        cached = fit.state.sp_correction = sp_corrected(fit)
     return cached
 
 

@@ -84,7 +84,7 @@ def coef_system(fit: GamFit) -> CoefSystem:
     """
     from ..terms.base import Ability
 
-    spec, sysl = fit.spec, fit.state.extra["system"]
+    spec, sysl = fit.spec, fit.state.system
     others = [b.name for b in spec.blocks if b.term is None or not b.term.has(Ability.SMOOTH)]
     if others:
         raise NotImplementedError(
@@ -109,7 +109,7 @@ def coef_system(fit: GamFit) -> CoefSystem:
         for j, S in enumerate(Ss):
             pen_by_phi[sl.start + j] = (idx, 0.5 * (S + S.T), float(np.exp(-2.0 * phi_k[j])))
     penalties = [pen_by_phi[i] for i in sorted(pen_by_phi)]
-    w = np.asarray(fit.state.extra.get("working_weights", spec.weights), dtype=float)
+    w = np.asarray(fit.state.irls_weights(spec.weights), dtype=float)
     coef = fit.coef
     return CoefSystem(X=np.column_stack(cols), w=w, penalties=penalties,
                       coef=coef.to_numpy(), names=list(coef.index))
@@ -120,10 +120,10 @@ def criterion_in_rho(fit: GamFit) -> tuple[Callable[[np.ndarray], float], np.nda
     ``rho = log sp`` (and ``log scale`` last when the scale is estimated), its minimiser,
     and whether the scale is among the arguments."""
     st = fit.state
-    obj = st.extra["objective"]
+    obj = st.objective
     phi = np.asarray(st.phi, dtype=float)
     rho = -2.0 * phi
-    if st.extra.get("gaussian"):
+    if st.gaussian:
         full = _gaussian_full(obj)
         tau = float(np.log(st.scale))
         return (lambda x: full(np.append(-0.5 * x[:-1], x[-1]))), np.append(rho, tau), True
@@ -162,7 +162,7 @@ def criterion_hessian(fit: GamFit) -> np.ndarray:
 
     f, x0, _ = criterion_in_rho(fit)
     H = numerical_hessian(f, x0, steps=np.full(x0.size, HESS_STEP))
-    obj = fit.state.extra["objective"]
+    obj = fit.state.objective
     if hasattr(obj, "pirls"):  # leave the warm start at the fit's own mode
         obj.pirls(np.asarray(fit.state.phi, dtype=float), tol=1e-12, maxit=100)
     return 0.5 * (H + H.T)
@@ -202,7 +202,7 @@ def sp_corrected(fit: GamFit) -> SpCorrection:
     Hinv = Rinv @ Rinv.T
     F = Hinv @ XtWX
     edf1 = 2.0 * np.diag(F) - np.einsum("ij,ji->i", F, F)
-    gaussian = bool(fit.state.extra.get("gaussian"))
+    gaussian = bool(fit.state.gaussian)
     if gaussian:  # mgcv's scale.est: deviance / (n - tr F), whatever the criterion
         scale = fit.deviance / (fit.nobs - float(np.trace(F)))
     else:

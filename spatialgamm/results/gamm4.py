@@ -223,8 +223,8 @@ def _edf_blocks_beta_integrated(fit: GamFit) -> np.ndarray:
     components, which is this.
     """
     st, spec = fit.state, fit.spec
-    sysl = st.extra["system"]
-    w = np.asarray(st.extra.get("working_weights", spec.weights), dtype=float)
+    sysl = st.system
+    w = np.asarray(st.irls_weights(spec.weights), dtype=float)
     C = joint_covariance(fit)
     D = fit._design_b()
     F = C @ (D.T @ (D * w[:, None])) / st.latent_scale

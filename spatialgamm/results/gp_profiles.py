@@ -41,7 +41,7 @@ _FAILED = 1e300
 def _coordinate_names(fit) -> list[tuple[Any, int, list[str]]]:
     """(block, its first coordinate in phi, parameter names) of every block that names its
     parameters."""
-    sysl = fit.state.extra["system"]
+    sysl = fit.state.system
     out = []
     for k, blk in enumerate(fit.spec.blocks):
         term = blk.term
@@ -64,12 +64,12 @@ class _Deviance:
     """
 
     def __init__(self, fit):
-        ex = fit.state.extra
+        st = fit.state
         # the same criterion in the fastest form the fit searched it in (covariance form)
-        self.obj = ex.get("search_objective", ex["objective"])
+        self.obj = st.search_objective or st.objective
         # exact gradients where the Laplace objective has them (covariance form)
         self.has_gradient = bool(getattr(self.obj, "has_gradient", False))
-        fs = ex["system"].parameter_space()
+        fs = st.system.parameter_space()
         self.lower, self.upper, self.units = fs.lower, fs.upper, fs.units
         sd = np.zeros(len(self.lower), bool)
         for _, start, names in _coordinate_names(fit):

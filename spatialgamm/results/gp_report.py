@@ -32,7 +32,7 @@ from ..terms.base import Ability
 
 
 def _system(fit):
-    return fit.state.extra["system"]
+    return fit.state.system
 
 
 def gp_blocks(fit) -> list[tuple[int, Any]]:
@@ -119,7 +119,7 @@ def heritability(fit, term: str | None = None) -> pd.Series:
 
     est = h2(phi)
     se = np.nan
-    obj = fit.state.extra.get("search_objective", fit.state.extra["objective"])
+    obj = (fit.state.search_objective or fit.state.objective)
     try:
         H = hessian(lambda p: float(obj(p)), phi)
         V = 2.0 * np.linalg.inv(H)
@@ -211,8 +211,8 @@ def vcov_fixef(fit, se: str = "conditional") -> pd.DataFrame:
     if se == "joint":
         if fit.is_gaussian:
             V = gaussian_joint_vcov(fit)
-        elif fit.state.extra.get("vcov_beta_joint") is not None:
-            V = fit.state.extra["vcov_beta_joint"]
+        elif fit.state.vcov_beta_joint is not None:
+            V = fit.state.vcov_beta_joint
         # otherwise (Laplace / AGQ fits) glmer's Hessian is already joint in the covariance
         # parameters (and an estimated scale) and beta: the two conventions agree
     names = fit.spec.x_names

@@ -32,7 +32,7 @@ def _field_draws(fit, newdata: pd.DataFrame, n: int, rng: np.random.Generator) -
     """Each field's variation at the new points given the fitted coefficients (kriging
     covariance, or its variance where the term gives only that), summed over terms."""
     st = fit.state
-    sysl = st.extra["system"]
+    sysl = st.system
     out = np.zeros((len(newdata), n))
     for k, blk in enumerate(fit.spec.blocks):
         term = blk.term

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -24,12 +23,6 @@ from . import ddf
 from .predict import predict_frame
 from .spde import FieldReport, field_range, spde_blocks, spde_summary_lines
 from .summary import format_lmm_summary
-
-#: the names the old untyped ``FitState.extra`` dict used, each now a typed field
-_EXTRA_FIELDS = ("system", "objective", "search_objective", "gaussian", "working_weights",
-                 "deviance", "edf_blocks", "score", "theta", "n_extra_params",
-                 "vcov_beta_joint", "loglik", "loglik_lme4", "mode", "stage2", "spde",
-                 "sparse_posterior", "joint_cov", "latent_posterior", "spde_logcov")
 
 
 @dataclass
@@ -97,6 +90,8 @@ class FitState:
     latent_posterior: Any = None
     #: cache: the covariance of the spde() fields' log parameters
     spde_logcov: np.ndarray | None = None
+    #: cache: mgcv's smoothing-parameter corrected covariance (Vc, edf2) of a GAM
+    sp_correction: Any = None
 
     @property
     def latent_scale(self) -> float:
@@ -104,14 +99,10 @@ class FitState:
         identity-link fits (profiled, as lme4), 1 otherwise (absolute, as glmer)."""
         return self.scale if self.gaussian else 1.0
 
-    @property
-    def extra(self) -> MappingProxyType:
-        """Read-only view of the optional fields by name, those that are set (the old
-        untyped dict's keys, for code not yet reading the fields)."""
-        out = {k: getattr(self, k) for k in _EXTRA_FIELDS}
-        return MappingProxyType({k: v for k, v in out.items()
-                                 if v is not None and not (k == "gaussian" and v is False)
-                                 and not (k == "n_extra_params" and v == 0)})
+    def irls_weights(self, prior: np.ndarray) -> np.ndarray:
+        """The IRLS weights at the mode, or the prior weights where the fit keeps none
+        (Gaussian identity link: they are the same)."""
+        return self.working_weights if self.working_weights is not None else prior
 
 
 class MixedFit(FieldReport):
@@ -192,7 +183,7 @@ class MixedFit(FieldReport):
         k = len(self.state.beta) + len(self.state.phi)
         if not self.family.scale_known:
             k += 1
-        return k + int(self.state.extra.get("n_extra_params", 0))
+        return k + int(self.state.n_extra_params)
 
     @property
     def loglik(self) -> float:
@@ -202,8 +193,8 @@ class MixedFit(FieldReport):
         that fits by the Laplace approximation and by quadrature (any ``nAGQ``) compare: for
         ``nAGQ > 1`` this is GLMMadaptive's number, not lme4's (see :attr:`loglik_lme4`).
         """
-        if "loglik" in self.state.extra:
-            return float(self.state.extra["loglik"])
+        if self.state.loglik is not None:
+            return float(self.state.loglik)
         return -0.5 * self.state.criterion
 
     @property
@@ -215,7 +206,7 @@ class MixedFit(FieldReport):
         (its quadrature sums deviance residuals; lme4 issue #567): on cbpp with nAGQ = 11,
         lme4's -50.005 = the full -91.983 + 41.978. Compare such numbers only with each other.
         """
-        return float(self.state.extra.get("loglik_lme4", self.loglik))
+        return float(self.state.loglik_lme4 if self.state.loglik_lme4 is not None else self.loglik)
 
     @property
     def reml_criterion(self) -> float | None:
@@ -226,8 +217,8 @@ class MixedFit(FieldReport):
         """ML deviance (-2 log L) for Gaussian ML fits; glmer's deviance for GLMMs."""
         if self.REML:
             return None
-        if "deviance" in self.state.extra:
-            return float(self.state.extra["deviance"])
+        if self.state.deviance is not None:
+            return float(self.state.deviance)
         return self.state.criterion
 
     @property
@@ -274,7 +265,7 @@ class MixedFit(FieldReport):
     def varcorr(self) -> pd.DataFrame:
         """Variance components as ``as.data.frame(VarCorr(m))``: grp, var1, var2, vcov, sdcor."""
         rows: list[dict] = []
-        sysl = self.state.extra["system"]
+        sysl = self.state.system
         for k, blk in enumerate(self.spec.blocks):
             rows.extend(blk.term.varcorr_rows(sysl.block_phi(self.state.phi, k),
                                               self.state.latent_scale))
@@ -286,7 +277,7 @@ class MixedFit(FieldReport):
     @property
     def ranef(self) -> dict[str, pd.DataFrame]:
         """Conditional modes of the random effects, per grouping term."""
-        sysl = self.state.extra["system"]
+        sysl = self.state.system
         out: dict[str, pd.DataFrame] = {}
         for k, blk in enumerate(self.spec.blocks):
             term = blk.term
@@ -304,8 +295,8 @@ class MixedFit(FieldReport):
         ``scale * T S_jj T'`` per level j, with ``S`` the inverse of the system matrix at the
         estimates (selected inversion for large sparse systems: only diagonal blocks needed).
         """
-        sysl = self.state.extra["system"]
-        obj = self.state.extra.get("objective")
+        sysl = self.state.system
+        obj = self.state.objective
         # refactor at the estimates: the shared factor may since have been used elsewhere
         if hasattr(obj, "solve") and not hasattr(obj, "pirls"):
             pls = obj.solve(self.state.phi)

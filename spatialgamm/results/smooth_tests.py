@@ -241,10 +241,10 @@ def smooth_table(fit) -> pd.DataFrame:
         return pd.DataFrame()
     st = fit.state
     spec = fit.spec
-    sysl = st.extra["system"]
+    sysl = st.system
     p = spec.p
     s = st.latent_scale
-    w = np.asarray(st.extra.get("working_weights", spec.weights), dtype=float)
+    w = np.asarray(st.irls_weights(spec.weights), dtype=float)
     C = joint_covariance(fit)  # Vp in (beta, b) coordinates
     D = fit._design_b()
     info = D.T @ (D * w[:, None]) / s  # X'WX / scale
@@ -279,7 +279,7 @@ def smooth_table(fit) -> pd.DataFrame:
             res = wood_test(coef, V, R, min(float(T.shape[0]), edf1), res_df)
         rows.append(_row(term.name, float(edf[term.name]), res, est_disp))
     # lme4 bars written in a gam formula are mgcv's s(fac, bs='re'): same test, own label
-    eb = st.extra["edf_blocks"]
+    eb = st.edf_blocks
     for k, blk in enumerate(spec.blocks):
         t = blk.term
         if not t.has(Ability.GROUPING_FACTOR):
@@ -312,13 +312,13 @@ def _off_boundary(fit, k: int):
     """
     import copy
     st = fit.state
-    sysl = st.extra["system"]
+    sysl = st.system
     sl = sysl.layout.slices[k]
     if np.any(st.phi[sl] != 0):
         return None
     phi = st.phi.copy()
     phi[sl] = _BOUNDARY_SD
-    obj = st.extra.get("objective")
+    obj = st.objective
     try:
         if hasattr(obj, "pirls"):
             mode = obj.pirls(phi)
@@ -342,9 +342,9 @@ def _off_boundary(fit, k: int):
 def _bar_test_at(fit, k: int, b_idx: np.ndarray, res_df: float | None) -> SmoothTest:
     """Wood (2013b) for bar ``k`` of ``fit`` (a copy moved off the boundary)."""
     st, spec = fit.state, fit.spec
-    sysl = st.extra["system"]
+    sysl = st.system
     s = st.latent_scale
-    w = np.asarray(st.extra["working_weights"], dtype=float)
+    w = np.asarray(st.working_weights, dtype=float)
     C = joint_covariance(fit)
     D = fit._design_b()
     info = D.T @ (D * w[:, None]) / s
