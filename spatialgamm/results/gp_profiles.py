@@ -269,7 +269,12 @@ def confint(fit, parm: str | list[str] | None = None, level: float = 0.95) -> pd
 
     Examples
     --------
-    >>> fit.confint("range")  # doctest: +SKIP
+    >>> import spatialgamm as sg
+    >>> topo = sg.datasets.load_topo()
+    >>> fit = sg.fit("z ~ 1 + gp(x, y, kernel='matern32')", topo, method="ML")
+    >>> ci = fit.confint("range")
+    >>> bool(ci["2.5 %"].iloc[0] < fit.gp_params["range"].iloc[0] < ci["97.5 %"].iloc[0])
+    True
     """
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}")

@@ -46,7 +46,11 @@ def gp_params(fit) -> pd.DataFrame:
 
     Examples
     --------
-    >>> fit.gp_params[["term", "kernel", "range", "sigma"]]  # doctest: +SKIP
+    >>> import spatialgamm as sg
+    >>> topo = sg.datasets.load_topo()
+    >>> fit = sg.fit("z ~ 1 + gp(x, y, kernel='matern32')", topo, method="ML")
+    >>> fit.gp_params[["term", "kernel"]].to_dict("records")
+    [{'term': 'gp(x,y)', 'kernel': 'matern32'}]
     """
     sysl = _system(fit)
     rows = [b.term.report(sysl.block_phi(fit.state.phi, k), fit.state.scale)
@@ -105,7 +109,16 @@ def heritability(fit, term: str | None = None) -> pd.Series:
 
     Examples
     --------
-    >>> fit.heritability()[["h2", "se"]]  # doctest: +SKIP
+    >>> import numpy as np, pandas as pd, spatialgamm as sg
+    >>> rng = np.random.default_rng(1)
+    >>> geno = rng.binomial(2, 0.4, size=(80, 200)).astype(float)
+    >>> pheno = pd.DataFrame({"id": [f"p{i}" for i in range(80)],
+    ...                       "y": (geno - geno.mean(0)) @ rng.normal(0, 0.1, 200)
+    ...                       + rng.normal(0, 1, 80)})
+    >>> geno = pd.DataFrame(geno, index=pheno["id"])  # genotypes by id
+    >>> h = sg.fit("y ~ 1 + kinship(id, Z=geno)", pheno).heritability()
+    >>> sorted(h.index)[:2]
+    ['h2', 'se']
     """
     if not fit.is_gaussian:
         raise ValueError("heritability() needs a Gaussian (identity-link) model: for other "

@@ -78,8 +78,14 @@ def simulate_field(fit, newdata: pd.DataFrame, n: int = 100, seed: int | None = 
 
     Examples
     --------
-    >>> sims = fit.simulate_field(grid_points, n=500, seed=1)  # doctest: +SKIP
-    >>> totals = sims.sum(axis=0)                               # doctest: +SKIP
+    >>> import spatialgamm as sg
+    >>> topo = sg.datasets.load_topo()
+    >>> fit = sg.fit("z ~ 1 + gp(x, y, kernel='matern32')", topo, method="ML")
+    >>> grid_points = topo[["x", "y"]].iloc[:10]
+    >>> sims = fit.simulate_field(grid_points, n=500, seed=1)
+    >>> sims.shape
+    (10, 500)
+    >>> totals = sims.sum(axis=0)
     """
     from .predict import _offset_for, design_rows, joint_covariance
 

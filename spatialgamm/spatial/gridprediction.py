@@ -185,7 +185,8 @@ class GridPrediction:
 
         Examples
         --------
-        >>> grid.to_geotiff("out/rongelap_rate.tif")  # doctest: +SKIP
+        >>> grid.to_geotiff("out/rongelap_rate.tif").name
+        'rongelap_rate.tif'
         """
         names = list(self.bands) if bands is None else list(bands)
         unknown = [b for b in names if b not in self.raster]

@@ -72,9 +72,12 @@ def predict_grid(
     Examples
     --------
     >>> grid = predict_grid(fit, coastline, n=(150, 75), buffer=50,
-    ...                     exceedance=[10], units="counts/s")  # doctest: +SKIP
-    >>> grid.to_geotiff("rongelap.tif")  # doctest: +SKIP
-    >>> grid.plot_pair()  # doctest: +SKIP
+    ...                     exceedance=[10], units="counts/s")
+    >>> grid.bands[:3]
+    ('estimate', 'se', 'lower')
+    >>> grid.to_geotiff("rongelap.tif").name
+    'rongelap.tif'
+    >>> fig = grid.plot_pair()
     """
     opts = GridOptions.from_keywords("predict_grid", options)
     plan = plan_grid(fit, polygon, n, cellsize, opts)

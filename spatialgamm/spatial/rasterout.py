@@ -147,7 +147,9 @@ def to_cog(
 
     Examples
     --------
-    >>> to_cog(predict_raster(fit, coast, resolution=5), "rongelap_5m.tif")  # doctest: +SKIP
+    >>> from spatialgamm.spatial import predict_raster
+    >>> to_cog(predict_raster(fit, coast, resolution=50), "rongelap_50m.tif").name
+    'rongelap_50m.tif'
     """
     import rasterio
     import rasterio.shutil
@@ -227,7 +229,9 @@ def to_zarr(
 
     Examples
     --------
-    >>> to_zarr(predict_raster(fit, coast, resolution=5), "rongelap_5m.zarr")  # doctest: +SKIP
+    >>> from spatialgamm.spatial import predict_raster
+    >>> to_zarr(predict_raster(fit, coast, resolution=50), "rongelap_50m.zarr").name
+    'rongelap_50m.zarr'
     """
     import zarr
 

@@ -60,7 +60,8 @@ def predict_geotiff(
 
     Examples
     --------
-    >>> predict_geotiff(fit, coast, "rongelap_10m.tif", cellsize=10)  # doctest: +SKIP
+    >>> predict_geotiff(fit, coast, "rongelap_50m.tif", cellsize=50).name
+    'rongelap_50m.tif'
     """
     opts = GridOptions.from_keywords("predict_geotiff", options)
     plan = plan_grid(fit, polygon, n, cellsize, opts)

@@ -283,9 +283,20 @@ def build_known_cov(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any
 
     Examples
     --------
-    >>> fit = sg.fit("y ~ 1 + kinship(id, K)", pheno)          # doctest: +SKIP
-    >>> fit = sg.fit("y ~ 1 + kinship(id, Z=geno)", pheno)     # doctest: +SKIP
-    >>> fit.heritability()[["h2", "se"]]                       # doctest: +SKIP
+    >>> import numpy as np, pandas as pd, spatialgamm as sg
+    >>> rng = np.random.default_rng(1)
+    >>> geno = rng.binomial(2, 0.4, size=(80, 200)).astype(float)  # 80 people, 200 markers
+    >>> g = (geno - geno.mean(0)) @ rng.normal(0, 0.1, 200)
+    >>> pheno = pd.DataFrame({"id": [f"p{i}" for i in range(80)],
+    ...                       "y": 10 + g + rng.normal(0, 1, 80)})
+    >>> ids = pheno["id"].tolist()
+    >>> K = pd.DataFrame(np.corrcoef(geno), index=ids, columns=ids)  # relationship matrix
+    >>> fit = sg.fit("y ~ 1 + kinship(id, K)", pheno)
+    >>> geno = pd.DataFrame(geno, index=ids)  # genotypes by id
+    >>> fit2 = sg.fit("y ~ 1 + kinship(id, Z=geno)", pheno)
+    >>> h = fit2.heritability()
+    >>> bool(0 <= h["h2"] <= 1 and h["se"] > 0)
+    True
     """
     where = special.text or f"{special.func}(...)"
     kw = check_arguments(special, {"K", "Z", "ids", "standardize", "sigma"}, where)
