@@ -9,9 +9,9 @@ a non-canonical link; and the fits the gradient search reaches against mgcv's nu
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REFERENCE_DIR
 
 import spatialgamm as sg
+from conftest import REFERENCE_DIR
 from spatialgamm.families import get_family
 
 GAMSIM = REFERENCE_DIR / "gamlik" / "gamsim1.csv"

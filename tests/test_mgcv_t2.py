@@ -13,9 +13,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REFERENCE_DIR
 
 import spatialgamm as sg
+from conftest import REFERENCE_DIR
 from spatialgamm.formula.parse import FormulaError
 from spatialgamm.terms.smooths.t2 import T2Smooth, natural_parameterisation
 

@@ -10,9 +10,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REFERENCE_DIR
 
 import spatialgamm as sg
+from conftest import REFERENCE_DIR
 from spatialgamm.results.gam_vc import criterion_hessian
 
 HERE = REFERENCE_DIR / "mgcvvc"
