@@ -1,6 +1,8 @@
 """spatialgamm: spatial generalised additive mixed models and Gaussian-process models.
 
-The front doors (``lmer``, ``glmer``, ``gam``, ``fit``) share one latent-Gaussian engine;
+The front doors (``lmer``, ``glmer``, ``gam``, ``fit``) share one latent-Gaussian engine,
+reached through four public stages (``build_model -> make_objective -> optimize ->
+assemble``);
 ``predict_grid`` turns any fit with spatial coordinates into a map and a GeoTIFF. See
 ``docs/ARCHITECTURE.md`` for the layers.
 """
@@ -8,16 +10,18 @@ The front doors (``lmer``, ``glmer``, ``gam``, ``fit``) share one latent-Gaussia
 from . import datasets
 from .api import fit, gam, gamm4, glmer, lmer
 from .control import Control, glmer_control, lmer_control
-from .engine.optimize import ConvergenceWarning, SingularFitWarning
+from .engine.objective import default_plan, make_objective
+from .engine.optimize import ConvergenceWarning, SingularFitWarning, optimize
 from .families import negative_binomial
 from .mesh import Mesh, matern_precision, nonconvex_hull
 from .model import build_model
 from .results import refit as _refit  # noqa: F401 - fit.refit_ml() and fit.bootstrap()
+from .results.assemble import assemble
 from .results.compare import anova
 from .spatial import GridPrediction, plot_estimate_se, plot_map, predict_grid, save_figure
 
 __all__ = ["Control", "ConvergenceWarning", "GridPrediction", "Mesh", "SingularFitWarning",
-           "anova", "build_model", "datasets", "fit", "gam", "gamm4", "glmer", "glmer_control",
+           "anova", "assemble", "build_model", "default_plan", "make_objective", "optimize", "datasets", "fit", "gam", "gamm4", "glmer", "glmer_control",
            "lmer", "lmer_control", "matern_precision", "negative_binomial", "nonconvex_hull",
            "plot_estimate_se", "plot_map", "predict_grid", "save_figure"]
 __version__ = "0.1.0"
