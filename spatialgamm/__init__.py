@@ -20,10 +20,11 @@ from .results.assemble import assemble
 from .results.compare import anova
 from .spatial import GridPrediction, plot_estimate_se, plot_map, predict_grid, save_figure
 
-__all__ = ["Control", "ConvergenceWarning", "GridPrediction", "Mesh", "SingularFitWarning",
-           "anova", "assemble", "build_model", "default_plan", "make_objective", "optimize", "datasets", "fit", "gam", "gamm4", "glmer", "glmer_control",
-           "lmer", "lmer_control", "matern_precision", "negative_binomial", "nonconvex_hull",
-           "plot_estimate_se", "plot_map", "predict_grid", "save_figure"]
+__all__ = ["anova", "assemble", "build_model", "Control", "ConvergenceWarning", "datasets",
+           "default_plan", "fit", "gam", "gamm4", "glmer", "glmer_control", "GridPrediction",
+           "lmer", "lmer_control", "make_objective", "matern_precision", "Mesh",
+           "negative_binomial", "nonconvex_hull", "optimize", "plot_estimate_se", "plot_map",
+           "predict_grid", "save_figure", "SingularFitWarning"]
 __version__ = "0.1.0"
 
 # the error classes: one module documents them, the package re-exports them
