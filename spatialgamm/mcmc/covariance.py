@@ -27,35 +27,45 @@ def tril_index(nc: int) -> list[tuple[int, int]]:
     return [(r, c) for c in range(nc) for r in range(c, nc)]
 
 
+_INDEX: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _index(nc: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and diagonal flags of the theta entries (cached: runs per gradient)."""
+    if nc not in _INDEX:
+        rc = np.array(tril_index(nc), dtype=np.intp).reshape(-1, 2)
+        _INDEX[nc] = (rc[:, 0], rc[:, 1], rc[:, 0] == rc[:, 1])
+    return _INDEX[nc]
+
+
+def diagonal_entries(nc: int) -> np.ndarray:
+    """Which theta entries are diagonal elements of T."""
+    return _index(nc)[2]
+
+
 def theta_from_phi(phi: np.ndarray, nc: int) -> tuple[np.ndarray, np.ndarray]:
     """``theta`` (T's entries) and ``d theta / d phi`` (diagonal: exp, else identity)."""
-    theta = np.array(phi, dtype=float)
-    d = np.ones_like(theta)
-    for k, (r, c) in enumerate(tril_index(nc)):
-        if r == c:
-            theta[k] = np.exp(phi[k])
-            d[k] = theta[k]
-    return theta, d
+    dg = _index(nc)[2]
+    theta = np.where(dg, np.exp(np.where(dg, phi, 0.0)), phi)
+    return theta, np.where(dg, theta, 1.0)
 
 
 def phi_from_theta(theta: np.ndarray, nc: int) -> np.ndarray:
     """The inverse of :func:`theta_from_phi` (diagonal made positive first)."""
-    phi = np.array(theta, dtype=float)
-    for k, (r, c) in enumerate(tril_index(nc)):
-        if r == c:
-            phi[k] = np.log(abs(theta[k]))
-    return phi
+    dg = _index(nc)[2]
+    return np.where(dg, np.log(np.where(dg, np.abs(theta), 1.0)), theta)
 
 
 def to_matrix(theta: np.ndarray, nc: int) -> np.ndarray:
+    r, c, _ = _index(nc)
     T = np.zeros((nc, nc))
-    for k, (r, c) in enumerate(tril_index(nc)):
-        T[r, c] = theta[k]
+    T[r, c] = theta
     return T
 
 
 def from_matrix(G: np.ndarray) -> np.ndarray:
-    return np.array([G[r, c] for r, c in tril_index(G.shape[0])])
+    r, c, _ = _index(G.shape[0])
+    return G[r, c]
 
 
 def sd_cor(theta: np.ndarray, nc: int) -> tuple[np.ndarray, np.ndarray]:
@@ -112,12 +122,16 @@ def log_prior_T(T: np.ndarray, sd_priors: list[Prior], lkj_eta: float | None,
     eta = 1.0 if lkj_eta is None else lkj_eta
     c_diag = (K - i + 2 * eta - 2) + 1.0  # LKJ exponent + the Jacobian's 1 / L_ii
     # log p = sum h(sd_i) + sum c_i (log T_ii - log sd_i) - sum (i-1) log sd_i
-    lp = 0.0
-    dsd = np.zeros(K)  # d lp / d sd_i
-    for k in range(K):
-        h, dh = sd_priors[k].logpdf(sd[k])
-        lp += float(h)
-        dsd[k] = float(dh)
+    if all(p is sd_priors[0] for p in sd_priors):  # one prior for the group: one call
+        h, dsd = sd_priors[0].logpdf(sd)
+        lp = float(np.sum(h))
+        dsd = np.array(dsd, dtype=float)
+    else:
+        lp, dsd = 0.0, np.zeros(K)  # d lp / d sd_i
+        for k in range(K):
+            h, dh = sd_priors[k].logpdf(sd[k])
+            lp += float(h)
+            dsd[k] = float(dh)
     lp += float(np.sum(c_diag * (np.log(diag) - np.log(sd))) - np.sum((i - 1) * np.log(sd)))
     dsd += -c_diag / sd - (i - 1) / sd
     G = (dsd / sd)[:, None] * T  # d sd_i / d T_ij = T_ij / sd_i

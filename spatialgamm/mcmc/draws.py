@@ -48,42 +48,48 @@ def hyper_draws(density, x: np.ndarray) -> dict[str, np.ndarray]:
 
 def build_idata(md: ModelData, density, chains_out: list[dict[str, np.ndarray]],
                 seed: int):
-    """The InferenceData of a run (see the module docstring)."""
-    import arviz as az
-
+    """The InferenceData of a NUTS run (see the module docstring)."""
     C = len(chains_out)
     S = len(chains_out[0]["x"])
     lay = density.layout
     post: dict[str, np.ndarray] = {}
-    r_draws = []
-    etas = []
+    r_draws, betas = [], []
     for c, ch in enumerate(chains_out):
         x = ch["x"]
         hd = hyper_draws(density, x)
         for k, v in hd.items():
             post.setdefault(k, np.empty((C, S)))[c] = v
         rng = np.random.default_rng(chain_seed(seed, 10_000 + c))
-        b = np.stack([density.draw_latent(x[s], rng) for s in range(S)]) if md.q else \
-            np.zeros((S, 0))
-        r_draws.append(b)
-        etas.append(md.offset[None, :] + lay.beta(x) @ md.X.T + (md.Z @ b.T).T)
-    b_all = np.stack(r_draws)  # (C, S, q)
-    eta = np.stack(etas)  # (C, S, n)
+        r_draws.append(np.stack([density.draw_latent(x[s], rng) for s in range(S)])
+                       if md.q else np.zeros((S, 0)))
+        betas.append(lay.beta(x))
+    stats = {k: np.stack([ch[k] for ch in chains_out]) for k in chains_out[0] if k != "x"}
+    return assemble_idata(md, post, np.stack(betas), np.stack(r_draws), stats, seed)
+
+
+def assemble_idata(md: ModelData, post: dict[str, np.ndarray], beta: np.ndarray,
+                   b: np.ndarray, stats: dict[str, np.ndarray], seed: int):
+    """InferenceData from scalar posterior draws ``post`` (chain, draw), fixed effects
+    ``beta`` (C, S, p) and group-level effects ``b`` (C, S, q, level-major)."""
+    import arviz as az
+
+    C, S = beta.shape[:2]
+    eta = md.offset + beta @ md.X.T
+    if md.q:
+        eta = eta + (md.Z @ b.reshape(C * S, -1).T).T.reshape(C, S, md.n)
     coords: dict[str, list] = {"obs": np.arange(md.n).tolist()}
     dims: dict[str, list[str]] = {"y": ["obs"]}
-    for t in lay.terms:
-        lev = f"{t.name}_level"
-        coef = f"{t.name}_coef"
-        coords[lev] = list(md.terms[lay.terms.index(t)].levels)
+    for t in md.terms:
+        lev, coef = f"{t.name}_level", f"{t.name}_coef"
+        coords[lev] = list(t.levels)
         coords[coef] = [coef_label(c) for c in t.cov_names]
-        post[f"r_{t.name}"] = b_all[:, :, t.cols].reshape(C, S, t.n_levels, t.nc)
+        post[f"r_{t.name}"] = b[:, :, t.col].reshape(C, S, t.n_levels, t.nc)
         dims[f"r_{t.name}"] = [lev, coef]
     mu = md.family.link.linkinv(eta)
     sigma = post.get("sigma")
     ll = md.loglik_obs_draws(mu, sigma)
     rng = np.random.default_rng(chain_seed(seed, 20_000))
     yrep = md.predict_draws(mu, sigma, rng)
-    stats = {k: np.stack([ch[k] for ch in chains_out]) for k in chains_out[0] if k != "x"}
     return az.from_dict(posterior=post, log_likelihood={"y": ll},
                         posterior_predictive={"y": yrep},
                         observed_data={"y": md.counts}, sample_stats=stats,

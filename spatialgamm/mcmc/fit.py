@@ -81,7 +81,9 @@ class BrmsFit:
                  f"warmup = {s.get('warmup', 0)}; thin = {s.get('thin', 1)};\n         "
                  f"total post-warmup draws = {C * S}")
         return BrmsSummary(formula=md.formula, family=fam, draws=draws, random=random,
-                           fixed=fixed, spec_pars=spec, divergences=div)
+                           fixed=fixed, spec_pars=spec, divergences=div,
+                           sampler="NUTS (nutpie)" if self.sampler == "nuts" else
+                           "the Gibbs sampler (conjugate updates)")
 
     def fixef(self, prob: float = 0.95) -> pd.DataFrame:
         """Population-level effects: Estimate, Est.Error and the interval (brms's fixef)."""

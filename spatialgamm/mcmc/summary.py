@@ -47,6 +47,7 @@ class BrmsSummary:
     fixed: pd.DataFrame = field(default_factory=pd.DataFrame)
     spec_pars: pd.DataFrame = field(default_factory=pd.DataFrame)
     divergences: int = 0
+    sampler: str = "NUTS (nutpie)"
 
     def __str__(self) -> str:
         def fmt(df: pd.DataFrame) -> str:
@@ -69,7 +70,7 @@ class BrmsSummary:
             lines += ["Family Specific Parameters: ", fmt(self.spec_pars), ""]
         if self.divergences:
             lines.append(f"Warning: {self.divergences} divergent transitions after warmup.")
-        lines.append("Draws were sampled using NUTS (nutpie). For each parameter, Bulk_ESS\n"
+        lines.append(f"Draws were sampled using {self.sampler}. For each parameter, Bulk_ESS\n"
                      "and Tail_ESS are effective sample size measures, and Rhat is the "
                      "potential\nscale reduction factor on split chains (at convergence, "
                      "Rhat = 1).")
