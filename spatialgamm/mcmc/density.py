@@ -190,19 +190,16 @@ class MarginalGaussian(_Base):
         self.Xty = self.X.T @ self.yo
         self.yty = float(self.yo @ self.yo)
         self.grouped = len(self.layout.terms) == 1
+        self.ZtZ = np.asarray((Zd.T @ Zd).todense())
+        self.ZtX = np.asarray(Zd.T @ self.X)
+        self.Zty = np.asarray(Zd.T @ self.yo).ravel()
         if self.grouped:
             t = self.layout.terms[0]
             L, nc = t.n_levels, t.nc
-            ZtZ = np.asarray((Zd.T @ Zd).todense())
             idx = np.arange(L * nc).reshape(L, nc)
-            self.ZtZb = ZtZ[idx[:, :, None], idx[:, None, :]]  # (L, nc, nc)
-            self.ZtX2 = np.asarray(Zd.T @ self.X)
-            self.ZtXb = self.ZtX2.reshape(L, nc, -1)
-            self.Ztyb = np.asarray(Zd.T @ self.yo).reshape(L, nc)
-        else:
-            self.ZtZ = np.asarray((Zd.T @ Zd).todense())
-            self.ZtX = np.asarray(Zd.T @ self.X)
-            self.Zty = np.asarray(Zd.T @ self.yo).ravel()
+            self.ZtZb = self.ZtZ[idx[:, :, None], idx[:, None, :]]  # (L, nc, nc)
+            self.ZtXb = self.ZtX.reshape(L, nc, -1)
+            self.Ztyb = self.Zty.reshape(L, nc)
 
     # ---- grouped path (one bar term) ------------------------------------------------------
     def _solve_grouped(self, x: np.ndarray):
@@ -232,7 +229,7 @@ class MarginalGaussian(_Base):
               - 0.5 * (rr / s2 + float(np.sum(ustar * ustar))))
         grad = np.zeros(self.dim)
         Xte = self.Xty - self.XtX @ beta
-        grad[:lay.p] = (Xte - self.ZtX2.T @ b.ravel()) / s2
+        grad[:lay.p] = (Xte - self.ZtX.T @ b.ravel()) / s2
         q = b.size
         grad[lay.sigma] = -(n - q + float(np.trace(Ainv, axis1=1, axis2=2).sum())) + rr / s2
         Zta = (Zte - ZtZb_b) / s2
