@@ -99,10 +99,9 @@ def log_prior_T(T: np.ndarray, sd_priors: list[Prior], lkj_eta: float | None,
         ``wishart_precision(nu, s...)``: Wishart(nu, S) on ``Sigma^-1`` with ``S = diag(s)``.
     """
     K = T.shape[0]
-    diag = np.diag(T)
-    if np.any(diag <= 0):
+    diag = T.diagonal()
+    if diag.min() <= 0:
         return -np.inf, np.zeros_like(T)
-    G = np.zeros_like(T)
     if wishart is not None:
         nu, *s = wishart.args
         s = np.broadcast_to(np.asarray(s, dtype=float), (K,)) if len(s) in (1, K) else None
@@ -117,23 +116,23 @@ def log_prior_T(T: np.ndarray, sd_priors: list[Prior], lkj_eta: float | None,
         G = Sinv @ psi @ Sinv @ T
         G[np.diag_indices(K)] += a / diag
         return lp, np.tril(G)
-    sd = np.sqrt(np.sum(T * T, axis=1))
-    i = np.arange(1, K + 1)
+    # (this runs in every gradient evaluation: few numpy calls)
+    sd = np.sqrt((T * T).sum(axis=1))
+    i = np.arange(1.0, K + 1)
     eta = 1.0 if lkj_eta is None else lkj_eta
     c_diag = (K - i + 2 * eta - 2) + 1.0  # LKJ exponent + the Jacobian's 1 / L_ii
     # log p = sum h(sd_i) + sum c_i (log T_ii - log sd_i) - sum (i-1) log sd_i
     if all(p is sd_priors[0] for p in sd_priors):  # one prior for the group: one call
         h, dsd = sd_priors[0].logpdf(sd)
-        lp = float(np.sum(h))
-        dsd = np.array(dsd, dtype=float)
+        lp = float(h.sum())
     else:
         lp, dsd = 0.0, np.zeros(K)  # d lp / d sd_i
         for k in range(K):
             h, dh = sd_priors[k].logpdf(sd[k])
             lp += float(h)
             dsd[k] = float(dh)
-    lp += float(np.sum(c_diag * (np.log(diag) - np.log(sd))) - np.sum((i - 1) * np.log(sd)))
-    dsd += -c_diag / sd - (i - 1) / sd
-    G = (dsd / sd)[:, None] * T  # d sd_i / d T_ij = T_ij / sd_i
-    G[np.diag_indices(K)] += c_diag / diag
-    return lp, np.tril(G)
+    logsd = np.log(sd)
+    lp += float((c_diag * (np.log(diag) - logsd) - (i - 1) * logsd).sum())
+    G = ((dsd - (c_diag + i - 1) / sd) / sd)[:, None] * T  # d sd_i / d T_ij = T_ij / sd_i
+    G.flat[::K + 1] += c_diag / diag  # T lower triangular, so G is too
+    return lp, G

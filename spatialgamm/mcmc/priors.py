@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 _CALL = re.compile(r"^\s*([A-Za-z_]+)\s*\((.*)\)\s*$")
 #: number of arguments of each distribution
@@ -124,7 +123,7 @@ class Prior:
         if name in ("student_t", "cauchy"):
             nu, mu, s = (a if name == "student_t" else (1.0, *a))
             d = x - mu
-            c = (special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2)
+            c = (math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2)
                  - 0.5 * math.log(nu * math.pi) - math.log(s))
             lp = c - (nu + 1) / 2 * np.log1p(d * d / (nu * s * s))
             return lp, -(nu + 1) * d / (nu * s * s + d * d)
