@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .density import make_density
-from .draws import build_idata
+from .draws import build_idata, coef_label
 from .engine_adapter import ModelData, model_data
 from .fit import BrmsFit
 from .priors import Prior, check_user_priors, default_priors
@@ -55,8 +55,9 @@ def _user_priors(prior: Any) -> list[Prior]:
 def all_priors(md: ModelData, prior: Any) -> list[Prior]:
     """The user's priors (checked against the model) followed by brms's defaults."""
     user = _user_priors(prior)
-    groups = {t.name: [c if c != "(Intercept)" else "Intercept" for c in t.cov_names]
-              for t in md.terms}
+    groups: dict[str, list[str]] = {}
+    for t in md.terms:  # brms names SDs by group: (1 | g) + (0 + x | g) share "g"
+        groups.setdefault(t.group, []).extend(coef_label(c) for c in t.cov_names)
     coefs = ["Intercept" if c == "(Intercept)" else c for c in md.x_names]
     check_user_priors(user, coefs, groups, md.is_gaussian_identity)
     y = md.counts if md.family.name != "binomial" else md.y

@@ -41,6 +41,7 @@ class TermPart:
     """What the density needs of one bar term."""
 
     name: str
+    group: str
     nc: int
     n_levels: int
     cov_names: list[str]
@@ -102,7 +103,8 @@ def _term_parts(md: ModelData, priors: list[Prior]) -> list[TermPart]:
         cor = resolve(priors, "cor", "", t.group)
         del T
         out.append(TermPart(
-            name=t.name, nc=t.nc, n_levels=t.n_levels, cov_names=t.cov_names, cols=t.col,
+            name=t.name, group=t.group, nc=t.nc, n_levels=t.n_levels, cov_names=t.cov_names,
+            cols=t.col,
             rows=tmpl.indices.astype(np.intp), colidx=cols.astype(np.intp),
             jacobian=t.jacobian, sd_priors=[resolve(priors, "sd", c, t.group)
                                             for c in t.cov_names],

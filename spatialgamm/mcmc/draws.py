@@ -37,10 +37,10 @@ def hyper_draws(density, x: np.ndarray) -> dict[str, np.ndarray]:
             sds[s], cors[s] = sd_cor(theta, t.nc)
         names = [coef_label(c) for c in t.cov_names]
         for i, c in enumerate(names):
-            out[f"sd_{t.name}__{c}"] = sds[:, i]
+            out[f"sd_{t.group}__{c}"] = sds[:, i]
         for i in range(t.nc):
             for j in range(i + 1, t.nc):
-                out[f"cor_{t.name}__{names[i]}__{names[j]}"] = cors[:, i, j]
+                out[f"cor_{t.group}__{names[i]}__{names[j]}"] = cors[:, i, j]
     if lay.sigma is not None:
         out["sigma"] = np.exp(x[:, lay.sigma])
     return out

@@ -57,15 +57,17 @@ class BrmsFit:
         random = {}
         for t in md.terms:
             labels = [coef_label(c) for c in t.cov_names]
-            names = [f"sd_{t.name}__{c}" for c in labels]
+            names = [f"sd_{t.group}__{c}" for c in labels]
             lab = [f"sd({c})" for c in labels]
             for i in range(len(labels)):
                 for j in range(i + 1, len(labels)):
-                    names.append(f"cor_{t.name}__{labels[i]}__{labels[j]}")
+                    names.append(f"cor_{t.group}__{labels[i]}__{labels[j]}")
                     lab.append(f"cor({labels[i]},{labels[j]})")
             df = summary_rows(post, names, lab, prob)
+            if t.group in random:  # (1 | g) + (0 + x | g): one group, brms's one table
+                df = pd.concat([random[t.group], df])
             df.attrs["levels"] = t.n_levels
-            random[t.name] = df
+            random[t.group] = df
         fixed = summary_rows(post, [f"b_{n}" for n in self.fixed_names], self.fixed_names,
                              prob)
         spec = summary_rows(post, ["sigma"], ["sigma"], prob) if "sigma" in post else \
@@ -93,8 +95,15 @@ class BrmsFit:
         """brms's ``prior_summary()``: the prior of every class, coefficient and group."""
         md = self.model
         return prior_summary(self.priors, self.fixed_names,
-                             {t.name: [coef_label(c) for c in t.cov_names] for t in md.terms},
-                             md.is_gaussian_identity, "(Intercept)" in md.x_names)
+                             self._groups(),
+                             md.is_gaussian_identity, "(Intercept)" in md.x_names,
+                             {t.group for t in md.terms if t.nc > 1})
+
+    def _groups(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for t in self.model.terms:
+            out.setdefault(t.group, []).extend(coef_label(c) for c in t.cov_names)
+        return out
 
     def draws(self, var: str) -> np.ndarray:
         """All draws of a posterior variable, chains stacked."""

@@ -163,10 +163,10 @@ def gibbs_lmm(formula: str, data: pd.DataFrame, beta_prior: tuple[float, float] 
         sd = np.sqrt(np.diagonal(Sig, axis1=2, axis2=3))
         names = [coef_label(c) for c in t.cov_names]
         for i, c in enumerate(names):
-            post[f"sd_{t.name}__{c}"] = sd[:, :, i]
+            post[f"sd_{t.group}__{c}"] = sd[:, :, i]
         for i in range(t.nc):
             for k in range(i + 1, t.nc):
-                post[f"cor_{t.name}__{names[i]}__{names[k]}"] = \
+                post[f"cor_{t.group}__{names[i]}__{names[k]}"] = \
                     Sig[:, :, i, k] / (sd[:, :, i] * sd[:, :, k])
     post["sigma"] = 1.0 / np.sqrt(np.stack([r["tau"] for r in res]))
     b = np.stack([r["b"] for r in res])
@@ -174,7 +174,7 @@ def gibbs_lmm(formula: str, data: pd.DataFrame, beta_prior: tuple[float, float] 
     s_txt = ", ".join(f"{v:g}" for v in np.atleast_1d(S))
     priors = [prior(f"normal({m0:g}, {s0:g})", "b"),
               prior(f"gamma_precision({a:g}, {b0:g})", "sigma")]
-    priors += [prior(f"wishart_precision({nu:g}, {s_txt})", "cov", group=t.name)
+    priors += [prior(f"wishart_precision({nu:g}, {s_txt})", "cov", group=t.group)
                for t in md.terms]
     return BrmsFit(idata=idata, model=md, priors=priors, sampler="gibbs",
                    settings=dict(warmup=warmup, thin=thin, seed=seed, chains=chains),

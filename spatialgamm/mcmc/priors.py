@@ -223,8 +223,10 @@ def check_user_priors(priors: list[Prior], coefs: list[str], groups: dict[str, l
 
 
 def prior_summary(priors: list[Prior], coefs: list[str], groups: dict[str, list[str]],
-                  gaussian: bool, has_intercept: bool) -> pd.DataFrame:
-    """brms's ``prior_summary()`` table: one row per class, coefficient and group."""
+                  gaussian: bool, has_intercept: bool,
+                  cor_groups: set[str] | None = None) -> pd.DataFrame:
+    """brms's ``prior_summary()`` table: one row per class, coefficient and group
+    (``cor_groups``: groups with a correlation matrix; default those with several SDs)."""
     rows = []
 
     def add(class_: str, coef: str = "", group: str = "") -> None:
@@ -242,7 +244,7 @@ def prior_summary(priors: list[Prior], coefs: list[str], groups: dict[str, list[
         if resolve(priors, "cov", "", g).source == "user":
             add("cov", "", g)
             continue
-        if len(names) > 1:
+        if (g in cor_groups) if cor_groups is not None else len(names) > 1:
             add("cor", "", g)
         add("sd", "", g)
         for c in names:
