@@ -77,9 +77,9 @@ def test_gibbs_refuses_bad_priors():
 
 
 def test_sbc_tiny():
-    # 12 replications, ranks among 19 draws on 4 bins: catches a grossly miscalibrated
+    # 8 replications, ranks among 19 draws on 4 bins: catches a grossly miscalibrated
     # posterior (a wrong prior or likelihood term shifts the ranks to one end)
-    res = sbc_lmm(n_rep=12, seed=1, n_draws=19, thin=2, warmup=150)
+    res = sbc_lmm(n_rep=8, seed=1, n_draws=19, thin=2, warmup=150)
     r = res.ranks[PARAMS].to_numpy().ravel()
     assert r.min() >= 0 and r.max() <= 19
     assert rank_chisq(r, 19, 4) > 1e-3
@@ -91,6 +91,13 @@ def test_sbc_lmm_ranks_uniform():
     for p in PARAMS:
         # Bonferroni over the four parameters at 1%
         assert rank_chisq(res.ranks[p].to_numpy(), 99, 10) > 0.01 / 4, p
+
+
+@pytest.mark.slow
+def test_sbc_poisson_glmm_ranks_uniform():
+    res = sbc_lmm(n_rep=200, seed=3, n_draws=99, thin=2, warmup=300, family="poisson")
+    for p in PARAMS[:3]:
+        assert rank_chisq(res.ranks[p].to_numpy(), 99, 10) > 0.01 / 3, p
 
 
 @pytest.mark.slow

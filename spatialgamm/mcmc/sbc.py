@@ -29,31 +29,40 @@ class SBCResult:
     n_draws: int  # ranks run from 0 to n_draws
 
 
-def simulate_lmm(rng: np.random.Generator, n_groups: int = 6, per_group: int = 4
-                 ) -> tuple[dict[str, float], pd.DataFrame]:
-    """Parameters from :data:`SBC_PRIORS` and one data set of ``y ~ x + (1 | g)``."""
+def simulate_lmm(rng: np.random.Generator, n_groups: int = 6, per_group: int = 4,
+                 family: str = "gaussian") -> tuple[dict[str, float], pd.DataFrame]:
+    """Parameters from :data:`SBC_PRIORS` and one data set of ``y ~ x + (1 | g)``
+    (Gaussian, or Poisson with a log link)."""
     b0, b1 = rng.normal(0, 1, 2)
     sd, sigma = np.abs(rng.normal(0, 1, 2))
     g = np.repeat(np.arange(n_groups), per_group)
     x = rng.normal(size=g.size)
     u = rng.normal(0, sd, n_groups)
-    y = b0 + b1 * x + u[g] + rng.normal(0, sigma, g.size)
-    truth = dict(zip(PARAMS, [b0, b1, sd, sigma]))
+    eta = b0 + b1 * x + u[g]
+    if family == "poisson":
+        y = rng.poisson(np.exp(eta)).astype(float)
+        truth = dict(zip(PARAMS[:3], [b0, b1, sd]))
+    else:
+        y = eta + rng.normal(0, sigma, g.size)
+        truth = dict(zip(PARAMS, [b0, b1, sd, sigma]))
     return truth, pd.DataFrame({"y": y, "x": x, "g": g.astype(str)})
 
 
 def sbc_lmm(n_rep: int, seed: int = 0, n_draws: int = 99, thin: int = 2, warmup: int = 300,
-            n_groups: int = 6, per_group: int = 4) -> SBCResult:
+            n_groups: int = 6, per_group: int = 4, family: str = "gaussian") -> SBCResult:
     """Ranks of the true parameters of ``y ~ x + (1 | g)`` over ``n_rep`` replications
     (one chain each, ``n_draws`` kept draws after thinning by ``thin``)."""
+    if family not in ("gaussian", "poisson"):
+        raise ValueError(f"family must be 'gaussian' or 'poisson', got {family!r}")
     rng = np.random.default_rng(seed)
+    priors = SBC_PRIORS if family == "gaussian" else SBC_PRIORS[:2]
     rows = []
     for r in range(n_rep):
-        truth, df = simulate_lmm(rng, n_groups, per_group)
+        truth, df = simulate_lmm(rng, n_groups, per_group, family)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = brm("y ~ x + (1 | g)", df, prior=SBC_PRIORS, center=False, chains=1,
-                      iter=warmup + n_draws * thin, warmup=warmup, thin=thin,
+            fit = brm("y ~ x + (1 | g)", df, family=family, prior=priors, center=False,
+                      chains=1, iter=warmup + n_draws * thin, warmup=warmup, thin=thin,
                       seed=seed * 100_003 + r, cores=1, progress=False)
         rows.append({k: int(np.sum(fit.draws(k) < v)) for k, v in truth.items()})
     return SBCResult(pd.DataFrame(rows), n_draws)
