@@ -36,7 +36,7 @@ from .draws import assemble_idata, coef_label
 from .engine_adapter import ModelData, model_data
 from .fit import BrmsFit
 from .priors import Prior, prior
-from .sampler import _map, chain_seed
+from .sampler import _map, _tick, chain_seed
 
 
 def _chain(args) -> tuple[int, dict[str, np.ndarray]]:
@@ -81,6 +81,8 @@ def _chain(args) -> tuple[int, dict[str, np.ndarray]]:
             scale = np.linalg.inv(Sinv[j] + B.T @ B)
             Omegas[j] = np.atleast_2d(stats.wishart.rvs(df=nu + t.n_levels, scale=scale,
                                                         random_state=rng))
+        if it % 25 == 24:
+            _tick(25)
         if it >= warmup and (it - warmup + 1) % thin == 0:
             out["beta"][k], out["b"][k], out["tau"][k] = beta, bvec, tau
             for j in range(len(md.terms)):
@@ -151,7 +153,7 @@ def gibbs_lmm(formula: str, data: pd.DataFrame, beta_prior: tuple[float, float] 
     jobs = [(md, c, iter, warmup, thin, seed, hyper) for c in range(chains)]
     cores = min(chains, cores or 1)
     t0 = time.perf_counter()
-    res = _map(_chain, jobs, cores, progress, "chains")
+    res = _map(_chain, jobs, cores, progress, chains * iter)
     seconds = time.perf_counter() - t0
     C, S_ = chains, (iter - warmup) // thin
     beta = np.stack([r["beta"] for r in res])

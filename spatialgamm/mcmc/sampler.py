@@ -5,8 +5,8 @@ Python callback returning ``(logp, gradient)``, so the engine's numpy/scipy/CHOL
 used as it is, with no port of the model to JAX or PyTensor (docs/BAYES_MCMC.md compares the
 options). Each chain is one ``nutpie.sample`` call with its own seed, so a chain's draws do not
 depend on how many processes run them; chains run in parallel worker processes (the callback
-holds the GIL, so threads would not run in parallel), and a progress bar counts finished
-chains.
+holds the GIL, so threads would not run in parallel), and a progress bar counts iterations
+(warm-up included) of all chains through a counter the workers share.
 """
 
 from __future__ import annotations
@@ -18,6 +18,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+#: iterations done by all chains of the current run (shared with forked workers)
+_PROGRESS = None
+
+
+def _tick(k: int = 1) -> None:
+    if _PROGRESS is not None:
+        with _PROGRESS.get_lock():
+            _PROGRESS.value += k
+
 
 #: nutpie's sample statistics under ArviZ's names
 _STATS = {"diverging": "diverging", "depth": "tree_depth", "n_steps": "n_steps",
@@ -63,7 +73,13 @@ def _nutpie_model(density: Any, init: np.ndarray, jitter: np.ndarray):
         return logp
 
     def make_expand(seed1, seed2, chain):
-        def expand(x, **_):
+        count = [0]
+
+        def expand(x, **_):  # called once per iteration, warm-up included
+            count[0] += 1
+            if count[0] == 25:
+                _tick(25)
+                count[0] = 0
             return {"x": np.array(x, dtype=float)}
         return expand
 
@@ -114,30 +130,45 @@ def run_chains(density: Any, chains: int, settings: ChainSettings, init: np.ndar
     cores = min(chains, cores or os.cpu_count() or 1)
     if cores < 1:
         raise ValueError(f"cores must be at least 1, got {cores!r}")
+    import nutpie  # noqa: F401  - imported once here, inherited by the forked workers
+
     jobs = [(density, c, settings, init, jitter) for c in range(chains)]
-    return _map(_worker, jobs, cores, progress, "chains")
+    total = chains * (settings.warmup + settings.draws * settings.thin)
+    return _map(_worker, jobs, cores, progress, total)
 
 
-def _map(fn, jobs: list, cores: int, progress: bool, unit: str) -> list:
-    """``fn`` over ``jobs`` (each returning ``(index, result)``), results in index order."""
+def _map(fn, jobs: list, cores: int, progress: bool, total: int) -> list:
+    """``fn`` over ``jobs`` (each returning ``(index, result)``), results in index order;
+    the progress bar shows the iterations the workers report through :func:`_tick`."""
     from tqdm.auto import tqdm
 
+    global _PROGRESS
+    # fork: the density (arrays, sparse matrices) and the counter are inherited
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    _PROGRESS = ctx.Value("q", 0)
     results: dict[int, Any] = {}
-    bar = tqdm(total=len(jobs), desc="sampling", unit=unit, disable=not progress,
-               leave=False)
+    bar = tqdm(total=total, desc="sampling", unit="it", disable=not progress, leave=False)
+
+    def refresh() -> None:
+        bar.update(min(_PROGRESS.value, total) - bar.n)
     try:
         if cores == 1:
             for j in jobs:
                 i, r = fn(j)
                 results[i] = r
-                bar.update()
+                refresh()
         else:
-            # fork: the density (arrays, sparse matrices) is inherited, not re-imported
-            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
             with ctx.Pool(cores) as pool:
-                for i, r in pool.imap_unordered(fn, jobs):
-                    results[i] = r
-                    bar.update()
+                it = pool.imap_unordered(fn, jobs)
+                while len(results) < len(jobs):
+                    try:
+                        i, r = it.next(timeout=0.25)
+                        results[i] = r
+                    except mp.TimeoutError:
+                        pass
+                    refresh()
+        bar.update(total - bar.n)
     finally:
         bar.close()
+        _PROGRESS = None
     return [results[i] for i in range(len(jobs))]
