@@ -34,8 +34,8 @@ def _fit(label, chains, iter, seed=11):
                    progress=False)
 
 
-def check_against_brms(fit, label, z=4.0):
-    ref = REF[label]
+def check_against_brms(fit, label, z=4.0, ref=None):
+    ref = (ref or REF)[label]
     n_ref = ref["n_draws"]
     post = fit.idata.posterior
     for var, m_ref in ref["mean"].items():

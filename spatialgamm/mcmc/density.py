@@ -24,6 +24,7 @@ the covariates' means); :meth:`Layout.beta` maps back to R's coefficients.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -155,6 +156,13 @@ class _Base:
         holds each term's likelihood gradient in theta, converted here to phi."""
         lp = 0.0
         for t, gl in zip(self.layout.terms, dtheta):
+            if t.nc == 1 and t.wishart is None:  # one SD: scalar arithmetic (runs per step)
+                phi = float(x[t.phi.start])
+                sd = math.exp(phi)
+                h, dh = t.sd_priors[0].logpdf(sd)
+                lp += float(h) + phi
+                grad[t.phi.start] = (float(gl[0]) + float(dh)) * sd + 1.0
+                continue
             theta, dth = theta_from_phi(x[t.phi], t.nc)
             T = to_matrix(theta, t.nc)
             v, G = log_prior_T(T, t.sd_priors, t.lkj_eta, t.wishart)
