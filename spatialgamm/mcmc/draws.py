@@ -10,7 +10,6 @@ effects as brms's ``log_lik``), ``posterior_predictive``, ``observed_data`` and
 from __future__ import annotations
 
 import numpy as np
-import xarray as xr
 
 from .covariance import sd_cor, theta_from_phi
 from .engine_adapter import ModelData
@@ -100,8 +99,3 @@ def stack_chains(idata, var: str) -> np.ndarray:
     """All draws of ``var`` with chains stacked first: (chains * draws, ...)."""
     v = idata.posterior[var].values
     return v.reshape(-1, *v.shape[2:])
-
-
-def as_dataset(values: dict[str, np.ndarray]) -> xr.Dataset:
-    """A posterior-like Dataset from (chain, draw) arrays."""
-    return xr.Dataset({k: (("chain", "draw"), v) for k, v in values.items()})
