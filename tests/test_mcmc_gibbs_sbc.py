@@ -45,7 +45,7 @@ def run_pair(gibbs_iter, nuts_iter, chains):
 
 
 def test_gibbs_and_nuts_agree_on_sleepstudy():
-    g, n = run_pair(gibbs_iter=2000, nuts_iter=1000, chains=2)
+    g, n = run_pair(gibbs_iter=1600, nuts_iter=700, chains=2)
     assert g.sampler == "gibbs" and "Gibbs" in str(g.summary())
     agree(g, n)
 
@@ -56,7 +56,7 @@ def test_gibbs_conditional_of_tau_is_the_closed_form():
     # then close to Ga(a + (n - p)/2, b + RSS/2) (flat-prior limit)
     d = load_sleepstudy()
     g = gibbs_lmm("Reaction ~ Days + (1 | Subject)", d, wishart=(1e6, 1e6), chains=1,
-                  iter=4000, seed=2, progress=False)
+                  iter=2000, seed=2, progress=False)
     X = np.column_stack([np.ones(len(d)), d["Days"]])
     rss = float(np.sum((d["Reaction"] - X @ np.linalg.lstsq(X, d["Reaction"], rcond=None)[0])
                        ** 2))
