@@ -83,7 +83,9 @@ def hypothesis(draws: dict[str, np.ndarray], text: str | list[str],
             lo, hi = np.quantile(v, [alpha, 1 - alpha])
             pp = float(np.mean(v > 0) if op == ">" else np.mean(v < 0))
             er = pp / (1 - pp) if pp < 1 else np.inf
-        star = "*" if (lo > 0 or hi < 0) else ""
+        # brms: a point hypothesis is starred when its interval excludes 0, a one-sided one
+        # when its posterior probability exceeds 1 - alpha
+        star = "*" if ((lo > 0 or hi < 0) if op == "=" else pp > 1 - alpha) else ""
         rows.append(dict(Hypothesis=label, Estimate=float(v.mean()),
                          **{"Est.Error": float(v.std(ddof=1)), "CI.Lower": float(lo),
                             "CI.Upper": float(hi), "Evid.Ratio": er, "Post.Prob": pp,

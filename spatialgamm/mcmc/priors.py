@@ -50,8 +50,8 @@ class Prior:
     >>> p = Prior("student_t(3, 0, 2.5)", "sd")
     >>> p.name, p.args
     ('student_t', (3.0, 0.0, 2.5))
-    >>> round(p.logpdf(1.0)[0], 4)
-    -1.8823
+    >>> round(float(p.logpdf(1.0)[0]), 4)
+    -2.0211
     """
 
     dist: str
