@@ -45,3 +45,8 @@ __all__ += ["DataError", "DataTypeError", "DataWarning", "FormulaError", "ModelE
 from .spatial import predict_raster, to_cog, to_zarr  # noqa: E402
 
 __all__ += ["predict_raster", "to_cog", "to_zarr"]
+
+# Bayesian models the brms / Stan way (issue 16): NUTS through nutpie, ArviZ diagnostics
+from .mcmc import brm, loo_compare  # noqa: E402
+
+__all__ += ["brm", "loo_compare"]

@@ -1,0 +1,179 @@
+"""``brm()``: brms's front door, sampled with NUTS (nutpie) on the package's model structure.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .density import make_density
+from .draws import build_idata, coef_label
+from .engine_adapter import ModelData, model_data
+from .fit import BrmsFit
+from .priors import Prior, check_user_priors, default_priors
+from .sampler import ChainSettings, run_chains
+
+_TRIALS = re.compile(r"^\s*(.+?)\s*\|\s*trials\s*\((.+)\)\s*$")
+
+
+def brms_formula(formula: str) -> str:
+    """brms's ``y | trials(n) ~ ...`` as the package's ``cbind(y, n - y) ~ ...``.
+
+    Examples
+    --------
+    >>> brms_formula("incidence | trials(size) ~ period + (1 | herd)")
+    'cbind(incidence, (size) - (incidence)) ~ period + (1 | herd)'
+    """
+    if not isinstance(formula, str) or "~" not in formula:
+        raise ValueError(f"formula must be a string with '~', got {formula!r}")
+    lhs, rhs = formula.split("~", 1)
+    m = _TRIALS.match(lhs)
+    if m:
+        y, n = m.group(1), m.group(2)
+        return f"cbind({y}, ({n}) - ({y})) ~{rhs}"
+    if "|" in lhs:
+        raise ValueError(f"formula {formula!r}: of brms's response terms only "
+                         "'y | trials(n)' is supported")
+    return formula
+
+
+def _user_priors(prior: Any) -> list[Prior]:
+    if prior is None:
+        return []
+    items = [prior] if isinstance(prior, Prior) else list(prior)
+    for p in items:
+        if not isinstance(p, Prior):
+            raise TypeError(f"prior must be Prior objects (spatialgamm.mcmc.prior(...)), "
+                            f"got {type(p).__name__}")
+    return items
+
+
+def all_priors(md: ModelData, prior: Any) -> list[Prior]:
+    """The user's priors (checked against the model) followed by brms's defaults."""
+    user = _user_priors(prior)
+    groups: dict[str, list[str]] = {}
+    for t in md.terms:  # brms names SDs by group: (1 | g) + (0 + x | g) share "g"
+        groups.setdefault(t.group, []).extend(coef_label(c) for c in t.cov_names)
+    coefs = ["Intercept" if c == "(Intercept)" else c for c in md.x_names]
+    check_user_priors(user, coefs, groups, md.is_gaussian_identity)
+    y = md.counts if md.family.name != "binomial" else md.y
+    return user + default_priors(y, md.family.link.name, md.is_gaussian_identity,
+                                 "(Intercept)" in md.x_names, list(groups))
+
+
+def initial_values(md: ModelData, density) -> tuple[np.ndarray, np.ndarray]:
+    """A start (least squares / the link of the mean response) and Stan-like jitter widths."""
+    lay = density.layout
+    init = np.zeros(lay.dim)
+    jitter = np.ones(lay.dim)
+    X = density.X
+    if md.is_gaussian_identity:
+        beta, *_ = np.linalg.lstsq(X, md.y - md.offset, rcond=None)
+        res = md.y - md.offset - X @ beta
+        s = float(np.std(res)) or 1.0
+        XtX_inv = np.linalg.pinv(X.T @ X)
+        init[:lay.p] = beta
+        jitter[:lay.p] = 2 * s * np.sqrt(np.diag(XtX_inv))
+        init[lay.sigma] = np.log(0.7 * s)
+        jitter[lay.sigma] = 0.3
+        scale = 0.5 * s
+    else:
+        mu = np.clip(np.average(md.y, weights=md.weights), 1e-3,
+                     1 - 1e-3 if md.family.name == "binomial" else np.inf)
+        if lay.intercept is not None:
+            init[lay.intercept] = float(md.family.link.linkfun(np.array([mu]))[0])
+        jitter[:lay.p] = 0.5
+        scale = 0.5
+    Z = md.Z
+    for t in lay.terms:
+        zz = Z[:, t.cols].tocsc()
+        rms = np.sqrt(np.asarray(zz.multiply(zz).sum(axis=0)).ravel()
+                      .reshape(t.n_levels, t.nc).sum(axis=0) / md.n)
+        rms = np.where(rms > 0, rms, 1.0)
+        k = t.phi.start
+        for c in range(t.nc):
+            for r in range(c, t.nc):
+                if r == c:
+                    init[k] = np.log(scale / rms[r])
+                    jitter[k] = 0.5
+                else:
+                    init[k] = 0.0
+                    jitter[k] = 0.1 * scale / rms[r]
+                k += 1
+    if lay.z is not None:
+        jitter[lay.z] = 1.0
+    return init, jitter
+
+
+def brm(formula: str, data: pd.DataFrame, family: Any = "gaussian", prior: Any = None,
+        chains: int = 4, iter: int = 2000, warmup: int | None = None, thin: int = 1,
+        seed: int | None = None, cores: int | None = None, progress: bool = True,
+        center: bool = True, max_treedepth: int = 10, adapt_delta: float = 0.8) -> BrmsFit:
+    """Fit a Bayesian (generalised) linear mixed model with brms's defaults, by NUTS.
+
+    Gaussian models integrate the group-level effects out exactly (NUTS moves only the
+    population-level effects, sigma and the covariance factors; the group-level effects are
+    then drawn from their conditional Gaussian); binomial and Poisson models sample them
+    non-centred.
+
+    Parameters
+    ----------
+    formula : str
+        lme4-style formula; brms's ``y | trials(n) ~ ...`` or ``cbind(y, n - y) ~ ...`` for
+        binomial counts.
+    data : DataFrame
+    family : str or Family
+        ``"gaussian"``, ``"binomial"``, ``"poisson"`` (canonical or other links).
+    prior : Prior or list of Prior, optional
+        :func:`spatialgamm.mcmc.prior` statements; brms's defaults fill the rest.
+    chains, iter, warmup, thin : int
+        As brms: ``iter`` draws per chain including ``warmup`` (default ``iter // 2``).
+    seed : int, optional
+        Makes the run reproducible (each chain's stream comes from it).
+    cores : int, optional
+        Worker processes (default: as many as chains, at most the CPUs); 1 runs in-process.
+    progress : bool
+        A progress bar of finished chains.
+    center : bool
+        Sample the intercept of the centred design (brms's default); ``False`` puts the
+        ``b`` prior on R's intercept itself.
+    max_treedepth, adapt_delta : NUTS settings (brms's ``control``).
+
+    Examples
+    --------
+    >>> from spatialgamm.datasets import load_sleepstudy
+    >>> fit = brm("Reaction ~ Days + (1 | Subject)", load_sleepstudy(), chains=2, iter=300,
+    ...           seed=1, cores=1, progress=False)
+    >>> sorted(fit.idata.groups())[:3]
+    ['log_likelihood', 'observed_data', 'posterior']
+    >>> 5 < float(fit.draws("b_Days").mean()) < 15
+    True
+    """
+    if not (isinstance(iter, (int, np.integer)) and iter >= 2):
+        raise ValueError(f"iter must be an integer >= 2, got {iter!r}")
+    warmup = iter // 2 if warmup is None else warmup
+    if not (isinstance(warmup, (int, np.integer)) and 0 <= warmup < iter):
+        raise ValueError(f"warmup must be an integer in [0, iter), got {warmup!r}")
+    if (iter - warmup) % thin:
+        raise ValueError(f"iter - warmup ({iter - warmup}) must be a multiple of thin ({thin})")
+    seed = int(np.random.SeedSequence().entropy % (2 ** 31)) if seed is None else int(seed)
+    settings = ChainSettings(draws=(iter - warmup) // thin, warmup=warmup, thin=thin,
+                             seed=seed, max_treedepth=max_treedepth, target_accept=adapt_delta)
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    md = model_data(brms_formula(formula), data, family)
+    md.formula = formula
+    priors = all_priors(md, prior)
+    density = make_density(md, priors, center=center)
+    init, jitter = initial_values(md, density)
+    t0 = time.perf_counter()
+    out = run_chains(density, chains, settings, init, jitter, cores=cores, progress=progress)
+    seconds = time.perf_counter() - t0
+    idata = build_idata(md, density, out, seed)
+    return BrmsFit(idata=idata, model=md, priors=priors, sampler="nuts",
+                   settings=dict(warmup=warmup, thin=thin, seed=seed, chains=chains),
+                   seconds=seconds)
