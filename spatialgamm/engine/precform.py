@@ -116,6 +116,8 @@ class FieldObjective:
         self._optimum: Evaluation | None = None
         self._last: Evaluation | None = None
         self._anchor: tuple[np.ndarray, np.ndarray] | None = None
+        #: the observed Hessian at the optimum (:func:`.newton.observed_hessian`)
+        self.observed: Any = None
 
     #: what an evaluation raises where the model cannot be evaluated (the optimiser then
     #: steps back; the first is raised when even the start fails)
