@@ -14,6 +14,7 @@ settings and one log line per evaluation.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -95,7 +96,8 @@ def predict_start(ev: Evaluation, phi: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def newton_search(obj: Any, phi0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
                   boundary: Callable[[np.ndarray], list[str]] | None = None,
-                  max_iter: int = 40, tol: float = 1e-4) -> tuple[OptSummary, Evaluation]:
+                  max_iter: int = 40, tol: float = 1e-4, step_tol: float = 2e-3
+                  ) -> tuple[OptSummary, Evaluation]:
     """Minimise the objective from ``phi0`` over the box ``[lower, upper]``.
 
     Parameters
@@ -114,7 +116,9 @@ def newton_search(obj: Any, phi0: np.ndarray, lower: np.ndarray, upper: np.ndarr
     tol : float
         Convergence: the Newton decrement ``g' AI^-1 g`` below ``tol`` (deviance units: the
         expected gain in log-likelihood from one more step is ``tol / 4``; at 1e-4 the log
-        parameters are within about 0.01 standard errors of the optimum).
+        parameters are within about 0.01 standard errors of the optimum), and no
+        coordinate of the Newton step above ``step_tol`` (the optimiser's claim checks lme4's
+        scaled gradient, the step with the observed Hessian, against the same number).
 
     Returns
     -------
@@ -148,7 +152,7 @@ def newton_search(obj: Any, phi0: np.ndarray, lower: np.ndarray, upper: np.ndarr
         step = _newton_step(ev, lower, upper, H)
         slope = float(ev.grad @ step)
         log[-1]["decrement"] = -slope
-        if -slope < tol or np.max(np.abs(step)) < 1e-7:
+        if (-slope < tol and np.max(np.abs(step)) <= step_tol) or np.max(np.abs(step)) < 1e-7:
             converged, message = True, "Newton decrement below tolerance"
             break
         t, accepted = 1.0, None
@@ -179,14 +183,13 @@ def newton_search(obj: Any, phi0: np.ndarray, lower: np.ndarray, upper: np.ndarr
         scaled = float(np.max(np.abs(step))) if len(step) else 0.0
     except ValueError:
         scaled = float("nan")
-    warnings = [] if converged else [
-        f"the field's parameters did not converge: {message} "
-        f"(gradient {np.array2string(ev.grad, precision=3)})"]
+    # whether the answer is claimed (bounds probed, curvature checked, lme4's scaled
+    # gradient) is decided by the optimiser's checks, as for every other search
     summary = OptSummary(method="Newton (average information)", x=ev.phi.copy(), fun=ev.f,
                          converged=converged, iterations=iterations, n_evals=len(log),
                          gradient=ev.grad.copy(), scaled_gradient=scaled, message=message,
-                         boundary=boundary(ev.phi) if boundary else [], warnings=warnings,
-                         settings=dict(newton=True, max_iter=max_iter, tol=tol,
+                         boundary=boundary(ev.phi) if boundary else [],
+                         settings=dict(newton=True, max_iter=max_iter, tol=tol, step_tol=step_tol,
                                        max_step=MAX_STEP, secant_below=SECANT_BELOW),
                          trace=log, log=[_describe(i, e) for i, e in enumerate(log)])
     return summary, ev
@@ -213,6 +216,10 @@ def observed_hessian(obj: Any, ev: Evaluation, h: float = 2e-3
     (so that profiling ``l`` out gives ``H`` back). Standard errors use ``2 H^-1`` (observed
     information), as glmer and glmmTMB do.
     """
+    cached = getattr(obj, "observed", None)
+    if cached is not None and cached.ev is ev:  # the optimiser's curvature check made it
+        return cached.hessian, cached.hessian_full
+    evals, facts = obj.n_evals, obj.n_factorizations
     k = len(ev.phi)
     tol = obj.inner_tol
     obj.inner_tol = min(tol, 1e-8)  # the differences need gradients to more digits
@@ -230,11 +237,26 @@ def observed_hessian(obj: Any, ev: Evaluation, h: float = 2e-3
     H = np.column_stack([cols[j] for j in range(k)])
     H = 0.5 * (H + H.T)
     if not obj.gaussian:
-        return H, H
-    cross = -np.asarray(ev.quad) / ev.scale
-    full = np.empty((k + 1, k + 1))
-    full[:k, :k] = H + np.outer(cross, cross) / ev.dof
-    full[:k, k] = full[k, :k] = cross
-    full[k, k] = ev.dof
+        full = H
+    else:
+        cross = -np.asarray(ev.quad) / ev.scale
+        full = np.empty((k + 1, k + 1))
+        full[:k, :k] = H + np.outer(cross, cross) / ev.dof
+        full[:k, k] = full[k, :k] = cross
+        full[k, k] = ev.dof
+    obj.observed = ObservedHessian(ev, H, full, obj.n_evals - evals,
+                                   obj.n_factorizations - facts)
     return H, full
+
+
+@dataclass(frozen=True)
+class ObservedHessian:
+    """:func:`observed_hessian` at one evaluation and what it cost (kept on the objective:
+    the optimiser's curvature check computes it, the fit's standard errors reuse it)."""
+
+    ev: Evaluation
+    hessian: np.ndarray
+    hessian_full: np.ndarray
+    evaluations: int
+    factorizations: int
 

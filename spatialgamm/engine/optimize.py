@@ -125,8 +125,10 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray | Plan,
     ``newton=True`` takes damped Newton steps with the objective's average-information
     matrix instead (:func:`.newton.newton_search`; ``f`` then provides ``evaluate(phi,
     start)`` with exact gradients, as :class:`.precform.FieldObjective`): a handful of
-    evaluations where each costs a sparse factorisation. The summary records the settings
-    of either search (``settings``) and its log.
+    evaluations where each costs a sparse factorisation. Its answer goes through the same
+    checks (bounds probed, negative curvature of the observed Hessian, restarts, lme4's
+    scaled gradient). The summary records the settings of either search (``settings``) and
+    its log.
 
     Examples
     --------
@@ -149,7 +151,8 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray | Plan,
         np.asarray(lower, dtype=float), np.asarray(upper, dtype=float))
     lower, upper = space.lower, space.upper
     if newton:
-        return newton_search(f, x0, lower, upper, boundary)[0]
+        return _newton_claimed(f, np.asarray(x0, dtype=float), space, boundary,
+                               check_hessian, max_restarts, scaled_tol)
     settings = dict(gtol=gtol, maxiter=maxiter, check_hessian=check_hessian, polish=polish,
                     fd_eps=fd_eps, scaled_tol=scaled_tol, gradient=fg is not None,
                     max_restarts=max_restarts, extra_starts=len(extra_starts))
@@ -180,6 +183,98 @@ def optimize(f: Callable[[np.ndarray], float], x0: np.ndarray | Plan,
     summary = OptSummary(method, x, fun, bool(ok), int(nit), counted.n, g, scaled, msg,
                          boundary=boundary(x) if boundary else [], log=log, settings=settings)
     return finish_summary(summary, bool(ok), msg, scaled_tol)
+
+
+def _newton_claimed(obj: Any, x0: np.ndarray, space: ParameterSpace,
+                    boundary: Callable[[np.ndarray], list[str]] | None, check_hessian: bool,
+                    max_restarts: int, scaled_tol: float) -> OptSummary:
+    """The Newton option, its answer checked as :func:`_check_claim` checks L-BFGS-B's:
+    on a bound the criterion is probed into the interior; inside, the observed Hessian
+    (:func:`.newton.observed_hessian`, kept for the fit's standard errors) must have no
+    negative curvature; a lower point found either way restarts the search (at most
+    ``max_restarts`` times); lme4's scaled gradient decides convergence
+    (:func:`finish_summary`). The probes evaluate ``obj(phi)``, warm-started at the mode."""
+    from .newton import observed_hessian
+    lower, upper = space.lower, space.upper
+    x0 = np.clip(x0, lower, upper)
+    summary, ev = newton_search(obj, x0, lower, upper, boundary, step_tol=scaled_tol)
+    counted = _Counted(obj, None)
+    log, trace = list(summary.log), list(summary.trace)
+    iterations, n_evals = summary.iterations, summary.n_evals
+    H = None
+    for attempt in range(max_restarts + 1):
+        probe = _probe_bounds(counted, ev.phi, ev.f, space, x0)
+        if probe is None:
+            H, down = None, None
+            free = _free(ev.phi, ev.grad, space)
+            if check_hessian and np.any(free):
+                try:
+                    H = observed_hessian(obj, ev)[0]
+                except (*obj.failures, RuntimeError):
+                    log.append("the observed Hessian could not be computed at the optimum")
+                if H is not None and np.all(np.isfinite(H)):
+                    down = _negative_direction(H[np.ix_(free, free)], free)
+            probe = None if down is None else _probe_direction(counted, ev.phi, ev.f, space,
+                                                               down)
+            if probe is None:
+                if down is not None:
+                    log.append("the Hessian at the optimum is not positive definite, and "
+                               "no lower point was found along its negative curvature")
+                elif H is not None:
+                    log.append("checked: no lower point into the interior from a bound; "
+                               "the observed Hessian is positive definite")
+                break
+            why = "at a stationary point that is not a minimum"
+        else:
+            why = f"on the bound of parameter(s) {probe[2]}"
+        if attempt == max_restarts:
+            log.append(f"stopped {why} with lower values nearby after {max_restarts} "
+                       "restarts")
+            break
+        log.append(f"stopped {why} at {ev.f:.10g}, but the objective is lower nearby "
+                   f"({probe[1]:.10g}): restart {attempt + 1} from there")
+        summary, ev = newton_search(obj, probe[0], lower, upper, boundary,
+                                    step_tol=scaled_tol)
+        log += summary.log
+        trace += summary.trace
+        iterations += summary.iterations
+        n_evals += summary.n_evals
+    free = _free(ev.phi, ev.grad, space)
+    scaled = summary.scaled_gradient
+    if H is not None and np.any(free):
+        Hf = H[np.ix_(free, free)]
+        scaled = scaled_gradient(Hf, ev.grad[free])
+        if scaled > scaled_tol:  # the L-BFGS path's polish: one step with the observed H
+            ev, scaled, note = _newton_polish(obj, ev, Hf, free, space, scaled)
+            counted.n += 1
+            log.append(note)
+    summary = replace(summary, iterations=iterations, n_evals=n_evals + counted.n,
+                      scaled_gradient=scaled, log=log, trace=trace,
+                      settings=dict(summary.settings, check_hessian=check_hessian,
+                                    max_restarts=max_restarts, scaled_tol=scaled_tol))
+    return finish_summary(summary, summary.converged, summary.message, scaled_tol)
+
+
+def _newton_polish(obj: Any, ev: Any, Hf: np.ndarray, free: np.ndarray,
+                   space: ParameterSpace, scaled: float) -> tuple[Any, float, str]:
+    """One Newton step with the observed Hessian (free coordinates), kept when the
+    criterion falls; lme4's scaled gradient there with the same Hessian (as
+    :func:`_polish_with_gradient`)."""
+    from .newton import predict_start
+    phi = ev.phi.copy()
+    phi[free] = np.clip(phi[free] - np.linalg.solve(Hf, ev.grad[free]),
+                        space.lower[free], space.upper[free])
+    try:
+        new = obj.evaluate(phi, predict_start(ev, phi))
+    except obj.failures:
+        return ev, scaled, "a Newton step with the observed Hessian could not be evaluated"
+    if not new.f < ev.f:
+        return ev, scaled, (f"a Newton step with the observed Hessian did not lower the "
+                            f"criterion (scaled gradient {scaled:.3g})")
+    obj.remember(new)
+    after = scaled_gradient(Hf, new.grad[free])
+    return new, after, (f"scaled gradient {scaled:.3g} after the Newton search; one step "
+                        f"with the observed Hessian: {after:.3g}")
 
 
 def _check_claim(counted: _Counted, x: np.ndarray, fun: float, space: ParameterSpace,

@@ -80,14 +80,28 @@ class PLSSolver:
     blocks : bool
         Allow the block-diagonal path (:class:`~.linalg.BlockFactor`) when A has that
         structure (used by the Gaussian objective; PIRLS keeps the dense / sparse paths).
+    fixed_pattern : bool, optional
+        Store A on one fixed pattern refilled from index maps (:class:`FixedPatternPLS`):
+        by default (None) when :meth:`FixedPatternPLS.applies` to the system and A is
+        sparse; False forces the general sparse products (to check that they agree).
+
+    The storage chosen is :attr:`storage`: ``"blocks"``, ``"dense"``, ``"diagonal"``,
+    ``"fixed-pattern"`` or ``"sparse"``.
     """
 
-    def __init__(self, system: LatentSystem, X: np.ndarray, blocks: bool = True):
+    def __init__(self, system: LatentSystem, X: np.ndarray, blocks: bool = True,
+                 fixed_pattern: bool | None = None):
         self.system = system
         self.X = X
         self.p = X.shape[1]
         q = system.q
         self.q = q
+        self.fixed: FixedPatternPLS | None = None
+        if fixed_pattern is not False and FixedPatternPLS.applies(system):
+            fixed = FixedPatternPLS(X, system.Z, _precision_pattern(system))
+            if fixed.backend != "dense" or fixed_pattern:
+                self._init_fixed(fixed)
+                return
         ZtZ_pattern = (system.Z.T @ system.Z).tocsc()
         # Z'Z diagonal (each row of Z in one column: site/level indicators): Z'WZ is then a
         # vector and A = (D^1/2 Lambda)'(D^1/2 Lambda) + P is one symmetric rank-k update
@@ -140,6 +154,18 @@ class PLSSolver:
         nq = system.n * q
         dense_Z = q > 0 and system.Z.nnz > 0.3 * nq and nq <= 50_000_000  # e.g. GP smooth bases
         self.Zd = system.Z.toarray() if (dense_Z or (self.dense and nq <= 200_000)) else None
+        self.storage = ("blocks" if self.backend == "blocks" else "dense" if self.dense
+                        else "diagonal" if self.diagonal else "sparse")
+
+    def _init_fixed(self, fixed: FixedPatternPLS) -> None:
+        """The fixed-pattern storage: A = Z'WZ + P refilled on ``fixed``'s pattern, factored
+        by ``fixed``'s factor (one symbolic analysis, done there)."""
+        self.fixed, self.storage = fixed, "fixed-pattern"
+        self.backend, self.factor = fixed.backend, fixed.factor
+        self.dense = self.backend == "dense"
+        self.ztz_diagonal = self.diagonal = self.lam_diagonal = False
+        self.lam_lower = True
+        self.Zd = None
 
     def _setup_blocks(self, perm: np.ndarray, k: int) -> None:
         """Index maps of the block path: for every pair of non-zeros in a row of Z, and for
@@ -176,6 +202,13 @@ class PLSSolver:
     # -- cross products --------------------------------------------------------------
     def cross_products(self, z: np.ndarray, w: np.ndarray) -> CrossProducts:
         Z, X = self.system.Z, self.X
+        if self.fixed is not None:  # Z'WZ refilled on A's pattern (no sparse product)
+            Xw, wz = X * w[:, None], w * z
+            ZtZ = self.fixed.weighted_ztz(w)
+            return CrossProducts(ZtZ=ZtZ.toarray() if self.dense else ZtZ,
+                                 ZtX=np.asarray(self.fixed.Zt @ Xw), XtX=X.T @ Xw,
+                                 Zty=np.asarray(self.fixed.Zt @ wz).ravel(), Xty=Xw.T @ z,
+                                 yty=float(z @ wz))
         if self.backend == "blocks":
             # Z'WZ block by block from the fixed pairs of non-zeros (no sparse product)
             G, k = self._G, self._k
@@ -232,7 +265,10 @@ class PLSSolver:
         P, logdet_P = sysm.precision(phi)
         q, p = self.q, (0 if beta_fixed else self.p)
         if q:
-            if self.backend == "blocks":
+            if self.fixed is not None:  # Lambda = I: A = Z'WZ + P on the fixed pattern
+                Lam = sysm.Lambda(phi)
+                A = self.fixed.refill(cp.ZtZ, P)
+            elif self.backend == "blocks":
                 # every term on one grouping factor: A = Lambda' Z'WZ Lambda + I is
                 # block-diagonal, one small block per level, factored as a batch
                 Lb = self._lambda_blocks(phi)
@@ -398,6 +434,44 @@ class FixedPatternPLS:
         self._sel_keys = None
         self._row_pairs = (pa, pb)
 
+    @staticmethod
+    def applies(system: LatentSystem, max_row: int = 16) -> bool:
+        """Whether a system suits this storage: every block a precision block given as a
+        pencil (``Lambda = I`` and one pattern of ``P`` for every ``phi``), observed through
+        sparse rows (at most ``max_row`` non-zeros: a projector has three)."""
+        if system.q == 0 or not all(b.kind == "precision" and k in system.priors
+                                    for k, b in enumerate(system.blocks)):
+            return False
+        Z = sp.csr_matrix(system.Z)
+        return bool(np.diff(Z.indptr).max(initial=0) <= max_row)
+
+    def weighted_ztz(self, w: np.ndarray) -> sp.csc_matrix:
+        """``Z'WZ`` stored on A's pattern (zeros where only ``Q`` has entries)."""
+        data = np.bincount(self._pair_pos, weights=self._pair_val * w[self._pair_row],
+                           minlength=len(self._keys))
+        return sp.csc_matrix((data, self._A_pattern.indices, self._A_pattern.indptr),
+                             shape=(self.q, self.q))
+
+    def refill(self, ztz: sp.csc_matrix | np.ndarray, Q: sp.csc_matrix
+               ) -> sp.csc_matrix | np.ndarray:
+        """``A = Z'WZ + Q`` from :meth:`weighted_ztz` (dense when the factor is)."""
+        if isinstance(ztz, np.ndarray):
+            return ztz + Q.toarray()
+        A = ztz.copy()
+        np.add.at(A.data, self._q_positions(Q), Q.data)
+        return A
+
+    def _q_positions(self, Q: sp.csc_matrix) -> np.ndarray:
+        """Where Q's stored values go in A's data (the maps fixed here when Q keeps the
+        pattern it was analysed with, as a pencil's does)."""
+        Q = sp.csc_matrix(Q)
+        if np.array_equal(Q.indptr, self._q_indptr) and np.array_equal(Q.indices,
+                                                                       self._q_indices):
+            return self._q_pos
+        Q.sort_indices()
+        cols = np.repeat(np.arange(self.q), np.diff(Q.indptr)).astype(np.int64)
+        return self._locate(cols * self.q + Q.indices)
+
     def _locate(self, keys: np.ndarray) -> np.ndarray:
         pos = np.searchsorted(self._keys, keys)
         if np.any(self._keys[np.minimum(pos, len(self._keys) - 1)] != keys):
@@ -442,6 +516,14 @@ class FixedPatternPLS:
         a = np.asarray(s.factor.solve(ru)).reshape(ru.shape)
         xb = sla.cho_solve((s.R, False), rb - s.C.T @ ru, check_finite=False)
         return xb, a - s.C @ xb
+
+
+def _precision_pattern(system: LatentSystem) -> sp.csc_matrix:
+    """The fixed pattern of the global ``P`` of a system of pencil blocks (no factorisation:
+    the pencils' own patterns, in :meth:`LatentSystem.precision`'s block order)."""
+    P = sp.block_diag([b.pencil.pattern for b in system.blocks], format="csc")
+    P.sort_indices()
+    return P
 
 
 def _block_structure(A0: sp.spmatrix, ZtZ: sp.spmatrix, system: LatentSystem,

@@ -40,7 +40,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from ..families import Family
-from .laplace import PIRLSError
+from .glm import PIRLSError, glm_irls, halve_step
 from .linalg import NotPositiveDefinite
 from .pls import FixedPatternPLS, LatentSolve
 from .posterior import SparsePosterior
@@ -116,6 +116,8 @@ class FieldObjective:
         self._optimum: Evaluation | None = None
         self._last: Evaluation | None = None
         self._anchor: tuple[np.ndarray, np.ndarray] | None = None
+        #: the observed Hessian at the optimum (:func:`.newton.observed_hessian`)
+        self.observed: Any = None
 
     #: what an evaluation raises where the model cannot be evaluated (the optimiser then
     #: steps back; the first is raised when even the start fails)
@@ -176,20 +178,10 @@ class FieldObjective:
         return float(np.sum(self.family.dev_resids(self.y, mu, self.wt))) + float(u @ (Q @ u))
 
     def glm_start(self) -> tuple[np.ndarray, np.ndarray]:
-        """Fixed effects of the model without the field (IRLS on p columns: no sparse work)."""
-        fam, X = self.family, self.X
-        eta = fam.link.linkfun(fam.initialize(self.y, self.wt))
-        beta = np.zeros(self.p)
-        for _ in range(50):
-            z, w = fam.working(self.y, eta, self.wt)
-            Xw = X * w[:, None]
-            beta_new = np.linalg.lstsq(X.T @ Xw, Xw.T @ (z - self.offset), rcond=None)[0]
-            eta_new = self.offset + X @ beta_new
-            done = np.max(np.abs(beta_new - beta)) < 1e-8 * (1 + np.max(np.abs(beta_new)))
-            beta, eta = beta_new, eta_new
-            if done:
-                break
-        return beta, np.zeros(self.q)
+        """Fixed effects of the model without the field (the engine's GLM IRLS on p
+        columns: no sparse work)."""
+        fit = glm_irls(self.X, self.y, self.family, self.wt, self.offset)
+        return fit.beta, np.zeros(self.q)
 
     def _mode(self, prior, beta: np.ndarray, u: np.ndarray):
         """Penalised IRLS (Newton for canonical links) from ``(beta, u)``.
@@ -212,18 +204,10 @@ class FieldObjective:
             dec = float(np.sum(w * dM * dM) + du @ (Q @ du))
             if dec < self.inner_tol:
                 return s, w, eta, dM, it
-            t = 1.0
-            while True:
-                eta_t = eta + t * dM
-                if fam.link.valid_eta(eta_t):
-                    u_t = u + t * du
-                    pen_t = self._penalised(eta_t, u_t, Q)
-                    if np.isfinite(pen_t) and pen_t <= pen + 1e-12 * abs(pen):
-                        break
-                t /= 2
-                if t < 1e-10:
-                    raise PIRLSError("penalised IRLS could not reduce the penalised deviance")
-            beta, u, eta, pen = beta + t * db, u_t, eta_t, pen_t
+            # the engine's step halving (lme4's rule), shared with the Laplace form's PIRLS
+            st = halve_step(fam, self.y, self.wt, 1.0, eta, eta + dM, u, s.u, pen,
+                            lambda v: float(v @ (Q @ v)), max_halvings=34)
+            beta, u, eta, pen = beta + st.t * db, st.u, st.eta, st.objective
         raise PIRLSError(f"penalised IRLS did not converge in {self.max_inner} iterations")
 
     # -- evaluation ------------------------------------------------------------------------

@@ -44,12 +44,14 @@ class USpaceSolver:
     # -- the exact gradient --------------------------------------------------------------
     @property
     def has_gradient(self) -> bool:
-        """Exact gradients need covariance factors only (no precision blocks) and rows of
-        ``Z Lambda`` with few non-zeros (grouping factors, as lme4's bars). Smooth bases,
+        """Exact gradients need covariance factors or precision blocks given as a pencil
+        (spde(): ``dP`` sparse on ``A``'s pattern) and rows of ``Z Lambda`` with few
+        non-zeros (grouping factors, as lme4's bars; a mesh projector). Smooth bases,
         whose rows are dense, are left to finite differences: there the gradient's
         products over the rows cost as much as several evaluations."""
         sysm = self.system
-        if sysm.q == 0 or sysm.has_precision:
+        if sysm.q == 0 or any(b.kind == "precision" and k not in sysm.priors
+                              for k, b in enumerate(sysm.blocks)):
             return False
         R = (sysm.Z @ sysm.lambda_pattern).tocsr()
         return int(np.diff(R.indptr).max(initial=0)) <= 16
@@ -114,6 +116,9 @@ class USpaceSolver:
                            cR)
         grads = []
         for j in range(sysm.n_phi):
+            if not J[:, j].any():  # a precision block's parameter: Lambda does not move
+                grads.append(0.0)
+                continue
             Lj = sp.csc_matrix((J[:, j], tmpl.indices, tmpl.indptr), shape=tmpl.shape)
             Lju = np.asarray(Lj @ u).ravel()
             DLju = np.asarray(Dm @ Lju).ravel()
@@ -122,8 +127,8 @@ class USpaceSolver:
                 Mj.data @ _entries(Ainv, Mj.row, Mj.col))
             rj = np.asarray(Lj.T @ Zg).ravel() - np.asarray(Lam.T @ DLju).ravel()
             grads.append(g + _moving_mode_term(t, Lj, Lju, rj))
-        return _with_beta_gradient(t, np.array(grads), beta_fixed, X, score)
-
+        grads = _add_precision_terms(sysm, phi, u, Ainv, t, np.array(grads))
+        return _with_beta_gradient(t, grads, beta_fixed, X, score)
 
     def _gradient_dense(self, phi: np.ndarray, step: PLSResult, w: np.ndarray,
                         score: np.ndarray, dw: np.ndarray, X: np.ndarray, beta_fixed: bool,
@@ -162,13 +167,17 @@ class USpaceSolver:
                            cR)
         grads = []
         for j in range(sysm.n_phi):
+            if not J[:, j].any():  # a precision block's parameter: Lambda does not move
+                grads.append(0.0)
+                continue
             Lj = np.zeros((sysm.q, sysm.q))
             Lj[sysm.lam_rows, sysm.lam_cols] = J[:, j]
             Lju = Lj @ u
             g = -2.0 * float(Zg @ Lju) + 2.0 * float(np.sum((LtD @ Lj) * Ainv))
             rj = Lj.T @ Zg - LtD @ Lju
             grads.append(g + _moving_mode_term(t, Lj, Lju, rj))
-        return _with_beta_gradient(t, np.array(grads), beta_fixed, X, score)
+        grads = _add_precision_terms(sysm, phi, u, Ainv, t, np.array(grads))
+        return _with_beta_gradient(t, grads, beta_fixed, X, score)
 
 
 @dataclass
@@ -202,6 +211,34 @@ def _moving_mode_term(t: _GradientTerms, Lj, Lju: np.ndarray, rj: np.ndarray) ->
     else:
         du = t.fac.solve(rj)
     return g + float(t.Zc @ Lju) + float(t.cR @ du)
+
+
+def _add_precision_terms(sysm: LatentSystem, phi: np.ndarray, u: np.ndarray, Ainv,
+                         t: _GradientTerms, grads: np.ndarray) -> np.ndarray:
+    """Gradient components of pencil precision blocks (``Lambda = I``, ``P_k(phi_k)``), as
+    the Gaussian form's: the explicit ``u' dP u + tr(A^-1 dP) - d log|P|`` (``A^-1`` on
+    ``dP``'s pattern, which ``A`` holds: the selected inverse), the REML term
+    ``tr(H^-1 Q' dP Q)`` (``dH = Q' dP Q``, ``Q = A^-1 B``) and the moving mode,
+    ``A du + B dbeta = -dP u`` (the stationarity ``Lambda'Z'g = P u`` differentiated)."""
+    q = len(u)
+    zero = sp.csc_matrix((q, q))
+    for k, b in enumerate(sysm.blocks):
+        if b.kind != "precision" or b.n_phi == 0:
+            continue
+        cs, ps = sysm.col_slices[k], sysm.layout.slices[k]
+        uk = u[cs]
+        for j, (dP, _, dlogdet) in enumerate(sysm.precision_derivatives(k, phi[ps])):
+            coo = sp.coo_matrix(dP)
+            dPu = np.asarray(dP @ uk).ravel()
+            g = float(uk @ dPu) - dlogdet + float(
+                coo.data @ _entries(Ainv, coo.row + cs.start, coo.col + cs.start))
+            if t.reml:
+                Qk = t.Q[cs]
+                g += float(np.sum(t.Hinv * (Qk.T @ np.asarray(dP @ Qk))))
+            rj = np.zeros(q)
+            rj[cs] = -dPu
+            grads[ps.start + j] += g + _moving_mode_term(t, zero, np.zeros(q), rj)
+    return grads
 
 
 def _with_beta_gradient(t: _GradientTerms, grads: np.ndarray, beta_fixed: bool,

@@ -71,9 +71,13 @@ def _field_state(spec: ModelSpec, obj: FieldObjective, info: OptSummary) -> FitS
     post = obj.posterior(ev.phi)
     fam, system = spec.family, obj.system
     method = "REML" if obj.reml else ("ML" if obj.gaussian else "Laplace")
+    hess_evals, hess_facts = obj.n_evals - n_evals, 0
+    if obj.observed is not None and obj.observed.ev is ev:  # made by the optimiser's check
+        hess_evals, hess_facts = obj.observed.evaluations, obj.observed.factorizations
     report = {"path": "sparse Newton (average information)", "evaluations": info.n_evals,
-              "hessian_evaluations": obj.n_evals - n_evals, "iterations": info.iterations,
-              "factorizations": obj.n_factorizations, "factorizations_optimiser": n_opt,
+              "hessian_evaluations": hess_evals, "iterations": info.iterations,
+              "factorizations": obj.n_factorizations,
+              "factorizations_optimiser": n_opt - hess_facts,
               "prior_factorizations": system.prior_factorizations, "ai": ev.ai,
               "ai_full": ev.ai_full, "hessian": hess, "hessian_full": hess_full,
               "log": info.trace, "mesh_nodes": spec.blocks[0].q}
