@@ -160,6 +160,7 @@ class EngineAdapter:
             self.field = FieldObjective(spec.X, blk.Z, spec.y, spec.offset, spec.weights, fam,
                                         blk.term.prior, blk.term.operator.pattern, reml=True)
             self._start: tuple[np.ndarray, np.ndarray] | None = None
+            self._last: Any = None
         else:
             if self.system.q > MAX_DENSE_Q:
                 raise ModelError(f"inla(): {self.system.q} latent columns exceed the general "
@@ -213,6 +214,7 @@ class EngineAdapter:
             if self.field_path:
                 ev = self.field.evaluate(phi, self._start)
                 self._start = (ev.beta.copy(), ev.u.copy())
+                self._last = ev
                 return -0.5 * ev.f, -0.5 * ev.grad * dphi
             self.lap.scale = scale
             if self.lap.has_gradient:
@@ -230,6 +232,15 @@ class EngineAdapter:
             return -0.5 * f, grad
         except (PIRLSError, NotPositiveDefinite, np.linalg.LinAlgError, FloatingPointError):
             return -np.inf, np.zeros(self.dim)
+
+    def information(self) -> np.ndarray | None:
+        """The engine's Newton matrix at the last evaluation, on theta's scale (Hessian of
+        ``-log p_flat``): the average-information matrix of the sparse field path; None on
+        the general path (the search then runs on gradients alone)."""
+        if not self.field_path or self._last is None:
+            return None
+        _, dphi, _ = self._phi(self._last.phi)
+        return 0.5 * self._last.ai * np.outer(dphi, dphi)
 
     def _flat_at(self, phi: np.ndarray, log_prec: float) -> float:
         self.lap.scale = float(np.exp(-log_prec))
@@ -262,7 +273,7 @@ class EngineAdapter:
         phi, _, scale = self._phi(theta)
         spec = self.spec
         if self.field_path:
-            ev = self.field.evaluate(phi, self._start)
+            ev = self._last  # the evaluation value_and_grad just made at this theta
             sel, C, R = ev.sel, ev.solve.C, ev.solve.R
             beta_hat, u_hat, w = ev.beta, ev.u, ev.w
             lam = np.ones(len(u_hat))

@@ -398,6 +398,13 @@ class InlaFit:
         return None
 
     @property
+    def range(self) -> float:
+        """Posterior median of the range of the model's one spde() field (NaN without one)."""
+        rows = [k for k in self.summary_hyperpar.index if k.startswith("Range for")]
+        return float(self.summary_hyperpar.loc[rows[0], "0.5quant"]) if len(rows) == 1 \
+            else float("nan")
+
+    @property
     def has_offset(self) -> bool:
         return bool(self.spec.offset_exprs) or self.spec.offset_arg is not None or bool(
             np.any(self.spec.offset != 0))
