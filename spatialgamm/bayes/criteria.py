@@ -109,23 +109,26 @@ def dic_waic(lik: ObsLikelihood, means: np.ndarray, variances: np.ndarray,
 
 def _cavity_grid(m: np.ndarray, v: np.ndarray, mc: np.ndarray, vc: np.ndarray, k: int
                  ) -> np.ndarray:
-    """Per-observation nodes covering the cavity and, finely, the posterior (sorted rows)."""
-    a = mc[:, None] + np.sqrt(vc)[:, None] * np.linspace(-9, 9, 2 * k + 1)[None, :]
-    b = m[:, None] + np.sqrt(v)[:, None] * np.linspace(-9, 9, k + 1)[None, :]
-    return np.sort(np.hstack([a, b]), axis=1)
+    """Per-observation uniform nodes covering both the cavity and the posterior (9 SDs).
+
+    The trapezoid rule on a uniform grid is spectrally accurate for smooth, rapidly decaying
+    integrands; ``k`` intervals resolve a likelihood peak down to ~1/50 of the span."""
+    lo = np.minimum(mc - 9 * np.sqrt(vc), m - 9 * np.sqrt(v))
+    hi = np.maximum(mc + 9 * np.sqrt(vc), m + 9 * np.sqrt(v))
+    return lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, k + 1)[None, :]
 
 
 def cpo_pit(lik: ObsLikelihood, means: np.ndarray, variances: np.ndarray,
-            weights: np.ndarray, scales: np.ndarray, chunk: int = 20_000) -> pd.DataFrame:
+            weights: np.ndarray, scales: np.ndarray, chunk: int = 2_000) -> pd.DataFrame:
     """CPO, PIT and failure flags per observation (see the module doc).
 
     At each point the cavity is ``N(m_c, v_c)``: the Gaussian marginal ``N(m, v)`` with
     observation i's Gaussian likelihood approximation (at ``m``) divided out. Then
     ``p(y_i | y_-i, theta) = int N(eta; m_c, v_c) p(y_i | eta) d eta`` and
     ``P(Y_i <= y_i | y_-i, theta) = int N(eta; m_c, v_c) F(y_i | eta) d eta``, by the
-    trapezoid rule on nodes that cover the cavity and resolve the likelihood's peak (a
-    likelihood far narrower than the cavity, e.g. counts in the thousands, is where
-    Gauss-Hermite rules fail). The same rule on every other node checks the first.
+    trapezoid rule on 801 uniform nodes spanning both (a likelihood far narrower than the
+    cavity, e.g. counts in the thousands, is where Gauss-Hermite rules fail). The same rule
+    on every other node checks the first.
     """
     n = means.shape[1]
     log_inv = np.full(n, -np.inf)
@@ -142,7 +145,7 @@ def cpo_pit(lik: ObsLikelihood, means: np.ndarray, variances: np.ndarray,
             bad[sl] |= prec_c <= 1e-10 / v
             vc = 1.0 / np.maximum(prec_c, 1e-10 / v)
             mc = (m / v - b - W * m) * vc
-            eta = _cavity_grid(m, v, mc, vc, 100)
+            eta = _cavity_grid(m, v, mc, vc, 800)
             lc = -0.5 * (eta - mc[:, None]) ** 2 / vc[:, None] - 0.5 * np.log(2 * np.pi * vc)[
                 :, None]
             f = np.exp(lc + sub.logpdf(eta, scales[k]))

@@ -242,14 +242,14 @@ class InlaFit:
         self.summary_fitted_values = self._fitted_table()
         scales = np.array([p.scale for p in points])
         self.mlik = None
-        if compute["mlik"] and adapter.dim:
+        if compute["mlik"] and adapter.dim and post.strategy != "fixed":
             from .hyper import ccd_design
             dw = (ccd_design(adapter.dim)[1] if post.strategy == "ccd"
                   else np.ones(len(points)))
             self.mlik = mlik(post.log_post, dw, post.eigval, post.log_post_mode,
                              post.strategy, dz)
-        elif compute["mlik"]:
-            v = float(post.log_post[0])
+        elif compute["mlik"]:  # hyperparameters fixed (or none): log p(y | theta)
+            v = float(points[0].logml)
             self.mlik = {"log marginal-likelihood (integration)": v,
                          "log marginal-likelihood (Gaussian)": v}
         lik = ObsLikelihood(spec.family.name, spec.y, spec.weights)
