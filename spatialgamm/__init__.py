@@ -39,3 +39,8 @@ __all__ += ["DataError", "DataTypeError", "DataWarning", "FormulaError", "ModelE
 from .spatial import predict_raster, to_cog, to_zarr  # noqa: E402
 
 __all__ += ["predict_raster", "to_cog", "to_zarr"]
+
+# Bayesian fits the INLA way (issue 15): sg.inla(formula, data, family=..., priors=...)
+from .bayes import inla  # noqa: E402
+
+__all__ += ["inla"]

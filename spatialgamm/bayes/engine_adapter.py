@@ -257,6 +257,27 @@ class EngineAdapter:
             g[i] = (self.lap(phi + e) - self.lap(phi - e)) / (2 * h)
         return f, g
 
+    def logml(self, theta: np.ndarray) -> float:
+        """``log p(y | theta)`` with the fixed-effects prior, without gradient or covariances
+        (for tabulating the marginal of a single hyperparameter); ``-inf`` on failure."""
+        theta = np.asarray(theta, dtype=float)
+        phi, _, scale = self._phi(theta)
+        self.n_evaluations += 1
+        try:
+            if self.field_path:
+                ev = self.field.evaluate(phi, self._start)
+                value, beta, R, C, u = -0.5 * ev.f, ev.beta, ev.solve.R, ev.solve.C, ev.u
+            else:
+                self.lap.scale = scale
+                mode = self.lap.pirls(phi)
+                value = -0.5 * self.lap.laplace(mode, fixed_beta=False)
+                beta, u = mode.beta, mode.u
+                R = sla.cholesky(np.asarray(mode.pls.XtVX), lower=False)
+                C = np.zeros((len(u), len(beta)))
+        except (PIRLSError, NotPositiveDefinite, np.linalg.LinAlgError, FloatingPointError):
+            return -np.inf
+        return value + self._fixed_prior(beta, u, C, R)[3]
+
     # -- the conditional Gaussian -------------------------------------------------------------
     def laplace_at(self, theta: np.ndarray) -> LaplacePoint:
         """Everything at one ``theta``: marginal likelihood, gradient, conditional posterior.

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ModelError
 from ..model import build_model
 from .criteria import ObsLikelihood, cpo_pit, dic_waic, mlik
 from .engine_adapter import EngineAdapter, LaplacePoint
@@ -188,10 +187,14 @@ def inla(formula: str, data: pd.DataFrame, family: Any = "gaussian", *,
         if ft.shape != (adapter.dim,):
             raise ValueError(f"fixed_theta must have {adapter.dim} values {adapter.names}; got "
                              f"{ft.shape[0]}")
-    post, points = integrate(adapter, plist, int_strategy, f0=f0, dz=dz,
-                             diff_logdens=diff_logdens, fixed_theta=ft)
-    return InlaFit(spec, adapter, post, points, hp, defaults, fprior, cc,
-                   LogPosterior(adapter, plist), dz)
+    from ..engine.threads import blas_threads_for
+
+    # many small factorisations: one BLAS thread below the engine's size threshold
+    with blas_threads_for(adapter.system.q + spec.p):
+        post, points = integrate(adapter, plist, int_strategy, f0=f0, dz=dz,
+                                 diff_logdens=diff_logdens, fixed_theta=ft)
+        return InlaFit(spec, adapter, post, points, hp, defaults, fprior, cc,
+                       LogPosterior(adapter, plist), dz)
 
 
 class InlaFit:
@@ -276,16 +279,15 @@ class InlaFit:
             f0 = post.log_post_mode
             for sgn in (1.0, -1.0):
                 k = 0 if sgn > 0 else 1
-                while k < 40:
-                    z = sgn * 0.25 * k
+                while k < 24:
+                    z = sgn * 0.4 * k
                     t = post.theta_of(np.array([z]))[0]
-                    try:
-                        v = ad.laplace_at(t).logml + lp.prior(t)[0]
-                    except ModelError:
+                    v = ad.logml(t) + lp.prior(t)[0]
+                    if not np.isfinite(v):
                         break
                     zs.append(z)
                     vals.append(v)
-                    if f0 - v > 12:
+                    if f0 - v > 11:
                         break
                     k += 1
             zd = one_dim_draws(np.array(zs), np.array(vals), N_HYPER_DRAWS)[:, None]
