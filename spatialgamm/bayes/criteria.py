@@ -119,14 +119,14 @@ def _cavity_grid(m: np.ndarray, v: np.ndarray, mc: np.ndarray, vc: np.ndarray, k
 
 
 def cpo_pit(lik: ObsLikelihood, means: np.ndarray, variances: np.ndarray,
-            weights: np.ndarray, scales: np.ndarray, chunk: int = 2_000) -> pd.DataFrame:
+            weights: np.ndarray, scales: np.ndarray, chunk: int = 1_000) -> pd.DataFrame:
     """CPO, PIT and failure flags per observation (see the module doc).
 
     At each point the cavity is ``N(m_c, v_c)``: the Gaussian marginal ``N(m, v)`` with
     observation i's Gaussian likelihood approximation (at ``m``) divided out. Then
     ``p(y_i | y_-i, theta) = int N(eta; m_c, v_c) p(y_i | eta) d eta`` and
     ``P(Y_i <= y_i | y_-i, theta) = int N(eta; m_c, v_c) F(y_i | eta) d eta``, by the
-    trapezoid rule on 801 uniform nodes spanning both (a likelihood far narrower than the
+    trapezoid rule on 1601 uniform nodes spanning both (a likelihood far narrower than the
     cavity, e.g. counts in the thousands, is where Gauss-Hermite rules fail). The same rule
     on every other node checks the first.
     """
@@ -145,7 +145,7 @@ def cpo_pit(lik: ObsLikelihood, means: np.ndarray, variances: np.ndarray,
             bad[sl] |= prec_c <= 1e-10 / v
             vc = 1.0 / np.maximum(prec_c, 1e-10 / v)
             mc = (m / v - b - W * m) * vc
-            eta = _cavity_grid(m, v, mc, vc, 800)
+            eta = _cavity_grid(m, v, mc, vc, 1600)
             lc = -0.5 * (eta - mc[:, None]) ** 2 / vc[:, None] - 0.5 * np.log(2 * np.pi * vc)[
                 :, None]
             f = np.exp(lc + sub.logpdf(eta, scales[k]))

@@ -180,7 +180,12 @@ class EngineAdapter:
         th = np.zeros(self.dim)
         for s in self.slots:
             if s.kind == "matern":
-                th[s.index] = self.spec.blocks[s.block].phi_start
+                blk = self.spec.blocks[s.block]
+                th[s.index] = blk.phi_start
+                if self.field_path:  # the plug-in fit's start: the residual variogram
+                    from ..results.assemble_spde import _start
+                    th[s.index] = _start(self.field, self.spec, blk.term, blk.phi_start,
+                                         blk.term.range0_given)
             elif s.kind == "noise":
                 th[s.index] = -np.log(max(float(np.var(self.spec.y)), 1e-12)) + np.log(2.0)
         return th
@@ -208,8 +213,10 @@ class EngineAdapter:
         """``log p_flat(y | theta)`` and its gradient (see the module doc); ``-inf`` where the
         engine fails (PIRLS diverges, a matrix is not positive definite)."""
         theta = np.asarray(theta, dtype=float)
-        self.n_evaluations += 1
         phi, dphi, scale = self._phi(theta)
+        if self.field_path and self._last is not None and np.array_equal(self._last.phi, phi):
+            return -0.5 * self._last.f, -0.5 * self._last.grad * dphi  # just evaluated here
+        self.n_evaluations += 1
         try:
             if self.field_path:
                 ev = self.field.evaluate(phi, self._start)

@@ -363,8 +363,9 @@ class InlaFit:
             m2 += wk * ((mu * mu) @ w)
         tab = pd.DataFrame({"mean": m1, "sd": np.sqrt(np.maximum(m2 - m1 ** 2, 0.0))},
                            index=[f"fitted.Predictor.{i + 1}" for i in range(self.spec.n)])
+        lp = self.summary_linear_predictor
         for p in (0.025, 0.5, 0.975):  # increasing links: quantiles map through
-            tab[f"{p}quant"] = link.linkinv(self._eta.quantile(p))
+            tab[f"{p}quant"] = link.linkinv(lp[f"{p}quant"].to_numpy())
         return tab
 
     # -- the public views -----------------------------------------------------------------------

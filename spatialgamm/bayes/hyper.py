@@ -102,6 +102,8 @@ def newton_mode(lp: LogPosterior, theta0: np.ndarray, maxiter: int = 30) -> np.n
         lam, V = np.linalg.eigh(0.5 * (H + H.T))
         lam = np.maximum(lam, 1e-6 * max(1.0, float(np.max(np.abs(lam)))))
         step = V @ ((V.T @ g) / lam)
+        if float(g @ step) < 1e-4:  # Newton decrement: within 5e-5 of the maximum
+            return theta
         nrm = float(np.max(np.abs(step)))
         if nrm > 2.0:
             step *= 2.0 / nrm
@@ -207,6 +209,7 @@ def integrate(adapter: EngineAdapter, priors: list[tuple[slice, HyperPrior]],
                               adapter.n_evaluations, val)
         return post, [pt]
     mode = find_mode(lp, adapter.theta_start() if theta0 is None else theta0)
+    centre = adapter.laplace_at(mode)  # the search's last evaluation, when it ended here
     H = hessian_at(lp, mode)
     lam, V = np.linalg.eigh(H)
     if np.any(lam <= 0):
@@ -225,8 +228,8 @@ def integrate(adapter: EngineAdapter, priors: list[tuple[slice, HyperPrior]],
         raise ValueError(f"int_strategy must be 'ccd', 'grid' or 'eb'; got {strategy!r}")
     theta = post.theta_of(z)
     points, logp = [], []
-    for t in theta:
-        pt = adapter.laplace_at(t)
+    for k, t in enumerate(theta):
+        pt = centre if k == 0 and strategy != "grid" else adapter.laplace_at(t)
         points.append(pt)
         logp.append(pt.logml + lp.prior(t)[0])
     logp = np.array(logp)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from scipy.interpolate import CubicSpline
+from scipy.special import ndtr
 
 QUANTS = (0.025, 0.5, 0.975)
 COLUMNS = ["mean", "sd", "0.025quant", "0.5quant", "0.975quant", "mode"]
@@ -53,17 +54,21 @@ class GaussianMixture:
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
         s = np.sqrt(np.maximum(self.variances, 1e-300))
-        return self.weights @ stats.norm.cdf((x - self.means) / s)
+        return self.weights @ ndtr((x - self.means) / s)
 
     def sf(self, x: np.ndarray) -> np.ndarray:
         s = np.sqrt(np.maximum(self.variances, 1e-300))
-        return self.weights @ stats.norm.sf((x - self.means) / s)
+        return self.weights @ ndtr((self.means - x) / s)
 
-    def quantile(self, p: float, iters: int = 60) -> np.ndarray:
-        """Vectorised bisection on the mixture CDF."""
-        s = np.sqrt(self.variances)
-        lo = np.min(self.means - 10 * s, axis=0)
-        hi = np.max(self.means + 10 * s, axis=0)
+    def quantile(self, p: float, tol: float = 1e-10) -> np.ndarray:
+        """Vectorised bisection on the mixture CDF, inside the components' own quantiles
+        (the mixture's p-quantile lies between the smallest and largest of them)."""
+        s = np.sqrt(np.maximum(self.variances, 0.0))
+        zp = float(stats.norm.ppf(p))
+        lo = np.min(self.means + zp * s, axis=0)
+        hi = np.max(self.means + zp * s, axis=0)
+        width = float(np.max(hi - lo)) if lo.size else 0.0
+        iters = int(np.ceil(np.log2(max(width, tol) / tol))) + 1
         for _ in range(iters):
             mid = 0.5 * (lo + hi)
             below = self.cdf(mid) < p
