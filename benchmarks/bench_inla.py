@@ -10,8 +10,9 @@
    ~4,900-node mesh of bench_spde.py: ``inla(y ~ spde(sx, sy, mesh=mesh), E=exposure)``,
    once (mesh built outside the timing).
 
-R-INLA cannot be installed on this machine (no CRAN/INLA repository access), so there is no
-same-machine R-INLA column. Published figures for orientation only (other hardware):
+R-INLA is not installed here (``requireNamespace("INLA")`` is FALSE) and cannot be: it is
+not on CRAN nor packaged by Debian, only distributed from its own repository, which this
+machine does not reach. So there is no same-machine R-INLA column. Published figures for orientation only (other hardware):
 Rue et al. (2009, JRSS-B 71, sec. 5) report INLA fits of spatial Poisson/binomial models in
 seconds where MCMC took hours; Lindgren & Rue (2015, J. Stat. Softw. 63(19)) fit SPDE models
 with meshes of a few thousand nodes in seconds to a minute.
