@@ -1,0 +1,442 @@
+"""``inla()``: the front door, and :class:`InlaFit`, the result it returns.
+
+Why a separate front door (``sg.inla``) rather than ``sg.fit(..., bayes=True)``: the answer
+is a different kind of object (posterior marginals integrated over the hyperparameters, not a
+point estimate with standard errors), it needs arguments ``fit`` has no use for (priors,
+``control_compute``, the integration strategy), and R users know this call from R-INLA
+(``inla(formula, data, family, E=, control.compute=)``). The formula is the package's own
+(``spde(x, y, mesh=mesh)`` for the field, ``(1 | g)`` for iid effects), so a model is
+written once and fitted either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..model import build_model
+from .criteria import ObsLikelihood, cpo_pit, dic_waic, mlik
+from .engine_adapter import EngineAdapter, LaplacePoint
+from .hyper import LogPosterior, ThetaPosterior, integrate
+from .marginals import (
+    COLUMNS,
+    GaussianMixture,
+    SampledMarginal,
+    one_dim_draws,
+    split_normal_draws,
+)
+from .priors import (
+    FixedEffectsPrior,
+    HyperPrior,
+    LogGamma,
+    PCMatern,
+    as_sd_prior,
+    prior_summary,
+)
+
+COMPUTE_KEYS = ("dic", "waic", "cpo", "mlik", "config")
+N_HYPER_DRAWS = 100_000
+
+
+def _default_matern(term: Any) -> PCMatern:
+    nodes = term.mesh.nodes
+    diameter = float(np.hypot(*(nodes.max(axis=0) - nodes.min(axis=0))))
+    return PCMatern(prior_range=(diameter / 10.0, 0.05), prior_sigma=(1.0, 0.05))
+
+
+def _resolve_priors(adapter: EngineAdapter, priors: Mapping[str, Any] | None,
+                    prior_range: Any, prior_sigma: Any) -> tuple[dict[str, HyperPrior],
+                                                               set[str]]:
+    given = dict(priors or {})
+    out: dict[str, HyperPrior] = {}
+    defaults: set[str] = set()
+    spde_slots = [s for s in adapter.slots if s.kind == "matern"]
+    if (prior_range is not None or prior_sigma is not None) and len(spde_slots) != 1:
+        raise ValueError("prior_range= / prior_sigma= need exactly one spde() field in the "
+                         f"model; it has {len(spde_slots)} (use priors={{term: PCMatern(...)}})")
+    for s in adapter.slots:
+        key = s.term
+        spec = given.pop(key, None)
+        if s.kind == "noise" and spec is None:
+            spec = given.pop("gaussian", None)
+        if s.kind == "matern":
+            if spec is None and (prior_range is not None or prior_sigma is not None):
+                if prior_range is None or prior_sigma is None:
+                    raise ValueError("give both prior_range=(r0, p) and prior_sigma=(s0, p)")
+                spec = PCMatern(prior_range, prior_sigma)
+            if spec is None:
+                spec = _default_matern(adapter.spec.blocks[s.block].term)
+                defaults.add(key)
+            elif isinstance(spec, Mapping):
+                spec = PCMatern(spec["prior_range"], spec["prior_sigma"])
+            if not isinstance(spec, PCMatern):
+                raise ValueError(f"priors[{key!r}]: an spde() field takes PCMatern(prior_range="
+                                 f"(r0, p), prior_sigma=(s0, p)); got {spec!r}")
+            out[key] = spec
+        else:
+            if spec is None:
+                spec = LogGamma(1.0, 5e-5)
+                defaults.add(key)
+            out[key] = as_sd_prior(spec, key)
+    if given:
+        raise ValueError(f"priors: unknown term(s) {sorted(given)}; the model's hyperparameter "
+                         f"terms are {[s.term for s in adapter.slots]}")
+    return out, defaults
+
+
+def _check_compute(control_compute: Mapping[str, bool] | None) -> dict[str, bool]:
+    cc = {"dic": False, "waic": False, "cpo": False, "mlik": True, "config": False}
+    for k, v in dict(control_compute or {}).items():
+        if k not in COMPUTE_KEYS:
+            raise ValueError(f"control_compute: unknown key {k!r}; known: {list(COMPUTE_KEYS)}")
+        if not isinstance(v, (bool, np.bool_)):
+            raise ValueError(f"control_compute[{k!r}] must be True or False; got {v!r}")
+        cc[k] = bool(v)
+    return cc
+
+
+def inla(formula: str, data: pd.DataFrame, family: Any = "gaussian", *,
+         priors: Mapping[str, Any] | None = None, fixed: FixedEffectsPrior | None = None,
+         prior_range: tuple[float, float] | None = None,
+         prior_sigma: tuple[float, float] | None = None,
+         control_compute: Mapping[str, bool] | None = None, int_strategy: str = "ccd",
+         E: Any = None, offset: Any = None, weights: Any = None, na_action: str = "omit",
+         fixed_theta: Any = None, f0: float = 1.1, dz: float = 0.75,
+         diff_logdens: float = 6.0) -> InlaFit:
+    """Bayesian fit the INLA way: Laplace approximations integrated over the hyperparameters.
+
+    Parameters
+    ----------
+    formula : str
+        The package's formula: fixed effects, scalar random intercepts ``(1 | g)`` (iid,
+        hyperparameter: log precision) and ``spde(x, y, mesh=mesh, alpha=...)`` fields
+        (hyperparameters: log range, log sigma); ``offset(...)`` terms.
+    data : DataFrame
+    family : {'gaussian', 'poisson', 'binomial'}
+        Canonical links (identity, log, logit). Gaussian observations add their log
+        precision to the hyperparameters.
+    priors : dict, optional
+        Term name (as the model labels it, e.g. ``'(1 | g)'``, ``'spde(cX, cY)'``,
+        ``'gaussian'`` for the observations) -> prior (:class:`LogGamma`, :class:`PCPrec`,
+        :class:`HalfNormal`, :class:`HalfT`, :class:`PCMatern`, or a tuple such as
+        ``('pc.prec', 1, 0.01)``). Unnamed terms get INLA's defaults (module
+        :mod:`~spatialgamm.bayes.priors`).
+    fixed : FixedEffectsPrior, optional
+        Default: INLA's ``N(0, precision 0.001)``, flat intercept.
+    prior_range, prior_sigma : (float, float), optional
+        PC prior of the one spde() field: ``P(range < r0) = p``, ``P(sigma > s0) = p``.
+    control_compute : dict, optional
+        INLA's ``control.compute``: ``dic``, ``waic``, ``cpo`` (CPO and PIT), ``mlik``
+        (default True).
+    int_strategy : {'ccd', 'grid', 'eb'}
+        Integration over the hyperparameters (:mod:`~spatialgamm.bayes.hyper`).
+    E : array or column name, optional
+        Poisson exposure (INLA's ``E``): adds ``offset(log(E))``.
+    offset, weights : optional
+        As :func:`spatialgamm.fit` (binomial ``weights`` are trials).
+    na_action : {'omit', 'fail'}
+    fixed_theta : array, optional
+        Hold the hyperparameters at these internal values (no integration).
+    f0, dz, diff_logdens : float
+        CCD radius factor; grid step and cut-off (INLA's defaults).
+
+    Returns
+    -------
+    InlaFit
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, spatialgamm as sg
+    >>> rng = np.random.default_rng(0)
+    >>> d = pd.DataFrame({"y": rng.normal(1.0, 2.0, 40)})
+    >>> m = sg.inla("y ~ 1", d)
+    >>> round(float(m.summary_fixed.loc["(Intercept)", "mean"]), 2)
+    0.88
+    """
+    from ..api import _caller_env
+
+    cc = _check_compute(control_compute)
+    if int_strategy not in ("ccd", "grid", "eb"):
+        raise ValueError(f"int_strategy must be 'ccd', 'grid' or 'eb'; got {int_strategy!r}")
+    if E is not None:
+        if offset is not None:
+            raise ValueError("give E= (Poisson exposure) or offset=, not both")
+        if isinstance(E, str):
+            if E not in data.columns:
+                raise ValueError(f"E={E!r} is not a column of data")
+            e = data[E].to_numpy(dtype=float)
+        else:
+            e = np.asarray(E, dtype=float).ravel()
+        if e.shape != (len(data),) or not np.all(np.isfinite(e) & (e > 0)):
+            raise ValueError(f"E must be {len(data)} positive finite exposures")
+        offset = np.log(e)
+    spec = build_model(formula, data, family, offset=offset, weights=weights,
+                       na_action=na_action, env=_caller_env())
+    fprior = fixed or FixedEffectsPrior()
+    adapter = EngineAdapter(spec, fprior.precisions(spec.x_names), fprior.means(spec.x_names))
+    hp, defaults = _resolve_priors(adapter, priors, prior_range, prior_sigma)
+    if fixed is None:
+        defaults.add("fixed effects")
+    plist = [(s.index, hp[s.term]) for s in adapter.slots]
+    ft = None
+    if fixed_theta is not None:
+        ft = np.asarray(fixed_theta, dtype=float).ravel()
+        if ft.shape != (adapter.dim,):
+            raise ValueError(f"fixed_theta must have {adapter.dim} values {adapter.names}; got "
+                             f"{ft.shape[0]}")
+    from ..engine.threads import blas_threads_for
+
+    # many small factorisations: one BLAS thread below the engine's size threshold
+    with blas_threads_for(adapter.system.q + spec.p):
+        post, points = integrate(adapter, plist, int_strategy, f0=f0, dz=dz,
+                                 diff_logdens=diff_logdens, fixed_theta=ft)
+        return InlaFit(spec, adapter, post, points, hp, defaults, fprior, cc,
+                       LogPosterior(adapter, plist), dz)
+
+
+class InlaFit:
+    """The result of :func:`inla`: INLA's summaries, marginals, criteria and maps.
+
+    Attributes
+    ----------
+    summary_fixed, summary_hyperpar, summary_hyperpar_internal : DataFrame
+        INLA's tables (``mean, sd, 0.025quant, 0.5quant, 0.975quant, mode``); hyperparameters
+        on the user's scale (precision, range, stdev) and on the internal one.
+    summary_random : dict of DataFrame
+        Every latent value of every term (``ID`` = level or mesh node).
+    summary_linear_predictor, summary_fitted_values : DataFrame
+        Per observation, on the link and the response scale.
+    mlik : dict
+        ``log p(y)`` by integration and by the Gaussian approximation.
+    dic, waic : dict or None;  cpo : DataFrame or None (``cpo``, ``pit``, ``failure``)
+    theta : ThetaPosterior
+        Mode, Hessian, integration points and weights.
+    """
+
+    def __init__(self, spec, adapter: EngineAdapter, post: ThetaPosterior,
+                 points: list[LaplacePoint], priors: dict[str, HyperPrior], defaults: set[str],
+                 fixed_prior: FixedEffectsPrior, compute: dict[str, bool], lp: LogPosterior,
+                 dz: float):
+        self.spec, self.adapter, self.theta, self.points = spec, adapter, post, points
+        self.priors, self._defaults, self.fixed_prior = priors, defaults, fixed_prior
+        self.compute = compute
+        self.family = spec.family
+        self.crs = None
+        w = post.weights
+        self.fixed_marginals = GaussianMixture(
+            np.array([p.beta for p in points]),
+            np.array([np.diag(p.post.vcov_beta) for p in points]), w)
+        self.summary_fixed = self.fixed_marginals.summary(list(spec.x_names))
+        eta = [adapter.observed(p) for p in points]
+        self._eta = GaussianMixture(np.array([e[0] for e in eta]),
+                                    np.array([e[1] for e in eta]), w)
+        lat = [adapter.latent(p) for p in points]
+        self._latent = GaussianMixture(np.array([x[0] for x in lat]),
+                                       np.array([x[1] for x in lat]), w)
+        self._hyper = self._hyper_marginals(lp)
+        self.summary_hyperpar = self._hyper_table(user=True)
+        self.summary_hyperpar_internal = self._hyper_table(user=False)
+        self.summary_random = self._random_tables()
+        self.summary_linear_predictor = self._eta.summary(
+            [f"Predictor.{i + 1}" for i in range(spec.n)], mode=False)
+        self.summary_fitted_values = self._fitted_table()
+        scales = np.array([p.scale for p in points])
+        self.mlik = None
+        if compute["mlik"] and adapter.dim and post.strategy != "fixed":
+            from .hyper import ccd_design
+            dw = (ccd_design(adapter.dim)[1] if post.strategy == "ccd"
+                  else np.ones(len(points)))
+            self.mlik = mlik(post.log_post, dw, post.eigval, post.log_post_mode,
+                             post.strategy, dz)
+        elif compute["mlik"]:  # hyperparameters fixed (or none): log p(y | theta)
+            v = float(points[0].logml)
+            self.mlik = {"log marginal-likelihood (integration)": v,
+                         "log marginal-likelihood (Gaussian)": v}
+        lik = ObsLikelihood(spec.family.name, spec.y, spec.weights)
+        self.dic = self.waic = self.cpo = None
+        self.local = None
+        if compute["dic"] or compute["waic"]:
+            i0 = int(np.argmin(np.sum(post.z ** 2, axis=1)))
+            dic, waic, local = dic_waic(lik, self._eta.means, self._eta.variances, w, scales,
+                                        i0)
+            self.dic = dic if compute["dic"] else None
+            self.waic = waic if compute["waic"] else None
+            self.local = local
+        if compute["cpo"]:
+            self.cpo = cpo_pit(lik, self._eta.means, self._eta.variances, w, scales)
+
+    # -- hyperparameters ----------------------------------------------------------------------
+    def _hyper_marginals(self, lp: LogPosterior) -> dict[str, SampledMarginal]:
+        ad, post = self.adapter, self.theta
+        d = ad.dim
+        if d == 0 or post.strategy == "fixed":
+            return {}
+        if d == 1:
+            zs, vals = [], []
+            f0 = post.log_post_mode
+            for sgn in (1.0, -1.0):
+                k = 0 if sgn > 0 else 1
+                while k < 24:
+                    z = sgn * 0.4 * k
+                    t = post.theta_of(np.array([z]))[0]
+                    v = ad.logml(t) + lp.prior(t)[0]
+                    if not np.isfinite(v):
+                        break
+                    zs.append(z)
+                    vals.append(v)
+                    if f0 - v > 11:
+                        break
+                    k += 1
+            zd = one_dim_draws(np.array(zs), np.array(vals), N_HYPER_DRAWS)[:, None]
+        else:
+            r = 1.1 * np.sqrt(d)
+            if post.strategy == "ccd":
+                f_pos = post.log_post[1:1 + d]
+                f_neg = post.log_post[1 + d:1 + 2 * d]
+                f0 = post.log_post[0]
+            else:
+                f0 = lp.value_and_grad(post.mode)[0]
+                f_pos = np.array([lp.value_and_grad(post.theta_of(r * e)[0])[0]
+                                  for e in np.eye(d)])
+                f_neg = np.array([lp.value_and_grad(post.theta_of(-r * e)[0])[0]
+                                  for e in np.eye(d)])
+            sig = []
+            for fv in (f_pos, f_neg):
+                delta = np.where(np.isfinite(fv), f0 - fv, np.inf)
+                sig.append(np.where(delta > 1e-8, r / np.sqrt(2 * np.maximum(delta, 1e-8)), r))
+            zd = split_normal_draws(sig[0], sig[1], N_HYPER_DRAWS)
+        th = post.theta_of(zd)
+        out: dict[str, SampledMarginal] = {}
+        for s in ad.slots:
+            for j, nm in zip(range(s.index.start, s.index.stop), s.internal):
+                out[nm] = SampledMarginal(nm, th[:, j])
+            t = th[:, s.index]
+            if s.kind == "matern":
+                out[f"Range for {s.term}"] = SampledMarginal("range", np.exp(t[:, 0]))
+                out[f"Stdev for {s.term}"] = SampledMarginal("stdev", np.exp(t[:, 1]))
+            else:
+                label = "the Gaussian observations" if s.kind == "noise" else s.term
+                out[f"Precision for {label}"] = SampledMarginal("prec", np.exp(t[:, 0]))
+                out[f"SD for {label}"] = SampledMarginal("sd", np.exp(-0.5 * t[:, 0]))
+        return out
+
+    def _hyper_table(self, user: bool) -> pd.DataFrame:
+        internal = set(self.adapter.names)
+        rows = {k: m.summary() for k, m in self._hyper.items()
+                if (k not in internal) == user and not (user and k.startswith("SD for"))}
+        return pd.DataFrame.from_dict(rows, orient="index", columns=COLUMNS)
+
+    @property
+    def summary_sd(self) -> pd.DataFrame:
+        """Standard deviations of the iid effects and of the Gaussian noise."""
+        rows = {k: m.summary() for k, m in self._hyper.items() if k.startswith("SD for")}
+        return pd.DataFrame.from_dict(rows, orient="index", columns=COLUMNS)
+
+    # -- latent values -------------------------------------------------------------------------
+    def _random_tables(self) -> dict[str, pd.DataFrame]:
+        out = {}
+        for k, blk in enumerate(self.spec.blocks):
+            sl = self.adapter.system.col_slices[k]
+            sub = GaussianMixture(self._latent.means[:, sl], self._latent.variances[:, sl],
+                                  self._latent.weights)
+            ids = getattr(blk.term, "levels", None)
+            ids = list(ids) if ids is not None and len(ids) == blk.q else list(range(blk.q))
+            tab = sub.summary([str(i) for i in ids], mode=blk.q <= 500)
+            tab.insert(0, "ID", ids)
+            out[blk.name] = tab.reset_index(drop=True)
+        return out
+
+    def _fitted_table(self) -> pd.DataFrame:
+        link = self.family.link
+        x, lw = np.polynomial.hermite.hermgauss(20)
+        x, w = np.sqrt(2.0) * x, lw / np.sqrt(np.pi)
+        m1 = np.zeros(self.spec.n)
+        m2 = np.zeros(self.spec.n)
+        for k, wk in enumerate(self._eta.weights):
+            eta = (self._eta.means[k][:, None]
+                   + np.sqrt(self._eta.variances[k])[:, None] * x[None, :])
+            mu = link.linkinv(eta)
+            m1 += wk * (mu @ w)
+            m2 += wk * ((mu * mu) @ w)
+        tab = pd.DataFrame({"mean": m1, "sd": np.sqrt(np.maximum(m2 - m1 ** 2, 0.0))},
+                           index=[f"fitted.Predictor.{i + 1}" for i in range(self.spec.n)])
+        lp = self.summary_linear_predictor
+        for p in (0.025, 0.5, 0.975):  # increasing links: quantiles map through
+            tab[f"{p}quant"] = link.linkinv(lp[f"{p}quant"].to_numpy())
+        return tab
+
+    # -- the public views -----------------------------------------------------------------------
+    def marginal(self, name: str, n: int = 201) -> pd.DataFrame:
+        """The posterior density table ``(x, y)`` of a fixed effect, a hyperparameter (user's
+        or internal name, as the summaries list them) or a latent value ``'term[ID]'``."""
+        if name in self.spec.x_names:
+            return self.fixed_marginals.table(list(self.spec.x_names).index(name), n)
+        if name in self._hyper:
+            return self._hyper[name].table(n)
+        for k, blk in enumerate(self.spec.blocks):
+            if name.startswith(blk.name + "[") and name.endswith("]"):
+                ids = [str(i) for i in self.summary_random[blk.name]["ID"]]
+                key = name[len(blk.name) + 1:-1]
+                if key not in ids:
+                    raise KeyError(f"{blk.name} has no ID {key!r}")
+                j = self.adapter.system.col_slices[k].start + ids.index(key)
+                return self._latent.table(j, n)
+        raise KeyError(f"no marginal named {name!r}; fixed effects {list(self.spec.x_names)}, "
+                       f"hyperparameters {list(self._hyper)}, latent values 'term[ID]' for "
+                       f"terms {[b.name for b in self.spec.blocks]}")
+
+    def prior_summary(self) -> pd.DataFrame:
+        """The priors used, and which were INLA's defaults."""
+        return prior_summary(self.priors, self.fixed_prior, self._defaults)
+
+    @property
+    def spatial_coords(self) -> tuple[str, str] | None:
+        for b in self.spec.blocks:
+            c = getattr(b.term, "spatial_coords", None)
+            if c:
+                return tuple(c)
+        return None
+
+    @property
+    def range(self) -> float:
+        """Posterior median of the range of the model's one spde() field (NaN without one)."""
+        rows = [k for k in self.summary_hyperpar.index if k.startswith("Range for")]
+        return float(self.summary_hyperpar.loc[rows[0], "0.5quant"]) if len(rows) == 1 \
+            else float("nan")
+
+    @property
+    def has_offset(self) -> bool:
+        return bool(self.spec.offset_exprs) or self.spec.offset_arg is not None or bool(
+            np.any(self.spec.offset != 0))
+
+    def predict_grid(self, polygon: Any, n: Any = None, **kwargs: Any):
+        """Posterior maps over a grid (see :func:`spatialgamm.bayes.maps.posterior_grid`)."""
+        from .maps import posterior_grid
+        return posterior_grid(self, polygon, n, **kwargs)
+
+    def summary(self) -> str:
+        """A text summary like INLA's ``summary(result)``."""
+        lines = [f"inla(): {self.spec.formula.text}   family: {self.family.name}",
+                 f"integration: {self.theta.strategy}, {len(self.points)} points, "
+                 f"{self.theta.evaluations} Laplace evaluations", "", "Fixed effects:",
+                 self.summary_fixed.round(4).to_string()]
+        if len(self.summary_hyperpar):
+            lines += ["", "Model hyperparameters:", self.summary_hyperpar.round(4).to_string()]
+        if self.mlik:
+            lines += [""] + [f"{k}: {v:.3f}" for k, v in self.mlik.items()]
+        if self.dic:
+            lines.append(f"DIC: {self.dic['dic']:.2f} (effective parameters "
+                         f"{self.dic['p_eff']:.2f})")
+        if self.waic:
+            lines.append(f"WAIC: {self.waic['waic']:.2f} (effective parameters "
+                         f"{self.waic['p_eff']:.2f})")
+        if self.cpo is not None:
+            lines.append(f"CPO: sum log {np.sum(np.log(self.cpo['cpo'])):.2f}, "
+                         f"{int(self.cpo['failure'].sum())} failure(s)")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary()
