@@ -47,9 +47,8 @@ from .spatial import predict_raster, to_cog, to_zarr  # noqa: E402
 __all__ += ["predict_raster", "to_cog", "to_zarr"]
 
 # Bayesian models the brms / Stan way: NUTS through nutpie, ArviZ diagnostics
-from .mcmc import brm, loo_compare  # noqa: E402
-
 # Bayesian fits the INLA way: sg.inla(formula, data, family=..., priors=...)
 from .bayes import inla  # noqa: E402
+from .mcmc import brm, loo_compare  # noqa: E402
 
 __all__ += ["brm", "inla", "loo_compare"]

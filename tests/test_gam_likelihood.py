@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REFERENCE_DIR
 
 import spatialgamm as sg
+from conftest import REFERENCE_DIR
 
 HERE = REFERENCE_DIR / "gamlik"
 REF = json.loads((HERE / "reference.json").read_text())

@@ -15,9 +15,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REFERENCE_DIR
 
 import spatialgamm as sg
+from conftest import REFERENCE_DIR
 
 OPTIM = REFERENCE_DIR / "optim"
 sys.path.insert(0, str(OPTIM))

@@ -11,7 +11,7 @@ log precisions, log range / log sigma of fields), three things from the engine:
 
 :func:`laplace_at` / :class:`EngineAdapter` provide them on today's engine: models whose only
 latent term is one ``spde()`` field with a canonical non-Gaussian link use the sparse field
-objective (``engine/spde_fit.FieldObjective``, exact gradient by selected inversion); every
+objective (``engine/precform.FieldObjective``, exact gradient by selected inversion); every
 other supported model uses the general ``engine/laplace.LaplaceObjective`` (exact u-space
 gradients for grouping factors, central differences otherwise). Both are called with
 ``reml=True``: the fixed effects integrated out under a flat prior. INLA's fixed-effect
@@ -40,13 +40,13 @@ import scipy.sparse as sp
 
 from ..engine.laplace import LaplaceObjective, PIRLSError
 from ..engine.linalg import NotPositiveDefinite
-from ..engine.spde_fit import FieldObjective
+from ..engine.objective import field_start
+from ..engine.posterior import SparsePosterior
+from ..engine.precform import FieldObjective
 from ..engine.system import LatentSystem
 from ..errors import ModelError
 from ..model import ModelSpec
-from ..results.spde import SparsePosterior
-from ..terms.ranef import RandomEffectTerm
-from ..terms.spde import SPDETerm
+from ..terms.base import Ability
 
 #: families whose Laplace objective the adapter can use (canonical links)
 SUPPORTED = {("gaussian", "identity"), ("poisson", "log"), ("binomial", "logit")}
@@ -132,11 +132,11 @@ class EngineAdapter:
         k = 0
         for j, blk in enumerate(spec.blocks):
             term = blk.term
-            if isinstance(term, RandomEffectTerm) and term.nc == 1:
+            if term.has(Ability.GROUPING_FACTOR) and term.nc == 1:
                 self.slots.append(HyperSlot(blk.name, "precision", slice(k, k + 1), j,
                                             (f"log precision for {blk.name}",)))
                 k += 1
-            elif isinstance(term, SPDETerm):
+            elif blk.pencil is not None:  # an spde() field
                 self.slots.append(HyperSlot(blk.name, "matern", slice(k, k + 2), j,
                                             (f"log range for {blk.name}",
                                              f"log sigma for {blk.name}")))
@@ -154,11 +154,13 @@ class EngineAdapter:
         self.dim = k
         self.system = LatentSystem(spec.blocks, spec.n)
         self.field_path = (not self.gaussian and len(spec.blocks) == 1
-                           and isinstance(spec.blocks[0].term, SPDETerm))
+                           and spec.blocks[0].pencil is not None)
         if self.field_path:
             blk = spec.blocks[0]
+            system = self.system
             self.field = FieldObjective(spec.X, blk.Z, spec.y, spec.offset, spec.weights, fam,
-                                        blk.term.prior, blk.term.operator.pattern, reml=True)
+                                        lambda phi: system.prior_state(0, phi),
+                                        blk.pencil.pattern, reml=True, system=system)
             self._start: tuple[np.ndarray, np.ndarray] | None = None
             self._last: Any = None
         else:
@@ -183,9 +185,7 @@ class EngineAdapter:
                 blk = self.spec.blocks[s.block]
                 th[s.index] = blk.phi_start
                 if self.field_path:  # the plug-in fit's start: the residual variogram
-                    from ..results.assemble_spde import _start
-                    th[s.index] = _start(self.field, self.spec, blk.term, blk.phi_start,
-                                         blk.term.range0_given)
+                    th[s.index] = field_start(self.field, self.spec)
             elif s.kind == "noise":
                 th[s.index] = -np.log(max(float(np.var(self.spec.y)), 1e-12)) + np.log(2.0)
         return th

@@ -34,7 +34,8 @@ import pandas as pd
 from ..spatial.geotiff import write_geotiff
 from ..spatial.gridprediction import GridPrediction
 from ..spatial.guards import check_grid_cost, warn_extrapolation
-from ..spatial.predict import _assemble, plan_grid
+from ..spatial.plan import GridOptions, plan_grid
+from ..spatial.predict import _assemble
 from ..spatial.scale import exceed_band
 from ..spatial.tiles import kept_cells
 from .marginals import GaussianMixture
@@ -126,9 +127,10 @@ def posterior_grid(fit: Any, polygon: Any, n: Any = None, *, cellsize: Any = Non
     ...                         exceedance=[10.0])  # doctest: +SKIP
     >>> grid.to_geotiff("rongelap_inla.tif")  # doctest: +SKIP
     """
-    plan = plan_grid(fit, polygon, n, cellsize=cellsize, buffer=buffer, type="response",
-                     level=0.95, exceedance=exceedance, coords=coords, covariates=None,
-                     offset=offset, crs=crs, chunk_size=chunk_size, extrapolate=extrapolate)
+    opts = GridOptions(buffer=buffer, type="response", level=0.95, exceedance=exceedance,
+                       coords=coords, covariates=None, offset=offset, crop=crop, crs=crs,
+                       chunk_size=chunk_size, units=units, extrapolate=extrapolate)
+    plan = plan_grid(fit, polygon, n, cellsize, opts)
     check_grid_cost(plan.spec, plan.buffered, 5 + len(plan.thresholds), bool(allow_large))
     i, j, inside = kept_cells(plan)
     if len(i) == 0:

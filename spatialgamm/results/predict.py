@@ -72,7 +72,8 @@ def design_rows(fit, newdata: pd.DataFrame, population: bool) -> tuple[np.ndarra
             zs.append(sp.csc_matrix((len(newdata), blk.q)))
             continue
         # GP terms: kriging weights depend on the fitted kernel parameters
-        z_new, fixed_new = term.design_for(newdata, _block_phi(fit, k))
+        phi = _block_phi(fit, k) if term.design_needs_phi else None
+        z_new, fixed_new = term.design_for(newdata, phi)
         zs.append(sp.csc_matrix(z_new) if not sp.issparse(z_new) else z_new.tocsc())
         if fixed_new is not None and blk.fixed is not None:
             cols.append(fixed_new)
