@@ -38,7 +38,9 @@ class GaussianObjective:
 
     def __post_init__(self) -> None:
         self.n, self.p = self.X.shape
-        self.solver = PLSSolver(self.system, self.X)
+        # fixed weights: a dense, parameter-free design takes the cross-products strategy
+        # (one pass over the data, then O(q^3) per evaluation)
+        self.solver = PLSSolver(self.system, self.X, crossprod=True)
         self.cp = self.solver.cross_products(self.y - self.offset, self.weights)
         self.sum_log_w = float(np.sum(np.log(self.weights)))
         self.n_evals = 0
@@ -130,10 +132,13 @@ class GaussianObjective:
         if dense:
             LtM = LtM.toarray() if sp.issparse(LtM) else np.asarray(LtM)
         Ainv = r.factor.inverse_on_pattern()
-        e_w = (self.y - self.offset - self.X @ r.beta) * self.weights
         b = np.asarray(Lam @ r.u).ravel()
-        e_w = e_w - self.weights * np.asarray(sysm.Z @ b).ravel()
-        Zte = np.asarray(sysm.Z.T @ e_w).ravel()  # Z'W e
+        if self.solver.backend == "crossprod":  # Z'We from the cross-products: no n-vector
+            Zte = self.cp.Zty - self.cp.ZtX @ r.beta - self.cp.ZtZ @ b
+        else:
+            e_w = (self.y - self.offset - self.X @ r.beta) * self.weights
+            e_w = e_w - self.weights * np.asarray(sysm.Z @ b).ravel()
+            Zte = np.asarray(sysm.Z.T @ e_w).ravel()  # Z'W e
         reml = self.reml and self.p > 0
         if reml:
             G = r.factor.solve(r.B)

@@ -73,15 +73,16 @@ class HilbertBox:
         >>> box.basis(np.array([[0.0]])).round(6)   # sin(pi j / 2) for j = 1, 2, 3
         array([[ 1.,  0., -1.]])
         """
-        J = self.indices
-        out = np.ones((X.shape[0], J.shape[0]))
+        out = None
         for d in range(X.shape[1]):
             u = (X[:, d] - self.centre[d] + self.L[d]) / (2.0 * self.L[d])
-            # the 1-D factors for j = 1..m_d, then picked per combination
+            # the 1-D factors for j = 1..m_d
             f = np.sin(np.pi * u[:, None] * np.arange(1, self.m[d] + 1)[None, :]) / \
                 math.sqrt(self.L[d])
-            out *= f[:, J[:, d].astype(int) - 1]
-        return out
+            # row-wise Kronecker product: the last index varies fastest, as in ``indices``
+            # (one n x M array, no n x M temporaries per dimension)
+            out = f if out is None else (out[:, :, None] * f[:, None, :]).reshape(len(X), -1)
+        return np.ascontiguousarray(out)
 
     def outside(self, X: np.ndarray) -> np.ndarray:
         """Rows of ``X`` outside the box."""
@@ -292,7 +293,7 @@ def build_hsgp(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], fa
     Phi = box.basis(X)
     term = HSGPTerm(name=name, variables=variables, kernel=kern, box=box, c=float(c),
                     relative=relative, fixed=fixed, crs=crs,
-                    data_basis_sq_mean=np.mean(Phi * Phi, axis=0))
+                    data_basis_sq_mean=np.einsum("ij,ij->j", Phi, Phi) / len(Phi))
     diag = float(np.linalg.norm(2 * S))
     unit = effective_range(term._kern, 1.0, 0.05)
     # below ~ the box's resolution the basis cannot represent the field
