@@ -31,6 +31,7 @@ from .linalg import (  # noqa: F401
     choose_backend,
     make_factor,
 )
+from .nform import nform_applies, nform_rows, nform_solve
 from .system import LatentSystem
 
 #: dense systems up to this many columns take dense products with Lambda (below it scipy's
@@ -49,6 +50,7 @@ class CrossProducts:
     Xty: np.ndarray
     yty: float
     blocks: np.ndarray | None = None  # Z'WZ's diagonal blocks (G, k, k), block path only
+    rows: tuple | None = None  # (W^1/2 Z, W^1/2 X, W^1/2 z), n-form only
 
 
 @dataclass
@@ -83,14 +85,17 @@ class PLSSolver:
     """
 
     def __init__(self, system: LatentSystem, X: np.ndarray, blocks: bool = True,
-                 crossprod: bool = False):
+                 fixed_weights: bool = False):
         self.system = system
         self.X = X
         self.p = X.shape[1]
         q = system.q
         self.q = q
-        if crossprod and crossprod_applies(system):
-            self._setup_crossprod()
+        if fixed_weights and nform_applies(system):
+            self._setup_dense_design("nform")
+            return
+        if fixed_weights and crossprod_applies(system):
+            self._setup_dense_design("crossprod")
             return
         Zdn = system.Z_dense
         if Zdn is not None and q * q <= 25_000_000:
@@ -158,15 +163,18 @@ class PLSSolver:
                                  and np.array_equal(lam_p.indices, np.arange(q))
                                  and np.array_equal(lam_p.indptr, np.arange(q + 1)))
 
-    def _setup_crossprod(self) -> None:
-        """The cross-products strategy (:func:`crossprod_applies`): ``A`` dense, ``Z'WZ``
-        formed once by BLAS from the dense design, nothing of length n per evaluation."""
-        self.backend = "crossprod"
-        self.factor = SPDFactor("dense")
-        self.dense = True
+    def _setup_dense_design(self, backend: str) -> None:
+        """Strategies for fixed weights (Gaussian identity link) on a dense design:
+        ``"crossprod"`` (:func:`crossprod_applies`: ``A`` dense, ``Z'WZ`` formed once by BLAS,
+        nothing of length n per evaluation) or ``"nform"`` (:mod:`.nform`: q > n, the n x n
+        matrix ``V = I + U U'`` instead of ``A``)."""
+        self.backend = backend
+        self.dense = backend == "crossprod"
+        self.factor = SPDFactor("dense") if self.dense else None
         self.ztz_diagonal = False
         self.diagonal = False
-        self.Zd = self.system.Z_dense
+        Zd = self.system.Z_dense
+        self.Zd = Zd if Zd is not None else self.system.Z.toarray()
         self._set_lambda_flags()
 
     def _setup_blocks(self, perm: np.ndarray, k: int) -> None:
@@ -206,6 +214,11 @@ class PLSSolver:
         X = self.X
         if self.backend == "crossprod":
             return _dense_cross_products(self.Zd, X, z, w)
+        if self.backend == "nform":  # the weighted rows themselves; no q x q product
+            Xw, wz = X * w[:, None], w * z
+            return CrossProducts(ZtZ=None, ZtX=self.Zd.T @ Xw, XtX=X.T @ Xw,
+                                 Zty=self.Zd.T @ wz, Xty=Xw.T @ z, yty=float(z @ wz),
+                                 rows=nform_rows(self.Zd, X, z, w))
         Z = self.system.Z
         if self.backend == "blocks":
             # Z'WZ block by block from the fixed pairs of non-zeros (no sparse product)
@@ -260,6 +273,10 @@ class PLSSolver:
         been folded into the offset, and ``cp`` built with an empty ``X``).
         """
         sysm = self.system
+        if self.backend == "nform":
+            r = nform_solve(sysm, phi, cp.rows, 0 if beta_fixed else self.p)
+            self.factor = r.factor
+            return r
         P, logdet_P = sysm.precision(phi)
         q, p = self.q, (0 if beta_fixed else self.p)
         if q:
