@@ -40,6 +40,7 @@ from ..kernels import KernelChoice, effective_range, parse_kernel
 from ..termsyntax import SpecialTerm
 from .base import Ability, Block, LatentTerm, check_arguments, coordinate_matrix, register_term
 from .gp import check_crs
+from .hsgp_rules import BasisAdvice, advise
 
 #: warn when the basis captures less than this share of the prior variance at the data
 MIN_CAPTURED = 0.9
@@ -158,6 +159,11 @@ class HSGPTerm(LatentTerm):
             return float("nan")
         return float(self.data_basis_sq_mean @ (self.weights(range) ** 2))
 
+    def basis_advice(self, range: float) -> BasisAdvice:
+        """Whether ``c`` (the box) or ``m`` (the basis) is too small for ``range``, and the
+        values Riutort-Mayol et al. (2023)'s conditions call for (:mod:`.hsgp_rules`)."""
+        return advise(self.kernel, range, self.box.L / self.c, self.c, self.box.m)
+
     def at_boundary(self, phi: np.ndarray, tol: float = 1e-4) -> list[str]:
         v = self.unpack(phi)
         out = []
@@ -180,7 +186,8 @@ class HSGPTerm(LatentTerm):
         if captured < MIN_CAPTURED:
             warnings.warn(f"{self.name}: the {self.M} basis functions capture only "
                           f"{100 * captured:.0f}% of the GP variance at range {r:.4g}; "
-                          "increase m= (or c= if the range is long)", UserWarning, stacklevel=3)
+                          + self.basis_advice(r).message(self.c, self.box.m),
+                          UserWarning, stacklevel=3)
         return dict(term=self.name, kernel=self.kernel.label(), range=r, sigma=v["sigma"] * f,
                     nu=self.kernel.matern_nu, nugget=np.nan,
                     effective_range=effective_range(self._kern, r, 0.05),
