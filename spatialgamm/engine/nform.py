@@ -44,9 +44,11 @@ MAX_ENTRIES = 50_000_000
 def nform_applies(system: LatentSystem) -> bool:
     """Whether the n x n form fits ``system`` (with fixed weights): more latent columns than
     observations, factor blocks only (a precision block's prior is not a low-rank update),
-    and a dense n x q design that fits in memory."""
+    and a design dense by nature (every block's an ndarray: basis functions; sparse designs
+    keep their sparse factorisations) that fits in memory."""
     q, n = system.q, system.n
-    return bool(q > n > 0 and not system.has_precision and n * q <= MAX_ENTRIES)
+    return bool(q > n > 0 and system.Z_dense is not None and not system.has_precision
+                and n * q <= MAX_ENTRIES)
 
 
 class WoodburyFactor:

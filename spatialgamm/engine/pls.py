@@ -173,8 +173,7 @@ class PLSSolver:
         self.factor = SPDFactor("dense") if self.dense else None
         self.ztz_diagonal = False
         self.diagonal = False
-        Zd = self.system.Z_dense
-        self.Zd = Zd if Zd is not None else self.system.Z.toarray()
+        self.Zd = self.system.Z_dense
         self._set_lambda_flags()
 
     def _setup_blocks(self, perm: np.ndarray, k: int) -> None:
