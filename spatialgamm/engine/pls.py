@@ -168,7 +168,8 @@ class PLSSolver:
         ``"crossprod"`` (:func:`crossprod_applies`: ``A`` dense, ``Z'WZ`` formed once by BLAS,
         nothing of length n per evaluation) or ``"nform"`` (:mod:`.nform`: q > n, the n x n
         matrix ``V = I + U U'`` instead of ``A``)."""
-        self.backend = backend
+        self.backend = self.storage = backend
+        self.fixed = None  # main's FixedPatternPLS slot (precision designs): not this one
         self.dense = backend == "crossprod"
         self.factor = SPDFactor("dense") if self.dense else None
         self.ztz_diagonal = False
