@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .derivatives import jacobian
+from .nform import nform_gradient
 from .pls import SMALL_DENSE, PLSResult, PLSSolver
 from .posterior import SparsePosterior, pls_posterior
 from .system import LatentSystem
@@ -38,7 +39,10 @@ class GaussianObjective:
 
     def __post_init__(self) -> None:
         self.n, self.p = self.X.shape
-        self.solver = PLSSolver(self.system, self.X)
+        # fixed weights: a dense, parameter-free design takes the cross-products strategy
+        # (one pass over the data, then O(q^3) per evaluation), or the n x n form when it
+        # has more columns than rows
+        self.solver = PLSSolver(self.system, self.X, fixed_weights=True)
         self.cp = self.solver.cross_products(self.y - self.offset, self.weights)
         self.sum_log_w = float(np.sum(np.log(self.weights)))
         self.n_evals = 0
@@ -118,6 +122,9 @@ class GaussianObjective:
             return val, self._fd_grad(phi)
         if self.solver.backend == "blocks":
             return val, self._grad_blocks(phi, r)
+        if self.solver.backend == "nform":
+            dof = self.n - self.p if self.reml else self.n
+            return val, nform_gradient(self.cp.rows, r, self._dlambda(phi), self.reml, dof)
         dense = self.solver.dense
         small = self._small_dense()
         # dense Lambda for a few dozen columns; else sparse: O(nnz q) products below
@@ -130,10 +137,13 @@ class GaussianObjective:
         if dense:
             LtM = LtM.toarray() if sp.issparse(LtM) else np.asarray(LtM)
         Ainv = r.factor.inverse_on_pattern()
-        e_w = (self.y - self.offset - self.X @ r.beta) * self.weights
         b = np.asarray(Lam @ r.u).ravel()
-        e_w = e_w - self.weights * np.asarray(sysm.Z @ b).ravel()
-        Zte = np.asarray(sysm.Z.T @ e_w).ravel()  # Z'W e
+        if self.solver.backend == "crossprod":  # Z'We from the cross-products: no n-vector
+            Zte = self.cp.Zty - self.cp.ZtX @ r.beta - self.cp.ZtZ @ b
+        else:
+            e_w = (self.y - self.offset - self.X @ r.beta) * self.weights
+            e_w = e_w - self.weights * np.asarray(sysm.Z @ b).ravel()
+            Zte = np.asarray(sysm.Z.T @ e_w).ravel()  # Z'W e
         reml = self.reml and self.p > 0
         if reml:
             G = r.factor.solve(r.B)

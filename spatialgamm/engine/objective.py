@@ -89,8 +89,8 @@ def default_plan(objective: Any, spec: ModelSpec, phi0: np.ndarray | None = None
         start = system.data_start(spec.weights) if phi0 is None else phi0
         # analytic gradients pay off when A^-1 is cheap (dense systems); for large sparse
         # ones the selected inverse costs more than the finite differences it replaces
-        fg = objective.value_and_grad if objective.solver.backend in ("dense", "blocks") \
-            else None
+        dense_a = objective.solver.backend in ("dense", "blocks", "crossprod", "nform")
+        fg = objective.value_and_grad if dense_a else None
         return Plan(start, space, system.at_boundary,
                     dict(fg=fg, **spec.control.optimizer_kwargs()))
     if isinstance(objective, PredictionErrorCriterion):

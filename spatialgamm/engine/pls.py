@@ -31,6 +31,7 @@ from .linalg import (  # noqa: F401
     choose_backend,
     make_factor,
 )
+from .nform import nform_applies, nform_rows, nform_solve
 from .system import LatentSystem
 
 #: dense systems up to this many columns take dense products with Lambda (below it scipy's
@@ -49,6 +50,7 @@ class CrossProducts:
     Xty: np.ndarray
     yty: float
     blocks: np.ndarray | None = None  # Z'WZ's diagonal blocks (G, k, k), block path only
+    rows: tuple | None = None  # (W^1/2 Z, W^1/2 X, W^1/2 z), n-form only
 
 
 @dataclass
@@ -90,19 +92,32 @@ class PLSSolver:
     """
 
     def __init__(self, system: LatentSystem, X: np.ndarray, blocks: bool = True,
-                 fixed_pattern: bool | None = None):
+                 fixed_pattern: bool | None = None, fixed_weights: bool = False):
         self.system = system
         self.X = X
         self.p = X.shape[1]
         q = system.q
         self.q = q
         self.fixed: FixedPatternPLS | None = None
+        if fixed_weights and nform_applies(system):
+            self._setup_dense_design("nform")
+            return
+        if fixed_weights and crossprod_applies(system):
+            self._setup_dense_design("crossprod")
+            return
         if fixed_pattern is not False and FixedPatternPLS.applies(system):
             fixed = FixedPatternPLS(X, system.Z, _precision_pattern(system))
             if fixed.backend != "dense" or fixed_pattern:
                 self._init_fixed(fixed)
                 return
-        ZtZ_pattern = (system.Z.T @ system.Z).tocsc()
+        Zdn = system.Z_dense
+        if Zdn is not None and q * q <= 25_000_000:
+            # a dense design: its pattern by BLAS (a sparse product on a dense basis of 1e5
+            # rows takes a minute)
+            nz = (Zdn != 0).astype(float)
+            ZtZ_pattern = sp.csc_matrix(nz.T @ nz)
+        else:
+            ZtZ_pattern = (system.Z.T @ system.Z).tocsc()
         # Z'Z diagonal (each row of Z in one column: site/level indicators): Z'WZ is then a
         # vector and A = (D^1/2 Lambda)'(D^1/2 Lambda) + P is one symmetric rank-k update
         self.ztz_diagonal = q > 0 and ZtZ_pattern.nnz == q and np.all(
@@ -131,12 +146,7 @@ class PLSSolver:
                 self.factor = make_factor(A0.toarray() if self.backend == "dense"
                                           else A0.tocsc(), self.backend) if q > 0 else None
         self.dense = self.backend == "dense"
-        self.lam_lower = bool(np.all(system.lam_rows >= system.lam_cols)) if q else True
-        lam_p = system.lambda_pattern
-        self.lam_diagonal = bool(q > 0 and lam_p.nnz == q
-                                 and np.array_equal(lam_p.indices, np.arange(q))
-                                 and np.array_equal(lam_p.indptr, np.arange(q + 1)))
-        # small problems: dense products beat scipy.sparse's per-call overhead
+        self._set_lambda_flags()
         # Lambda diagonal (scalar terms, smooths) and every level present on Z'Z's diagonal:
         # A can be refilled elementwise on Z'Z's pattern
         lam_t = system.lambda_pattern
@@ -152,10 +162,13 @@ class PLSSolver:
             self._diag_pos = diag
             self._Zp = Zp
         nq = system.n * q
-        dense_Z = q > 0 and system.Z.nnz > 0.3 * nq and nq <= 50_000_000  # e.g. GP smooth bases
-        self.Zd = system.Z.toarray() if (dense_Z or (self.dense and nq <= 200_000)) else None
         self.storage = ("blocks" if self.backend == "blocks" else "dense" if self.dense
                         else "diagonal" if self.diagonal else "sparse")
+        if Zdn is not None:
+            self.Zd = Zdn if (Zdn != 0).sum() > 0.3 * nq or self.dense else None
+            return
+        dense_Z = q > 0 and system.Z.nnz > 0.3 * nq and nq <= 50_000_000  # e.g. GP smooth bases
+        self.Zd = system.Z.toarray() if (dense_Z or (self.dense and nq <= 200_000)) else None
 
     def _init_fixed(self, fixed: FixedPatternPLS) -> None:
         """The fixed-pattern storage: A = Z'WZ + P refilled on ``fixed``'s pattern, factored
@@ -166,6 +179,28 @@ class PLSSolver:
         self.ztz_diagonal = self.diagonal = self.lam_diagonal = False
         self.lam_lower = True
         self.Zd = None
+
+    def _set_lambda_flags(self) -> None:
+        system, q = self.system, self.q
+        self.lam_lower = bool(np.all(system.lam_rows >= system.lam_cols)) if q else True
+        lam_p = system.lambda_pattern
+        self.lam_diagonal = bool(q > 0 and lam_p.nnz == q
+                                 and np.array_equal(lam_p.indices, np.arange(q))
+                                 and np.array_equal(lam_p.indptr, np.arange(q + 1)))
+
+    def _setup_dense_design(self, backend: str) -> None:
+        """Strategies for fixed weights (Gaussian identity link) on a dense design:
+        ``"crossprod"`` (:func:`crossprod_applies`: ``A`` dense, ``Z'WZ`` formed once by BLAS,
+        nothing of length n per evaluation) or ``"nform"`` (:mod:`.nform`: q > n, the n x n
+        matrix ``V = I + U U'`` instead of ``A``)."""
+        self.backend = self.storage = backend
+        self.fixed = None  # main's FixedPatternPLS slot (precision designs): not this one
+        self.dense = backend == "crossprod"
+        self.factor = SPDFactor("dense") if self.dense else None
+        self.ztz_diagonal = False
+        self.diagonal = False
+        self.Zd = self.system.Z_dense
+        self._set_lambda_flags()
 
     def _setup_blocks(self, perm: np.ndarray, k: int) -> None:
         """Index maps of the block path: for every pair of non-zeros in a row of Z, and for
@@ -201,7 +236,7 @@ class PLSSolver:
 
     # -- cross products --------------------------------------------------------------
     def cross_products(self, z: np.ndarray, w: np.ndarray) -> CrossProducts:
-        Z, X = self.system.Z, self.X
+        X = self.X
         if self.fixed is not None:  # Z'WZ refilled on A's pattern (no sparse product)
             Xw, wz = X * w[:, None], w * z
             ZtZ = self.fixed.weighted_ztz(w)
@@ -209,6 +244,14 @@ class PLSSolver:
                                  ZtX=np.asarray(self.fixed.Zt @ Xw), XtX=X.T @ Xw,
                                  Zty=np.asarray(self.fixed.Zt @ wz).ravel(), Xty=Xw.T @ z,
                                  yty=float(z @ wz))
+        if self.backend == "crossprod":
+            return _dense_cross_products(self.Zd, X, z, w)
+        if self.backend == "nform":  # the weighted rows themselves; no q x q product
+            Xw, wz = X * w[:, None], w * z
+            return CrossProducts(ZtZ=None, ZtX=self.Zd.T @ Xw, XtX=X.T @ Xw,
+                                 Zty=self.Zd.T @ wz, Xty=Xw.T @ z, yty=float(z @ wz),
+                                 rows=nform_rows(self.Zd, X, z, w))
+        Z = self.system.Z
         if self.backend == "blocks":
             # Z'WZ block by block from the fixed pairs of non-zeros (no sparse product)
             G, k = self._G, self._k
@@ -262,6 +305,10 @@ class PLSSolver:
         been folded into the offset, and ``cp`` built with an empty ``X``).
         """
         sysm = self.system
+        if self.backend == "nform":
+            r = nform_solve(sysm, phi, cp.rows, 0 if beta_fixed else self.p)
+            self.factor = r.factor
+            return r
         P, logdet_P = sysm.precision(phi)
         q, p = self.q, (0 if beta_fixed else self.p)
         if q:
@@ -354,8 +401,48 @@ class PLSSolver:
         if len(res.beta):
             eta += (self.X if X is None else X) @ res.beta
         if self.q:
-            eta += np.asarray(self.system.Z @ res.b()).ravel()
+            eta += self.system.Z_times(res.b())
         return eta
+
+
+def crossprod_applies(system: LatentSystem) -> bool:
+    """Whether the cross-products strategy fits ``system``: every block's design dense by
+    nature (a Hilbert-space GP basis, stored as an ndarray, more than 30% non-zero; designs
+    never depend on the parameters, Lambda carries them) and no precision blocks. With fixed
+    weights (Gaussian identity link) one pass over the data then forms ``Z'WZ``, ``Z'WX``,
+    ``X'WX``, ``Z'Wy`` and ``y'Wy``, and every evaluation is O(q^3), independent of n."""
+    Zd = system.Z_dense
+    if Zd is None or system.q == 0 or system.has_precision:
+        return False
+    return bool(np.count_nonzero(Zd) > 0.3 * Zd.size)
+
+
+#: rows per chunk when weights are not all one (bounds the weighted copy of the design)
+_CHUNK = 16_384
+
+
+def _dense_cross_products(Zd: np.ndarray, X: np.ndarray, z: np.ndarray, w: np.ndarray
+                          ) -> CrossProducts:
+    """``[Z, X, z]' W [Z, X, z]`` for a dense ``Z``: Z'WZ by a symmetric rank-k update
+    (BLAS syrk on ``W^1/2 Z``, half of a general product's flops), in row chunks when the
+    weights are not all one, so no second n x q copy is made."""
+    q = Zd.shape[1]
+    unit = bool(np.all(w == 1.0))
+    if unit:
+        # a C-ordered (n, q) array is the Fortran-ordered (q, n) transpose: no copy
+        ZtZ = _dsyrk(1.0, Zd.T, trans=0, lower=0)
+    else:
+        if np.any(w < 0):
+            raise ValueError("weights must be non-negative")
+        ZtZ = np.zeros((q, q))
+        sw = np.sqrt(w)
+        for i in range(0, Zd.shape[0], _CHUNK):
+            Zs = Zd[i:i + _CHUNK] * sw[i:i + _CHUNK, None]
+            ZtZ = _dsyrk(1.0, Zs.T, c=ZtZ, beta=1.0, trans=0, lower=0, overwrite_c=1)
+    ZtZ = np.triu(ZtZ) + np.triu(ZtZ, 1).T
+    Xw, wz = X * w[:, None], w * z
+    return CrossProducts(ZtZ=ZtZ, ZtX=Zd.T @ Xw, XtX=X.T @ Xw, Zty=Zd.T @ wz, Xty=Xw.T @ z,
+                         yty=float(z @ wz))
 
 
 @dataclass

@@ -45,9 +45,15 @@ class LatentSystem:
     def __init__(self, blocks: list[Block], n: int):
         self.blocks = blocks
         self.n = n
-        zs = [b.Z if sp.issparse(b.Z) else sp.csc_matrix(b.Z) for b in blocks]
-        self.Z = sp.hstack(zs, format="csc") if zs else sp.csc_matrix((n, 0))
-        self.q = self.Z.shape[1]
+        # designs dense by nature (Hilbert-space GP bases) stay dense: the sparse copy of a
+        # 1e5 x 400 basis costs seconds and its sparse products tens of seconds
+        dense = bool(blocks) and all(isinstance(b.Z, np.ndarray) for b in blocks)
+        self.Z_dense: np.ndarray | None = None
+        if dense:
+            self.Z_dense = (np.asarray(blocks[0].Z, dtype=float) if len(blocks) == 1
+                            else np.hstack([np.asarray(b.Z, dtype=float) for b in blocks]))
+        self._Z: sp.csc_matrix | None = None
+        self.q = int(sum(b.Z.shape[1] for b in blocks))
         self.col_slices: list[slice] = []
         off = 0
         for b in blocks:
@@ -92,6 +98,21 @@ class LatentSystem:
         self._lam_order = np.lexsort((coo.row, coo.col))
 
     @property
+    def Z(self) -> sp.csc_matrix:
+        """The stacked design as a sparse matrix (built on first use when every block's
+        design is dense: :attr:`Z_dense` holds it then)."""
+        if self._Z is None:
+            zs = [b.Z if sp.issparse(b.Z) else sp.csc_matrix(b.Z) for b in self.blocks]
+            self._Z = sp.hstack(zs, format="csc") if zs else sp.csc_matrix((self.n, 0))
+        return self._Z
+
+    def Z_times(self, b: np.ndarray) -> np.ndarray:
+        """``Z b`` (a vector of length n), by the dense design when there is one."""
+        if self.Z_dense is not None:
+            return self.Z_dense @ np.asarray(b, dtype=float)
+        return np.asarray(self.Z @ b).ravel()
+
+    @property
     def lambda_pattern(self) -> sp.csc_matrix:
         """The fixed sparsity pattern of the global Lambda (its stored values are those of
         the start, not of any phi): solvers decide their storage and form from it."""
@@ -113,8 +134,12 @@ class LatentSystem:
         for k, b in enumerate(self.blocks):
             if b.n_phi != 1 or not b.term.log_scale_start:
                 continue
-            Zk = self.Z[:, self.col_slices[k]]
-            dg = np.asarray(Zk.multiply(Zk).T @ w).ravel()
+            if self.Z_dense is not None:
+                Zk = self.Z_dense[:, self.col_slices[k]]
+                dg = (Zk * Zk).T @ w
+            else:
+                Zk = self.Z[:, self.col_slices[k]]
+                dg = np.asarray(Zk.multiply(Zk).T @ w).ravel()
             m = float(np.mean(dg)) if dg.size else 0.0
             if m > 0 and np.isfinite(m):
                 s = self.layout.slices[k]

@@ -99,7 +99,7 @@ def _gaussian_state(spec: ModelSpec, obj: GaussianObjective, info: OptSummary) -
         else np.zeros((0, 0))
     b = r.b() if system.q else np.zeros(0)
     eta = spec.offset + (spec.X @ r.beta if spec.p else 0.0) + (
-        np.asarray(system.Z @ b).ravel() if system.q else 0.0)
+        system.Z_times(b) if system.q else 0.0)
     return FitState(phi=info.x, beta=r.beta, u=r.u, b=b, pls=r, scale=s2,
                     criterion=obj.deviance_from(r), vcov_beta=vcov, eta=eta, mu=eta.copy(),
                     optinfo=info, method="REML" if obj.reml else "ML", system=system,

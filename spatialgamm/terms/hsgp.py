@@ -40,6 +40,7 @@ from ..kernels import KernelChoice, effective_range, parse_kernel
 from ..termsyntax import SpecialTerm
 from .base import Ability, Block, LatentTerm, check_arguments, coordinate_matrix, register_term
 from .gp import check_crs
+from .hsgp_rules import BasisAdvice, advise
 
 #: warn when the basis captures less than this share of the prior variance at the data
 MIN_CAPTURED = 0.9
@@ -73,15 +74,16 @@ class HilbertBox:
         >>> box.basis(np.array([[0.0]])).round(6)   # sin(pi j / 2) for j = 1, 2, 3
         array([[ 1.,  0., -1.]])
         """
-        J = self.indices
-        out = np.ones((X.shape[0], J.shape[0]))
+        out = None
         for d in range(X.shape[1]):
             u = (X[:, d] - self.centre[d] + self.L[d]) / (2.0 * self.L[d])
-            # the 1-D factors for j = 1..m_d, then picked per combination
+            # the 1-D factors for j = 1..m_d
             f = np.sin(np.pi * u[:, None] * np.arange(1, self.m[d] + 1)[None, :]) / \
                 math.sqrt(self.L[d])
-            out *= f[:, J[:, d].astype(int) - 1]
-        return out
+            # row-wise Kronecker product: the last index varies fastest, as in ``indices``
+            # (one n x M array, no n x M temporaries per dimension)
+            out = f if out is None else (out[:, :, None] * f[:, None, :]).reshape(len(X), -1)
+        return np.ascontiguousarray(out)
 
     def outside(self, X: np.ndarray) -> np.ndarray:
         """Rows of ``X`` outside the box."""
@@ -157,6 +159,11 @@ class HSGPTerm(LatentTerm):
             return float("nan")
         return float(self.data_basis_sq_mean @ (self.weights(range) ** 2))
 
+    def basis_advice(self, range: float) -> BasisAdvice:
+        """Whether ``c`` (the box) or ``m`` (the basis) is too small for ``range``, and the
+        values Riutort-Mayol et al. (2023)'s conditions call for (:mod:`.hsgp_rules`)."""
+        return advise(self.kernel, range, self.box.L / self.c, self.c, self.box.m)
+
     def at_boundary(self, phi: np.ndarray, tol: float = 1e-4) -> list[str]:
         v = self.unpack(phi)
         out = []
@@ -179,7 +186,8 @@ class HSGPTerm(LatentTerm):
         if captured < MIN_CAPTURED:
             warnings.warn(f"{self.name}: the {self.M} basis functions capture only "
                           f"{100 * captured:.0f}% of the GP variance at range {r:.4g}; "
-                          "increase m= (or c= if the range is long)", UserWarning, stacklevel=3)
+                          + self.basis_advice(r).message(self.c, self.box.m),
+                          UserWarning, stacklevel=3)
         return dict(term=self.name, kernel=self.kernel.label(), range=r, sigma=v["sigma"] * f,
                     nu=self.kernel.matern_nu, nugget=np.nan,
                     effective_range=effective_range(self._kern, r, 0.05),
@@ -293,7 +301,7 @@ def build_hsgp(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], fa
     Phi = box.basis(X)
     term = HSGPTerm(name=name, variables=variables, kernel=kern, box=box, c=float(c),
                     relative=relative, fixed=fixed, crs=crs,
-                    data_basis_sq_mean=np.mean(Phi * Phi, axis=0))
+                    data_basis_sq_mean=np.einsum("ij,ij->j", Phi, Phi) / len(Phi))
     diag = float(np.linalg.norm(2 * S))
     unit = effective_range(term._kern, 1.0, 0.05)
     # below ~ the box's resolution the basis cannot represent the field
