@@ -55,7 +55,7 @@ def test_gaussian_criterion_and_gradient_agree_across_storages(spec, monkeypatch
     phi = np.log([0.9, 0.5])
     out = []
     for choice in (None, False):
-        monkeypatch.setattr(pls.PLSSolver.__init__, "__defaults__", (True, choice))
+        monkeypatch.setattr(pls.PLSSolver.__init__, "__defaults__", (True, choice, False))
         obj = GaussianObjective(LatentSystem(spec.blocks, spec.n), spec.X, spec.y,
                                 spec.offset, spec.weights, True)
         assert (obj.solver.storage == "fixed-pattern") == (choice is None)

@@ -18,9 +18,16 @@ import pytest
 
 import spatialgamm as sg
 from spatialgamm.engine import pls
+from spatialgamm.engine import system as _system_module
 from spatialgamm.engine.gaussian import GaussianObjective
 from spatialgamm.engine.system import LatentSystem
 from spatialgamm.model import build_model
+
+
+@pytest.fixture(autouse=True)
+def _small_dense_designs_stay_dense(monkeypatch):
+    """The strategies are tested on small designs: keep them dense as large ones are."""
+    monkeypatch.setattr(_system_module, "DENSE_DESIGN_MIN_SIZE", 0)
 
 
 def _sim(n=1200, seed=3):

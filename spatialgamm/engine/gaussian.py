@@ -138,8 +138,13 @@ class GaussianObjective:
             LtM = LtM.toarray() if sp.issparse(LtM) else np.asarray(LtM)
         Ainv = r.factor.inverse_on_pattern()
         b = np.asarray(Lam @ r.u).ravel()
-        if self.solver.backend == "crossprod":  # Z'We from the cross-products: no n-vector
-            Zte = self.cp.Zty - self.cp.ZtX @ r.beta - self.cp.ZtZ @ b
+        if self.solver.backend == "crossprod":
+            # Z'We from the residuals themselves (O(nq), two BLAS-2 products): the form
+            # Z'Wy - Z'WX beta - Z'WZ b cancels to noise near an interpolating optimum, and
+            # the search then stops short of it
+            Zd = self.solver.Zd
+            e_w = (self.y - self.offset - self.X @ r.beta - Zd @ b) * self.weights
+            Zte = Zd.T @ e_w
         else:
             e_w = (self.y - self.offset - self.X @ r.beta) * self.weights
             e_w = e_w - self.weights * np.asarray(sysm.Z @ b).ravel()

@@ -32,6 +32,12 @@ class PhiLayout:
     upper: np.ndarray
 
 
+#: n * q from which a design that is dense by nature is kept dense (the cross-products and
+#: n x n strategies, engine/pls.py), besides every design with more columns than rows; below
+#: it the sparse path is as fast
+DENSE_DESIGN_MIN_SIZE = 5_000_000
+
+
 class LatentSystem:
     """Stacked blocks with fixed structure.
 
@@ -47,7 +53,11 @@ class LatentSystem:
         self.n = n
         # designs dense by nature (Hilbert-space GP bases) stay dense: the sparse copy of a
         # 1e5 x 400 basis costs seconds and its sparse products tens of seconds
-        dense = bool(blocks) and all(isinstance(b.Z, np.ndarray) for b in blocks)
+        q = int(sum(b.Z.shape[1] for b in blocks))
+        # (only where the dense strategies pay off: many rows, or more columns than rows;
+        # smaller models keep the sparse path they were validated on)
+        dense = (bool(blocks) and all(isinstance(b.Z, np.ndarray) for b in blocks)
+                 and (q > n or n * q >= DENSE_DESIGN_MIN_SIZE))
         self.Z_dense: np.ndarray | None = None
         if dense:
             self.Z_dense = (np.asarray(blocks[0].Z, dtype=float) if len(blocks) == 1
