@@ -216,23 +216,14 @@ def _newton_claimed(obj: Any, x0: np.ndarray, space: ParameterSpace,
                     down = _negative_direction(H[np.ix_(free, free)], free)
             probe = None if down is None else _probe_direction(counted, ev.phi, ev.f, space,
                                                                down)
-            if probe is None:
-                if down is not None:
-                    log.append("the Hessian at the optimum is not positive definite, and "
-                               "no lower point was found along its negative curvature")
-                elif H is not None:
-                    log.append("checked: no lower point into the interior from a bound; "
-                               "the observed Hessian is positive definite")
-                break
-            why = "at a stationary point that is not a minimum"
+            if probe is None and down is None and H is not None:
+                log.append("checked: no lower point into the interior from a bound; "
+                           "the observed Hessian is positive definite")
+            on_bound = False
         else:
-            why = f"on the bound of parameter(s) {probe[2]}"
-        if attempt == max_restarts:
-            log.append(f"stopped {why} with lower values nearby after {max_restarts} "
-                       "restarts")
+            down, on_bound = None, True
+        if not _restart_from(probe, on_bound, down, attempt, max_restarts, ev.f, log):
             break
-        log.append(f"stopped {why} at {ev.f:.10g}, but the objective is lower nearby "
-                   f"({probe[1]:.10g}): restart {attempt + 1} from there")
         summary, ev = newton_search(obj, probe[0], lower, upper, boundary,
                                     step_tol=scaled_tol)
         log += summary.log
@@ -277,6 +268,25 @@ def _newton_polish(obj: Any, ev: Any, Hf: np.ndarray, free: np.ndarray,
                         f"with the observed Hessian: {after:.3g}")
 
 
+def _restart_from(probe: tuple | None, on_bound: bool, down: np.ndarray | None, attempt: int,
+                  max_restarts: int, fun: float, log: list[str]) -> bool:
+    """Record what the checks found; True when the search restarts from ``probe``'s lower
+    point (found from a bound, or along the Hessian's negative curvature ``down``)."""
+    if probe is None:
+        if down is not None:
+            log.append("the Hessian at the optimum is not positive definite, and "
+                       "no lower point was found along its negative curvature")
+        return False
+    why = (f"on the bound of parameter(s) {probe[2]}" if on_bound
+           else "at a stationary point that is not a minimum")
+    if attempt == max_restarts:
+        log.append(f"stopped {why} with lower values nearby after {max_restarts} restarts")
+        return False
+    log.append(f"stopped {why} at {fun:.10g}, but the objective is lower nearby "
+               f"({probe[1]:.10g}): restart {attempt + 1} from there")
+    return True
+
+
 def _check_claim(counted: _Counted, x: np.ndarray, fun: float, space: ParameterSpace,
                  x0: np.ndarray, has_grad: bool, polish: bool, check_hessian: bool,
                  gtol: float, maxiter: int, fd_eps: float, max_restarts: int, ok: bool,
@@ -298,21 +308,12 @@ def _check_claim(counted: _Counted, x: np.ndarray, fun: float, space: ParameterS
                                                   check_hessian)
             x, fun = xp, fp
             probe = None if down is None else _probe_direction(counted, x, fun, space, down)
-            if probe is None:
-                if down is not None:
-                    log.append("the Hessian at the optimum is not positive definite, and "
-                               "no lower point was found along its negative curvature")
-                break
-            why = "at a stationary point that is not a minimum"
+            on_bound = False
         else:
-            why = f"on the bound of parameter(s) {probe[2]}"
-        if attempt == max_restarts:
-            log.append(f"stopped {why} with lower values nearby after {max_restarts} "
-                       "restarts")
+            down, on_bound = None, True
+        if not _restart_from(probe, on_bound, down, attempt, max_restarts, fun, log):
             break
         xp, fp = probe[0], probe[1]
-        log.append(f"stopped {why} at {fun:.10g}, but the objective is lower nearby "
-                   f"({fp:.10g}): restart {attempt + 1} from there")
         xr, fr, nr, okr, msgr, _ = _search(counted, xp, space, gtol, maxiter, fd_eps)
         xr, fr = _settle(counted, xr, fr, space)
         nit += nr
