@@ -220,6 +220,8 @@ def _add_precision_terms(sysm: LatentSystem, phi: np.ndarray, u: np.ndarray, Ain
     ``dP``'s pattern, which ``A`` holds: the selected inverse), the REML term
     ``tr(H^-1 Q' dP Q)`` (``dH = Q' dP Q``, ``Q = A^-1 B``) and the moving mode,
     ``A du + B dbeta = -dP u`` (the stationarity ``Lambda'Z'g = P u`` differentiated)."""
+    if not sysm.has_precision:  # (every glmer fit: nothing to add, nothing to build)
+        return grads
     q = len(u)
     zero = sp.csc_matrix((q, q))
     for k, b in enumerate(sysm.blocks):
