@@ -2,13 +2,14 @@
 #   make demo       install what is missing, then fit the Rongelap map (PNG + GeoTIFF in outputs/)
 #   make test       install what is missing, then run the whole test suite
 #   make test-fast  the same without the tests marked slow
+#   make test-study the long Bayesian studies (MCMC against brms, SBC, coverage; tens of minutes)
 #   make lint       ruff
 #   make bench      benchmarks against the R peers (installs R from Debian unless NO_R=1)
 PYTHON ?= python3
 export PYTHON
 export MPLBACKEND ?= Agg
 
-.PHONY: setup setup-r demo test test-fast lint bench bench-quick clean
+.PHONY: setup setup-r demo test test-fast test-study lint bench bench-quick clean
 
 setup:
 	@bash scripts/setup.sh
@@ -27,7 +28,10 @@ test: setup
 	@$(PYTHON) -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 
 test-fast: setup
-	@$(PYTHON) -m pytest -q -m "not slow"; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+	@$(PYTHON) -m pytest -q -m "not slow and not study"; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+test-study: setup
+	@$(PYTHON) -m pytest -q -m study; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 lint: setup
 	@$(PYTHON) -m ruff check .

@@ -64,6 +64,7 @@ def test_glmm_credible_intervals_cover_prior_draws_small():
 
 
 @pytest.mark.slow
+@pytest.mark.study
 def test_glmm_credible_intervals_cover_prior_draws():
     # 200 data sets: binomial SE of a 0.95 rate over 200 intervals is 0.015
     cb, cf, cs = _glmm_coverage(200, 2026)
@@ -73,6 +74,7 @@ def test_glmm_credible_intervals_cover_prior_draws():
 
 
 @pytest.mark.slow
+@pytest.mark.study
 def test_spde_credible_intervals_cover_prior_draws():
     from spatialgamm.mesh import SPDEOperator
 

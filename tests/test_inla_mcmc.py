@@ -26,7 +26,7 @@ G, PER = 10, 6
 
 
 @pytest.fixture(scope="module", params=[pytest.param(1.0, id="rate2.7"),
-                                        pytest.param(3.0, id="rate20", marks=pytest.mark.slow)])
+                                        pytest.param(3.0, id="rate20", marks=[pytest.mark.slow, pytest.mark.study])])
 def glmm(request):
     rng = np.random.default_rng(2024)
     g = np.repeat(np.arange(G), PER)

@@ -176,6 +176,7 @@ def test_bad_arguments_are_refused():
 
 
 @pytest.mark.slow
+@pytest.mark.study
 @pytest.mark.parametrize("label", ["sleepstudy", "cbpp"])
 def test_long_chains_agree_with_brms(label):
     fit = _fit(label, chains=4, iter=4000, seed=21)

@@ -41,6 +41,7 @@ def fit(label: str, chains: int, iter: int):
 
 
 @pytest.mark.slow
+@pytest.mark.study
 @pytest.mark.parametrize("label", ["grouseticks", "sleepstudy_uncorrelated"])
 def test_agrees_with_brms(label):
     f = fit(label, chains=4, iter=2000)

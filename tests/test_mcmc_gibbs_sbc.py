@@ -86,6 +86,7 @@ def test_sbc_tiny():
 
 
 @pytest.mark.slow
+@pytest.mark.study
 def test_sbc_lmm_ranks_uniform():
     res = sbc_lmm(n_rep=200, seed=2, n_draws=99, thin=2, warmup=300)
     for p in PARAMS:
@@ -94,6 +95,7 @@ def test_sbc_lmm_ranks_uniform():
 
 
 @pytest.mark.slow
+@pytest.mark.study
 def test_sbc_poisson_glmm_ranks_uniform():
     res = sbc_lmm(n_rep=200, seed=3, n_draws=99, thin=2, warmup=300, family="poisson")
     for p in PARAMS[:3]:
@@ -101,6 +103,7 @@ def test_sbc_poisson_glmm_ranks_uniform():
 
 
 @pytest.mark.slow
+@pytest.mark.study
 def test_gibbs_and_nuts_agree_long():
     g, n = run_pair(gibbs_iter=6000, nuts_iter=3000, chains=4)
     agree(g, n)
