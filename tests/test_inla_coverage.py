@@ -75,6 +75,9 @@ def test_glmm_credible_intervals_cover_prior_draws():
 
 @pytest.mark.slow
 @pytest.mark.study
+@pytest.mark.xfail(reason="known defect, issue 15: the sigma intervals cover 0.83 of prior draws "
+                   "(run of 2026-12-02), below 0.85: marginals of two or more hyperparameters "
+                   "are split-normal approximations, not integrated", strict=False)
 def test_spde_credible_intervals_cover_prior_draws():
     from spatialgamm.mesh import SPDEOperator
 
