@@ -55,7 +55,14 @@ from .base import (
     is_factor,
     is_ordered,
 )
-from .tensor import MultiSmoothSpec, TensorSmooth, _dense, _Margin, row_kronecker
+from .tensor import (
+    MultiSmoothSpec,
+    TensorSmooth,
+    _dense,
+    _Margin,
+    row_kronecker,
+    tensor_predictor,
+)
 
 __all__ = ["T2Smooth", "natural_parameterisation", "t2_model_matrix"]
 
@@ -225,22 +232,9 @@ class T2Smooth:
 
     def _predictor(self, margins: list[_Margin], ranks: list[int], by_numeric: bool,
                    Z: np.ndarray | None):
-        label, by, variables = self.label, self.by, self.variables
-
-        def predictor(newdata: pd.DataFrame, level: Any) -> np.ndarray:
-            _require_columns(newdata, variables, label)
-            Xn, _, _ = t2_model_matrix([mg.rows(newdata) for mg in margins], ranks)
-            if by is not None:
-                _require_columns(newdata, (by,), label)
-                if by_numeric:
-                    Xn = Xn * np.asarray(newdata[by], dtype=float)[:, None]
-            if Z is not None:
-                Xn = Xn @ Z
-            if by is not None and not by_numeric:
-                Xn = _scale_rows(Xn, np.asarray(newdata[by] == level, dtype=float))
-            return Xn
-
-        return predictor
+        return tensor_predictor(
+            lambda newdata: t2_model_matrix([mg.rows(newdata) for mg in margins], ranks)[0],
+            self.variables, self.label, self.by, by_numeric, Z)
 
 
 def _constraint(X: np.ndarray, n_pen: int) -> np.ndarray | None:

@@ -60,6 +60,28 @@ __all__ = ["TensorSmooth", "MultiSmoothSpec", "row_kronecker", "tensor_penalties
 _NO_INTERP = ("cr", "re")
 
 
+def tensor_predictor(basis: Any, variables: Any, label: str, by: str | None,
+                     by_numeric: bool, Z: np.ndarray | None) -> Any:
+    """The prediction matrix of a tensor smooth (te, ti, t2) for new data: ``basis(newdata)``
+    (the margins combined), times a numeric ``by``, then the constraint ``Z``, then the rows
+    of a factor ``by`` level kept. Returns ``predictor(newdata, level)``."""
+
+    def predictor(newdata: pd.DataFrame, level: Any) -> np.ndarray:
+        _require_columns(newdata, variables, label)
+        Xn = basis(newdata)
+        if by is not None:
+            _require_columns(newdata, (by,), label)
+            if by_numeric:
+                Xn = Xn * np.asarray(newdata[by], dtype=float)[:, None]
+        if Z is not None:
+            Xn = Xn @ Z
+        if by is not None and not by_numeric:
+            Xn = _scale_rows(Xn, np.asarray(newdata[by] == level, dtype=float))
+        return Xn
+
+    return predictor
+
+
 def row_kronecker(mats: list[np.ndarray]) -> np.ndarray:
     """Row-wise Kronecker product, the first matrix's column index varying slowest.
 
@@ -341,21 +363,10 @@ class TensorSmooth:
             X = X @ Z
             S = [0.5 * (Z.T @ Sj @ Z + (Z.T @ Sj @ Z).T) for Sj in S]
             null_dim = max(0, null_dim - 1)
-        base = self.label
-        by = self.by
-
-        def predictor(newdata: pd.DataFrame, level: Any) -> np.ndarray:
-            _require_columns(newdata, self.variables, base)
-            Xn = row_kronecker([mg.rows(newdata) for mg in margins])
-            if by is not None:
-                _require_columns(newdata, (by,), base)
-                if by_numeric:
-                    Xn = Xn * np.asarray(newdata[by], dtype=float)[:, None]
-            if Z is not None:
-                Xn = Xn @ Z
-            if by is not None and not by_numeric:
-                Xn = _scale_rows(Xn, np.asarray(newdata[by] == level, dtype=float))
-            return Xn
+        base, by = self.label, self.by
+        predictor = tensor_predictor(
+            lambda newdata: row_kronecker([mg.rows(newdata) for mg in margins]),
+            self.variables, base, by, by_numeric, Z)
 
         out = []
         for lev in levels:
