@@ -83,3 +83,16 @@ def test_prior_summary_lists_defaults():
     assert tab.loc["g", "prior"].startswith("pc.prec") and not tab.loc["g", "default"]
     assert tab.loc["Gaussian observations", "default"]
     assert tab.loc["fixed effects", "default"]
+
+
+def test_inla_refuses_exposures_that_are_not_numbers():
+    import numpy as np
+    import pandas as pd
+
+    import spatialgamm as sg
+
+    d = pd.DataFrame({"y": [1, 2, 3, 4], "t": ["a", "b", "c", "d"]})
+    with pytest.raises(ValueError, match="E must be numeric exposures"):
+        sg.inla("y ~ 1", d, family="poisson", E="t")
+    with pytest.raises(ValueError, match="positive finite exposures"):
+        sg.inla("y ~ 1", d, family="poisson", E=np.zeros(4))

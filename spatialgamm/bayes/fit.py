@@ -164,12 +164,14 @@ def inla(formula: str, data: pd.DataFrame, family: Any = "gaussian", *,
     if E is not None:
         if offset is not None:
             raise ValueError("give E= (Poisson exposure) or offset=, not both")
-        if isinstance(E, str):
-            if E not in data.columns:
-                raise ValueError(f"E={E!r} is not a column of data")
-            e = data[E].to_numpy(dtype=float)
-        else:
-            e = np.asarray(E, dtype=float).ravel()
+        if isinstance(E, str) and E not in data.columns:
+            raise ValueError(f"E={E!r} is not a column of data")
+        try:
+            e = (data[E].to_numpy(dtype=float) if isinstance(E, str)
+                 else np.asarray(E, dtype=float).ravel())
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"E must be numeric exposures (a column name or {len(data)} "
+                             f"numbers); got values that are not numbers ({exc})") from None
         if e.shape != (len(data),) or not np.all(np.isfinite(e) & (e > 0)):
             raise ValueError(f"E must be {len(data)} positive finite exposures")
         offset = np.log(e)
