@@ -288,30 +288,30 @@ class FieldObjective:
         self._anchor = (ev.beta.copy(), ev.u.copy())
 
     # -- pieces ----------------------------------------------------------------------------
-    def _sel_keys_for(self, sel: sp.csc_matrix) -> np.ndarray:
-        """Sorted (col, row) keys of the selected inverse's pattern (fixed with the analysis)."""
-        if self._sel_keys is None or self._sel_keys[0] != (sel.nnz, sel.indptr[-1]):
-            keys = np.repeat(np.arange(self.q), np.diff(sel.indptr)).astype(np.int64) * self.q \
-                + sel.indices
-            pa, pb = self.pls._row_pairs
-            qk = self.pls._q_cols * self.q + self.pls._q_indices
-            self._sel_keys = ((sel.nnz, sel.indptr[-1]), np.searchsorted(keys, pb.astype(
-                np.int64) * self.q + pa), np.searchsorted(keys, qk), keys)
-            for pos, want in ((self._sel_keys[1], pb.astype(np.int64) * self.q + pa),
-                              (self._sel_keys[2], qk)):
-                if np.any(keys[np.minimum(pos, len(keys) - 1)] != want):
-                    raise RuntimeError("the selected inverse misses an entry of the pattern")
-        return self._sel_keys
+    def _sel_maps(self, sel: sp.csc_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """Where the design's node pairs and Q's stored entries sit in the selected
+        inverse's data (its pattern is the factor's, fixed with the analysis: found once)."""
+        c = self._sel_keys
+        if c is not None and ((c[0] is sel.indices and c[1] is sel.indptr) or (
+                np.array_equal(c[0], sel.indices) and np.array_equal(c[1], sel.indptr))):
+            return c[2], c[3]
+        keys = np.repeat(np.arange(self.q), np.diff(sel.indptr)).astype(np.int64) * self.q \
+            + sel.indices
+        pos_pairs = self.pls.pairs.positions(keys, self.q)[0]
+        qk = self.pls._q_cols * self.q + self.pls._q_indices
+        pos_q = np.searchsorted(keys, qk)
+        if np.any(keys[np.minimum(pos_q, len(keys) - 1)] != qk):
+            raise RuntimeError("the selected inverse misses an entry of the pattern")
+        self._sel_keys = (sel.indices, sel.indptr, pos_pairs, pos_q)
+        return pos_pairs, pos_q
 
     def _sel_at_q(self, sel: sp.csc_matrix) -> np.ndarray:
         """Selected-inverse values at the stored entries of Q (for tr(S dQ))."""
-        return sel.data[self._sel_keys_for(sel)[2]]
+        return sel.data[self._sel_maps(sel)[1]]
 
     def _obs_variances(self, s: LatentSolve, sel: sp.csc_matrix) -> np.ndarray:
         """``d_i``: variance of observation i's linear predictor under ``H_J^-1``."""
-        pos = self._sel_keys_for(sel)[1]
-        d = np.bincount(self.pls._pair_row, weights=self.pls._pair_val * sel.data[pos],
-                        minlength=self.n)
+        d = self.pls.pairs.quadratic(sel.data[self._sel_maps(sel)[0]])
         if self.reml:  # joint H^-1: + (x_i - C'z_i)' (X'VX)^-1 (x_i - C'z_i)
             G = self.X - self.Zr @ s.C
             T = sla.solve_triangular(s.R, G.T, trans="T", lower=False)
