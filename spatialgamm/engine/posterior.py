@@ -16,6 +16,8 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from .rowpairs import RowPairs
+
 
 class SparsePosterior:
     """Posterior covariance of ``(beta, u)`` from a selected inverse.
@@ -54,16 +56,16 @@ class SparsePosterior:
         return self.sel.data[pos]
 
     def latent_quadratic(self, Z: sp.spmatrix) -> np.ndarray:
-        """``z_i' A^-1 z_i`` for every row of ``Z`` (sparse rows of a few entries)."""
-        Zr = sp.csr_matrix(Z)
-        cnt = np.diff(Zr.indptr)
-        k2 = cnt * cnt
-        owner = np.repeat(np.arange(Zr.shape[0]), k2)
-        off = np.arange(k2.sum()) - np.repeat(np.cumsum(k2) - k2, k2)
-        ca = Zr.indptr[:-1][owner] + off // np.maximum(cnt[owner], 1)
-        cb = Zr.indptr[:-1][owner] + off % np.maximum(cnt[owner], 1)
-        vals = Zr.data[ca] * Zr.data[cb] * self.entries(Zr.indices[ca], Zr.indices[cb])
-        return np.bincount(owner, weights=vals, minlength=Zr.shape[0])
+        """``z_i' A^-1 z_i`` for every row of ``Z`` (sparse rows of a few entries).
+
+        Through the node pairs the rows couple (:class:`~.rowpairs.RowPairs`, kept for the
+        last few designs: the integration over theta and the maps ask for the same rows at
+        every point), so each call is one gather and one sparse product.
+        """
+        pairs = _pairs_for(sp.csr_matrix(Z))
+        if pairs.n_pairs == 0:
+            return np.zeros(Z.shape[0])
+        return pairs.quadratic(self.entries(pairs.hi, pairs.lo))
 
     def variance(self, X: np.ndarray, Z: Any, population: bool = False) -> np.ndarray:
         """``Var(x'beta + z'u)`` for rows of ``[X, Z]`` (scaled), in chunks.
@@ -73,21 +75,17 @@ class SparsePosterior:
         """
         X = np.asarray(X, dtype=float)
         Z = sp.csr_matrix(Z) if Z is not None and Z.shape[1] else None
-        out = np.empty(X.shape[0])
+        # the latent part over all rows at once (its pairs are cached per design)
+        out = self.latent_quadratic(Z) if Z is not None else np.zeros(X.shape[0])
         step = 50_000
-        for i in range(0, X.shape[0], step):
+        for i in range(0, X.shape[0], step) if self.p else ():
             sl = slice(i, min(i + step, X.shape[0]))
             G = X[sl]
-            v = np.zeros(G.shape[0])
             if Z is not None:
-                Zi = Z[sl]
-                v += self.latent_quadratic(Zi)
-                G = G - Zi @ self.C
-            if self.p:
-                T = sla.solve_triangular(self.R, G.T, trans="T", lower=False)
-                v += np.sum(T * T, axis=0)
-            out[sl] = self.scale * v
-        return out
+                G = G - Z[sl] @ self.C
+            T = sla.solve_triangular(self.R, G.T, trans="T", lower=False)
+            out[sl] += np.sum(T * T, axis=0)
+        return self.scale * out
 
     def latent_variances(self) -> np.ndarray:
         """Posterior variance of every ``u_j`` (node of the field)."""
@@ -101,6 +99,26 @@ class SparsePosterior:
     def vcov_beta(self) -> np.ndarray:
         Rinv = sla.solve_triangular(self.R, np.eye(self.p), lower=False)
         return self.scale * (Rinv @ Rinv.T)
+
+
+_PAIRS: list[tuple[tuple[np.ndarray, ...], RowPairs]] = []
+
+
+def _pairs_for(Z: sp.csr_matrix) -> RowPairs:
+    """The :class:`RowPairs` of ``Z``, reused while the same design comes back (compared by
+    value: a cheap pass over its arrays, against the sort that building them costs)."""
+    Z.sort_indices()
+    arrays = (Z.indptr, Z.indices, Z.data)
+    for i, (key, pairs) in enumerate(_PAIRS):
+        if pairs.q == Z.shape[1] and all(len(a) == len(b) and np.array_equal(a, b)
+                                         for a, b in zip(key, arrays, strict=True)):
+            if i:
+                _PAIRS.insert(0, _PAIRS.pop(i))
+            return pairs
+    pairs = RowPairs(Z)
+    _PAIRS.insert(0, (tuple(a.copy() for a in arrays), pairs))
+    del _PAIRS[3:]
+    return pairs
 
 
 def field_edf(post: SparsePosterior, Q: sp.spmatrix) -> float:
