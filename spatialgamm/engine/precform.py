@@ -261,11 +261,14 @@ class FieldObjective:
             f = m2ll + float(u @ (Q @ u)) + ld - prior.logdet
             if self.reml:
                 f -= self.p * LOG2PI
+            # sum_i W'_i d_i (M dx_k)_i = dx_k' M'(W' d): one pass over the rows for all k
+            wd = wprime * d
+            Mwd = (self.X.T @ wd, np.asarray(self.Zt @ wd).ravel())
             dx, implicit = [], []
             for dq in prior.dQ:
                 xb, xu = self.solve_H(s, np.zeros(self.p), -(dq @ u))
                 dx.append((xb, xu))
-                implicit.append(float(np.sum(wprime * (self.X @ xb + self.Zr @ xu) * d)))
+                implicit.append(float(xb @ Mwd[0] + xu @ Mwd[1]))
             grad = quad + traces - prior.dlogdet + np.array(implicit)
         ai_full = self._average_information(prior, s, w, u, eta, scale)
         if self.gaussian:  # profile the log-scale out (Schur complement)
