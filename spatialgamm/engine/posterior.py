@@ -35,15 +35,46 @@ class SparsePosterior:
         Upper Cholesky factor of ``X'VX``.
     scale : float
         Residual variance (Gaussian) or 1.
+    constraint : (ndarray (k, q), ndarray (q, k)), optional
+        A constrained field's rows ``F`` (``F u = 0``) and ``A^-1 F'``: the covariances are
+        then conditioned on the constraint by kriging, ``Cov - W S^-1 W'`` with
+        ``W = Cov [0; F']`` and ``S = F W_u`` (Rue & Held 2005, sec. 2.3.3), ``W`` from
+        the blocks above (so the same for any ``R``, e.g. with a fixed-effects prior).
     """
 
-    def __init__(self, sel: sp.csc_matrix, C: np.ndarray, R: np.ndarray, scale: float):
+    def __init__(self, sel: sp.csc_matrix, C: np.ndarray, R: np.ndarray, scale: float,
+                 constraint: tuple[np.ndarray, np.ndarray] | None = None):
         self.sel = sp.csc_matrix(sel)
         self.sel.sort_indices()
         self.C, self.R, self.scale = np.asarray(C), np.asarray(R), float(scale)
         self.q, self.p = self.C.shape
         self._keys = np.repeat(np.arange(self.q), np.diff(self.sel.indptr)).astype(
             np.int64) * self.q + self.sel.indices
+        self.constraint = constraint
+        if constraint is not None:
+            F, AinvFt = (np.atleast_2d(np.asarray(a, dtype=float)) for a in constraint)
+            AinvFt = AinvFt.reshape(self.q, F.shape[0])
+            if self.p:
+                RtR = (self.R, False)
+                self._Wb = -sla.cho_solve(RtR, self.C.T @ F.T)
+            else:
+                self._Wb = np.zeros((0, F.shape[0]))
+            self._Wu = AinvFt - self.C @ self._Wb
+            S = F @ self._Wu
+            self._S_inv = np.linalg.inv(0.5 * (S + S.T))
+            self._F = F
+
+    def constrain(self, beta: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The mean on the constraint plane from a mean off it: ``x - W S^-1 F u``
+        (unchanged without a constraint)."""
+        if self.constraint is None:
+            return beta, u
+        t = self._S_inv @ (self._F @ u)
+        return beta - self._Wb @ t, u - self._Wu @ t
+
+    def _krige_rows(self, G: np.ndarray) -> np.ndarray:
+        """``diag(G S^-1 G')`` for rows ``G = x'W_b + z'W_u`` (the kriging's variance share)."""
+        return np.einsum("ij,jk,ik->i", G, self._S_inv, G)
 
     def entries(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Entries ``A^-1[rows, cols]`` (each must lie on the factor's pattern)."""
@@ -85,6 +116,11 @@ class SparsePosterior:
                 G = G - Z[sl] @ self.C
             T = sla.solve_triangular(self.R, G.T, trans="T", lower=False)
             out[sl] += np.sum(T * T, axis=0)
+        if self.constraint is not None:
+            G = X @ self._Wb if self.p else np.zeros((X.shape[0], self._F.shape[0]))
+            if Z is not None:
+                G = G + np.asarray(Z @ self._Wu)
+            out -= self._krige_rows(G)
         return self.scale * out
 
     def latent_variances(self) -> np.ndarray:
@@ -93,12 +129,17 @@ class SparsePosterior:
         if self.p:
             CR = sla.solve_triangular(self.R, self.C.T, trans="T", lower=False)
             d = d + np.sum(CR * CR, axis=0)
+        if self.constraint is not None:
+            d = d - self._krige_rows(self._Wu)
         return self.scale * d
 
     @property
     def vcov_beta(self) -> np.ndarray:
         Rinv = sla.solve_triangular(self.R, np.eye(self.p), lower=False)
-        return self.scale * (Rinv @ Rinv.T)
+        V = Rinv @ Rinv.T
+        if self.constraint is not None and self.p:
+            V = V - self._Wb @ self._S_inv @ self._Wb.T
+        return self.scale * V
 
 
 _PAIRS: list[tuple[tuple[np.ndarray, ...], RowPairs]] = []
@@ -128,6 +169,8 @@ def field_edf(post: SparsePosterior, Q: sp.spmatrix) -> float:
     if post.p:
         CR = sla.solve_triangular(post.R, post.C.T, trans="T", lower=False).T
         tr += float(np.sum(CR * (Q @ CR)))
+    if post.constraint is not None:
+        tr -= float(np.sum(post._S_inv * (post._Wu.T @ (Q @ post._Wu))))
     return post.q - tr
 
 

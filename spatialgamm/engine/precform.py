@@ -32,7 +32,7 @@ the new mode; the Laplace log-determinant then gets the first-order correction
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -71,6 +71,27 @@ class Evaluation:
     inner: int = 1
     quad: np.ndarray | None = None  # u' dQ_k u
     dof: int = 0  # Gaussian: n - p (REML) or n (ML)
+    #: a constrained field's (rows A, A^-1 A') for the posterior's kriging, else None
+    kriging: tuple[np.ndarray, np.ndarray] | None = None
+
+
+@dataclass
+class Kriging:
+    """``h = H^-1 [0; A']`` (``hb``: fixed-effects rows, ``hu``: field rows), ``S = A hu``
+    and its inverse: the correction of one solve for the field's constraints ``A u = 0``."""
+
+    hb: np.ndarray
+    hu: np.ndarray
+    S_inv: np.ndarray
+    logdet_S: float
+
+    @classmethod
+    def of(cls, hb: np.ndarray, hu: np.ndarray, A: np.ndarray) -> Kriging:
+        S = A @ hu
+        S = 0.5 * (S + S.T)
+        c = sla.cho_factor(S, lower=True)
+        return cls(hb, hu, sla.cho_solve(c, np.eye(len(S))),
+                   2.0 * float(np.sum(np.log(np.diag(c[0])))))
 
 
 class FieldObjective:
@@ -111,6 +132,17 @@ class FieldObjective:
         self.inner_tol, self.max_inner = inner_tol, max_inner
         self.n_evals = 0
         self._sel_keys = None
+        # spde(constr=True): the field's constraints A u = 0 (conditioning by kriging on
+        # every solve; the prior's log-determinant is then the one on the constraint plane)
+        field_prior = system.priors.get(0) if system is not None else None
+        self.constraint = getattr(field_prior, "constraint", None)
+        if self.constraint is not None:
+            if self.constraint.n != self.q:
+                raise ValueError(f"the field's constraint has {self.constraint.n} columns; "
+                                 f"the field has {self.q}")
+            self.prior = lambda phi: field_prior.state(phi, constrained=True)
+            A = self.constraint.A
+            self._logdet_AAt = float(np.linalg.slogdet(A @ A.T)[1])
         # the optimiser's optimum and the last evaluation (each holds a selected inverse:
         # no more are kept, so the fit's peak memory is the search's)
         self._optimum: Evaluation | None = None
@@ -135,6 +167,18 @@ class FieldObjective:
     def solve_H(self, s: LatentSolve, rb: np.ndarray, ru: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
         return self.pls.solve_H(s, rb, ru)
+
+    def _krige_H(self, s: LatentSolve) -> Kriging:
+        """The constraint's kriging through the joint ``H`` of the solve ``s``."""
+        A = self.constraint.A
+        hb, hu = self.solve_H(s, np.zeros((self.p, A.shape[0])), A.T.copy())
+        return Kriging.of(hb, hu, A)
+
+    def _constrain(self, s: LatentSolve, kr: Kriging) -> LatentSolve:
+        """The solve's minimiser on the plane ``A u = 0``: ``x - h S^-1 A u`` (the exact
+        constrained minimiser of the same penalised least-squares problem)."""
+        t = kr.S_inv @ (self.constraint.A @ s.u)
+        return replace(s, beta=s.beta - kr.hb @ t, u=s.u - kr.hu @ t)
 
     # -- public stages at one phi (issue 15 calls these at many phi) ----------------------
     def at(self, phi: np.ndarray, start: tuple[np.ndarray, np.ndarray] | None = None
@@ -170,7 +214,8 @@ class FieldObjective:
         """The Gaussian approximation of ``(beta, u)`` at ``phi``: its covariance kept as a
         selected inverse (:class:`~spatialgamm.engine.posterior.SparsePosterior`)."""
         ev = self.at(phi)
-        return SparsePosterior(ev.sel, ev.solve.C, ev.solve.R, ev.scale)
+        return SparsePosterior(ev.sel, ev.solve.C, ev.solve.R, ev.scale,
+                               constraint=ev.kriging)
 
     # -- the mode --------------------------------------------------------------------------
     def _penalised(self, eta: np.ndarray, u: np.ndarray, Q) -> float:
@@ -199,6 +244,8 @@ class FieldObjective:
         for it in range(1, self.max_inner + 1):
             z, w = fam.working(self.y, eta, self.wt)
             s = self.solve(Q, w, z - self.offset)
+            if self.constraint is not None:
+                s = self._constrain(s, self._krige_H(s))
             db, du = s.beta - beta, s.u - u
             dM = self.X @ db + self.Zr @ du
             dec = float(np.sum(w * dM * dM) + du @ (Q @ du))
@@ -223,6 +270,8 @@ class FieldObjective:
         if self.gaussian:
             w = self.wt
             s = self.solve(Q, w, self.y - self.offset)
+            if self.constraint is not None:
+                s = self._constrain(s, self._krige_H(s))
             eta = self.offset + self.X @ s.beta + self.Zr @ s.u
             dM, inner = np.zeros(self.n), 1
         else:
@@ -237,6 +286,23 @@ class FieldObjective:
         if self.reml:  # + tr(R^-T C' dQ C R^-1): the fixed effects' share of H^-1
             CR = sla.solve_triangular(s.R, s.C.T, trans="T", lower=False).T  # C R^-1
             traces += np.array([float(np.sum(CR * (dq @ CR))) for dq in prior.dQ])
+        kr_mode = kriging = None
+        ld_constr = 0.0
+        if self.constraint is not None:
+            # the posterior on the plane: H^-1 (REML) or A^-1 (ML) minus h S^-1 h', so
+            # d_i, tr(S dQ) and the log-determinant (log|H|_A = log|H| + log|S| - log|AA'|)
+            # take the rank-k correction; the prior's share is in prior.logdet / dlogdet
+            A = self.constraint.A
+            kr_mode = self._krige_H(s)
+            AinvAt = np.asarray(s.factor.solve(A.T.copy())).reshape(self.q, -1)
+            kr = kr_mode if self.reml else Kriging.of(np.zeros((self.p, A.shape[0])),
+                                                      AinvAt, A)
+            G = self.X @ kr.hb + self.Zr @ kr.hu  # (n, k)
+            d = d - np.einsum("ij,jk,ik->i", G, kr.S_inv, G)
+            traces -= np.array([float(np.sum(kr.S_inv * (kr.hu.T @ (dq @ kr.hu))))
+                                for dq in prior.dQ])
+            ld_constr = kr.logdet_S - self._logdet_AAt
+            kriging = (A, AinvAt)
         quad = np.array([float(u @ (dq @ u)) for dq in prior.dQ])
         mu = self.family.link.linkinv(eta)
         if self.gaussian:
@@ -246,7 +312,7 @@ class FieldObjective:
             if r2 <= 0:
                 raise NotPositiveDefinite("zero penalised residual sum of squares")
             scale = r2 / dof
-            f = s.logdet_A - prior.logdet + dof * (1 + LOG2PI + np.log(r2 / dof)) \
+            f = s.logdet_A + ld_constr - prior.logdet + dof * (1 + LOG2PI + np.log(r2 / dof)) \
                 - float(np.sum(np.log(w[w > 0])))
             if self.reml:
                 f += s.logdet_XtVX
@@ -255,7 +321,7 @@ class FieldObjective:
         else:
             dof, scale = 0, 1.0
             wprime = self._dw_deta(eta0)
-            ld = s.logdet_A + (s.logdet_XtVX if self.reml else 0.0)
+            ld = s.logdet_A + (s.logdet_XtVX if self.reml else 0.0) + ld_constr
             ld += float(np.sum(wprime * dM * d))  # the factor is one tiny step behind
             m2ll = -2.0 * float(np.sum(self.family.loglik_obs(self.y, mu, self.wt)))
             f = m2ll + float(u @ (Q @ u)) + ld - prior.logdet
@@ -267,6 +333,9 @@ class FieldObjective:
             dx, implicit = [], []
             for dq in prior.dQ:
                 xb, xu = self.solve_H(s, np.zeros(self.p), -(dq @ u))
+                if kr_mode is not None:  # the mode moves within the plane
+                    t = kr_mode.S_inv @ (self.constraint.A @ xu)
+                    xb, xu = xb - kr_mode.hb @ t, xu - kr_mode.hu @ t
                 dx.append((xb, xu))
                 implicit.append(float(xb @ Mwd[0] + xu @ Mwd[1]))
             grad = quad + traces - prior.dlogdet + np.array(implicit)
@@ -279,7 +348,7 @@ class FieldObjective:
         ev = Evaluation(phi=phi, f=float(f), grad=grad, ai=ai, ai_full=ai_full, beta=beta,
                         u=u, eta=eta, mu=mu, w=w, scale=scale, solve=s, sel=sel,
                         prior=prior, dx=dx, minus2ll=m2ll, inner=inner, quad=quad,
-                        dof=dof)
+                        dof=dof, kriging=kriging)
         if keep:
             self._last = ev
         return ev
