@@ -327,9 +327,6 @@ class FieldObjective:
             f = m2ll + float(u @ (Q @ u)) + ld - prior.logdet
             if self.reml:
                 f -= self.p * LOG2PI
-            # sum_i W'_i d_i (M dx_k)_i = dx_k' M'(W' d): one pass over the rows for all k
-            wd = wprime * d
-            Mwd = (self.X.T @ wd, np.asarray(self.Zt @ wd).ravel())
             dx, implicit = [], []
             for dq in prior.dQ:
                 xb, xu = self.solve_H(s, np.zeros(self.p), -(dq @ u))
@@ -337,7 +334,7 @@ class FieldObjective:
                     t = kr_mode.S_inv @ (self.constraint.A @ xu)
                     xb, xu = xb - kr_mode.hb @ t, xu - kr_mode.hu @ t
                 dx.append((xb, xu))
-                implicit.append(float(xb @ Mwd[0] + xu @ Mwd[1]))
+                implicit.append(float(np.sum(wprime * (self.X @ xb + self.Zr @ xu) * d)))
             grad = quad + traces - prior.dlogdet + np.array(implicit)
         ai_full = self._average_information(prior, s, w, u, eta, scale)
         if self.gaussian:  # profile the log-scale out (Schur complement)
@@ -397,35 +394,33 @@ class FieldObjective:
         _, wm = self.family.working(self.y, eta - h, self.wt)
         return (wp - wm) / (2 * h)
 
+    def _apply_P(self, s: LatentSolve, w: np.ndarray, T: np.ndarray, scale: float
+                 ) -> np.ndarray:
+        """``P T`` (REML) or ``V^-1 T`` (ML) through the factor: Woodbury, solves only."""
+        WT = w[:, None] * T
+        ru = np.asarray(self.Zt @ WT)
+        if self.reml:
+            xb, xu = self.solve_H(s, self.X.T @ WT, ru)
+            fitted = self.X @ xb + self.Zr @ xu
+        else:
+            fitted = self.Zr @ np.asarray(s.factor.solve(ru)).reshape(ru.shape)
+        return (WT - w[:, None] * fitted) / scale
+
     def _average_information(self, prior, s: LatentSolve, w: np.ndarray, u: np.ndarray,
                              eta: np.ndarray, scale: float) -> np.ndarray:
         """Deviance-scale AI matrix (plus the Gaussian log-scale as last coordinate).
 
-        ``AI = T' P T / s`` with ``P = W - W M H^-1 M' W`` (REML; ``V^-1``, with ``A`` for
-        ``H`` and ``Z`` for ``M``, under ML). The field's columns are ``T_k = Z v_k``,
-        ``v_k = -Q^-1 dQ_k u``, so every product with them is taken in node space through
-        ``K = Z'WZ`` of the solve (``T'WT = V'KV``, ``Z'WT = KV``, ``X'WT = B'V``): nothing
-        of length n except the Gaussian scale's column ``y - offset - X beta``.
+        Formed in observation space, ``T' P T`` with ``T_k = Z v_k``: the same products in
+        node space (``V' Z'WZ V - ...``) agree to rounding, but where range and sigma are
+        nearly confounded (a range beyond the domain: condition numbers of 1e4 and more)
+        that rounding moves the Newton path, and with it the stopping point, by 1e-7.
         """
-        V = np.column_stack([-prior.solve(dq @ u) for dq in prior.dQ])
-        K = s.ztz
-        KV = np.asarray(K @ V)
-        tt = V.T @ KV  # T'WT
-        zt, xt = KV, s.B.T @ V  # Z'WT, X'WT
+        cols = [-(self.Zr @ prior.solve(dq @ u)) for dq in prior.dQ]
         if self.gaussian:  # t_s = V P y = y - offset - X beta (d V / d log s = V)
-            ts = self.y - self.offset - self.X @ s.beta
-            wts = w * ts
-            zts = np.asarray(self.Zt @ wts).ravel()
-            cross = V.T @ zts
-            tt = np.block([[tt, cross[:, None]], [cross[None, :], np.array([[ts @ wts]])]])
-            zt = np.column_stack([zt, zts])
-            xt = np.column_stack([xt, self.X.T @ wts])
-        if self.reml:
-            xb, xu = self.solve_H(s, xt, zt)
-            ai = tt - (xt.T @ xb + zt.T @ xu)
-        else:
-            ai = tt - zt.T @ np.asarray(s.factor.solve(zt)).reshape(zt.shape)
-        ai = ai / scale
+            cols.append(self.y - self.offset - self.X @ s.beta)
+        T = np.column_stack(cols)
+        PT = self._apply_P(s, w, T, scale)
+        ai = T.T @ PT
         return 0.5 * (ai + ai.T)
 
 
