@@ -132,6 +132,7 @@ class FieldObjective:
         self.inner_tol, self.max_inner = inner_tol, max_inner
         self.n_evals = 0
         self._sel_keys = None
+        self._glm_beta: np.ndarray | None = None
         # spde(constr=True): the field's constraints A u = 0 (conditioning by kriging on
         # every solve; the prior's log-determinant is then the one on the constraint plane)
         field_prior = system.priors.get(0) if system is not None else None
@@ -225,8 +226,9 @@ class FieldObjective:
     def glm_start(self) -> tuple[np.ndarray, np.ndarray]:
         """Fixed effects of the model without the field (the engine's GLM IRLS on p
         columns: no sparse work)."""
-        fit = glm_irls(self.X, self.y, self.family, self.wt, self.offset)
-        return fit.beta, np.zeros(self.q)
+        if self._glm_beta is None:  # the same for every phi: fitted once per model
+            self._glm_beta = glm_irls(self.X, self.y, self.family, self.wt, self.offset).beta
+        return self._glm_beta.copy(), np.zeros(self.q)
 
     def _mode(self, prior, beta: np.ndarray, u: np.ndarray):
         """Penalised IRLS (Newton for canonical links) from ``(beta, u)``.
