@@ -95,7 +95,6 @@ def test_fixed_pattern_solve_against_the_normal_equations(mesh):
     H[2:, 2:] += Q.toarray()
     x = np.linalg.solve(H, M.T @ (w * z))
     np.testing.assert_allclose(np.r_[s.beta, s.u], x, rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(s.ztz.toarray(), Zd.T @ (w[:, None] * Zd), atol=1e-12)
 
 
 def test_point_location_against_every_triangle(mesh):

@@ -457,8 +457,6 @@ class LatentSolve:
     R: np.ndarray  # upper Cholesky factor of X'VX = X'WX - X'WZ C (p x p)
     logdet_A: float
     logdet_XtVX: float
-    B: Any = None  # Z'WX (q x p)
-    ztz: Any = None  # Z'WZ on A's pattern (csc)
 
 
 class FixedPatternPLS:
@@ -573,8 +571,7 @@ class FixedPatternPLS:
 
     def solve(self, Q: sp.csc_matrix, w: np.ndarray, z: np.ndarray) -> LatentSolve:
         """Minimise ``||W^1/2 (z - X beta - Z u)||^2 + u'Qu`` (one numeric factorisation)."""
-        ztz = self._ztz_data(w)
-        data = ztz.copy()
+        data = self._ztz_data(w)
         data[self._q_pos] += self._q_data(Q)  # Q's stored entries are distinct
         A = sp.csc_matrix((data, self._A_pattern.indices, self._A_pattern.indptr),
                           shape=(self.q, self.q))
@@ -594,10 +591,8 @@ class FixedPatternPLS:
         a = np.asarray(self.factor.solve(Zz)).ravel()
         beta = sla.cho_solve((R, False), X.T @ zw - C.T @ Zz, check_finite=False)
         u = a - C @ beta
-        ztz = sp.csc_matrix((ztz, self._A_pattern.indices, self._A_pattern.indptr),
-                            shape=(self.q, self.q))
         return LatentSolve(beta, u, self.factor, C, R, self.factor.logdet(),
-                           2.0 * float(np.sum(np.log(np.diag(R)))), B, ztz)
+                           2.0 * float(np.sum(np.log(np.diag(R)))))
 
     def solve_H(self, s: LatentSolve, rb: np.ndarray, ru: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
