@@ -321,7 +321,9 @@ class EngineAdapter:
             R = sla.cholesky(np.asarray(pls.XtVX), lower=False)
             beta_hat, u_hat, w = mode.beta, mode.u, mode.weights
         beta, u, R_post, corr = self._fixed_prior(beta_hat, u_hat, C, R)
-        post = SparsePosterior(sel, C, R_post, 1.0)
+        post = SparsePosterior(sel, C, R_post, 1.0,  # spde(constr=True): kriged covariances
+                               constraint=self._last.kriging if self.field_path else None)
+        beta, u = post.constrain(beta, u)  # back on the constraint plane after the prior
         return LaplacePoint(theta=theta, logml=value + corr, logml_flat=value, grad_flat=grad,
                             beta=beta, u=u, post=post, lam=lam, scale=scale,
                             weights=np.asarray(w, dtype=float))

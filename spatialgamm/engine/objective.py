@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ModelError
 from ..model import ModelSpec
 from .gaussian import GaussianObjective
 from .laplace import LaplaceObjective
@@ -65,6 +66,10 @@ def make_objective(spec: ModelSpec, method: str = "REML", gamma: float = 1.0) ->
         return FieldObjective(spec.X, blk.Z, spec.y, spec.offset, spec.weights, fam,
                               lambda phi: system.prior_state(0, phi), blk.pencil.pattern,
                               reml=reml, system=system)
+    if any(pr.constraint is not None for pr in system.priors.values()):
+        raise ModelError("spde(constr=True) is supported when the field is the model's only "
+                         "latent term (the precision form); drop constr=True or the other "
+                         "random terms")
     if fam.is_gaussian_identity:
         return GaussianObjective(system, spec.X, spec.y, spec.offset, spec.weights, reml)
     return LaplaceObjective(system, spec.X, spec.y, spec.offset, spec.weights, fam,

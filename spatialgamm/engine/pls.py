@@ -32,6 +32,7 @@ from .linalg import (  # noqa: F401
     make_factor,
 )
 from .nform import nform_applies, nform_rows, nform_solve
+from .rowpairs import RowPairs
 from .system import LatentSystem
 
 #: dense systems up to this many columns take dense products with Lambda (below it scipy's
@@ -489,26 +490,19 @@ class FixedPatternPLS:
 
     def _pattern(self, q_pattern: sp.csc_matrix) -> None:
         """The pattern of ``A`` and the index maps that refill it."""
-        Zr, q = self.Zr, self.q
-        cnt = np.diff(Zr.indptr)
-        # every (row, a, b) pair of stored entries of a row: Z'WZ = sum_i w_i z_i z_i'
-        starts = Zr.indptr[:-1]
-        k2 = cnt * cnt
-        owner = np.repeat(np.arange(self.n), k2)
-        off = np.arange(k2.sum()) - np.repeat(np.cumsum(k2) - k2, k2)
-        ca = starts[owner] + off // cnt[owner]
-        cb = starts[owner] + off % cnt[owner]
-        self._pair_row = owner
-        self._pair_val = Zr.data[ca] * Zr.data[cb]
-        pa, pb = Zr.indices[ca], Zr.indices[cb]
-        ztz = sp.csc_matrix((np.ones(len(pa)), (pa, pb)), shape=(q, q))
+        q = self.q
+        # the node pairs the rows couple, once per design: Z'WZ = M w on those pairs
+        self.pairs = RowPairs(self.Zr)
+        hi, lo = self.pairs.hi, self.pairs.lo
+        ztz = sp.csc_matrix((np.ones(2 * len(hi)), (np.r_[hi, lo], np.r_[lo, hi])),
+                            shape=(q, q))
         pat = sp.csc_matrix(abs(ztz) + abs(q_pattern) + sp.identity(q, format="csc"))
         pat.sort_indices()
         pat.data[:] = 1.0
         self._A_pattern = pat
         self._keys = np.repeat(np.arange(q), np.diff(pat.indptr)).astype(np.int64) * q \
             + pat.indices
-        self._pair_pos = self._locate(pb.astype(np.int64) * q + pa)  # (col, row) keys
+        self._pair_lower, self._pair_upper = self.pairs.positions(self._keys, q)
         qp = sp.csc_matrix(q_pattern)
         qp.sort_indices()
         self._q_indptr, self._q_indices = qp.indptr.copy(), qp.indices.copy()
@@ -518,8 +512,6 @@ class FixedPatternPLS:
         self.backend = choose_backend(pat)
         self.factor = make_factor(pat if self.backend != "dense" else pat.toarray(),
                                   self.backend, numeric=False)
-        self._sel_keys = None
-        self._row_pairs = (pa, pb)
 
     @staticmethod
     def applies(system: LatentSystem, max_row: int = 16) -> bool:
@@ -534,10 +526,16 @@ class FixedPatternPLS:
 
     def weighted_ztz(self, w: np.ndarray) -> sp.csc_matrix:
         """``Z'WZ`` stored on A's pattern (zeros where only ``Q`` has entries)."""
-        data = np.bincount(self._pair_pos, weights=self._pair_val * w[self._pair_row],
-                           minlength=len(self._keys))
-        return sp.csc_matrix((data, self._A_pattern.indices, self._A_pattern.indptr),
-                             shape=(self.q, self.q))
+        return sp.csc_matrix((self._ztz_data(w), self._A_pattern.indices,
+                              self._A_pattern.indptr), shape=(self.q, self.q))
+
+    def _ztz_data(self, w: np.ndarray) -> np.ndarray:
+        """``Z'WZ`` as values on A's pattern: one sparse product over the row pairs."""
+        v = self.pairs.weighted(w)
+        data = np.zeros(len(self._keys))
+        data[self._pair_lower] = v
+        data[self._pair_upper] = v
+        return data
 
     def refill(self, ztz: sp.csc_matrix | np.ndarray, Q: sp.csc_matrix
                ) -> sp.csc_matrix | np.ndarray:
@@ -573,9 +571,8 @@ class FixedPatternPLS:
 
     def solve(self, Q: sp.csc_matrix, w: np.ndarray, z: np.ndarray) -> LatentSolve:
         """Minimise ``||W^1/2 (z - X beta - Z u)||^2 + u'Qu`` (one numeric factorisation)."""
-        data = np.bincount(self._pair_pos, weights=self._pair_val * w[self._pair_row],
-                           minlength=len(self._keys))
-        np.add.at(data, self._q_pos, self._q_data(Q))
+        data = self._ztz_data(w)
+        data[self._q_pos] += self._q_data(Q)  # Q's stored entries are distinct
         A = sp.csc_matrix((data, self._A_pattern.indices, self._A_pattern.indptr),
                           shape=(self.q, self.q))
         self.n_factorizations += 1

@@ -32,7 +32,7 @@ the new mode; the Laplace log-determinant then gets the first-order correction
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -71,6 +71,27 @@ class Evaluation:
     inner: int = 1
     quad: np.ndarray | None = None  # u' dQ_k u
     dof: int = 0  # Gaussian: n - p (REML) or n (ML)
+    #: a constrained field's (rows A, A^-1 A') for the posterior's kriging, else None
+    kriging: tuple[np.ndarray, np.ndarray] | None = None
+
+
+@dataclass
+class Kriging:
+    """``h = H^-1 [0; A']`` (``hb``: fixed-effects rows, ``hu``: field rows), ``S = A hu``
+    and its inverse: the correction of one solve for the field's constraints ``A u = 0``."""
+
+    hb: np.ndarray
+    hu: np.ndarray
+    S_inv: np.ndarray
+    logdet_S: float
+
+    @classmethod
+    def of(cls, hb: np.ndarray, hu: np.ndarray, A: np.ndarray) -> Kriging:
+        S = A @ hu
+        S = 0.5 * (S + S.T)
+        c = sla.cho_factor(S, lower=True)
+        return cls(hb, hu, sla.cho_solve(c, np.eye(len(S))),
+                   2.0 * float(np.sum(np.log(np.diag(c[0])))))
 
 
 class FieldObjective:
@@ -111,6 +132,18 @@ class FieldObjective:
         self.inner_tol, self.max_inner = inner_tol, max_inner
         self.n_evals = 0
         self._sel_keys = None
+        self._glm_beta: np.ndarray | None = None
+        # spde(constr=True): the field's constraints A u = 0 (conditioning by kriging on
+        # every solve; the prior's log-determinant is then the one on the constraint plane)
+        field_prior = system.priors.get(0) if system is not None else None
+        self.constraint = getattr(field_prior, "constraint", None)
+        if self.constraint is not None:
+            if self.constraint.n != self.q:
+                raise ValueError(f"the field's constraint has {self.constraint.n} columns; "
+                                 f"the field has {self.q}")
+            self.prior = lambda phi: field_prior.state(phi, constrained=True)
+            A = self.constraint.A
+            self._logdet_AAt = float(np.linalg.slogdet(A @ A.T)[1])
         # the optimiser's optimum and the last evaluation (each holds a selected inverse:
         # no more are kept, so the fit's peak memory is the search's)
         self._optimum: Evaluation | None = None
@@ -135,6 +168,18 @@ class FieldObjective:
     def solve_H(self, s: LatentSolve, rb: np.ndarray, ru: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray]:
         return self.pls.solve_H(s, rb, ru)
+
+    def _krige_H(self, s: LatentSolve) -> Kriging:
+        """The constraint's kriging through the joint ``H`` of the solve ``s``."""
+        A = self.constraint.A
+        hb, hu = self.solve_H(s, np.zeros((self.p, A.shape[0])), A.T.copy())
+        return Kriging.of(hb, hu, A)
+
+    def _constrain(self, s: LatentSolve, kr: Kriging) -> LatentSolve:
+        """The solve's minimiser on the plane ``A u = 0``: ``x - h S^-1 A u`` (the exact
+        constrained minimiser of the same penalised least-squares problem)."""
+        t = kr.S_inv @ (self.constraint.A @ s.u)
+        return replace(s, beta=s.beta - kr.hb @ t, u=s.u - kr.hu @ t)
 
     # -- public stages at one phi (issue 15 calls these at many phi) ----------------------
     def at(self, phi: np.ndarray, start: tuple[np.ndarray, np.ndarray] | None = None
@@ -170,7 +215,8 @@ class FieldObjective:
         """The Gaussian approximation of ``(beta, u)`` at ``phi``: its covariance kept as a
         selected inverse (:class:`~spatialgamm.engine.posterior.SparsePosterior`)."""
         ev = self.at(phi)
-        return SparsePosterior(ev.sel, ev.solve.C, ev.solve.R, ev.scale)
+        return SparsePosterior(ev.sel, ev.solve.C, ev.solve.R, ev.scale,
+                               constraint=ev.kriging)
 
     # -- the mode --------------------------------------------------------------------------
     def _penalised(self, eta: np.ndarray, u: np.ndarray, Q) -> float:
@@ -180,8 +226,9 @@ class FieldObjective:
     def glm_start(self) -> tuple[np.ndarray, np.ndarray]:
         """Fixed effects of the model without the field (the engine's GLM IRLS on p
         columns: no sparse work)."""
-        fit = glm_irls(self.X, self.y, self.family, self.wt, self.offset)
-        return fit.beta, np.zeros(self.q)
+        if self._glm_beta is None:  # the same for every phi: fitted once per model
+            self._glm_beta = glm_irls(self.X, self.y, self.family, self.wt, self.offset).beta
+        return self._glm_beta.copy(), np.zeros(self.q)
 
     def _mode(self, prior, beta: np.ndarray, u: np.ndarray):
         """Penalised IRLS (Newton for canonical links) from ``(beta, u)``.
@@ -199,6 +246,8 @@ class FieldObjective:
         for it in range(1, self.max_inner + 1):
             z, w = fam.working(self.y, eta, self.wt)
             s = self.solve(Q, w, z - self.offset)
+            if self.constraint is not None:
+                s = self._constrain(s, self._krige_H(s))
             db, du = s.beta - beta, s.u - u
             dM = self.X @ db + self.Zr @ du
             dec = float(np.sum(w * dM * dM) + du @ (Q @ du))
@@ -223,6 +272,8 @@ class FieldObjective:
         if self.gaussian:
             w = self.wt
             s = self.solve(Q, w, self.y - self.offset)
+            if self.constraint is not None:
+                s = self._constrain(s, self._krige_H(s))
             eta = self.offset + self.X @ s.beta + self.Zr @ s.u
             dM, inner = np.zeros(self.n), 1
         else:
@@ -237,6 +288,23 @@ class FieldObjective:
         if self.reml:  # + tr(R^-T C' dQ C R^-1): the fixed effects' share of H^-1
             CR = sla.solve_triangular(s.R, s.C.T, trans="T", lower=False).T  # C R^-1
             traces += np.array([float(np.sum(CR * (dq @ CR))) for dq in prior.dQ])
+        kr_mode = kriging = None
+        ld_constr = 0.0
+        if self.constraint is not None:
+            # the posterior on the plane: H^-1 (REML) or A^-1 (ML) minus h S^-1 h', so
+            # d_i, tr(S dQ) and the log-determinant (log|H|_A = log|H| + log|S| - log|AA'|)
+            # take the rank-k correction; the prior's share is in prior.logdet / dlogdet
+            A = self.constraint.A
+            kr_mode = self._krige_H(s)
+            AinvAt = np.asarray(s.factor.solve(A.T.copy())).reshape(self.q, -1)
+            kr = kr_mode if self.reml else Kriging.of(np.zeros((self.p, A.shape[0])),
+                                                      AinvAt, A)
+            G = self.X @ kr.hb + self.Zr @ kr.hu  # (n, k)
+            d = d - np.einsum("ij,jk,ik->i", G, kr.S_inv, G)
+            traces -= np.array([float(np.sum(kr.S_inv * (kr.hu.T @ (dq @ kr.hu))))
+                                for dq in prior.dQ])
+            ld_constr = kr.logdet_S - self._logdet_AAt
+            kriging = (A, AinvAt)
         quad = np.array([float(u @ (dq @ u)) for dq in prior.dQ])
         mu = self.family.link.linkinv(eta)
         if self.gaussian:
@@ -246,7 +314,7 @@ class FieldObjective:
             if r2 <= 0:
                 raise NotPositiveDefinite("zero penalised residual sum of squares")
             scale = r2 / dof
-            f = s.logdet_A - prior.logdet + dof * (1 + LOG2PI + np.log(r2 / dof)) \
+            f = s.logdet_A + ld_constr - prior.logdet + dof * (1 + LOG2PI + np.log(r2 / dof)) \
                 - float(np.sum(np.log(w[w > 0])))
             if self.reml:
                 f += s.logdet_XtVX
@@ -255,7 +323,7 @@ class FieldObjective:
         else:
             dof, scale = 0, 1.0
             wprime = self._dw_deta(eta0)
-            ld = s.logdet_A + (s.logdet_XtVX if self.reml else 0.0)
+            ld = s.logdet_A + (s.logdet_XtVX if self.reml else 0.0) + ld_constr
             ld += float(np.sum(wprime * dM * d))  # the factor is one tiny step behind
             m2ll = -2.0 * float(np.sum(self.family.loglik_obs(self.y, mu, self.wt)))
             f = m2ll + float(u @ (Q @ u)) + ld - prior.logdet
@@ -264,6 +332,9 @@ class FieldObjective:
             dx, implicit = [], []
             for dq in prior.dQ:
                 xb, xu = self.solve_H(s, np.zeros(self.p), -(dq @ u))
+                if kr_mode is not None:  # the mode moves within the plane
+                    t = kr_mode.S_inv @ (self.constraint.A @ xu)
+                    xb, xu = xb - kr_mode.hb @ t, xu - kr_mode.hu @ t
                 dx.append((xb, xu))
                 implicit.append(float(np.sum(wprime * (self.X @ xb + self.Zr @ xu) * d)))
             grad = quad + traces - prior.dlogdet + np.array(implicit)
@@ -276,7 +347,7 @@ class FieldObjective:
         ev = Evaluation(phi=phi, f=float(f), grad=grad, ai=ai, ai_full=ai_full, beta=beta,
                         u=u, eta=eta, mu=mu, w=w, scale=scale, solve=s, sel=sel,
                         prior=prior, dx=dx, minus2ll=m2ll, inner=inner, quad=quad,
-                        dof=dof)
+                        dof=dof, kriging=kriging)
         if keep:
             self._last = ev
         return ev
@@ -288,30 +359,30 @@ class FieldObjective:
         self._anchor = (ev.beta.copy(), ev.u.copy())
 
     # -- pieces ----------------------------------------------------------------------------
-    def _sel_keys_for(self, sel: sp.csc_matrix) -> np.ndarray:
-        """Sorted (col, row) keys of the selected inverse's pattern (fixed with the analysis)."""
-        if self._sel_keys is None or self._sel_keys[0] != (sel.nnz, sel.indptr[-1]):
-            keys = np.repeat(np.arange(self.q), np.diff(sel.indptr)).astype(np.int64) * self.q \
-                + sel.indices
-            pa, pb = self.pls._row_pairs
-            qk = self.pls._q_cols * self.q + self.pls._q_indices
-            self._sel_keys = ((sel.nnz, sel.indptr[-1]), np.searchsorted(keys, pb.astype(
-                np.int64) * self.q + pa), np.searchsorted(keys, qk), keys)
-            for pos, want in ((self._sel_keys[1], pb.astype(np.int64) * self.q + pa),
-                              (self._sel_keys[2], qk)):
-                if np.any(keys[np.minimum(pos, len(keys) - 1)] != want):
-                    raise RuntimeError("the selected inverse misses an entry of the pattern")
-        return self._sel_keys
+    def _sel_maps(self, sel: sp.csc_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """Where the design's node pairs and Q's stored entries sit in the selected
+        inverse's data (its pattern is the factor's, fixed with the analysis: found once)."""
+        c = self._sel_keys
+        if c is not None and ((c[0] is sel.indices and c[1] is sel.indptr) or (
+                np.array_equal(c[0], sel.indices) and np.array_equal(c[1], sel.indptr))):
+            return c[2], c[3]
+        keys = np.repeat(np.arange(self.q), np.diff(sel.indptr)).astype(np.int64) * self.q \
+            + sel.indices
+        pos_pairs = self.pls.pairs.positions(keys, self.q)[0]
+        qk = self.pls._q_cols * self.q + self.pls._q_indices
+        pos_q = np.searchsorted(keys, qk)
+        if np.any(keys[np.minimum(pos_q, len(keys) - 1)] != qk):
+            raise RuntimeError("the selected inverse misses an entry of the pattern")
+        self._sel_keys = (sel.indices, sel.indptr, pos_pairs, pos_q)
+        return pos_pairs, pos_q
 
     def _sel_at_q(self, sel: sp.csc_matrix) -> np.ndarray:
         """Selected-inverse values at the stored entries of Q (for tr(S dQ))."""
-        return sel.data[self._sel_keys_for(sel)[2]]
+        return sel.data[self._sel_maps(sel)[1]]
 
     def _obs_variances(self, s: LatentSolve, sel: sp.csc_matrix) -> np.ndarray:
         """``d_i``: variance of observation i's linear predictor under ``H_J^-1``."""
-        pos = self._sel_keys_for(sel)[1]
-        d = np.bincount(self.pls._pair_row, weights=self.pls._pair_val * sel.data[pos],
-                        minlength=self.n)
+        d = self.pls.pairs.quadratic(sel.data[self._sel_maps(sel)[0]])
         if self.reml:  # joint H^-1: + (x_i - C'z_i)' (X'VX)^-1 (x_i - C'z_i)
             G = self.X - self.Zr @ s.C
             T = sla.solve_triangular(s.R, G.T, trans="T", lower=False)
@@ -339,7 +410,13 @@ class FieldObjective:
 
     def _average_information(self, prior, s: LatentSolve, w: np.ndarray, u: np.ndarray,
                              eta: np.ndarray, scale: float) -> np.ndarray:
-        """Deviance-scale AI matrix (plus the Gaussian log-scale as last coordinate)."""
+        """Deviance-scale AI matrix (plus the Gaussian log-scale as last coordinate).
+
+        Formed in observation space, ``T' P T`` with ``T_k = Z v_k``: the same products in
+        node space (``V' Z'WZ V - ...``) agree to rounding, but where range and sigma are
+        nearly confounded (a range beyond the domain: condition numbers of 1e4 and more)
+        that rounding moves the Newton path, and with it the stopping point, by 1e-7.
+        """
         cols = [-(self.Zr @ prior.solve(dq @ u)) for dq in prior.dQ]
         if self.gaussian:  # t_s = V P y = y - offset - X beta (d V / d log s = V)
             cols.append(self.y - self.offset - self.X @ s.beta)

@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from ..errors import ModelError
 from ..mesh.precision import matern_scales, pencil_shifts
+from .constraints import LinearConstraint
 from .linalg import NotPositiveDefinite, make_factor
 
 
@@ -49,6 +51,10 @@ class PriorState:
         ``dQ / d phi_k`` on the same pattern.
     solve : callable
         ``v -> Q^-1 v`` (1-D or 2-D ``v``).
+    cond : Conditioning, optional
+        A constrained field's kriging (``W = Q^-1 A'``, ``S = A W``); ``logdet`` and
+        ``dlogdet`` are then those of ``Q`` on the constraint plane, ``log|Q|_A = log|Q| +
+        log|S| - log|A A'|`` (:mod:`.constraints`).
     """
 
     phi: np.ndarray
@@ -57,6 +63,7 @@ class PriorState:
     dlogdet: np.ndarray
     dQ: list[sp.csc_matrix]
     solve: Callable[[np.ndarray], np.ndarray]
+    cond: Any = None
 
 
 class PriorOperator:
@@ -84,6 +91,10 @@ class PriorOperator:
         self._last: tuple | None = None  # (kappa, log|K1 K2|, trace term, factors)
         self.n_factorizations = 0
         self._state: PriorState | None = None
+        self._constrained: PriorState | None = None
+        rows = getattr(operator, "constraint", None)
+        #: the field's hard constraints (spde(constr=True)), or None
+        self.constraint = LinearConstraint(rows) if rows is not None else None
 
     def _K(self, a: float) -> sp.csc_matrix:
         K = sp.csc_matrix(self._G + a * self.op.Ct)
@@ -99,14 +110,30 @@ class PriorOperator:
         self.n_factorizations += 1
         return self._factors[j]
 
-    def state(self, phi: np.ndarray) -> PriorState:
+    def state(self, phi: np.ndarray, constrained: bool = False) -> PriorState:
         """Everything about ``Q`` at ``phi = (log range, log sigma)`` (the last one is kept:
-        PIRLS steps and the evaluations of one Newton step share it)."""
+        PIRLS steps and the evaluations of one Newton step share it).
+
+        A constrained field (``spde(constr=True)``) is only solved in the precision form,
+        which asks for ``constrained=True`` (the log-determinant on the constraint plane and
+        the prior's kriging); any other latent form would ignore the constraint, so it is
+        refused here.
+        """
         phi = np.asarray(phi, dtype=float)
-        if self._state is not None and np.array_equal(self._state.phi, phi):
+        if self.constraint is not None and not constrained:
+            raise ModelError("spde(constr=True) is supported when the field is the model's only "
+                             "latent term (the precision form); drop constr=True or the other "
+                             "random terms")
+        if self._state is None or not np.array_equal(self._state.phi, phi):
+            self._state = self._compute(phi)
+        if self.constraint is None:
             return self._state
-        self._state = self._compute(phi)
-        return self._state
+        if self._constrained is None or self._constrained.phi is not self._state.phi:
+            st = self._state
+            cond = self.constraint.condition(st.solve, "Q")
+            self._constrained = replace(st, logdet=cond.logdet(st.logdet),
+                                        dlogdet=st.dlogdet + cond.dlogdet_S(st.dQ), cond=cond)
+        return self._constrained
 
     def _compute(self, phi: np.ndarray) -> PriorState:
         rng, sig = math.exp(phi[0]), math.exp(phi[1])

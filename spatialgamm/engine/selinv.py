@@ -71,6 +71,86 @@ def _supernodes(indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return np.r_[starts, n]
 
 
+class _Supernode:
+    """Index maps of one supernode, fixed by the factor's pattern (see :class:`_Plan`)."""
+
+    __slots__ = ("s", "r", "lo", "hi", "fill", "pos", "dst", "dst_t")
+
+    def __init__(self, s, r, lo, hi, fill, pos, dst, dst_t):
+        self.s, self.r, self.lo, self.hi = s, r, lo, hi
+        self.fill, self.pos, self.dst, self.dst_t = fill, pos, dst, dst_t
+
+
+class _Plan:
+    """Everything the recursions need that depends only on the factor's pattern.
+
+    The engine factors one pattern many times (one symbolic analysis per model), so the
+    supernodes, the places of each dense block's entries in ``L.data`` and the positions
+    of every gathered ``S_RR`` entry are found once here (the searches were two thirds of
+    the recursions' time) and reused for every factor with this pattern.
+    """
+
+    def __init__(self, indptr: np.ndarray, indices: np.ndarray):
+        n = len(indptr) - 1
+        self.n, self.indptr, self.indices = n, indptr.copy(), indices.copy()
+        if np.any(indices[indptr[:-1]] != np.arange(n)):
+            raise ValueError("L must be lower triangular with a stored diagonal in every column")
+        cols = np.repeat(np.arange(n), np.diff(indptr))
+        keys = cols.astype(np.int64) * n + indices
+        starts = _supernodes(indptr, indices)
+        self.nodes: list[_Supernode] = []
+        fills: dict[tuple[int, int], np.ndarray] = {}
+        # where S_RR's stored lower entries go in the dense r x r block (and its mirror):
+        # shared by all supernodes with r rows below; only the gather positions are per
+        # supernode, as int32 (4 bytes per gathered entry: ~25 MB at 28,000 nodes)
+        dsts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        small = len(keys) < 2**31
+        for b in range(len(starts) - 2, -1, -1):
+            f, last = int(starts[b]), int(starts[b + 1]) - 1
+            s = last - f + 1
+            R = indices[indptr[last] + 1: indptr[last + 1]]  # rows below the supernode
+            r = len(R)
+            fill = fills.get((s, r))
+            if fill is None:
+                # (row, col) of the (s + r) x s lower trapezoid, column by column as stored
+                jj, ii = np.nonzero(np.arange(s)[:, None] <= np.arange(s + r)[None, :])
+                fill = fills[(s, r)] = (ii * s + jj).astype(np.int32)
+            pos = dst = dst_t = None
+            if r:
+                a, c = np.tril_indices(r)
+                want = R[c].astype(np.int64) * n + R[a]
+                pos = np.searchsorted(keys, want)
+                if np.any(keys[np.minimum(pos, len(keys) - 1)] != want):
+                    raise RuntimeError("the factor's pattern is not closed under elimination")
+                if small:
+                    pos = pos.astype(np.int32)
+                if r not in dsts:
+                    dsts[r] = ((a * r + c).astype(np.int32), (c * r + a).astype(np.int32))
+                dst, dst_t = dsts[r]
+            self.nodes.append(_Supernode(s, r, int(indptr[f]), int(indptr[last + 1]), fill,
+                                         pos, dst, dst_t))
+
+    def matches(self, indptr: np.ndarray, indices: np.ndarray) -> bool:
+        return (len(indptr) == len(self.indptr) and len(indices) == len(self.indices)
+                and np.array_equal(indptr, self.indptr)
+                and np.array_equal(indices, self.indices))
+
+
+_PLANS: list[_Plan] = []  # the last few patterns (a fit uses one or two)
+
+
+def _plan_for(indptr: np.ndarray, indices: np.ndarray) -> _Plan:
+    for i, plan in enumerate(_PLANS):
+        if plan.matches(indptr, indices):
+            if i:
+                _PLANS.insert(0, _PLANS.pop(i))
+            return plan
+    plan = _Plan(indptr, indices)
+    _PLANS.insert(0, plan)
+    del _PLANS[4:]
+    return plan
+
+
 def takahashi(L: sp.csc_matrix) -> np.ndarray:
     """Values of ``(L L')^-1`` on the pattern of the lower-triangular factor ``L``.
 
@@ -94,48 +174,69 @@ def takahashi(L: sp.csc_matrix) -> np.ndarray:
     """
     L = sp.csc_matrix(L)
     L.sort_indices()
-    n = L.shape[0]
-    indptr, indices, data = L.indptr, L.indices, L.data
-    if np.any(indices[indptr[:-1]] != np.arange(n)):
-        raise ValueError("L must be lower triangular with a stored diagonal in every column")
-    cols = np.repeat(np.arange(n), np.diff(indptr))
-    keys = cols.astype(np.int64) * n + indices
+    plan = _plan_for(L.indptr, L.indices)
+    data = L.data
     S = np.zeros(len(data))
-    starts = _supernodes(indptr, indices)
-    for b in range(len(starts) - 2, -1, -1):
-        f, last = starts[b], starts[b + 1] - 1
-        s = last - f + 1
-        lo = indptr[last]
-        R = indices[lo + 1: indptr[last + 1]]  # rows below the supernode
-        r = len(R)
-        # the dense (s + r) x s block of L for these columns, column-major in storage
-        tri = np.arange(s)
-        mask = np.r_[tri][None, :] <= np.arange(s + r)[:, None]  # (s + r, s) lower trapezoid
-        blk = np.zeros((s + r, s))
-        blk.T[mask.T] = data[indptr[f]: indptr[last + 1]]
-        Lff, Lrf = blk[:s], blk[s:]
-        Linv, info = sla.lapack.dtrtri(Lff, lower=1)
+    dtrtri = sla.lapack.dtrtri
+    for nd in plan.nodes:
+        s, r = nd.s, nd.r
+        # the dense (s + r) x s block of L for these columns
+        blk = np.zeros((s + r) * s)
+        blk[nd.fill] = data[nd.lo: nd.hi]
+        blk = blk.reshape(s + r, s)
+        Linv, info = dtrtri(blk[:s], lower=1)
         if info != 0:
             raise np.linalg.LinAlgError("the Cholesky factor has a zero on its diagonal")
         Sff = Linv.T @ Linv
         if r:
-            # gather S_RR (lower part stored at column min, row max)
-            a, c = np.tril_indices(r)
-            want = R[c].astype(np.int64) * n + R[a]
-            pos = np.searchsorted(keys, want)
-            if np.any(keys[np.minimum(pos, len(keys) - 1)] != want):
-                raise RuntimeError("the factor's pattern is not closed under elimination")
-            Srr = np.zeros((r, r))
-            Srr[a, c] = S[pos]
-            Srr = Srr + np.tril(Srr, -1).T
-            X = Lrf @ Linv
-            Srf = -Srr @ X
-            Sff += X.T @ (Srr @ X)
-            full = np.vstack([Sff, Srf])
+            vals = S[nd.pos]  # S_RR, lower part stored at (column min, row max)
+            Srr = np.empty(r * r)
+            Srr[nd.dst] = vals
+            Srr[nd.dst_t] = vals
+            Srr = Srr.reshape(r, r)
+            X = blk[s:] @ Linv
+            SX = Srr @ X
+            Sff += X.T @ SX
+            full = np.vstack([Sff, -SX])
         else:
             full = Sff
-        S[indptr[f]: indptr[last + 1]] = full.T[mask.T]
+        S[nd.lo: nd.hi] = full.ravel()[nd.fill]
     return S
+
+
+class _Mirror:
+    """The symmetric matrix of a factor's selected entries in the original order: its
+    fixed pattern and where each of its values comes from (found once per pattern)."""
+
+    def __init__(self, L: sp.csc_matrix, perm: np.ndarray):
+        n = L.shape[0]
+        self.key = (L.indptr.copy(), L.indices.copy(), np.asarray(perm).copy())
+        cols = np.repeat(np.arange(n), np.diff(L.indptr))
+        rows = L.indices
+        r, c = perm[rows], perm[cols]
+        off = np.flatnonzero(rows != cols)
+        self.off = off
+        src = np.arange(len(rows) + len(off), dtype=float)
+        out = sp.coo_matrix((src, (np.r_[r, c[off]], np.r_[c, r[off]])), shape=(n, n)).tocsc()
+        out.sort_indices()
+        self.order = out.data.astype(np.int64)
+        self.indices, self.indptr, self.shape = out.indices, out.indptr, out.shape
+
+    def matches(self, L: sp.csc_matrix, perm: np.ndarray) -> bool:
+        a, b, p = self.key
+        return (len(a) == len(L.indptr) and len(b) == len(L.indices) and len(p) == len(perm)
+                and np.array_equal(a, L.indptr) and np.array_equal(b, L.indices)
+                and np.array_equal(p, perm))
+
+    def apply(self, S: np.ndarray) -> sp.csc_matrix:
+        data = np.concatenate([S, S[self.off]])[self.order]
+        # the index arrays are shared between calls: callers may key caches on them
+        out = sp.csc_matrix((data, self.indices, self.indptr), shape=self.shape)
+        out.has_sorted_indices = True
+        return out
+
+
+_MIRRORS: list[_Mirror] = []
 
 
 def _to_original(L: sp.csc_matrix, S: np.ndarray, perm: np.ndarray) -> sp.csc_matrix:
@@ -143,15 +244,16 @@ def _to_original(L: sp.csc_matrix, S: np.ndarray, perm: np.ndarray) -> sp.csc_ma
 
     ``perm[i]`` is the original index of permuted row/column i (``Q[perm][:, perm] = L L'``).
     """
-    n = L.shape[0]
-    cols = np.repeat(np.arange(n), np.diff(L.indptr))
-    rows = L.indices
-    r, c = perm[rows], perm[cols]
-    off = rows != cols
-    out = sp.coo_matrix((np.r_[S, S[off]], (np.r_[r, c[off]], np.r_[c, r[off]])),
-                        shape=(n, n)).tocsc()
-    out.sort_indices()
-    return out
+    perm = np.asarray(perm)
+    for i, m in enumerate(_MIRRORS):
+        if m.matches(L, perm):
+            if i:
+                _MIRRORS.insert(0, _MIRRORS.pop(i))
+            return m.apply(S)
+    m = _Mirror(L, perm)
+    _MIRRORS.insert(0, m)
+    del _MIRRORS[4:]
+    return m.apply(S)
 
 
 def selected_inverse_from_factor(L: sp.spmatrix, perm: np.ndarray | None = None

@@ -128,6 +128,10 @@ class SPDEOperator:
     mesh : Mesh, or a tuple (C, Ct, G) of FEM matrices
     alpha : float
         SPDE order, 1 <= alpha <= 2 (nu = alpha - 1 in 2-D).
+    constr : bool
+        The field sums to zero over the mesh nodes (INLA's ``constr = TRUE``): the prior is
+        ``N(0, Q^-1)`` conditioned on ``1'u = 0``. The operator only carries the constraint's
+        rows (:attr:`constraint`); the engine conditions on them by kriging.
 
     Examples
     --------
@@ -135,12 +139,14 @@ class SPDEOperator:
     >>> from spatialgamm.mesh import Mesh
     >>> mesh = Mesh.build(boundary=shapely.box(0, 0, 4, 4), max_edge=0.5, offset=(0, None))
     >>> op = SPDEOperator(mesh, alpha=2)
+    >>> op.constraint is None, SPDEOperator(mesh, 2, constr=True).constraint.shape == (1, op.n)
+    (True, True)
     >>> Q1, Q2 = op.Q(1.0, 1.0), op.Q(2.0, 0.5)
     >>> bool((Q1.indices == Q2.indices).all())
     True
     """
 
-    def __init__(self, mesh, alpha: float = 2.0):
+    def __init__(self, mesh, alpha: float = 2.0, constr: bool = False):
         self.alpha = _check_alpha(alpha)
         C, Ct, G = mesh.fem() if hasattr(mesh, "fem") else mesh
         ct = np.asarray(Ct.diagonal(), dtype=float)
@@ -161,6 +167,8 @@ class SPDEOperator:
         cols = np.repeat(np.arange(self.n), np.diff(self.indptr))
         keys = cols.astype(np.int64) * self.n + self.indices
         self._data = np.vstack([self._align(m, keys) for m in (self.Ct, self.G, self.G2)])
+        #: rows ``A`` of hard constraints ``A u = 0`` on the field (None: unconstrained)
+        self.constraint = np.ones((1, self.n)) if constr else None
 
     def _align(self, M: sp.spmatrix, keys: np.ndarray) -> np.ndarray:
         """Values of M on the stored pattern (zeros where M has no entry)."""

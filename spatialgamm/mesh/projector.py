@@ -69,7 +69,13 @@ class TriangleLocator:
         return np.clip(idx, 0, self._shape - 1)
 
     def locate(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Triangle index (-1 if outside) and (k, 3) barycentric weights of each point."""
+        """Triangle index (-1 if outside) and (k, 3) barycentric weights of each point.
+
+        Each point takes the first triangle of its cell's list that contains it. The lists
+        are walked in rounds (round j tests the j-th triangle of every point still
+        unplaced), so most points cost one or two tests and no array grows with the total
+        of the cells' lists (a million points: seconds, not tens of seconds).
+        """
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         k = len(xy)
         tri = np.full(k, -1)
@@ -78,20 +84,26 @@ class TriangleLocator:
         in_grid = np.all((raw >= 0) & (raw <= self._shape), axis=1)
         cells = self._cell(xy)
         cid = cells[:, 1] * self._shape[0] + cells[:, 0]
-        start, stop = self._indptr[cid], self._indptr[cid + 1]
-        count = np.where(in_grid, stop - start, 0)
-        pt = np.repeat(np.arange(k), count)
-        off = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-        cand = self._cell_tris[start[pt] + off]
-        d = xy[pt] - self._a[cand]
-        l12 = np.einsum("tij,tj->ti", self._inv[cand], d)
-        lam = np.column_stack([1 - l12.sum(axis=1), l12])
-        ok = lam.min(axis=1) >= -TOL
-        hit_pt, first = np.unique(pt[ok], return_index=True)
-        rows = np.nonzero(ok)[0][first]
-        tri[hit_pt] = cand[rows]
-        lw = np.clip(lam[rows], 0, None)
-        w[hit_pt] = lw / lw.sum(axis=1, keepdims=True)
+        start = self._indptr[cid]
+        count = np.where(in_grid, self._indptr[cid + 1] - start, 0)
+        inv, a = self._inv, self._a
+        todo = np.flatnonzero(count > 0)
+        j = 0
+        while len(todo):
+            cand = self._cell_tris[start[todo] + j]
+            dx = xy[todo, 0] - a[cand, 0]
+            dy = xy[todo, 1] - a[cand, 1]
+            l1 = inv[cand, 0, 0] * dx + inv[cand, 0, 1] * dy
+            l2 = inv[cand, 1, 0] * dx + inv[cand, 1, 1] * dy
+            lam = np.column_stack([1 - (l1 + l2), l1, l2])
+            ok = lam.min(axis=1) >= -TOL
+            hit = todo[ok]
+            tri[hit] = cand[ok]
+            lw = np.clip(lam[ok], 0, None)
+            w[hit] = lw / lw.sum(axis=1, keepdims=True)
+            j += 1
+            todo = todo[~ok]
+            todo = todo[count[todo] > j]
         return tri, w
 
 

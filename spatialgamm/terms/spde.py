@@ -29,7 +29,7 @@ from ..termsyntax import SpecialTerm
 from .base import Ability, Block, LatentTerm, check_arguments, coordinate_matrix, register_term
 
 #: keyword arguments spde() understands
-SPDE_KWARGS = ("mesh", "alpha", "range0", "sigma0", "max_memory")
+SPDE_KWARGS = ("mesh", "alpha", "range0", "sigma0", "max_memory", "constr")
 
 #: bytes per stored Cholesky-factor entry at the fit's peak (the factor, its copy, the
 #: selected inverse in both triangles and the index arrays of the recursions)
@@ -66,10 +66,12 @@ class SPDETerm(LatentTerm):
     sigma_bounds: tuple[float, float]
     sigma0_given: bool = False
     range0_given: bool = False
+    constr: bool = False
     phi_names: tuple[str, str] = ("log_range", "log_sigma")
 
     def __post_init__(self) -> None:
-        self.operator = SPDEOperator(self.mesh, self.alpha)
+        # constr: the operator carries the sum-to-zero rows; the engine conditions on them
+        self.operator = SPDEOperator(self.mesh, self.alpha, constr=self.constr)
 
     # -- parameters --------------------------------------------------------------------
     @property
@@ -286,7 +288,9 @@ def build_spde(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], fa
     approximation of the exponential); ``range0``, ``sigma0`` optional starting values
     (default: from the empirical variogram of the residuals without the field);
     ``max_memory`` bytes the fit may use (default: the memory available), above which the
-    mesh is refused with an estimate.
+    mesh is refused with an estimate; ``constr=True`` constrains the field to sum to zero
+    over the mesh nodes (INLA's ``constr = TRUE``; the engine conditions on it by kriging,
+    in models whose only latent term is the field).
 
     Parameters
     ----------
@@ -321,6 +325,9 @@ def build_spde(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], fa
         raise FormulaError(f"{where}: mesh= must be a Mesh (sg.Mesh.build(...)); got "
                            f"{type(mesh).__name__}")
     alpha = _check_alpha(kw.get("alpha", 2), where)
+    constr = kw.get("constr", False)
+    if not isinstance(constr, (bool, np.bool_)):
+        raise FormulaError(f"{where}: constr must be True or False; got {constr!r}")
     check_memory(mesh, where, kw.get("max_memory"))
     xy = coordinate_matrix(data, special.variables, where)
     name = f"spde({', '.join(special.variables)})"
@@ -345,7 +352,7 @@ def build_spde(special: SpecialTerm, data: pd.DataFrame, env: dict[str, Any], fa
     term = SPDETerm(name=name, variables=tuple(special.variables), mesh=mesh, alpha=alpha,
                     relative=gaussian, range_bounds=range_bounds, sigma_bounds=sigma_bounds,
                     sigma0_given=kw.get("sigma0") is not None,
-                    range0_given=kw.get("range0") is not None)
+                    range0_given=kw.get("range0") is not None, constr=bool(constr))
     return [Block(name=name, Z=Z, kind="precision", pencil=term.operator,
                   phi_start=np.log([range0, sigma0]),
                   phi_lower=np.log([range_bounds[0], sigma_bounds[0]]),
