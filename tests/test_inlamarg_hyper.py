@@ -126,3 +126,11 @@ def test_three_hyperparameter_marginals_match_quadrature():
         assert max(m[0], m[-1]) < 1e-5 * m.max(), name  # the box holds the mass
         np.testing.assert_allclose(hp.loc[name, cols].to_numpy(dtype=float), _quantiles(grid, m),
                                    atol=0.03, err_msg=name)
+
+
+def test_auto_integration_is_inlas_choice():
+    d = _data(3)
+    fit = inla("y ~ x + (1 | g)", d, int_strategy="auto")  # two hyperparameters: the grid
+    assert fit.theta.strategy == "grid" and len(fit.points) > 9
+    with pytest.raises(ValueError, match="int_strategy must be"):
+        inla("y ~ x + (1 | g)", d, int_strategy="ccd2")

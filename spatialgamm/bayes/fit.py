@@ -125,8 +125,9 @@ def inla(formula: str, data: pd.DataFrame, family: Any = "gaussian", *,
     control_compute : dict, optional
         INLA's ``control.compute``: ``dic``, ``waic``, ``cpo`` (CPO and PIT), ``mlik``
         (default True).
-    int_strategy : {'ccd', 'grid', 'eb'}
-        Integration over the hyperparameters (:mod:`~spatialgamm.bayes.hyper`).
+    int_strategy : {'ccd', 'grid', 'eb', 'auto'}
+        Integration over the hyperparameters (:mod:`~spatialgamm.bayes.hyper`); ``'auto'``
+        is INLA's: the grid up to two hyperparameters, the CCD above.
     E : array or column name, optional
         Poisson exposure (INLA's ``E``): adds ``offset(log(E))``.
     offset, weights : optional
@@ -159,8 +160,9 @@ def inla(formula: str, data: pd.DataFrame, family: Any = "gaussian", *,
     cc = _check_compute(control_compute)
     if strategy not in ("gaussian", "simplified.laplace"):
         raise ValueError(f"strategy must be 'gaussian' or 'simplified.laplace'; got {strategy!r}")
-    if int_strategy not in ("ccd", "grid", "eb"):
-        raise ValueError(f"int_strategy must be 'ccd', 'grid' or 'eb'; got {int_strategy!r}")
+    if int_strategy not in ("ccd", "grid", "eb", "auto"):
+        raise ValueError(f"int_strategy must be 'ccd', 'grid', 'eb' or 'auto'; got "
+                         f"{int_strategy!r}")
     if E is not None:
         if offset is not None:
             raise ValueError("give E= (Poisson exposure) or offset=, not both")

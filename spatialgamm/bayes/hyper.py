@@ -19,7 +19,8 @@ in which the posterior is close to a standard normal. The integration points are
   (relative to the density at each point; the correction of Rue et al. sec. 6.5);
 - ``"grid"``: a regular grid in z of step ``dz`` (INLA: 0.75), kept while the log density is
   within ``diff_logdens`` (INLA: 6) of the mode; equal volumes;
-- ``"eb"``: the mode alone (empirical Bayes).
+- ``"eb"``: the mode alone (empirical Bayes);
+- ``"auto"``: INLA's default, the grid up to two dimensions and the CCD above.
 
 The mixture weights over the points are the design weights times ``exp(log posterior)``,
 normalised.
@@ -208,6 +209,8 @@ def integrate(adapter: EngineAdapter, priors: list[tuple[slice, HyperPrior]],
                               np.zeros((1, d)), np.array([val]), np.ones(1), "fixed",
                               adapter.n_evaluations, val)
         return post, [pt]
+    if strategy == "auto":  # INLA's choice: the grid is affordable up to two dimensions
+        strategy = "grid" if d <= 2 else "ccd"
     mode = find_mode(lp, adapter.theta_start() if theta0 is None else theta0)
     centre = adapter.laplace_at(mode)  # the search's last evaluation, when it ended here
     H = hessian_at(lp, mode)
@@ -225,7 +228,8 @@ def integrate(adapter: EngineAdapter, priors: list[tuple[slice, HyperPrior]],
     elif strategy == "grid":
         z, dw = _grid(post, lp, adapter, dz, diff_logdens)
     else:
-        raise ValueError(f"int_strategy must be 'ccd', 'grid' or 'eb'; got {strategy!r}")
+        raise ValueError(f"int_strategy must be 'ccd', 'grid', 'eb' or 'auto'; got "
+                         f"{strategy!r}")
     theta = post.theta_of(z)
     points, logp = [], []
     for k, t in enumerate(theta):
