@@ -21,13 +21,7 @@ from ..model import build_model
 from .criteria import ObsLikelihood, cpo_pit, dic_waic, mlik
 from .engine_adapter import EngineAdapter, LaplacePoint
 from .hyper import LogPosterior, ThetaPosterior, integrate
-from .marginals import (
-    COLUMNS,
-    GaussianMixture,
-    SampledMarginal,
-    one_dim_draws,
-    split_normal_draws,
-)
+from .marginals import COLUMNS, GaussianMixture, SampledMarginal, hyper_inputs, hyper_z_draws
 from .priors import (
     FixedEffectsPrior,
     HyperPrior,
@@ -105,7 +99,7 @@ def inla(formula: str, data: pd.DataFrame, family: Any = "gaussian", *,
          control_compute: Mapping[str, bool] | None = None, int_strategy: str = "ccd",
          E: Any = None, offset: Any = None, weights: Any = None, na_action: str = "omit",
          fixed_theta: Any = None, f0: float = 1.1, dz: float = 0.75,
-         diff_logdens: float = 6.0) -> InlaFit:
+         diff_logdens: float = 6.0, strategy: str = "gaussian") -> InlaFit:
     """Bayesian fit the INLA way: Laplace approximations integrated over the hyperparameters.
 
     Parameters
@@ -131,8 +125,9 @@ def inla(formula: str, data: pd.DataFrame, family: Any = "gaussian", *,
     control_compute : dict, optional
         INLA's ``control.compute``: ``dic``, ``waic``, ``cpo`` (CPO and PIT), ``mlik``
         (default True).
-    int_strategy : {'ccd', 'grid', 'eb'}
-        Integration over the hyperparameters (:mod:`~spatialgamm.bayes.hyper`).
+    int_strategy : {'ccd', 'grid', 'eb', 'auto'}
+        Integration over the hyperparameters (:mod:`~spatialgamm.bayes.hyper`); ``'auto'``
+        is INLA's: the grid up to two hyperparameters, the CCD above.
     E : array or column name, optional
         Poisson exposure (INLA's ``E``): adds ``offset(log(E))``.
     offset, weights : optional
@@ -142,6 +137,10 @@ def inla(formula: str, data: pd.DataFrame, family: Any = "gaussian", *,
         Hold the hyperparameters at these internal values (no integration).
     f0, dz, diff_logdens : float
         CCD radius factor; grid step and cut-off (INLA's defaults).
+    strategy : {'gaussian', 'simplified.laplace'}
+        Latent and fixed-effect marginals: mixtures of the conditional Gaussians, or of
+        skew normals with the simplified-Laplace correction (INLA's default there;
+        :mod:`~spatialgamm.bayes.simplified_laplace`).
 
     Returns
     -------
@@ -159,8 +158,11 @@ def inla(formula: str, data: pd.DataFrame, family: Any = "gaussian", *,
     from ..api import _caller_env
 
     cc = _check_compute(control_compute)
-    if int_strategy not in ("ccd", "grid", "eb"):
-        raise ValueError(f"int_strategy must be 'ccd', 'grid' or 'eb'; got {int_strategy!r}")
+    if strategy not in ("gaussian", "simplified.laplace"):
+        raise ValueError(f"strategy must be 'gaussian' or 'simplified.laplace'; got {strategy!r}")
+    if int_strategy not in ("ccd", "grid", "eb", "auto"):
+        raise ValueError(f"int_strategy must be 'ccd', 'grid', 'eb' or 'auto'; got "
+                         f"{int_strategy!r}")
     if E is not None:
         if offset is not None:
             raise ValueError("give E= (Poisson exposure) or offset=, not both")
@@ -195,8 +197,12 @@ def inla(formula: str, data: pd.DataFrame, family: Any = "gaussian", *,
     with blas_threads_for(adapter.system.q + spec.p):
         post, points = integrate(adapter, plist, int_strategy, f0=f0, dz=dz,
                                  diff_logdens=diff_logdens, fixed_theta=ft)
-        return InlaFit(spec, adapter, post, points, hp, defaults, fprior, cc,
-                       LogPosterior(adapter, plist), dz)
+        fit = InlaFit(spec, adapter, post, points, hp, defaults, fprior, cc,
+                      LogPosterior(adapter, plist), dz)
+        if strategy == "simplified.laplace":
+            from . import simplified_laplace
+            simplified_laplace.apply(fit)
+        return fit
 
 
 class InlaFit:
@@ -276,40 +282,9 @@ class InlaFit:
         d = ad.dim
         if d == 0 or post.strategy == "fixed":
             return {}
-        if d == 1:
-            zs, vals = [], []
-            f0 = post.log_post_mode
-            for sgn in (1.0, -1.0):
-                k = 0 if sgn > 0 else 1
-                while k < 24:
-                    z = sgn * 0.4 * k
-                    t = post.theta_of(np.array([z]))[0]
-                    v = ad.logml(t) + lp.prior(t)[0]
-                    if not np.isfinite(v):
-                        break
-                    zs.append(z)
-                    vals.append(v)
-                    if f0 - v > 11:
-                        break
-                    k += 1
-            zd = one_dim_draws(np.array(zs), np.array(vals), N_HYPER_DRAWS)[:, None]
-        else:
-            r = 1.1 * np.sqrt(d)
-            if post.strategy == "ccd":
-                f_pos = post.log_post[1:1 + d]
-                f_neg = post.log_post[1 + d:1 + 2 * d]
-                f0 = post.log_post[0]
-            else:
-                f0 = lp.value_and_grad(post.mode)[0]
-                f_pos = np.array([lp.value_and_grad(post.theta_of(r * e)[0])[0]
-                                  for e in np.eye(d)])
-                f_neg = np.array([lp.value_and_grad(post.theta_of(-r * e)[0])[0]
-                                  for e in np.eye(d)])
-            sig = []
-            for fv in (f_pos, f_neg):
-                delta = np.where(np.isfinite(fv), f0 - fv, np.inf)
-                sig.append(np.where(delta > 1e-8, r / np.sqrt(2 * np.maximum(delta, 1e-8)), r))
-            zd = split_normal_draws(sig[0], sig[1], N_HYPER_DRAWS)
+        zd = hyper_z_draws(lambda z: ad.logml(post.theta_of(z)[0])
+                           + lp.prior(post.theta_of(z)[0])[0], d, N_HYPER_DRAWS,
+                           **hyper_inputs(post))
         th = post.theta_of(zd)
         out: dict[str, SampledMarginal] = {}
         for s in ad.slots:

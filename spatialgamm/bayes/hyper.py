@@ -19,7 +19,8 @@ in which the posterior is close to a standard normal. The integration points are
   (relative to the density at each point; the correction of Rue et al. sec. 6.5);
 - ``"grid"``: a regular grid in z of step ``dz`` (INLA: 0.75), kept while the log density is
   within ``diff_logdens`` (INLA: 6) of the mode; equal volumes;
-- ``"eb"``: the mode alone (empirical Bayes).
+- ``"eb"``: the mode alone (empirical Bayes);
+- ``"auto"``: INLA's default, the grid up to two dimensions and the CCD above.
 
 The mixture weights over the points are the design weights times ``exp(log posterior)``,
 normalised.
@@ -208,6 +209,8 @@ def integrate(adapter: EngineAdapter, priors: list[tuple[slice, HyperPrior]],
                               np.zeros((1, d)), np.array([val]), np.ones(1), "fixed",
                               adapter.n_evaluations, val)
         return post, [pt]
+    if strategy == "auto":  # INLA's choice: the grid is affordable up to two dimensions
+        strategy = "grid" if d <= 2 else "ccd"
     mode = find_mode(lp, adapter.theta_start() if theta0 is None else theta0)
     centre = adapter.laplace_at(mode)  # the search's last evaluation, when it ended here
     H = hessian_at(lp, mode)
@@ -225,7 +228,8 @@ def integrate(adapter: EngineAdapter, priors: list[tuple[slice, HyperPrior]],
     elif strategy == "grid":
         z, dw = _grid(post, lp, adapter, dz, diff_logdens)
     else:
-        raise ValueError(f"int_strategy must be 'ccd', 'grid' or 'eb'; got {strategy!r}")
+        raise ValueError(f"int_strategy must be 'ccd', 'grid', 'eb' or 'auto'; got "
+                         f"{strategy!r}")
     theta = post.theta_of(z)
     points, logp = [], []
     for k, t in enumerate(theta):
@@ -245,29 +249,15 @@ def integrate(adapter: EngineAdapter, priors: list[tuple[slice, HyperPrior]],
 
 def _grid(post: ThetaPosterior, lp: LogPosterior, adapter: EngineAdapter, dz: float,
           diff_logdens: float) -> tuple[np.ndarray, np.ndarray]:
-    """The z-grid kept within ``diff_logdens`` of the mode (searched along each axis first)."""
+    """The z-lattice of step ``dz`` where the log density is within ``diff_logdens`` of the
+    mode, grown from the mode (no radius limit: a skewed posterior's long tail, e.g. an SPDE
+    range's, keeps its points, and with them the latent values' uncertainty there)."""
+    from .marginals import lattice_log_density
+
     d = len(post.mode)
-    f0 = lp.value_and_grad(post.mode)[0]
-    reach = []
-    for j in range(d):
-        lim = []
-        for sgn in (1.0, -1.0):
-            k = 0
-            while k < 12:
-                zz = np.zeros(d)
-                zz[j] = sgn * (k + 1) * dz
-                v = lp.value_and_grad(post.theta_of(zz)[0])[0]
-                if not np.isfinite(v) or f0 - v > diff_logdens:
-                    break
-                k += 1
-            lim.append(k)
-        reach.append(range(-lim[1], lim[0] + 1))
-    z = np.array(list(itertools.product(*reach)), dtype=float) * dz
-    keep = []
-    for zz in z:
-        if np.sum(zz * zz) <= 2 * diff_logdens * 1.5 or d == 1:
-            keep.append(zz)
-    z = np.array(keep)
-    vals = np.array([lp.value_and_grad(post.theta_of(zz)[0])[0] for zz in z])
-    ok = np.isfinite(vals) & (f0 - vals <= diff_logdens)
-    return z[ok], np.ones(int(ok.sum()))
+    vals = lattice_log_density(lambda z: lp.value_and_grad(post.theta_of(z)[0])[0], d, dz,
+                               diff_logdens)
+    f0 = vals[(0,) * d]
+    keep = [k for k, v in vals.items() if np.isfinite(v) and f0 - v <= diff_logdens]
+    z = np.array(sorted(keep, key=lambda k: sum(x * x for x in k)), dtype=float) * dz
+    return z, np.ones(len(z))

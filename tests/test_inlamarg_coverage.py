@@ -1,0 +1,138 @@
+"""Calibration of the INLA-style posterior of an SPDE Poisson model (issue 15, item 6).
+
+Simulation-based calibration (Cook, Gelman & Rubin 2006; Talts et al. 2018): every
+parameter is drawn from the prior the fit uses (intercept N(1, 1); range and sigma from the
+PC prior P(range < 1.5) = 0.5, P(sigma > 1) = 0.1, i.e. 1 / range ~ Exp(lam_r) and sigma ~
+Exp(lam_s) in two dimensions; the field from N(0, Q(range, sigma)^-1) on the fit's own
+mesh), counts from the Poisson model. An exact posterior then puts the truth at a uniform
+posterior rank (PIT), so its 95% intervals cover exactly 95% averaged over the prior, for
+every quantity. No draw is discarded (a truncated prior would break the identity).
+
+Findings (runs of 2026-12-02, 100 data sets, seed 1, INLA's defaults otherwise):
+
+- the 0.83 coverage of sigma that tests/test_inla_coverage.py once recorded was the marginal
+  approximation: on the *same* data sets, the former split-normal marginals cover range and
+  sigma 0.89 and 0.86 (70 sets), the lattice-integrated ones (bayes/marginals.py) 1.00 and
+  0.98 (100 sets). That study also drew the range from a truncated prior (0.3 < range < 20)
+  and held the intercept at 1 under an N(1, 1) prior: neither is a draw from the prior, so
+  its target was not 0.95; both are fixed here.
+- what remains is not the marginals: 100 of 100 range intervals cover (p = 0.006 under
+  exact calibration: they are too wide), and the intercept's cover 0.88, the field's 0.90.
+  The intercept's misses are data sets whose true range is long (7 to 400 on a 6 x 6 square),
+  where the field's level and the intercept trade off. tests/test_inlamarg_spde_mcmc.py
+  shows the cause on one data set: the Laplace-approximated posterior of the range has a
+  heavier upper tail than the exact one (97.5% point 9.2 against 6.3), and the
+  mixtures of latent Gaussians over it inherit the error (with the CCD's few points in
+  that tail, the intercept's intervals come out too narrow; with the grid too wide).
+
+binomial SE of a 0.95 coverage over 100 data sets: 0.022. The default suite runs 10 data
+sets on a coarser mesh and checks only gross failures.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.linalg as sla
+import shapely
+
+from spatialgamm.bayes import FixedEffectsPrior, PCMatern, inla
+
+PRIOR_RANGE, PRIOR_SIGMA = (1.5, 0.5), (1.0, 0.1)
+
+
+def _setup(max_edge: float = 0.8):
+    from spatialgamm.mesh import Mesh, SPDEOperator
+
+    mesh = Mesh.build(boundary=shapely.box(0, 0, 6, 6), max_edge=(max_edge, 2.5),
+                      offset=(0, 1.5))
+    return mesh, SPDEOperator(mesh, 2.0)
+
+
+def simulate(rng: np.random.Generator, mesh, op, n_obs: int = 150, b0_mean: float = 1.0
+             ) -> tuple[pd.DataFrame, dict[str, float], np.ndarray]:
+    """One prior draw and its data: ``(data, truth, field at the mesh nodes)``."""
+    prior = PCMatern(prior_range=PRIOR_RANGE, prior_sigma=PRIOR_SIGMA)
+    r = 1.0 / rng.exponential(1.0 / prior.lam_r)
+    s = rng.exponential(1.0 / prior.lam_s)
+    b0 = rng.normal(b0_mean, 1.0)
+    u = sla.solve_triangular(sla.cholesky(op.Q(r, s).toarray(), lower=False),
+                             rng.normal(size=mesh.n))
+    xy = rng.uniform(0.2, 5.8, (n_obs, 2))
+    d = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]})
+    d["c"] = rng.poisson(np.exp(b0 + mesh.projector(xy) @ u))
+    return d, {"range": r, "sigma": s, "b0": b0}, u
+
+
+def fit_ranks(d: pd.DataFrame, truth: dict[str, float], u: np.ndarray, mesh,
+              b0_mean: float = 1.0, **fit_args) -> dict[str, float]:
+    """The fit's posterior ranks (PIT) of the truth, and its field intervals' coverage."""
+    fit = inla("c ~ spde(x, y, mesh=mesh)", d, family="poisson", prior_range=PRIOR_RANGE,
+               prior_sigma=PRIOR_SIGMA,
+               fixed=FixedEffectsPrior(mean_intercept=b0_mean, prec_intercept=1.0), **fit_args)
+    hyp = fit._hyper
+    out = {"range": float(np.mean(hyp["Range for spde(x, y)"].draws < truth["range"])),
+           "sigma": float(np.mean(hyp["Stdev for spde(x, y)"].draws < truth["sigma"])),
+           "b0": float(fit.fixed_marginals.cdf(np.array([truth["b0"]]))[0])}
+    f = fit.summary_random["spde(x, y)"]
+    out["field"] = float(np.mean((f["0.025quant"] <= u) & (u <= f["0.975quant"])))
+    out.update({f"true_{k}": v for k, v in truth.items()})
+    return out
+
+
+def sbc_once(rng: np.random.Generator, mesh, op, n_obs: int = 150, b0_mean: float = 1.0,
+             **fit_args) -> dict[str, float]:
+    """One prior draw, its data and fit: the posterior ranks (PIT) of the truth."""
+    d, truth, u = simulate(rng, mesh, op, n_obs, b0_mean)
+    return fit_ranks(d, truth, u, mesh, b0_mean, **fit_args)
+
+
+def sbc(n_sets: int, seed: int, max_edge: float = 0.8, **kw) -> pd.DataFrame:
+    mesh, op = _setup(max_edge)
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame([sbc_once(rng, mesh, op, **kw) for _ in range(n_sets)])
+
+
+def coverage(pit: np.ndarray) -> float:
+    """Share of central 95% intervals holding the truth: its rank in (0.025, 0.975)."""
+    return float(np.mean((pit > 0.025) & (pit < 0.975)))
+
+
+def test_spde_calibration_small():
+    # 10 data sets on a coarser mesh: a gross failure (coverage of 0.6, the old truncated
+    # split normals' worst) would leave 4 or more of 10 intervals missing; with a calibrated
+    # posterior P(3 or more misses of 10) = 0.012 for each quantity
+    res = sbc(10, 31, max_edge=1.2, n_obs=100)
+    for k in ("range", "sigma", "b0"):
+        assert coverage(res[k].to_numpy()) >= 0.8, (k, res[k].to_numpy())
+
+
+def _bounds(n: int) -> tuple[float, float]:
+    se = np.sqrt(0.95 * 0.05 / n)
+    return 0.95 - 3 * se, 0.95 + 3 * se
+
+
+@pytest.fixture(scope="module")
+def study():
+    return sbc(100, 1)
+
+
+@pytest.mark.slow
+@pytest.mark.study
+def test_spde_hyperparameter_intervals_cover_prior_draws(study):
+    lo, hi = _bounds(len(study))
+    for k in ("range", "sigma"):  # measured: 1.00 and 0.98
+        assert lo <= coverage(study[k].to_numpy()) <= hi, k
+
+
+@pytest.mark.slow
+@pytest.mark.study
+@pytest.mark.xfail(strict=False, reason=(
+    "measured 0.88 (intercept) and 0.90 (field nodes) over 100 prior draws: the Laplace "
+    "approximation of pi(theta | y) has too heavy a range tail and the CCD's latent mixture "
+    "misses it (module doc; tests/test_inlamarg_spde_mcmc.py)"))
+def test_spde_latent_intervals_cover_prior_draws(study):
+    lo, hi = _bounds(len(study))
+    assert lo <= coverage(study["b0"].to_numpy()) <= hi
+    assert 0.92 <= study["field"].mean() <= 0.98
