@@ -16,8 +16,9 @@ the setup rows, as ``bam`` does from its subsample; they then differ from the in
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..engine.optimize import optimize
 from ..engine.system import LatentSystem
+from ..engine.threads import blas_threads_for
 from ..errors import DataError
 from ..families import get_family
 from ..formula.parse import parse_formula
@@ -93,7 +94,7 @@ def set_up(formula: str, source: ChunkedSource, family: Any, weights: Any, offse
 
 
 def _sums_part(df: pd.DataFrame, spec: Any, weights: Any, offset: Any, na_action: str
-               ) -> "_Sums":
+               ) -> _Sums:
     return _Sums(smooth_sums(spec.blocks, df, spec, weights, offset, na_action))
 
 
@@ -103,7 +104,7 @@ class _Sums:
 
     d: dict
 
-    def __add__(self, o: "_Sums") -> "_Sums":
+    def __add__(self, o: _Sums) -> _Sums:
         return _Sums({k: (v[0] + o.d[k][0], max(v[1], o.d[k][1])) for k, v in self.d.items()})
 
 
@@ -217,6 +218,22 @@ def fit_chunked(formula: str, data: Any, family: Any = "gaussian", method: str =
                   sample_rows)
     timing = {"setup": time.perf_counter() - t0}
     system = LatentSystem(tmpl.blocks, len(tmpl.spec.y))
+    # one BLAS thread for small systems, as the in-memory fits (engine/threads.py)
+    with blas_threads_for(tmpl.p + system.q):
+        out = _estimate(source, tmpl, system, fam, method, chunk_rows, timing)
+    summary, beta, u, b, sigma, crit, n, passes = out
+    timing["total"] = time.perf_counter() - t0
+    names = [nm for nm in tmpl.spec.x_names]
+    return ChunkedFit(formula=formula, family=fam, method=method, phi=summary.x,
+                      beta=pd.Series(beta, index=names), b=b, u=u, sigma=sigma,
+                      criterion=crit, n=n, optinfo=summary, template=tmpl,
+                      n_partitions=source.n_partitions, n_passes=passes, timing=timing)
+
+
+def _estimate(source: ChunkedSource, tmpl: ModelTemplate, system: LatentSystem, fam: Any,
+              method: str, chunk_rows: int, timing: dict) -> tuple:
+    """The passes of statistics and the search: ``(summary, beta, u, b, sigma, criterion,
+    n, passes)``."""
     space = system.parameter_space()
     ctl = tmpl.spec.control
     reml = method == "REML"
@@ -251,12 +268,7 @@ def fit_chunked(formula: str, data: Any, family: Any = "gaussian", method: str =
         sigma, crit, n = None, obj.laplace(mode), obj.n
         passes = obj.n_passes + 1 + bool(_has_sums(tmpl))
     timing["optimise"] = time.perf_counter() - t2
-    timing["total"] = time.perf_counter() - t0
-    names = [nm for nm in tmpl.spec.x_names]
-    return ChunkedFit(formula=formula, family=fam, method=method, phi=summary.x,
-                      beta=pd.Series(beta, index=names), b=b, u=u, sigma=sigma,
-                      criterion=crit, n=n, optinfo=summary, template=tmpl,
-                      n_partitions=source.n_partitions, n_passes=passes, timing=timing)
+    return summary, beta, u, b, sigma, crit, n, passes
 
 
 def _has_sums(t: ModelTemplate) -> bool:

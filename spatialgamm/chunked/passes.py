@@ -11,8 +11,9 @@ rows; for PIRLS also the step's checks (largest change of the linear predictor).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,7 +43,7 @@ class Stats:
     eta_max: float = 0.0  # max |eta_candidate|
     extra: dict = field(default_factory=dict)
 
-    def __add__(self, o: "Stats") -> "Stats":
+    def __add__(self, o: Stats) -> Stats:
         add = (lambda a, b: None if a is None else a + b)
         return Stats([[add(a, b) for a, b in zip(ra, rb)] for ra, rb in zip(self.ZtZ, o.ZtZ)],
                      [a + b for a, b in zip(self.ZtX, o.ZtX)], self.XtX + o.XtX,
@@ -107,7 +108,7 @@ def chunks(t: ModelTemplate, df: Any, chunk_rows: int):
             yield t.rows(part)
 
 
-def linear_predictor(t: ModelTemplate, r: Rows, state: "State", eta_init: np.ndarray | None
+def linear_predictor(t: ModelTemplate, r: Rows, state: State, eta_init: np.ndarray | None
                      ) -> np.ndarray:
     """``offset + c0 (eta_init - offset) + X beta + Z b`` of ``state`` on these rows."""
     eta = r.offset + r.X @ state.beta if len(state.beta) else r.offset.copy()

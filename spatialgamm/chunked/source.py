@@ -11,8 +11,9 @@ A dask DataFrame's partitions are checked the same way on the first (light) pass
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -186,8 +187,10 @@ def check_partition(df: pd.DataFrame, columns: Sequence[str], dtypes: dict[str, 
 
 
 def _same_kind(a: Any, b: Any) -> bool:
-    """Same dtype, or both numeric of one kind (int64 vs int32 is one kind)."""
+    """Same dtype, both numeric of one kind (int64 vs int32), or both text."""
     if a == b:
         return True
-    return bool(np.issubdtype(a, np.number) and np.issubdtype(b, np.number)
-                and np.dtype(a).kind == np.dtype(b).kind)
+    num = pd.api.types.is_numeric_dtype
+    if num(a) and num(b):
+        return np.dtype(a).kind == np.dtype(b).kind
+    return not num(a) and not num(b)  # text of any storage (object, string)
