@@ -15,9 +15,10 @@ the setup rows, as ``bam`` does from its subsample; they then differ from the in
 
 from __future__ import annotations
 
+import uuid
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,7 @@ class ModelTemplate:
     weights: Any
     offset: Any
     na_action: str
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)  # names cached rows
 
     @property
     def p(self) -> int:

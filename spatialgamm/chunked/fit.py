@@ -42,8 +42,9 @@ from .passes import CHUNK_ROWS, State, gaussian_pass, pirls_pass, run_pass
 from .source import ChunkedSource, check_columns, check_partition, open_source
 
 
-def _setup_part(df: pd.DataFrame, columns: tuple, head: int) -> tuple:
+def _setup_part(part: Any, columns: tuple, head: int) -> tuple:
     """Pass 1 on one partition: its set-up rows, first rows, dtypes and row count."""
+    df = part.load() if hasattr(part, "load") else part
     lacking = [c for c in columns if c not in df.columns]
     if lacking:
         return None, None, {}, 0, lacking
@@ -93,8 +94,9 @@ def set_up(formula: str, source: ChunkedSource, family: Any, weights: Any, offse
     return ModelTemplate(spec, blocks, columns, weights, offset, na_action)
 
 
-def _sums_part(df: pd.DataFrame, spec: Any, weights: Any, offset: Any, na_action: str
+def _sums_part(part: Any, key: Any, spec: Any, weights: Any, offset: Any, na_action: str
                ) -> _Sums:
+    df = part.load() if hasattr(part, "load") else part
     return _Sums(smooth_sums(spec.blocks, df, spec, weights, offset, na_action))
 
 

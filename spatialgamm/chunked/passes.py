@@ -11,6 +11,9 @@ rows; for PIRLS also the step's checks (largest change of the linear predictor).
 
 from __future__ import annotations
 
+import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,12 +103,53 @@ def _zero_like(t: ModelTemplate) -> Stats:
                  np.zeros(p), 0.0, 0, 0.0)
 
 
-def chunks(t: ModelTemplate, df: Any, chunk_rows: int):
-    """The partition's design rows, ``chunk_rows`` rows at a time."""
+#: design rows kept between passes, per process (a worker's cache), in bytes: PIRLS makes
+#: a pass per iteration, and rebuilding a partition's bases each time costs more than the
+#: cross-products; partitions whose rows do not fit are rebuilt (memory stays bounded)
+CACHE_BYTES = int(float(os.environ.get("SPATIALGAMM_ROWS_CACHE_MB", "512")) * 2**20)
+_cache: OrderedDict = OrderedDict()
+_cache_size = [0]
+_cache_lock = threading.Lock()
+
+
+def _nbytes(r: Rows) -> int:
+    z = sum(Zk.data.nbytes + Zk.indices.nbytes if sp.issparse(Zk) else Zk.nbytes for Zk in r.Z)
+    return int(r.X.nbytes + z + 3 * r.y.nbytes)
+
+
+def chunks(t: ModelTemplate, part: Any, chunk_rows: int, key: Any = None):
+    """The partition's design rows, ``chunk_rows`` rows at a time (``part``: a DataFrame or
+    a loader with ``load()``); kept in the process's cache under ``key`` when they fit."""
+    if key is not None:
+        with _cache_lock:
+            hit = _cache.get(key)
+            if hit is not None:
+                _cache.move_to_end(key)
+        if hit is not None:
+            yield from hit
+            return
+    df = part.load() if hasattr(part, "load") else part
+    kept: list | None = [] if key is not None else None
+    size = 0
     for i in range(0, max(len(df), 1), chunk_rows):
-        part = df.iloc[i:i + chunk_rows]
-        if len(part):
-            yield t.rows(part)
+        piece = df.iloc[i:i + chunk_rows]
+        if not len(piece):
+            continue
+        r = t.rows(piece)
+        if kept is not None:
+            size += _nbytes(r)
+            kept = kept if size <= CACHE_BYTES // 2 else None
+            if kept is not None:
+                kept.append(r)
+        yield r
+    if kept is not None:
+        with _cache_lock:
+            while _cache and _cache_size[0] + size > CACHE_BYTES:
+                _, old = _cache.popitem(last=False)
+                _cache_size[0] -= sum(_nbytes(r) for r in old)
+            if _cache_size[0] + size <= CACHE_BYTES:
+                _cache[key] = kept
+                _cache_size[0] += size
 
 
 def linear_predictor(t: ModelTemplate, r: Rows, state: State, eta_init: np.ndarray | None
@@ -134,10 +178,10 @@ class State:
     c0: float = 0.0
 
 
-def gaussian_pass(df: Any, t: ModelTemplate, chunk_rows: int) -> Stats:
+def gaussian_pass(df: Any, key: Any, t: ModelTemplate, chunk_rows: int) -> Stats:
     """Cross-products at the prior weights (``z = y - offset``) and ``sum log w``."""
     out = _zero_like(t)
-    for r in chunks(t, df, chunk_rows):
+    for r in chunks(t, df, chunk_rows, key):
         s = cross_stats(r, r.y - r.offset, r.w)
         with np.errstate(divide="ignore"):
             s.sum_log_w = float(np.sum(np.log(r.w)))
@@ -145,13 +189,13 @@ def gaussian_pass(df: Any, t: ModelTemplate, chunk_rows: int) -> Stats:
     return out
 
 
-def pirls_pass(df: Any, t: ModelTemplate, chunk_rows: int, family: Any, scale: float,
+def pirls_pass(df: Any, key: Any, t: ModelTemplate, chunk_rows: int, family: Any, scale: float,
                current: State, candidate: State, want_cp: bool) -> Stats:
     """At ``candidate``: the deviance, ``-2 log p(y | mu)``, whether every eta is valid, and
     (``want_cp``) the cross-products of the working response and weights there; the largest
     change of eta from ``current`` and the largest ``|eta|``."""
     out = _zero_like(t)
-    for r in chunks(t, df, chunk_rows):
+    for r in chunks(t, df, chunk_rows, key):
         need_init = current.c0 or candidate.c0
         eta_init = family.link.linkfun(family.initialize(r.y, r.w)) if need_init else None
         eta_c = linear_predictor(t, r, current, eta_init)
@@ -176,10 +220,12 @@ def pirls_pass(df: Any, t: ModelTemplate, chunk_rows: int, family: Any, scale: f
 
 def run_pass(source: Any, columns: Sequence[str], fn: Callable[..., Any], *args: Any,
              fan_in: int = 8) -> Any:
-    """``fn(partition, *args)`` on every partition on dask's scheduler (a distributed
+    """``fn(partition, key, *args)`` on every partition on dask's scheduler (a distributed
     ``Client`` when one is active), then ``+`` in a tree of ``fan_in`` at a time."""
     import dask
-    tasks = [dask.delayed(fn)(source.delayed(i, columns), *args)
+    token = getattr(args[0], "token", None) if args else None
+    tasks = [dask.delayed(fn)(source.delayed(i, columns),
+                              None if token is None else (token, i), *args)
              for i in range(source.n_partitions)]
     while len(tasks) > 1:
         tasks = [dask.delayed(_sum)(*tasks[i:i + fan_in]) for i in range(0, len(tasks), fan_in)]

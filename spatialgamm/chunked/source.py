@@ -72,11 +72,24 @@ class ChunkedSource:
         return self.pieces[i].compute()[list(columns)]
 
     def delayed(self, i: int, columns: Sequence[str]) -> Any:
-        """Partition ``i`` as a dask delayed DataFrame of ``columns``."""
-        import dask
+        """Partition ``i`` for a dask task: a dask delayed DataFrame, or for Parquet a
+        :class:`PieceLoader` the task calls only when its rows are not cached."""
         if self.kind == "parquet":
-            return dask.delayed(_read_piece)(self.pieces[i], tuple(columns))
+            return PieceLoader(self.pieces[i], tuple(columns))
         return self.pieces[i]
+
+
+class PieceLoader:
+    """Reads one Parquet piece's columns when asked (``load()``); a plain object, so dask
+    passes it to the task as it is."""
+
+    __slots__ = ("piece", "columns")
+
+    def __init__(self, piece: ParquetPiece, columns: tuple):
+        self.piece, self.columns = piece, columns
+
+    def load(self) -> pd.DataFrame:
+        return _read_piece(self.piece, self.columns)
 
 
 def open_source(data: Any) -> ChunkedSource:
