@@ -53,6 +53,8 @@ def main() -> int:
                 ax.text(0.5, 0.5, f"no record yet:\nrun benchmarks/bench_"
                         f"{'raster' if col == 0 else 'outofcore'}.py", ha="center",
                         va="center", transform=ax.transAxes)
+                ax.set_xticks([])
+                ax.set_yticks([])
             continue
         _lines(ax_t, ax_m, recs, key, label, marker)
         for r in recs:
