@@ -33,12 +33,12 @@ def _lines(ax_t, ax_m, records: list[dict], size_key: str, label: str, marker: s
     for w in sorted({r["workers"] for r in ours}):
         rs = sorted((r for r in ours if r["workers"] == w), key=lambda r: r[size_key])
         x = [r[size_key] for r in rs]
-        ax_t.plot(x, [r["seconds"] for r in rs], marker=marker, label=f"{label}, {w} worker"
-                  + ("s" if w > 1 else ""))
-        ax_m.plot(x, [r["peak_rss_mib"] for r in rs], marker=marker,
-                  label=f"{label}, {w} worker" + ("s" if w > 1 else "") + " (all processes)")
-        ax_m.plot(x, [r["worker_rss_mib"] for r in rs], marker=marker, linestyle=":",
-                  label=f"{label}, {w} worker" + ("s" if w > 1 else "") + " (largest worker)")
+        name, colour = f"{w} worker" + ("s" if w > 1 else ""), f"C{w - 1}"
+        ax_t.plot(x, [r["seconds"] for r in rs], marker=marker, color=colour, label=name)
+        ax_m.plot(x, [r["peak_rss_mib"] for r in rs], marker=marker, color=colour,
+                  label=f"{name}: all processes")
+        ax_m.plot(x, [r["worker_rss_mib"] for r in rs], marker=marker, color=colour,
+                  linestyle=":", label=f"{name}: largest worker")
 
 
 def main() -> int:
