@@ -92,7 +92,7 @@ class PLSSolver:
     """
 
     def __init__(self, system: LatentSystem, X: np.ndarray, blocks: bool = True,
-                 fixed_pattern: bool | None = None, fixed_weights: bool = False,
+                 fixed_pattern: bool | None = None, fixed_weights: bool = False, *,
                  ztz_pattern: sp.spmatrix | None = None):
         self.system = system
         self.X = X
