@@ -157,10 +157,11 @@ class ChunkedFit:
         return pd.Series(out, dtype=float)
 
     def predict(self, newdata: pd.DataFrame, type: str = "link") -> np.ndarray:
+        """The linear predictor (``'link'``, offsets included) or the mean (``'response'``)
+        at the rows of ``newdata`` (a pandas DataFrame), ``CHUNK_ROWS`` rows at a time."""
         if type not in ("link", "response"):
             raise ValueError(f"type must be 'link' or 'response', got {type!r}")
         t = self.template
-        eta = np.empty(0)
         out = []
         for i in range(0, len(newdata), CHUNK_ROWS):
             r = t.rows(newdata.iloc[i:i + CHUNK_ROWS], response=False)
@@ -170,7 +171,7 @@ class ChunkedFit:
                 eta = eta + np.asarray(Zk @ self.b[off:off + Zk.shape[1]]).ravel()
                 off += Zk.shape[1]
             out.append(eta + r.offset)
-        eta = np.concatenate(out) if out else eta
+        eta = np.concatenate(out) if out else np.zeros(0)
         return self.family.link.linkinv(eta) if type == "response" else eta
 
 
@@ -225,7 +226,7 @@ def fit_chunked(formula: str, data: Any, family: Any = "gaussian", method: str =
         out = _estimate(source, tmpl, system, fam, method, chunk_rows, timing)
     summary, beta, u, b, sigma, crit, n, passes = out
     timing["total"] = time.perf_counter() - t0
-    names = [nm for nm in tmpl.spec.x_names]
+    names = list(tmpl.spec.x_names)
     return ChunkedFit(formula=formula, family=fam, method=method, phi=summary.x,
                       beta=pd.Series(beta, index=names), b=b, u=u, sigma=sigma,
                       criterion=crit, n=n, optinfo=summary, template=tmpl,
