@@ -111,6 +111,7 @@ def main() -> int:
           "s per 1e6 predicted | peak RSS MiB: all (main, largest worker) | "
           "achieved GFLOP/s (share) |")
     print("|---:|---:|---:|---:|---:|---:|---|---|")
+    records: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in (float(s) for s in args.sizes.split(",")):
             res = math.sqrt(area / size)
@@ -133,7 +134,23 @@ def main() -> int:
                           f"{mem.peak / 2**20:.0f} ({mem.main / 2**20:.0f}, "
                           f"{mem.worker / 2**20:.0f}) | {rate:.2f} ({rate / peak_rate:.1%}) |",
                           flush=True)
+                    records.append({"cells": int(cells), "predicted": int(predicted),
+                                    "workers": workers, "seconds": el,
+                                    "peak_rss_mib": mem.peak / 2**20,
+                                    "main_rss_mib": mem.main / 2**20,
+                                    "worker_rss_mib": mem.worker / 2**20,
+                                    "gflops": rate, "peak_gflops": peak_rate})
+    _write_json(records)  # read by plot_scaling.py
     return 0
+
+
+def _write_json(records: list) -> None:
+    import json
+
+    from _record import machine
+    out = Path(__file__).resolve().parent / "results" / "raster.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"machine": machine(), "records": records}, indent=1))
 
 
 def _count_predicted(path: Path) -> int:

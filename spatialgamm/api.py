@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from .chunked import fit_chunked, is_chunked
 from .engine.gaussian import GaussianObjective
 from .engine.objective import default_plan, make_objective
 from .engine.optimize import optimize
@@ -74,6 +75,18 @@ def _check_residual_df(spec: Any, reml: bool) -> None:
     raise ValueError(f"no residual degrees of freedom: {spec.n} observations and {spec.p} "
                      f"fixed-effect columns {spec.x_names} fit the response exactly, so {what}; "
                      "remove fixed effects or add observations")
+
+
+def _chunked_beta_mode(family: Any, method: str, where: str) -> None:
+    """Out of core, non-Gaussian ML keeps beta at the joint mode (mgcv's way); glmer's
+    second stage (beta optimised on the Laplace deviance) needs every row per evaluation:
+    refused rather than silently changed."""
+    from .families import get_family
+    if method == "ML" and not get_family(family).is_gaussian_identity:
+        raise NotImplementedError(
+            f"{where}() on dask or Parquet data: non-Gaussian maximum likelihood with glmer's "
+            "second stage is not available out of core; use sg.gam(..., method='ML') (beta "
+            "at the joint mode, as mgcv) or method='REML'")
 
 
 def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = None,
@@ -137,6 +150,10 @@ def fit(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str 
     method = method.upper()
     if method not in ("REML", "ML"):
         raise ValueError(f"method must be 'REML' or 'ML', got {method!r}")
+    if is_chunked(data):  # a dask DataFrame or Parquet data: passes over its partitions
+        _chunked_beta_mode(family, method, "fit")
+        return fit_chunked(formula, data, family, method, weights=weights, offset=offset,
+                           na_action=na_action, env=_caller_env(), control=control)
     spec = build_model(formula, data, family, offset=offset, weights=weights,
                        na_action=na_action, env=_caller_env(), control=control)
     if spec.family.is_gaussian_identity:
@@ -173,6 +190,10 @@ def glmer(formula: str, data: pd.DataFrame, family: Any = "binomial", nAGQ: int 
     """
     from .results.assemble_glmm import fit_laplace
     env = _caller_env()
+    if is_chunked(data):
+        _chunked_beta_mode(family, "ML", "glmer")
+        return fit_chunked(formula, data, family, "ML", weights=weights, offset=offset,
+                           na_action=na_action, env=env, control=control)
     if isinstance(formula, str) and not (isinstance(nAGQ, int) and nAGQ == 1):
         check_nagq(nAGQ, parse_formula(formula, env))  # refused before anything is built
     spec = build_model(formula, data, family, offset=offset, weights=weights,
@@ -212,6 +233,12 @@ def gam(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str 
     49.0
     """
     from .results.assemble_gam import fit_gam
+    if is_chunked(data):  # a dask DataFrame or Parquet data: passes over its partitions
+        if method is None or str(method).upper() not in ("REML", "ML") or select:
+            raise ValueError("out-of-core gam fits (dask or Parquet data) take method='REML' "
+                             f"or 'ML' and select=False; got method={method!r}")
+        return fit_chunked(formula, data, family, method, weights=weights, offset=offset,
+                           na_action=na_action, env=_caller_env())
     spec = build_model(formula, data, family, offset=offset, weights=weights,
                        na_action=na_action, env=_caller_env())
     if select:  # mgcv's extra null-space penalty per smooth

@@ -138,17 +138,7 @@ class GaussianObjective:
             LtM = LtM.toarray() if sp.issparse(LtM) else np.asarray(LtM)
         Ainv = r.factor.inverse_on_pattern()
         b = np.asarray(Lam @ r.u).ravel()
-        if self.solver.backend == "crossprod":
-            # Z'We from the residuals themselves (O(nq), two BLAS-2 products): the form
-            # Z'Wy - Z'WX beta - Z'WZ b cancels to noise near an interpolating optimum, and
-            # the search then stops short of it
-            Zd = self.solver.Zd
-            e_w = (self.y - self.offset - self.X @ r.beta - Zd @ b) * self.weights
-            Zte = Zd.T @ e_w
-        else:
-            e_w = (self.y - self.offset - self.X @ r.beta) * self.weights
-            e_w = e_w - self.weights * np.asarray(sysm.Z @ b).ravel()
-            Zte = np.asarray(sysm.Z.T @ e_w).ravel()  # Z'W e
+        Zte = self._ztwe(r, b)
         reml = self.reml and self.p > 0
         if reml:
             G = r.factor.solve(r.B)
@@ -175,6 +165,19 @@ class GaussianObjective:
             self._precision_grad(phi, r, dense, reml, G if reml else None,
                                  R if reml else None, dof, grad)
         return val, grad
+
+    def _ztwe(self, r: PLSResult, b: np.ndarray) -> np.ndarray:
+        """``Z'W e`` at the solution ``r`` (``b = Lambda u``), from the residuals."""
+        if self.solver.backend == "crossprod":
+            # Z'We from the residuals themselves (O(nq), two BLAS-2 products): the form
+            # Z'Wy - Z'WX beta - Z'WZ b cancels to noise near an interpolating optimum, and
+            # the search then stops short of it
+            Zd = self.solver.Zd
+            e_w = (self.y - self.offset - self.X @ r.beta - Zd @ b) * self.weights
+            return Zd.T @ e_w
+        e_w = (self.y - self.offset - self.X @ r.beta) * self.weights
+        e_w = e_w - self.weights * np.asarray(self.system.Z @ b).ravel()
+        return np.asarray(self.system.Z.T @ e_w).ravel()  # Z'W e
 
     def _small_dense(self) -> bool:
         return self.solver.dense and self.system.q <= SMALL_DENSE

@@ -93,13 +93,19 @@ class PLSSolver:
     """
 
     def __init__(self, system: LatentSystem, X: np.ndarray, blocks: bool = True,
-                 fixed_pattern: bool | None = None, fixed_weights: bool = False):
+                 fixed_pattern: bool | None = None, fixed_weights: bool = False, *,
+                 ztz_pattern: sp.spmatrix | None = None):
         self.system = system
         self.X = X
         self.p = X.shape[1]
         q = system.q
         self.q = q
         self.fixed: FixedPatternPLS | None = None
+        if ztz_pattern is not None:
+            # cross-products given by the caller (summed over partitions of data that is
+            # not in memory, spatialgamm.chunked): storage from their pattern, never from Z
+            self._init_from_pattern(sp.csc_matrix(ztz_pattern))
+            return
         if fixed_weights and nform_applies(system):
             self._setup_dense_design("nform")
             return
@@ -170,6 +176,34 @@ class PLSSolver:
             return
         dense_Z = q > 0 and system.Z.nnz > 0.3 * nq and nq <= 50_000_000  # e.g. GP smooth bases
         self.Zd = system.Z.toarray() if (dense_Z or (self.dense and nq <= 200_000)) else None
+
+    def _init_from_pattern(self, ZtZ_pattern: sp.csc_matrix) -> None:
+        """Storage for cross-products summed elsewhere: dense or sparse ``A`` on the pattern
+        of ``Lambda' Z'Z Lambda + P`` (no block or elementwise paths: those index Z's rows).
+        :meth:`solve` then takes ``cp.ZtZ`` dense when :attr:`dense`, else sparse CSC."""
+        system, q = self.system, self.q
+        self.ztz_diagonal = self.diagonal = False
+        if q > 0 and system.lambda_pattern.nnz > 0.25 * q * q:
+            self.backend = "dense"
+        elif q > 0:
+            phi0 = np.where(np.isfinite(system.layout.start), system.layout.start, 1.0)
+            lam = system.Lambda(phi0)
+            lam.data = np.abs(lam.data) + 1.0
+            A0 = (lam.T @ abs(ZtZ_pattern) @ lam).tocsc()
+            P0, _ = system.precision(phi0)
+            A0 = A0 + (P0 if P0 is not None else sp.identity(q, format="csc"))
+            A0 = A0 + sp.identity(q, format="csc") * (abs(A0).max() if A0.nnz else 1.0)
+            self.backend = choose_backend(A0)
+        else:
+            self.backend = "dense"
+        if self.backend == "dense":
+            self.factor = SPDFactor("dense") if q > 0 else None
+        else:
+            self.factor = make_factor(A0.tocsc(), self.backend)
+        self.dense = self.backend == "dense"
+        self._set_lambda_flags()
+        self.storage = "dense" if self.dense else "sparse"
+        self.Zd = None
 
     def _init_fixed(self, fixed: FixedPatternPLS) -> None:
         """The fixed-pattern storage: A = Z'WZ + P refilled on ``fixed``'s pattern, factored

@@ -1,0 +1,202 @@
+"""The model's structure set up from passes over the data, and its design rows per partition.
+
+Choice (as mgcv's ``bam`` sets a basis up from a subsample, but exact where the basis
+depends on the data only through a few summaries): a first light pass over the partitions
+collects, for every numeric column the model uses, the rows holding its minimum and maximum,
+one row of every level of every other column, the number of rows and the columns' types.
+The model is built (:func:`~spatialgamm.model.build_model`) on these rows plus the first
+``sample_rows`` rows: a P-spline's knots, an ``hsgp()`` box and an ``spde()`` start depend
+on the data's range only, so they are those of the whole data. A smooth's sum-to-zero
+constraint (mgcv's ``1'X``) and its penalty scaling (``||X||_inf``) need every row: a second
+pass sums the unconstrained basis over the data, and the smooth is rebuilt with them.
+Bases whose knots are data quantiles or data points (``cr``, ``tp``) take their knots from
+the setup rows, as ``bam`` does from its subsample; they then differ from the in-memory fit's.
+"""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..errors import DataError
+from ..formula.evaluate import add_expression_columns
+from ..model import (
+    ModelSpec,
+    _complete_rows,
+    _formula_columns,
+    _offsets,
+    _prior_weights,
+    _response,
+)
+from ..terms.smooth import SmoothTerm, _reparameterise
+from ..terms.smooths.base import centring_null_space
+
+#: rows of the first partition added to the setup rows (factor-free structure checks, the
+#: response's validity for the family)
+SAMPLE_ROWS = 500
+
+
+@dataclass
+class Rows:
+    """Design rows of part of a partition (complete cases only)."""
+
+    X: np.ndarray
+    Z: list  # one design per block (ndarray or sparse csr), system order
+    y: np.ndarray
+    offset: np.ndarray
+    w: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class ModelTemplate:
+    """The model built on the setup rows, with smooth constraints from the whole data.
+
+    Picklable: dask's workers receive it with every task and call :meth:`rows`.
+    """
+
+    spec: ModelSpec
+    blocks: list
+    columns: list[str]
+    weights: Any
+    offset: Any
+    na_action: str
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)  # names cached rows
+
+    @property
+    def p(self) -> int:
+        return self.spec.X.shape[1]
+
+    @property
+    def q(self) -> int:
+        return int(sum(b.q for b in self.blocks))
+
+    def rows(self, df: pd.DataFrame, response: bool = True) -> Rows:
+        """The model's rows of ``df``: fixed design (with smooths' null spaces), each
+        block's design, response, offset and prior weights (``response=False``: new data
+        to predict at, every row kept, no response)."""
+        spec = self.spec
+        pf = spec.formula
+        df = df.reset_index(drop=True)
+        if response:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # dropped NA rows: counted on pass 1
+                df, _ = _complete_rows(pf, df, self.weights, self.offset, self.na_action)
+            y, trials, _ = _response(pf, df, spec.env)
+            w = _prior_weights(df, self.weights, trials)
+        else:
+            y, w = np.zeros(len(df)), np.ones(len(df))
+        off = _offsets(pf, df, spec.env, self.offset)
+        df = add_expression_columns(df, pf.specials, spec.env)
+        cols = [spec.fixed.for_newdata(df)]
+        zs = []
+        for blk in self.blocks:
+            z_new, fixed_new = blk.term.design_for(df, None)
+            zs.append(sp.csr_matrix(z_new) if sp.issparse(z_new) else np.asarray(z_new))
+            if blk.fixed is not None:
+                cols.append(fixed_new if fixed_new is not None
+                            else np.zeros((len(df), blk.fixed.shape[1])))
+        X = np.column_stack(cols) if len(cols) > 1 else cols[0]
+        if spec.dropped_columns:
+            allnames = list(spec.fixed.names) + [n for b in self.blocks for n in b.fixed_names]
+            keep = [i for i, nm in enumerate(allnames) if nm not in spec.dropped_columns]
+            X = X[:, keep]
+        return Rows(np.asarray(X, dtype=float), zs, np.asarray(y, dtype=float), off, w)
+
+
+def model_columns(pf: Any, names: Sequence[str], weights: Any, offset: Any) -> list[str]:
+    """The data columns a model reads (formula variables, weights and offset columns)."""
+    cols = _formula_columns(pf, pd.DataFrame(columns=list(names)))
+    for extra in (weights, offset):
+        if isinstance(extra, str) and extra in names and extra not in cols:
+            cols.append(extra)
+    return cols
+
+
+def setup_rows(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The rows of ``df`` a model's set-up needs: each numeric column's minimum and maximum,
+    one row per level of every other column (complete cases)."""
+    d = df[list(columns)]
+    d = d.loc[~d.isna().any(axis=1)]
+    if len(d) == 0:
+        return d
+    keep: set[int] = set()
+    for c in columns:
+        s = d[c]
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            keep.add(int(np.argmin(s.to_numpy())))
+            keep.add(int(np.argmax(s.to_numpy())))
+        else:
+            first = ~s.duplicated()
+            keep.update(np.flatnonzero(first.to_numpy()).tolist())
+    return d.iloc[sorted(keep)]
+
+
+def smooth_sums(tmpl_blocks: list, df: pd.DataFrame, spec: ModelSpec, weights: Any,
+                offset: Any, na_action: str) -> dict[int, tuple[np.ndarray, float]]:
+    """For every centred single-penalty smooth (block index): the column sums of its
+    unconstrained basis over ``df``'s complete rows and its largest absolute row sum."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df, _ = _complete_rows(spec.formula, df.reset_index(drop=True), weights, offset,
+                               na_action)
+    df = add_expression_columns(df, spec.formula.specials, spec.env)
+    out = {}
+    for k, blk in enumerate(tmpl_blocks):
+        s = _constrainable(blk)
+        if s is None:
+            continue
+        Xr = s.basis._predict_raw(s.state, df)
+        Xa = abs(Xr) if sp.issparse(Xr) else np.abs(Xr)
+        out[k] = (np.asarray(Xr.sum(axis=0)).ravel(),
+                  float(np.asarray(Xa.sum(axis=1)).max()) if Xr.shape[0] else 0.0)
+    return out
+
+
+def _constrainable(blk: Any) -> Any:
+    """The SmoothSpec of a block whose constraint this module recomputes (a single-penalty
+    smooth, centred, no ``by``), else None."""
+    term = blk.term
+    if type(term) is not SmoothTerm or blk.q == 0:
+        return None
+    s = term.spec
+    if not s.centred or s.by is not None or s.basis is None:
+        return None
+    return s
+
+
+def with_data_constraints(spec: ModelSpec, sums: dict[int, tuple[np.ndarray, float]]
+                          ) -> list:
+    """The blocks of ``spec`` with each smooth's constraint and penalty scaling taken from
+    the whole data's sums (:func:`smooth_sums`), as mgcv's ``smoothCon`` computes them."""
+    blocks = list(spec.blocks)
+    for k, (colsum, xinf) in sums.items():
+        blk = blocks[k]
+        s = blk.term.spec
+        raw = s.basis.construct_raw(spec.data)
+        s1 = float(np.abs(raw.S).sum(axis=0).max()) if raw.S.size else 0.0
+        S_scale = 1.0 if (xinf == 0 or s1 == 0) else s1 / xinf ** 2
+        Zc = centring_null_space(colsum.reshape(1, -1))
+        S = Zc.T @ (raw.S / S_scale) @ Zc
+        S = 0.5 * (S + S.T)
+        Xs = raw.X @ Zc
+        s_new = replace(s, X=Xs, S=S, S_scale=S_scale, Z=Zc)
+        Ur, U0 = _reparameterise(s_new)
+        if Ur.shape[1] != blk.q:
+            raise DataError(f"{s.label}: the penalty's rank changed with the whole data's "
+                            "constraint; fit it in memory")
+        term = SmoothTerm(s_new, Ur, U0, s_new.label)
+        Zb = Xs @ Ur
+        blocks[k] = replace(blk, Z=sp.csc_matrix(Zb) if sp.issparse(Zb) else np.asarray(Zb),
+                            fixed=np.asarray(Xs @ U0) if U0.shape[1] else None, term=term)
+    return blocks
