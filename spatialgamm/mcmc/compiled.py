@@ -64,7 +64,7 @@ def encode_prior(p: Prior | None) -> tuple[int, np.ndarray] | None:
     return code, np.array(a + [0.0] * (3 - len(a)), dtype=float)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _scalar_prior(code, a, x):  # pragma: no cover - compiled
     """Log density (as :meth:`Prior.logpdf`) and its derivative."""
     if code == NORMAL:
@@ -86,7 +86,7 @@ def _scalar_prior(code, a, x):  # pragma: no cover - compiled
     return 0.0, 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _positive_prior(code, a, logv):  # pragma: no cover - compiled
     """Prior of a positive parameter moved on the log scale (with the Jacobian) and its
     derivative in ``log v``; GAMMA_PREC is Gamma(a, rate b) on ``v^-2`` (sigma)."""
@@ -100,7 +100,7 @@ def _positive_prior(code, a, logv):  # pragma: no cover - compiled
     return h + logv, dh * v + 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _fixed_prior(beta, bcode, bargs, grad):  # pragma: no cover - compiled
     lp = 0.0
     for j in range(beta.shape[0]):
@@ -111,7 +111,7 @@ def _fixed_prior(beta, bcode, bargs, grad):  # pragma: no cover - compiled
     return lp
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _t_from_phi(phi, nc):  # pragma: no cover - compiled
     """T (lower triangular; lme4's column-major theta order, log diagonal)."""
     T = np.zeros((nc, nc))
@@ -123,7 +123,7 @@ def _t_from_phi(phi, nc):  # pragma: no cover - compiled
     return T
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _cov_prior(T, sdcode, sdargs, eta, G, grad, phi0):  # pragma: no cover - compiled
     """Half SD priors + LKJ(eta) on T (docs/BAYES_MCMC.md, covariance.py) plus the log
     diagonal's Jacobian; ``G`` (d loglik / d T) becomes the gradient in phi, written at
@@ -157,7 +157,7 @@ def _cov_prior(T, sdcode, sdargs, eta, G, grad, phi0):  # pragma: no cover - com
     return lp
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def gaussian_grouped(x, p, isig, phi0, nc, ZtZb, ZtXb, Ztyb, XtX, Xty, yty, n,
                      bcode, bargs, scode, sargs, sdcode, sdargs, eta):  # pragma: no cover
     """Log posterior and gradient of the Gaussian LMM with one bar term, ``u`` integrated
@@ -288,7 +288,7 @@ def gaussian_grouped(x, p, isig, phi0, nc, ZtZb, ZtXb, Ztyb, XtX, Xty, yty, n,
     return lp, grad
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _digamma(x):  # pragma: no cover - compiled
     """psi(x) for x > 0: recurrence up to x >= 6, then the asymptotic series."""
     r = 0.0
@@ -300,7 +300,7 @@ def _digamma(x):  # pragma: no cover - compiled
         1.0 / 252 - f * (1.0 / 240 - f / 132))))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def glmm_noncentred(x, p, zs, q, ishape, X, y, w, off, const, Zptr, Zind, Zval,
                     tcol, tnc, tL, tphi, tsd, sdcode, sdargs, teta,
                     fam, bcode, bargs, shcode, shargs):  # pragma: no cover - compiled

@@ -37,6 +37,7 @@ from . import compiled
 from .covariance import diagonal_entries, from_matrix, log_prior_T, theta_from_phi, to_matrix
 from .engine_adapter import ModelData
 from .priors import Prior, resolve
+from .shape_families import has_shape
 
 
 @dataclass
@@ -525,11 +526,6 @@ def make_density(md: ModelData, priors: list[Prior], center: bool = True):
             "Gamma with the log or inverse link are)")
     return NonCentredGLMM(**common, family=md.family,
                           shape_prior=resolve(priors, "shape") if shape is not None else None)
-
-
-def has_shape(family) -> bool:
-    """Whether the family has brms's ``shape`` parameter (negative binomial, Gamma)."""
-    return isinstance(family, NegativeBinomial) or family.name == "Gamma"
 
 
 def family_code(family) -> int | None:
