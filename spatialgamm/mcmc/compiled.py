@@ -37,6 +37,14 @@ except ImportError:  # pragma: no cover
 
 from .priors import Prior
 
+if HAVE_NUMBA:
+    # ArviZ switches to its own numba paths when numba is importable, and one of them
+    # (az.mcse(method="sd"), arviz 0.23 with numpy 2.4) raises "only 0-dimensional arrays can
+    # be converted to Python scalars"; its numpy paths give the same numbers
+    import arviz
+
+    arviz.Numba.disable_numba()
+
 #: prior codes (flat, normal, student_t (cauchy: nu = 1), exponential, gamma, and the
 #: lecture notes' Gamma on the precision 1 / sigma^2)
 FLAT, NORMAL, STUDENT, EXPON, GAMMA, GAMMA_PREC = 0, 1, 2, 3, 4, 5

@@ -18,10 +18,9 @@ one <- function(fit, label) {
                        "mcse_sd", "ess_bulk", "rhat")
   ps <- prior_summary(fit)
   cat("\n====", label, "====\n"); print(summary(fit)); print(ps); print(s)
-  list(mean = as.list(setNames(s$mean, s$variable)), sd = as.list(setNames(s$sd, s$variable)),
-       mcse_mean = as.list(setNames(s$mcse_mean, s$variable)),
-       mcse_sd = as.list(setNames(s$mcse_sd, s$variable)),
-       ess_bulk = as.list(setNames(s$ess_bulk, s$variable)), n_draws = nrow(dr),
+  named <- function(v) as.list(setNames(as.numeric(v), s$variable))
+  list(mean = named(s$mean), sd = named(s$sd), mcse_mean = named(s$mcse_mean),
+       mcse_sd = named(s$mcse_sd), ess_bulk = named(s$ess_bulk), n_draws = nrow(dr),
        prior = data.frame(prior = ps$prior, class = ps$class, coef = ps$coef,
                           group = ps$group, source = ps$source))
 }
