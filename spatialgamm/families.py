@@ -738,7 +738,7 @@ _ALIASES: dict[str, str] = {
     "gaussian": "gaussian", "normal": "gaussian", "binomial": "binomial",
     "poisson": "poisson", "gamma": "Gamma",
     "negbin": "negbin", "nb": "negbin", "negative_binomial": "negbin",
-    "negative.binomial": "negbin", "negative binomial": "negbin",
+    "negative.binomial": "negbin", "negative binomial": "negbin", "negbinomial": "negbin",
     "inverse.gaussian": "inverse.gaussian", "inverse_gaussian": "inverse.gaussian",
 }
 _CLASSES: dict[str, type[Family]] = {

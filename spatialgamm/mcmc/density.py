@@ -32,9 +32,12 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy import special
 
+from ..families import NegativeBinomial
+from . import compiled
 from .covariance import diagonal_entries, from_matrix, log_prior_T, theta_from_phi, to_matrix
 from .engine_adapter import ModelData
 from .priors import Prior, resolve
+from .shape_families import has_shape
 
 
 @dataclass
@@ -72,6 +75,7 @@ class Layout:
     terms: list[TermPart]
     z: slice | None
     dim: int
+    shape: int | None = None  # log shape of the negative binomial / Gamma
 
     def beta(self, x: np.ndarray) -> np.ndarray:
         """R's fixed effects from the centred ones (``x``: (..., dim))."""
@@ -210,6 +214,27 @@ class MarginalGaussian(_Base):
             self.ZtZb = self.ZtZ[idx[:, :, None], idx[:, None, :]]  # (L, nc, nc)
             self.ZtXb = self.ZtX.reshape(L, nc, -1)
             self.Ztyb = self.Zty.reshape(L, nc)
+        self._kernel_args = self._compiled_args()
+
+    def _compiled_args(self) -> tuple | None:
+        """Arguments of :func:`compiled.gaussian_grouped` (None: the numpy path is used:
+        numba missing, several terms, or a prior the kernel does not take)."""
+        if not (compiled.HAVE_NUMBA and self.grouped):
+            return None
+        t = self.layout.terms[0]
+        enc = [compiled.encode_prior(p) for p in self.b_priors]
+        sig = compiled.encode_prior(self.sigma_prior)
+        sds = [compiled.encode_prior(p) for p in t.sd_priors]
+        if t.wishart is not None or any(e is None for e in [*enc, sig, *sds]):
+            return None
+        lay = self.layout
+        return (lay.p, lay.sigma, t.phi.start, t.nc, np.ascontiguousarray(self.ZtZb),
+                np.ascontiguousarray(self.ZtXb), np.ascontiguousarray(self.Ztyb),
+                np.ascontiguousarray(self.XtX), self.Xty, self.yty, float(len(self.y)),
+                np.array([e[0] for e in enc], dtype=np.int64),
+                np.array([e[1] for e in enc]).reshape(len(enc), 3), sig[0], sig[1],
+                np.array([e[0] for e in sds], dtype=np.int64), np.array([e[1] for e in sds]),
+                float(t.lkj_eta))
 
     # ---- grouped path (one bar term) ------------------------------------------------------
     def _solve_grouped(self, x: np.ndarray):
@@ -288,6 +313,14 @@ class MarginalGaussian(_Base):
 
     def logp_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """Log posterior (up to a constant) at ``x`` and its gradient."""
+        if self._kernel_args is not None:
+            lp, grad = compiled.gaussian_grouped(np.asarray(x, dtype=float),
+                                                 *self._kernel_args)
+            return float(lp), grad
+        return self.logp_grad_numpy(x)
+
+    def logp_grad_numpy(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """:meth:`logp_grad` in numpy (several terms, Wishart priors, no numba)."""
         lay = self.layout
         try:
             ll, grad, dth = (self._logp_grouped if self.grouped else self._logp_dense)(x)
@@ -328,10 +361,12 @@ class NonCentredGLMM(_Base):
     """
 
     family: object = None
+    shape_prior: Prior | None = None
 
     def __post_init__(self) -> None:
         fam = self.family
         self.fast = (fam.canonical and fam.name in ("binomial", "poisson"))
+        self.const = 0.0
         if self.fast:
             # the log-likelihood without its constant, plus the constant once
             mu0 = np.full(len(self.y), 0.5 if fam.name == "binomial" else 1.0)
@@ -339,6 +374,42 @@ class NonCentredGLMM(_Base):
             self.const = float(np.sum(fam.loglik_obs(self.y, mu0, self.weights))) \
                 - self._kernel(eta0)[0]
         self.Zt = sp.csr_matrix(self.Z.T)
+        self.code = family_code(fam)
+        if self.code == compiled.NEGBIN_LOG:  # -log y! (the rest depends on the shape)
+            self.const = -float(np.sum(self.weights * special.gammaln(self.y + 1.0)))
+        self._kernel_args = self._compiled_args()
+        if self.layout.shape is not None and self._kernel_args is None:
+            raise NotImplementedError(f"brm(): family {fam.name!r} needs numba (the compiled "
+                                      "density), which is not installed")
+
+    def _compiled_args(self) -> tuple | None:
+        """Arguments of :func:`compiled.glmm_noncentred` (None: numpy path)."""
+        if not compiled.HAVE_NUMBA or self.code is None:
+            return None
+        lay = self.layout
+        enc = [compiled.encode_prior(p) for p in self.b_priors]
+        sds = [compiled.encode_prior(p) for t in lay.terms for p in t.sd_priors]
+        sh = compiled.encode_prior(self.shape_prior) if lay.shape is not None else \
+            (compiled.FLAT, np.zeros(3))
+        if any(t.wishart is not None for t in lay.terms) or \
+                any(e is None for e in [*enc, *sds, sh]):
+            return None
+        Zr = sp.csr_matrix(self.Z)
+        ts = lay.terms
+        ints = lambda v: np.array(v, dtype=np.int64)  # noqa: E731
+        tsd = np.cumsum([0] + [t.nc for t in ts])[:-1]
+        return (lay.p, lay.z.start, lay.z.stop - lay.z.start,
+                -1 if lay.shape is None else lay.shape, np.ascontiguousarray(self.X),
+                np.asarray(self.y, dtype=float), np.asarray(self.weights, dtype=float),
+                np.asarray(self.offset, dtype=float), float(self.const),
+                Zr.indptr.astype(np.int64), Zr.indices.astype(np.int64),
+                Zr.data.astype(float), ints([t.cols.start for t in ts]),
+                ints([t.nc for t in ts]), ints([t.n_levels for t in ts]),
+                ints([t.phi.start for t in ts]), ints(tsd),
+                ints([e[0] for e in sds]), np.array([e[1] for e in sds]).reshape(-1, 3),
+                np.array([t.lkj_eta for t in ts], dtype=float), self.code,
+                ints([e[0] for e in enc]), np.array([e[1] for e in enc]).reshape(-1, 3),
+                sh[0], sh[1])
 
     def _kernel(self, eta: np.ndarray) -> tuple[float, np.ndarray]:
         """Canonical-link log-likelihood kernel ``sum w (y eta - b(eta))`` and ``g``."""
@@ -367,6 +438,15 @@ class NonCentredGLMM(_Base):
         return (np.concatenate(bs) if bs else np.zeros(0)), Ts
 
     def logp_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """Log posterior (up to a constant) at ``x`` and its gradient."""
+        if self._kernel_args is not None:
+            lp, grad = compiled.glmm_noncentred(np.asarray(x, dtype=float),
+                                                *self._kernel_args)
+            return float(lp), grad
+        return self.logp_grad_numpy(x)
+
+    def logp_grad_numpy(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """:meth:`logp_grad` in numpy (binomial / Poisson only)."""
         lay = self.layout
         beta = x[:lay.p]
         z = x[lay.z]
@@ -421,12 +501,15 @@ def make_density(md: ModelData, priors: list[Prior], center: bool = True):
     for t in parts:
         t.phi = slice(k, k + t.n_theta)
         k += t.n_theta
-    z = None
+    z = shape = None
     if not gaussian:
+        if has_shape(md.family):
+            shape = k
+            k += 1
         z = slice(k, k + md.q)
         k += md.q
     layout = Layout(p=p, x_names=md.x_names, center=means, intercept=icol, sigma=sigma,
-                    terms=parts, z=z, dim=k)
+                    terms=parts, z=z, dim=k, shape=shape)
     b_priors = [resolve(priors, "Intercept") if j == icol
                 else resolve(priors, "b", nm) for j, nm in enumerate(md.x_names)]
     common = dict(layout=layout, X=X, y=md.y, offset=md.offset, weights=md.weights, Z=md.Z,
@@ -436,7 +519,24 @@ def make_density(md: ModelData, priors: list[Prior], center: bool = True):
             raise NotImplementedError("brm(): prior weights in Gaussian models are not "
                                       "supported yet")
         return MarginalGaussian(**common, sigma_prior=resolve(priors, "sigma"))
-    if md.family.name not in ("binomial", "poisson"):
-        raise NotImplementedError(f"brm(): family {md.family.name!r} is not sampled yet "
-                                  "(gaussian, binomial and poisson are)")
-    return NonCentredGLMM(**common, family=md.family)
+    if md.family.name not in ("binomial", "poisson") and family_code(md.family) is None:
+        raise NotImplementedError(
+            f"brm(): family {md.family.name!r} with link {md.family.link.name!r} is not "
+            "sampled yet (gaussian, binomial, poisson, negative binomial with the log link, "
+            "Gamma with the log or inverse link are)")
+    return NonCentredGLMM(**common, family=md.family,
+                          shape_prior=resolve(priors, "shape") if shape is not None else None)
+
+
+def family_code(family) -> int | None:
+    """The family's code in :func:`compiled.glmm_noncentred`, None when it has none."""
+    link = family.link.name
+    if family.name == "binomial" and link == "logit":
+        return compiled.BINOMIAL_LOGIT
+    if family.name == "poisson" and link == "log":
+        return compiled.POISSON_LOG
+    if isinstance(family, NegativeBinomial) and link == "log":
+        return compiled.NEGBIN_LOG
+    if family.name == "Gamma":
+        return {"log": compiled.GAMMA_LOG, "inverse": compiled.GAMMA_INVERSE}.get(link)
+    return None

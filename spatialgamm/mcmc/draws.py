@@ -42,6 +42,8 @@ def hyper_draws(density, x: np.ndarray) -> dict[str, np.ndarray]:
                 out[f"cor_{t.group}__{names[i]}__{names[j]}"] = cors[:, i, j]
     if lay.sigma is not None:
         out["sigma"] = np.exp(x[:, lay.sigma])
+    if getattr(lay, "shape", None) is not None:  # negative binomial / Gamma
+        out["shape"] = np.exp(x[:, lay.shape])
     return out
 
 
@@ -86,9 +88,10 @@ def assemble_idata(md: ModelData, post: dict[str, np.ndarray], beta: np.ndarray,
         dims[f"r_{t.name}"] = [lev, coef]
     mu = md.family.link.linkinv(eta)
     sigma = post.get("sigma")
-    ll = md.loglik_obs_draws(mu, sigma)
+    shape = post.get("shape")
+    ll = md.loglik_obs_draws(mu, sigma, shape=shape)
     rng = np.random.default_rng(chain_seed(seed, 20_000))
-    yrep = md.predict_draws(mu, sigma, rng)
+    yrep = md.predict_draws(mu, sigma, rng, shape=shape)
     return az.from_dict(posterior=post, log_likelihood={"y": ll},
                         posterior_predictive={"y": yrep},
                         observed_data={"y": md.counts}, sample_stats=stats,

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from ..families import Family, get_family
 from ..formula.evaluate import names_in
 from ..model import ModelSpec, build_model
+from . import shape_families
 
 
 @dataclass
@@ -120,18 +121,23 @@ class ModelData:
         names = names_in(self.spec.formula.fixed)
         return [c for c in self.data.columns if c in names]
 
-    def loglik_obs_draws(self, mu: np.ndarray, sigma: np.ndarray | None) -> np.ndarray:
+    def loglik_obs_draws(self, mu: np.ndarray, sigma: np.ndarray | None,
+                         shape: np.ndarray | None = None) -> np.ndarray:
         """Pointwise log-likelihood (with R's constants) for draws of the means ``mu``
-        (..., n) and, for the Gaussian, of ``sigma`` (...)."""
+        (..., n) and, for the Gaussian, of ``sigma`` (...) (NB / Gamma: of ``shape``)."""
+        if shape is not None:
+            return shape_families.loglik_draws(self.family, self.y, mu, shape, self.weights)
         if self.is_gaussian_identity:
             s = np.asarray(sigma)[..., None]
             return -0.5 * np.log(2 * np.pi) - np.log(s) - 0.5 * ((self.y - mu) / s) ** 2
         return self.family.loglik_obs(self.y, mu, self.weights)
 
     def predict_draws(self, mu: np.ndarray, sigma: np.ndarray | None,
-                      rng: np.random.Generator) -> np.ndarray:
+                      rng: np.random.Generator, shape: np.ndarray | None = None) -> np.ndarray:
         """Posterior predictive draws of the response on its natural scale (binomial:
         successes out of the trials, as brms's ``posterior_predict``)."""
+        if shape is not None:
+            return shape_families.predict_draws(self.family, mu, shape, rng)
         name = self.family.name
         if self.is_gaussian_identity:
             return mu + np.asarray(sigma)[..., None] * rng.standard_normal(mu.shape)

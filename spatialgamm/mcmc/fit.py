@@ -16,6 +16,7 @@ import pandas as pd
 from .draws import coef_label, stack_chains
 from .effects import ConditionalEffects, conditional_effects, effect_grid
 from .engine_adapter import ModelData
+from .hypothesis import fixed_prior_draws
 from .hypothesis import hypothesis as _hypothesis
 from .priors import Prior, prior_summary
 from .summary import BrmsSummary, summary_rows
@@ -70,14 +71,14 @@ class BrmsFit:
             random[t.group] = df
         fixed = summary_rows(post, [f"b_{n}" for n in self.fixed_names], self.fixed_names,
                              prob)
-        spec = summary_rows(post, ["sigma"], ["sigma"], prob) if "sigma" in post else \
-            pd.DataFrame()
+        fam_pars = [v for v in ("sigma", "shape") if v in post]
+        spec = summary_rows(post, fam_pars, fam_pars, prob) if fam_pars else pd.DataFrame()
         st = self.idata.sample_stats
         div = int(st["diverging"].values.sum()) if "diverging" in st else 0
         C, S = post.sizes["chain"], post.sizes["draw"]
         fam = f"{md.family.name} \n  Links: mu = {md.family.link.name}"
-        if "sigma" in post:
-            fam += "; sigma = identity"
+        for v in fam_pars:
+            fam += f"; {v} = identity"
         s = self.settings
         draws = (f"{C} chains, each with iter = {s.get('warmup', 0) + S * s.get('thin', 1)}; "
                  f"warmup = {s.get('warmup', 0)}; thin = {s.get('thin', 1)};\n         "
@@ -97,7 +98,8 @@ class BrmsFit:
         return prior_summary(self.priors, self.fixed_names,
                              self._groups(),
                              md.is_gaussian_identity, "(Intercept)" in md.x_names,
-                             {t.group for t in md.terms if t.nc > 1})
+                             {t.group for t in md.terms if t.nc > 1},
+                             shape="shape" in self.idata.posterior)
 
     def _groups(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -127,9 +129,13 @@ class BrmsFit:
 
     # ---- hypotheses and effects --------------------------------------------------------
     def hypothesis(self, text: str | list[str], alpha: float = 0.05) -> pd.DataFrame:
-        """brms's ``hypothesis()`` on population-level effects, e.g. ``"Days > 10"``."""
+        """brms's ``hypothesis()`` on population-level effects, e.g. ``"Days > 10"``; point
+        hypotheses (``"Days = 10"``) get the Savage-Dickey evidence ratio from draws of the
+        priors (NaN with a note where a prior is flat)."""
         d = {n: self.draws(f"b_{n}") for n in self.fixed_names}
-        return _hypothesis(d, text, alpha)
+        pri = fixed_prior_draws(self.priors, self.fixed_names, len(next(iter(d.values()))),
+                                self.settings.get("seed", 0))
+        return _hypothesis(d, text, alpha, priors=pri)
 
     def fitted_population(self, newdata: pd.DataFrame) -> np.ndarray:
         """Draws (S x rows) of the expected response at ``newdata`` without group effects."""

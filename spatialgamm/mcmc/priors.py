@@ -3,7 +3,8 @@ scaled to the data, ``prior_summary()``, and each scalar prior's log density wit
 
 Classes (as brms): ``b`` (fixed effects), ``Intercept`` (the intercept of the centred design),
 ``sd`` (random-effect standard deviations, optionally per ``group``), ``cor`` (correlation
-matrices: ``lkj(eta)``), ``sigma`` (Gaussian residual SD). Two conjugate priors of the lecture
+matrices: ``lkj(eta)``), ``sigma`` (Gaussian residual SD), ``shape`` (negative binomial and
+Gamma shape; brms's default ``gamma(0.01, 0.01)``). Two conjugate priors of the lecture
 notes, for the Gibbs comparison, extend brms's list: ``gamma_precision(a, b)`` on ``sigma``
 puts Gamma(a, rate b) on the residual precision ``1 / sigma^2``, and
 ``wishart_precision(nu, s)`` on class ``cov`` puts a Wishart(nu, s I) (or ``diag(s_1, ...)``)
@@ -23,7 +24,7 @@ _CALL = re.compile(r"^\s*([A-Za-z_]+)\s*\((.*)\)\s*$")
 #: number of arguments of each distribution
 _ARITY = {"normal": 2, "student_t": 3, "cauchy": 2, "exponential": 1, "gamma": 2,
           "lkj": 1, "gamma_precision": 2}
-CLASSES = ("b", "Intercept", "sd", "cor", "sigma", "cov")
+CLASSES = ("b", "Intercept", "sd", "cor", "sigma", "cov", "shape")
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Prior:
         ``"exponential(1)"``, ``"gamma(2, 0.1)"``, ``"lkj(2)"``, ``""`` (flat) or the conjugate
         ``"gamma_precision(a, b)"`` / ``"wishart_precision(nu, s)"``.
     class_ : str
-        One of ``b``, ``Intercept``, ``sd``, ``cor``, ``sigma``, ``cov``.
+        One of ``b``, ``Intercept``, ``sd``, ``cor``, ``sigma``, ``cov``, ``shape``.
     coef : str
         A coefficient name (``"Days"``), or ``""`` for the whole class.
     group : str
@@ -171,7 +172,9 @@ def default_scale(y: np.ndarray, link: str) -> tuple[float, float]:
 def default_priors(y: np.ndarray, link: str, gaussian: bool, has_intercept: bool,
                    groups: list[str]) -> list[Prior]:
     """brms's default priors: flat on ``b``, student_t(3, location, scale) on the centred
-    intercept, half student_t(3, 0, scale) on every SD and on sigma, LKJ(1) on correlations."""
+    intercept, half student_t(3, 0, scale) on every SD and on sigma, LKJ(1) on correlations,
+    gamma(0.01, 0.01) on the negative binomial / Gamma shape (listed always; used only by
+    the families that have a shape)."""
     loc, scale = default_scale(y, link)
     out = [Prior("", "b", source="default")]
     if has_intercept:
@@ -181,6 +184,7 @@ def default_priors(y: np.ndarray, link: str, gaussian: bool, has_intercept: bool
     out.append(Prior(f"student_t(3, 0, {_fmt(scale)})", "sd", source="default"))
     if gaussian:
         out.append(Prior(f"student_t(3, 0, {_fmt(scale)})", "sigma", source="default"))
+    out.append(Prior("gamma(0.01, 0.01)", "shape", source="default"))
     return out
 
 
@@ -216,6 +220,10 @@ def check_user_priors(priors: list[Prior], coefs: list[str], groups: dict[str, l
             raise ValueError(f"prior {p.dist!r} on class 'cor' must be lkj(eta)")
         if p.class_ == "cov" and p.name != "wishart_precision":
             raise ValueError(f"prior {p.dist!r} on class 'cov' must be wishart_precision()")
+        if p.class_ == "shape" and p.name in ("normal", "student_t", "cauchy") \
+                and p.args[-2] != 0:
+            raise ValueError(f"prior {p.dist!r} on class 'shape': a half distribution "
+                             "needs location 0")
         if p.class_ in ("sd", "sigma") and p.name in ("normal", "student_t", "cauchy") \
                 and p.args[-2] != 0:
             raise ValueError(f"prior {p.dist!r} on class {p.class_!r}: a half distribution "
@@ -224,9 +232,10 @@ def check_user_priors(priors: list[Prior], coefs: list[str], groups: dict[str, l
 
 def prior_summary(priors: list[Prior], coefs: list[str], groups: dict[str, list[str]],
                   gaussian: bool, has_intercept: bool,
-                  cor_groups: set[str] | None = None) -> pd.DataFrame:
+                  cor_groups: set[str] | None = None, shape: bool = False) -> pd.DataFrame:
     """brms's ``prior_summary()`` table: one row per class, coefficient and group
-    (``cor_groups``: groups with a correlation matrix; default those with several SDs)."""
+    (``cor_groups``: groups with a correlation matrix; default those with several SDs;
+    ``shape``: the family has a shape parameter)."""
     rows = []
 
     def add(class_: str, coef: str = "", group: str = "") -> None:
@@ -251,4 +260,6 @@ def prior_summary(priors: list[Prior], coefs: list[str], groups: dict[str, list[
             add("sd", c, g)
     if gaussian:
         add("sigma")
+    if shape:
+        add("shape")
     return pd.DataFrame(rows).rename(columns={"class_": "class"})

@@ -118,7 +118,17 @@ def run_chain(density: Any, chain: int, settings: ChainSettings, init: np.ndarra
 
 def _worker(args):
     density, chain, settings, init, jitter = args
-    return chain, run_chain(density, chain, settings, init, jitter)
+    try:
+        return chain, run_chain(density, chain, settings, init, jitter)
+    except BaseException as e:  # noqa: BLE001 - nutpie's Rust panics are BaseExceptions
+        # a worker that dies leaves multiprocessing's pool waiting forever: hand the error
+        # back instead, re-raised in the parent
+        return chain, _ChainError(f"chain {chain}: {type(e).__name__}: {e}")
+
+
+class _ChainError:
+    def __init__(self, message: str) -> None:
+        self.message = message
 
 
 def run_chains(density: Any, chains: int, settings: ChainSettings, init: np.ndarray,
@@ -132,9 +142,18 @@ def run_chains(density: Any, chains: int, settings: ChainSettings, init: np.ndar
         raise ValueError(f"cores must be at least 1, got {cores!r}")
     import nutpie  # noqa: F401  - imported once here, inherited by the forked workers
 
+    # one evaluation here compiles (or loads from numba's cache) the density's kernel before
+    # the fork: the workers inherit the machine code instead of each initialising LLVM after
+    # a fork, which can deadlock, and the compile time is paid once
+    density.logp_grad(np.asarray(init, dtype=float))
+
     jobs = [(density, c, settings, init, jitter) for c in range(chains)]
     total = chains * (settings.warmup + settings.draws * settings.thin)
-    return _map(_worker, jobs, cores, progress, total)
+    out = _map(_worker, jobs, cores, progress, total)
+    for r in out:
+        if isinstance(r, _ChainError):
+            raise RuntimeError(f"NUTS failed in {r.message}")
+    return out
 
 
 def _map(fn, jobs: list, cores: int, progress: bool, total: int) -> list:
