@@ -125,7 +125,8 @@ def criterion_in_rho(fit: GamFit) -> tuple[Callable[[np.ndarray], float], np.nda
     rho = -2.0 * phi
     if st.gaussian:
         full = _gaussian_full(obj)
-        tau = float(np.log(st.scale))
+        # the criterion's own (profiled) scale, not the reported dev / (n - edf)
+        tau = float(np.log(obj.sigma2(obj.solve(phi))))
         return (lambda x: full(np.append(-0.5 * x[:-1], x[-1]))), np.append(rho, tau), True
     if not fit.family.scale_known:
         raise NotImplementedError(
@@ -140,18 +141,12 @@ def criterion_in_rho(fit: GamFit) -> tuple[Callable[[np.ndarray], float], np.nda
 
 
 def _gaussian_full(obj) -> Callable[[np.ndarray], float]:
-    """Half the Gaussian REML/ML deviance in ``(phi, log scale)``, the scale not profiled:
-    ``log|A| - log|P| [+ log|X'VX|] + dof (log 2 pi + tau) + pwrss e^-tau - sum log w``,
-    which at ``tau = log(pwrss / dof)`` is the criterion the fit minimised."""
-    dof = obj.n - obj.p if obj.reml else obj.n
+    """Half the Gaussian REML/ML deviance in ``(phi, log scale)``, the scale not profiled
+    (:meth:`~spatialgamm.engine.gaussian.GaussianObjective.deviance_at_scale`), which at
+    the profiled scale is the criterion the fit minimised."""
 
     def f(x: np.ndarray) -> float:
-        r = obj.solve(x[:-1])
-        d = r.logdet_A - r.logdet_P + dof * (np.log(2 * np.pi) + x[-1]) \
-            + r.pwrss * np.exp(-x[-1]) - obj.sum_log_w
-        if obj.reml:
-            d += r.logdet_XtVX
-        return 0.5 * float(d)
+        return 0.5 * obj.deviance_at_scale(x[:-1], float(np.exp(x[-1])))
 
     return f
 
