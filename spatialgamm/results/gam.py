@@ -60,8 +60,15 @@ class GamFit(MixedFit):
             r[i] = 1.0
             rows.append(r)
             names.append(self.spec.x_names[i])
+        icpt = self.spec.x_names.index("(Intercept)") \
+            if "(Intercept)" in self.spec.x_names else None
         for k, term, null_idx in self._smooths():
             s = sysl.col_slices[k]
+            shift = getattr(term, "intercept_shift", None)
+            if shift is not None and icpt is not None:
+                # a block in mgcv's fitting basis (t2): the reported intercept absorbs the
+                # means of its penalised columns
+                rows[self._param_idx().index(icpt)][p + s.start:p + s.stop] += shift
             kdim = term.U_range.shape[0]
             block = np.zeros((kdim, p + q))
             block[:, p + s.start:p + s.stop] = term.U_range

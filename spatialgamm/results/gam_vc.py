@@ -119,28 +119,42 @@ def coef_system(fit: GamFit) -> CoefSystem:
         raise NotImplementedError(
             f"Vc and edf2 are computed for models whose latent terms are smooths and scalar "
             f"lme4 bars; {others} are not")
-    cols = [spec.X[:, fit._param_idx()]]
-    off = len(fit._param_idx())
+    pidx = fit._param_idx()
+    cols = [spec.X[:, pidx]]
+    off = len(pidx)
     pen_by_phi: dict[int, tuple] = {}
-    for k, term, _ in fit._smooths():
-        Xk = term.spec.X
-        Xk = Xk.toarray() if hasattr(Xk, "toarray") else np.asarray(Xk, dtype=float)
+    coef = [np.asarray(fit.state.beta, dtype=float)[pidx]]
+    Z = sysl.Z
+    for k, term, null_idx in fit._smooths():
+        sl = sysl.layout.slices[k]
+        phi_k = np.asarray(fit.state.phi[sl], dtype=float)
+        cs_k = sysl.col_slices[k]
+        if getattr(term, "intercept_shift", None) is not None:
+            # a t2 block in mgcv's fitting basis: Vc and edf2 are computed there, as mgcv's
+            # (the second-order term of Vc depends on the basis; their sums do not)
+            Zk = Z[:, cs_k]
+            Zk = Zk.toarray() if hasattr(Zk, "toarray") else np.asarray(Zk, dtype=float)
+            Xk = np.column_stack([Zk, spec.X[:, null_idx]])
+            coef.append(np.r_[fit.state.b[cs_k], fit.state.beta[null_idx]])
+            nz = len(null_idx)
+            Ss = [np.pad(np.asarray(S.toarray() if hasattr(S, "toarray") else S, dtype=float),
+                         (0, nz)) for S in term.S_range]
+        else:
+            Xk = term.spec.X
+            Xk = Xk.toarray() if hasattr(Xk, "toarray") else np.asarray(Xk, dtype=float)
+            coef.append(term.coef_from(fit.state.b[cs_k], fit.state.beta[null_idx]))
+            if isinstance(term.spec.S, list):  # te()/t2(): one penalty per margin
+                Ss = [np.asarray(S.toarray() if hasattr(S, "toarray") else S, dtype=float)
+                      for S in term.spec.S]
+            else:
+                Ss = [np.asarray(term.spec.S, dtype=float)]
         cols.append(Xk)
         idx = np.arange(off, off + Xk.shape[1])
         off += Xk.shape[1]
-        sl = sysl.layout.slices[k]
-        phi_k = np.asarray(fit.state.phi[sl], dtype=float)
-        if isinstance(term.spec.S, list):  # te()/t2(): one penalty per margin
-            Ss = [np.asarray(S.toarray() if hasattr(S, "toarray") else S, dtype=float)
-                  for S in term.spec.S]
-        else:
-            Ss = [np.asarray(term.spec.S, dtype=float)]
         for j, S in enumerate(Ss):
             pen_by_phi[sl.start + j] = (idx, 0.5 * (S + S.T), float(np.exp(-2.0 * phi_k[j])),
                                         "log_sd")
     names = list(fit.coef.index)
-    coef = [fit.coef.to_numpy()]
-    Z = sysl.Z
     for k in bars:
         i = sysl.layout.slices[k].start
         theta = float(fit.state.phi[i])
