@@ -131,7 +131,7 @@ def _initial_weights(spec: ModelSpec) -> np.ndarray:
 
 
 #: offsets from the balanced start (log sd) scanned for a smooth left on a plateau
-_SCAN = (-6.0, -4.0, -2.0, 0.0, 2.0, 4.0, 6.0)
+_SCAN = (-4.0, -2.0, 0.0, 2.0, 4.0)
 
 
 def _escape_plateaus(spec: ModelSpec, state, fit, crit, w0: np.ndarray):
