@@ -67,10 +67,7 @@ def test_gamma_and_gcv_cp_name():
         assert m.edf[lab] == pytest.approx(e, rel=1e-4), lab
     assert m.score == pytest.approx(r["score"], rel=1e-6)
     assert rel(m.predict(nd)["fit"], r["pred"]) < 1e-4
-    d = nd.assign(y=np.arange(len(nd), dtype=float))
-    with pytest.raises(NotImplementedError, match="gamma"):
-        import spatialgamm as sg
-        sg.gam("y ~ s(x0, k=4)", d, method="REML", gamma=1.4)
+    # (gamma with REML / ML: tests/test_mgcvfin_gamma.py)
 
 
 def test_fs_against_mgcv_one_dim_null_space():

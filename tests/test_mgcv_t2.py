@@ -93,12 +93,8 @@ def test_natural_parameterisation_identity_penalty():
 
 def test_t2_arguments():
     d = data("gamsim2")
-    with pytest.raises(NotImplementedError, match="full=TRUE"):
-        sg.gam("y ~ t2(x, z, full=TRUE)", d)
     with pytest.raises(FormulaError, match="margins"):
         sg.gam("y ~ t2(x, z, k=c(4, 5, 6))", d)
     with pytest.raises(NotImplementedError, match="ord"):
         T2Smooth.from_call(("x", "z"), ord=[1])
-    # mgcv's t2 ML is in its fitting basis, not reproduced: refused before the search
-    with pytest.raises(NotImplementedError, match="method='ML' with t2"):
-        sg.gam("y ~ t2(x, z, k=4)", d, method="ML")
+    # (full=TRUE and method='ML': tests/test_mgcvfin_t2.py)

@@ -7,6 +7,16 @@ With ``beta`` and the residual variance profiled out (Bates et al. 2015, eq. 34 
 
 where ``r2`` is the penalised weighted residual sum of squares. Prior weights add
 ``-sum(log w)``, as in lme4.
+
+``gamma`` (mgcv's ``gam(gamma=)`` for REML/ML: ``n / gamma`` as the effective sample size)
+raises the likelihood to the power ``1 / gamma``: the criterion of the model whose prior
+weights are ``w / gamma``, with ``n / gamma`` observations counted in the normalising
+constant. Written at the same ``phi`` as the ``gamma = 1`` model (the penalised fit, ``A``,
+``beta`` and ``u`` do not change: only their smoothing parameters are read as ``gamma`` times
+larger), with ``dof = n / gamma - p`` (REML) or ``n / gamma`` (ML):
+
+    d(phi) = log|A| - log|P| [+ log|X'VX| - p log gamma]
+             + dof (1 + log(2 pi r2 / (gamma dof))) - sum(log w) / gamma
 """
 
 from __future__ import annotations
@@ -36,27 +46,32 @@ class GaussianObjective:
     offset: np.ndarray
     weights: np.ndarray
     reml: bool
+    gamma: float = 1.0
 
     def __post_init__(self) -> None:
         self.n, self.p = self.X.shape
+        # the residual degrees of freedom of the profiled scale, n / gamma counted as the
+        # sample size (every formula below uses this one number)
+        self.dof = self.n / self.gamma - (self.p if self.reml else 0)
+        self.log_gamma = float(np.log(self.gamma))
         # fixed weights: a dense, parameter-free design takes the cross-products strategy
         # (one pass over the data, then O(q^3) per evaluation), or the n x n form when it
         # has more columns than rows
         self.solver = PLSSolver(self.system, self.X, fixed_weights=True)
         self.cp = self.solver.cross_products(self.y - self.offset, self.weights)
-        self.sum_log_w = float(np.sum(np.log(self.weights)))
+        self.sum_log_w = float(np.sum(np.log(self.weights))) / self.gamma
         self.n_evals = 0
 
     def solve(self, phi: np.ndarray) -> PLSResult:
         return self.solver.solve(phi, self.cp)
 
     def deviance_from(self, r: PLSResult) -> float:
-        dof = self.n - self.p if self.reml else self.n
-        if r.pwrss <= 0:
+        dof = self.dof
+        if r.pwrss <= 0 or dof <= 0:
             return np.inf
-        d = r.logdet_A - r.logdet_P + dof * (1 + LOG2PI + np.log(r.pwrss / dof))
+        d = r.logdet_A - r.logdet_P + dof * (1 + LOG2PI + np.log(r.pwrss / (self.gamma * dof)))
         if self.reml:
-            d += r.logdet_XtVX
+            d += r.logdet_XtVX - self.p * self.log_gamma
         return float(d - self.sum_log_w)
 
     def mode(self, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -123,7 +138,7 @@ class GaussianObjective:
         if self.solver.backend == "blocks":
             return val, self._grad_blocks(phi, r)
         if self.solver.backend == "nform":
-            dof = self.n - self.p if self.reml else self.n
+            dof = self.dof
             return val, nform_gradient(self.cp.rows, r, self._dlambda(phi), self.reml, dof)
         dense = self.solver.dense
         small = self._small_dense()
@@ -144,7 +159,7 @@ class GaussianObjective:
             G = r.factor.solve(r.B)
             R = np.linalg.inv(r.XtVX)
             C = self.cp.ZtX
-        dof = self.n - self.p if self.reml else self.n
+        dof = self.dof
         grad = np.zeros(len(phi))
         for i, dL in enumerate(self._dlambda(phi)):
             if dense:
@@ -199,7 +214,7 @@ class GaussianObjective:
             Gm = fac.solve(r.B)[perm].reshape(G, k, -1)  # A^-1 B
             R = np.linalg.inv(r.XtVX)
             C = self.cp.ZtX[perm].reshape(G, k, -1)
-        dof = self.n - self.p if self.reml else self.n
+        dof = self.dof
         J = sysm.lambda_jacobian(phi) if not sysm.lambda_is_linear else self._jac(phi)
         grad = np.zeros(len(phi))
         for i in range(len(phi)):
@@ -268,14 +283,15 @@ class GaussianObjective:
         return jacobian(self, phi, rel=1e-6)
 
     def sigma2(self, r: PLSResult) -> float:
-        return r.pwrss / (self.n - self.p if self.reml else self.n)
+        """The profiled residual variance (with ``gamma``: mgcv's ``reml.scale``)."""
+        return r.pwrss / (self.gamma * self.dof)
 
     def deviance_at_scale(self, phi: np.ndarray, s2: float) -> float:
         """The (RE)ML deviance at ``phi`` with the residual variance ``s2`` given instead of
         profiled out (``beta`` still profiled); at ``s2 = sigma2`` it is :meth:`__call__`."""
         r = self.solve(phi)
-        dof = self.n - self.p if self.reml else self.n
-        d = r.logdet_A - r.logdet_P + dof * (LOG2PI + np.log(s2)) + r.pwrss / s2
+        d = r.logdet_A - r.logdet_P + self.dof * (LOG2PI + np.log(s2)) \
+            + r.pwrss / (self.gamma * s2)
         if self.reml:
-            d += r.logdet_XtVX
+            d += r.logdet_XtVX - self.p * self.log_gamma
         return float(d - self.sum_log_w)

@@ -14,6 +14,12 @@ by iteratively reweighted penalised least squares with step halving, and
 well (flat prior), adding ``log|X'VX| - p log(2 pi)``: mgcv's Laplace approximate REML.
 The working weights are the expected information; for canonical links (logit, log-Poisson)
 this is the exact Hessian, as in lme4.
+
+``gamma`` (mgcv's ``gam(gamma=)`` with REML/ML, ``n / gamma`` the effective sample size)
+raises the likelihood to the power ``1 / gamma``. At the same ``phi`` as the ``gamma = 1``
+model (the mode and ``A`` unchanged; the smoothing parameters read ``gamma`` times larger):
+
+    (-2 log p(y | mu_hat) + u' P u) / gamma + log|A| - log|P| [+ log|X'VX| - p log gamma]
 """
 
 from __future__ import annotations
@@ -71,8 +77,9 @@ class LaplaceObjective:
 
     def __init__(self, system: LatentSystem, X: np.ndarray, y: np.ndarray,
                  offset: np.ndarray, weights: np.ndarray, family: Family, reml: bool = False,
-                 scale: float = 1.0, form: str = "u"):
+                 scale: float = 1.0, form: str = "u", gamma: float = 1.0):
         self.system, self.X, self.y = system, X, y
+        self.gamma = float(gamma)
         self.offset, self.wt, self.family, self.reml = offset, weights, family, reml
         self.scale = scale
         self.n, self.p = X.shape
@@ -159,9 +166,9 @@ class LaplaceObjective:
     # -- the objective -------------------------------------------------------------------
     def laplace(self, mode: Mode, fixed_beta: bool) -> float:
         r = mode.pls
-        d = mode.minus2ll + mode.penalty + r.logdet_A - r.logdet_P
+        d = (mode.minus2ll + mode.penalty) / self.gamma + r.logdet_A - r.logdet_P
         if self.reml and not fixed_beta:
-            d += r.logdet_XtVX - self.p * LOG2PI
+            d += r.logdet_XtVX - self.p * (LOG2PI + np.log(self.gamma))
         return float(d)
 
     def __call__(self, phi: np.ndarray) -> float:
@@ -205,8 +212,9 @@ class LaplaceObjective:
     @property
     def has_gradient(self) -> bool:
         """Exact gradients: canonical links (the IRLS weights are then the observed
-        information) in covariance form, or in u-space for covariance-factor blocks."""
-        return self.family.canonical and (self.form == "covariance"
+        information) in covariance form, or in u-space for covariance-factor blocks (not
+        written for ``gamma != 1``: finite differences there)."""
+        return self.gamma == 1.0 and self.family.canonical and (self.form == "covariance"
                                           or self.solver.has_gradient)
 
     def _gradient(self, phi: np.ndarray, mode: Mode, fixed_beta: bool) -> np.ndarray:

@@ -50,8 +50,10 @@ METHODS = ("REML", "ML", "UBRE", "GCV")
 def make_objective(spec: ModelSpec, method: str = "REML", gamma: float = 1.0) -> Any:
     """The criterion of ``spec`` for ``method`` ('REML', 'ML', 'UBRE' or 'GCV').
 
-    ``gamma`` multiplies the edf in UBRE / GCV. The objective's ``system`` is the model's
-    :class:`~.system.LatentSystem` (built here, once).
+    ``gamma`` multiplies the edf in UBRE / GCV; with REML / ML it makes ``n / gamma`` the
+    effective sample size (mgcv's ``gam(gamma=)``: the likelihood raised to ``1 / gamma``).
+    The objective's ``system`` is the model's :class:`~.system.LatentSystem` (built here,
+    once).
     """
     method = str(method).upper()
     if method not in METHODS:
@@ -62,6 +64,9 @@ def make_objective(spec: ModelSpec, method: str = "REML", gamma: float = 1.0) ->
     reml = method == "REML"
     fam = spec.family
     if field_form_applies(system, fam):
+        if gamma != 1.0:
+            raise NotImplementedError(f"gamma={gamma} with a model whose only latent term is "
+                                      "one spde() field: the precision form needs gamma=1")
         blk = spec.blocks[0]
         return FieldObjective(spec.X, blk.Z, spec.y, spec.offset, spec.weights, fam,
                               lambda phi: system.prior_state(0, phi), blk.pencil.pattern,
@@ -71,9 +76,10 @@ def make_objective(spec: ModelSpec, method: str = "REML", gamma: float = 1.0) ->
                          "latent term (the precision form); drop constr=True or the other "
                          "random terms")
     if fam.is_gaussian_identity:
-        return GaussianObjective(system, spec.X, spec.y, spec.offset, spec.weights, reml)
+        return GaussianObjective(system, spec.X, spec.y, spec.offset, spec.weights, reml,
+                                 gamma=gamma)
     return LaplaceObjective(system, spec.X, spec.y, spec.offset, spec.weights, fam,
-                            reml=reml)
+                            reml=reml, gamma=gamma)
 
 
 def default_plan(objective: Any, spec: ModelSpec, phi0: np.ndarray | None = None) -> Plan:

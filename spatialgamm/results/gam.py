@@ -60,8 +60,15 @@ class GamFit(MixedFit):
             r[i] = 1.0
             rows.append(r)
             names.append(self.spec.x_names[i])
+        icpt = self.spec.x_names.index("(Intercept)") \
+            if "(Intercept)" in self.spec.x_names else None
         for k, term, null_idx in self._smooths():
             s = sysl.col_slices[k]
+            shift = getattr(term, "intercept_shift", None)
+            if shift is not None and icpt is not None:
+                # a block in mgcv's fitting basis (t2): the reported intercept absorbs the
+                # means of its penalised columns
+                rows[self._param_idx().index(icpt)][p + s.start:p + s.stop] += shift
             kdim = term.U_range.shape[0]
             block = np.zeros((kdim, p + q))
             block[:, p + s.start:p + s.stop] = term.U_range
@@ -267,7 +274,7 @@ class GamFit(MixedFit):
         from ..engine.optimize import numerical_hessian
         sysl = self.state.system
         phi = np.asarray(self.state.phi, dtype=float)
-        scale = float(self.state.latent_scale)
+        scale = self._criterion_scale()
         rows: list[tuple[str, float, np.ndarray]] = []  # name, sd, d log sd / d phi
         for k, blk in enumerate(self.spec.blocks):
             sl = sysl.layout.slices[k]
@@ -325,6 +332,16 @@ class GamFit(MixedFit):
         out["lower"], out["upper"] = lower, upper
         return out
 
+    def _criterion_scale(self) -> float:
+        """The scale the smoothing-parameter criterion profiles (mgcv's ``reml.scale``,
+        which ``gam.vcomp`` uses): for Gaussian REML/ML fits the profiled residual variance,
+        which differs from the reported ``deviance / (n - edf)`` under ML or ``gamma``."""
+        obj = self.state.objective
+        if self.state.gaussian and self.state.method in ("REML", "ML") and hasattr(
+                obj, "sigma2") and hasattr(obj, "solve"):
+            return float(obj.sigma2(obj.solve(np.asarray(self.state.phi, dtype=float))))
+        return float(self.state.latent_scale)
+
     # ---- prediction --------------------------------------------------------------------
     def predict(self, newdata: pd.DataFrame | None = None, type: str = "link",
                 se_fit: bool = False, offset: Any = None, level: float | None = None,
@@ -366,21 +383,14 @@ class GamFit(MixedFit):
 
 
 def _full_criterion(obj: Any):
-    """Half the Gaussian REML/ML deviance in (phi, log scale), the scale not profiled out.
-
-    ``D = log|A| - log|P| + dof (log 2 pi + tau) + pwrss exp(-tau) - sum log w``; at
-    ``tau = log(pwrss / dof)`` it is the profiled criterion the fit minimised. None when
-    the objective is not the Gaussian profiled one.
-    """
-    if not all(hasattr(obj, a) for a in ("solve", "sum_log_w", "sigma2", "n", "p")):
+    """Half the Gaussian REML/ML deviance in (phi, log scale), the scale not profiled out
+    (:meth:`~spatialgamm.engine.gaussian.GaussianObjective.deviance_at_scale`); at the
+    profiled scale it is the criterion the fit minimised. None when the objective is not
+    the Gaussian profiled one."""
+    if not hasattr(obj, "deviance_at_scale"):
         return None
-    dof = (obj.n - obj.p) if getattr(obj, "reml", True) else obj.n
 
     def f(x: np.ndarray) -> float:
-        r = obj.solve(x[:-1])
-        reml = r.logdet_XtVX if getattr(obj, "reml", True) else 0.0  # REML's log|X'VX|
-        return 0.5 * float(r.logdet_A - r.logdet_P + reml + dof * (np.log(2 * np.pi) + x[-1])
-                           + r.pwrss * np.exp(-x[-1]) - obj.sum_log_w)
+        return 0.5 * obj.deviance_at_scale(x[:-1], float(np.exp(x[-1])))
 
     return f
-

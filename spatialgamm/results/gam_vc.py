@@ -14,6 +14,9 @@ Saefken (2016, sec. 3.1) propagate their uncertainty, ``rho ~ N(rho_hat, V_rho)`
   with ``rho``); ``Vr = (Hess + 0.1 I)^-1`` on its positive eigenvalues, a regularised
   ``V_rho`` as mgcv's, and the scale's row dropped.
 
+Scalar lme4 bars in the formula enter as mgcv's ``s(fac, bs='re')`` (identity penalty,
+``sp = 1 / theta^2``), so a gam with ``(1 | g)`` has mgcv's ``Vc``, ``edf2`` and AIC.
+
 ``edf2 = diag(Vc X'WX) / scale`` per coefficient; when its sum exceeds that of
 ``edf1 = diag(2F - FF)`` (``F = H^-1 X'WX``) mgcv uses ``edf1`` instead. ``logLik.gam`` takes
 its degrees of freedom from ``edf2`` (:mod:`.gam_likelihood`).
@@ -44,13 +47,18 @@ HESS_STEP = 2e-3
 
 @dataclass(frozen=True)
 class CoefSystem:
-    """The penalised fit in mgcv's coefficients (parametric first, then each smooth)."""
+    """The penalised fit in mgcv's coefficients (parametric first, then each smooth, then
+    each scalar lme4 bar as mgcv's ``s(fac, bs='re')``)."""
 
     X: np.ndarray  # n x p model matrix in the coefficients of ``fit.coef``
     w: np.ndarray  # working weights at the fit
     penalties: list  # (index array into coef, S_j (k x k), sp_j) in the order of rho
     coef: np.ndarray
     names: list
+    #: per penalty: the index into phi of its parameter and how phi gives its sp:
+    #: 'log_sd' (smooths: sp = exp(-2 phi)) or 'theta' (bars: sp = 1 / theta^2)
+    phi_index: tuple = ()
+    phi_kind: tuple = ()
 
     def S_lambda(self, which: int | None = None) -> np.ndarray:
         """``sum_j sp_j S_j`` embedded in p x p (or the j-th term alone)."""
@@ -60,6 +68,19 @@ class CoefSystem:
             if which is None or which == j:
                 out[np.ix_(idx, idx)] += lam * S
         return out
+
+    def phi_of(self, phi: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        """The fit's ``phi`` with each penalty's parameter set from ``rho = log sp``."""
+        out = np.array(phi, dtype=float)
+        for r, i, kind in zip(rho, self.phi_index, self.phi_kind):
+            if kind == "theta":  # a bar's relative sd, its sign kept (the deviance is even)
+                out[i] = np.copysign(np.exp(-0.5 * r), phi[i] if phi[i] != 0 else 1.0)
+            else:
+                out[i] = -0.5 * r
+        return out
+
+    def rho(self) -> np.ndarray:
+        return np.log([lam for _, _, lam in self.penalties])
 
 
 @dataclass(frozen=True)
@@ -76,43 +97,84 @@ class SpCorrection:
 def coef_system(fit: GamFit) -> CoefSystem:
     """The model matrix, weights and penalties in mgcv's coefficient basis.
 
+    A scalar lme4 bar in the formula (``(1 | g)``, ``(0 + x | g)``) is mgcv's
+    ``s(g, bs='re')`` (``s(g, x, bs='re')``): its columns follow the smooths', with the
+    identity penalty and ``sp = 1 / theta^2``. A bar whose variance is exactly zero has
+    coefficients and uncertainty zero (the limit of mgcv's sp at its bound): it is left out.
+
     Raises
     ------
     NotImplementedError
-        When the model has latent terms other than smooths (lme4 bars): their coefficients
-        are not part of mgcv's coefficient vector.
+        When the model has latent terms that are neither smooths nor scalar lme4 bars
+        (correlated bars, GP or SPDE fields): mgcv has no coefficients for them.
     """
     from ..terms.base import Ability
 
     spec, sysl = fit.spec, fit.state.system
-    others = [b.name for b in spec.blocks if b.term is None or not b.term.has(Ability.SMOOTH)]
+    bars = [k for k, b in enumerate(spec.blocks) if b.term is not None
+            and b.term.has(Ability.GROUPING_FACTOR) and b.term.nc == 1]
+    others = [b.name for k, b in enumerate(spec.blocks) if k not in bars and (
+        b.term is None or not b.term.has(Ability.SMOOTH))]
     if others:
         raise NotImplementedError(
-            f"Vc and edf2 are computed for models whose latent terms are all smooths; "
-            f"{others} are not (write a random intercept as s(g, bs='re'))")
-    cols = [spec.X[:, fit._param_idx()]]
-    off = len(fit._param_idx())
+            f"Vc and edf2 are computed for models whose latent terms are smooths and scalar "
+            f"lme4 bars; {others} are not")
+    pidx = fit._param_idx()
+    cols = [spec.X[:, pidx]]
+    off = len(pidx)
     pen_by_phi: dict[int, tuple] = {}
-    for k, term, _ in fit._smooths():
-        Xk = term.spec.X
-        Xk = Xk.toarray() if hasattr(Xk, "toarray") else np.asarray(Xk, dtype=float)
+    coef = [np.asarray(fit.state.beta, dtype=float)[pidx]]
+    Z = sysl.Z
+    for k, term, null_idx in fit._smooths():
+        sl = sysl.layout.slices[k]
+        phi_k = np.asarray(fit.state.phi[sl], dtype=float)
+        cs_k = sysl.col_slices[k]
+        if getattr(term, "intercept_shift", None) is not None:
+            # a t2 block in mgcv's fitting basis: Vc and edf2 are computed there, as mgcv's
+            # (the second-order term of Vc depends on the basis; their sums do not)
+            Zk = Z[:, cs_k]
+            Zk = Zk.toarray() if hasattr(Zk, "toarray") else np.asarray(Zk, dtype=float)
+            Xk = np.column_stack([Zk, spec.X[:, null_idx]])
+            coef.append(np.r_[fit.state.b[cs_k], fit.state.beta[null_idx]])
+            nz = len(null_idx)
+            Ss = [np.pad(np.asarray(S.toarray() if hasattr(S, "toarray") else S, dtype=float),
+                         (0, nz)) for S in term.S_range]
+        else:
+            Xk = term.spec.X
+            Xk = Xk.toarray() if hasattr(Xk, "toarray") else np.asarray(Xk, dtype=float)
+            coef.append(term.coef_from(fit.state.b[cs_k], fit.state.beta[null_idx]))
+            if isinstance(term.spec.S, list):  # te()/t2(): one penalty per margin
+                Ss = [np.asarray(S.toarray() if hasattr(S, "toarray") else S, dtype=float)
+                      for S in term.spec.S]
+            else:
+                Ss = [np.asarray(term.spec.S, dtype=float)]
         cols.append(Xk)
         idx = np.arange(off, off + Xk.shape[1])
         off += Xk.shape[1]
-        sl = sysl.layout.slices[k]
-        phi_k = np.asarray(fit.state.phi[sl], dtype=float)
-        if isinstance(term.spec.S, list):  # te()/t2(): one penalty per margin
-            Ss = [np.asarray(S.toarray() if hasattr(S, "toarray") else S, dtype=float)
-                  for S in term.spec.S]
-        else:
-            Ss = [np.asarray(term.spec.S, dtype=float)]
         for j, S in enumerate(Ss):
-            pen_by_phi[sl.start + j] = (idx, 0.5 * (S + S.T), float(np.exp(-2.0 * phi_k[j])))
-    penalties = [pen_by_phi[i] for i in sorted(pen_by_phi)]
+            pen_by_phi[sl.start + j] = (idx, 0.5 * (S + S.T), float(np.exp(-2.0 * phi_k[j])),
+                                        "log_sd")
+    names = list(fit.coef.index)
+    for k in bars:
+        i = sysl.layout.slices[k].start
+        theta = float(fit.state.phi[i])
+        if theta == 0.0:
+            continue
+        cs = sysl.col_slices[k]
+        Zk = Z[:, cs]
+        Zk = Zk.toarray() if hasattr(Zk, "toarray") else np.asarray(Zk, dtype=float)
+        cols.append(Zk)
+        idx = np.arange(off, off + Zk.shape[1])
+        off += Zk.shape[1]
+        pen_by_phi[i] = (idx, np.eye(Zk.shape[1]), 1.0 / theta ** 2, "theta")
+        coef.append(np.asarray(fit.state.b[cs], dtype=float))
+        names.extend(f"{spec.blocks[k].term.label}.{j + 1}" for j in range(Zk.shape[1]))
+    order = sorted(pen_by_phi)
+    penalties = [pen_by_phi[i][:3] for i in order]
     w = np.asarray(fit.state.irls_weights(spec.weights), dtype=float)
-    coef = fit.coef
     return CoefSystem(X=np.column_stack(cols), w=w, penalties=penalties,
-                      coef=coef.to_numpy(), names=list(coef.index))
+                      coef=np.concatenate(coef), names=names, phi_index=tuple(order),
+                      phi_kind=tuple(pen_by_phi[i][3] for i in order))
 
 
 def criterion_in_rho(fit: GamFit) -> tuple[Callable[[np.ndarray], float], np.ndarray, bool]:
@@ -122,36 +184,33 @@ def criterion_in_rho(fit: GamFit) -> tuple[Callable[[np.ndarray], float], np.nda
     st = fit.state
     obj = st.objective
     phi = np.asarray(st.phi, dtype=float)
-    rho = -2.0 * phi
+    cs = coef_system(fit)
+    rho = cs.rho()
     if st.gaussian:
         full = _gaussian_full(obj)
-        tau = float(np.log(st.scale))
-        return (lambda x: full(np.append(-0.5 * x[:-1], x[-1]))), np.append(rho, tau), True
+        # the criterion's own (profiled) scale, not the reported dev / (n - edf)
+        tau = float(np.log(obj.sigma2(obj.solve(phi))))
+        return (lambda x: full(np.append(cs.phi_of(phi, x[:-1]), x[-1]))), \
+            np.append(rho, tau), True
     if not fit.family.scale_known:
         raise NotImplementedError(
             f"Vc and edf2 for the {fit.family.name} family (an estimated scale outside the "
             "Gaussian model) are not implemented")
 
     def laml(x: np.ndarray) -> float:
-        mode = obj.pirls(-0.5 * x, tol=1e-12, maxit=100)
+        mode = obj.pirls(cs.phi_of(phi, x), tol=1e-12, maxit=100)
         return 0.5 * obj.laplace(mode, fixed_beta=False)
 
     return laml, rho, False
 
 
 def _gaussian_full(obj) -> Callable[[np.ndarray], float]:
-    """Half the Gaussian REML/ML deviance in ``(phi, log scale)``, the scale not profiled:
-    ``log|A| - log|P| [+ log|X'VX|] + dof (log 2 pi + tau) + pwrss e^-tau - sum log w``,
-    which at ``tau = log(pwrss / dof)`` is the criterion the fit minimised."""
-    dof = obj.n - obj.p if obj.reml else obj.n
+    """Half the Gaussian REML/ML deviance in ``(phi, log scale)``, the scale not profiled
+    (:meth:`~spatialgamm.engine.gaussian.GaussianObjective.deviance_at_scale`), which at
+    the profiled scale is the criterion the fit minimised."""
 
     def f(x: np.ndarray) -> float:
-        r = obj.solve(x[:-1])
-        d = r.logdet_A - r.logdet_P + dof * (np.log(2 * np.pi) + x[-1]) \
-            + r.pwrss * np.exp(-x[-1]) - obj.sum_log_w
-        if obj.reml:
-            d += r.logdet_XtVX
-        return 0.5 * float(d)
+        return 0.5 * obj.deviance_at_scale(x[:-1], float(np.exp(x[-1])))
 
     return f
 

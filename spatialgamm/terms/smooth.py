@@ -231,6 +231,10 @@ class MultiPenaltyTerm(SmoothTerm):
 
     S_range: list = None  # type: ignore[assignment]
     sp_labels: list = None  # type: ignore[assignment]
+    #: when the block is built in another basis than the reported one (t2: mgcv's fitting
+    #: basis), its columns are ``X U_range + 1 shift'``: the reported intercept absorbs
+    #: ``shift' b`` (:func:`~.smooths.t2.fitting_basis`)
+    intercept_shift: np.ndarray | None = None
 
     abilities = SmoothTerm.abilities | {Ability.PRECISION_DERIVATIVES}
     log_scale_start = False
@@ -309,9 +313,11 @@ class MultiPenaltyTerm(SmoothTerm):
                    ) -> tuple[Any, np.ndarray | None]:
         Xn = self.spec.predict_matrix(newdata)
         Xn = Xn.toarray() if sp.issparse(Xn) else np.asarray(Xn)
-        Z = sp.csc_matrix(Xn @ self.U_range)
+        Zd = Xn @ self.U_range
+        if self.intercept_shift is not None:
+            Zd = Zd + self.intercept_shift[None, :]
         F = Xn @ self.U_null if self.U_null.shape[1] else None
-        return Z, F
+        return sp.csc_matrix(Zd), F
 
 
 def _joint_spaces(S: list[np.ndarray], null_dim: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -364,7 +370,11 @@ def initial_sp(X: np.ndarray, S: list[np.ndarray]) -> np.ndarray:
 def multi_penalty_block(spec, data_n: int, null_dim: int | None = None) -> Block:
     """The precision block of a constructed multi-penalty smooth (a ``MultiSmoothSpec``)."""
     X = spec.X.toarray() if sp.issparse(spec.X) else np.asarray(spec.X, dtype=float)
-    Ur, U0 = _joint_spaces(spec.S, spec.null_dim if null_dim is None else null_dim)
+    shift = None
+    if getattr(spec, "fit_basis", None) is not None and null_dim is None:
+        Ur, U0, shift = spec.fit_basis  # mgcv's fitting basis (t2)
+    else:
+        Ur, U0 = _joint_spaces(spec.S, spec.null_dim if null_dim is None else null_dim)
     S_r = []
     for Sj in spec.S:
         Sr = Ur.T @ Sj @ Ur
@@ -372,9 +382,9 @@ def multi_penalty_block(spec, data_n: int, null_dim: int | None = None) -> Block
         S_r.append(Sr)
     if all(np.count_nonzero(Sr - np.diag(np.diag(Sr))) == 0 for Sr in S_r):
         S_r = [sp.diags(np.diag(Sr)).tocsc() for Sr in S_r]
-    Z = X @ Ur
+    Z = X @ Ur if shift is None else X @ Ur + shift[None, :]
     term = MultiPenaltyTerm(spec=spec, U_range=Ur, U_null=U0, name=spec.label, S_range=S_r,
-                            sp_labels=list(spec.sp_labels))
+                            sp_labels=list(spec.sp_labels), intercept_shift=shift)
     start = -0.5 * np.log(initial_sp(X, spec.S))
     start = np.clip(start, -MULTI_PHI_LOWER + 1, PHI_BOUND - 1)
     nz = np.count_nonzero(Z)
@@ -508,7 +518,7 @@ def apply_select(spec):
                              S=[*S, Sf], S_scale=[*np.atleast_1d(s.S_scale), 1.0],
                              null_dim=0, sp_labels=labels,
                              predictor=(lambda nd, _lev, _s=s: _s.predict_matrix(nd)),
-                             by=s.by, by_level=s.by_level)
+                             by=s.by, by_level=s.by_level, ml_exact=s.bs != "t2")
         blocks.append(multi_penalty_block(ms, spec.n, null_dim=0))
         drop.extend(blk.fixed_names)
     keep = [i for i, nm in enumerate(spec.x_names) if nm not in set(drop)]

@@ -20,11 +20,13 @@ parameter, named ``t2(x,z)rr`` etc. as mgcv); the all-``n`` block is unpenalised
 mgcv's ``smoothCon`` within ``gam()``: each penalty is scaled by ``||X||_inf^2``, a ``by``
 variable applied, and the sum-to-zero (centring) constraint absorbed.
 
-``method='ML'`` is refused for t2 terms (:func:`refuse_ml`): mgcv *fits* a t2 term in another
-basis than the one it reports (the t2 constructor's constraint, on the unpenalised columns
-only; ``gam.setup`` then maps the coefficients to the centred basis), and unlike REML,
-GCV and UBRE, the ML criterion depends on that basis (which directions are integrated out
-and which are fixed effects): a t2 ML fit here would be a different ML from mgcv's.
+mgcv *fits* a t2 term in another basis than the one it reports (the t2 constructor's
+constraint, on the unpenalised columns only; ``gam.setup`` then maps the coefficients to the
+centred basis). The ML criterion, unlike REML, GCV and UBRE, depends on that basis (which
+directions are integrated out and which are fixed effects), and so do the edf per term: the
+block is therefore built in the fitting basis (:func:`fitting_basis`) and reported in the
+centred one. A t2 with a ``by`` variable keeps the centred block, and ML is refused for it
+(:func:`refuse_ml`).
 
 Eigenvectors come from LAPACK's ``dsyevr`` (scipy's ``driver='evr'``), the routine R's
 ``eigen`` calls, so the coefficients' signs are mgcv's.
@@ -110,51 +112,67 @@ def natural_parameterisation(X: np.ndarray, S: np.ndarray, rank: int
     return Xn, P
 
 
-def t2_model_matrix(Xm: list[np.ndarray], ranks: list[int]
+def t2_model_matrix(Xm: list[np.ndarray], ranks: list[int], full: bool = False
                     ) -> tuple[np.ndarray, list[int], list[str]]:
-    """mgcv's ``t2.model.matrix(full = FALSE)``: the basis, the sizes and labels of its
-    penalised blocks (the unpenalised all-``n`` block, when there is one, comes last)."""
-    blocks = [(Xm[0][:, :ranks[0]], "r")]
-    all_null = ranks[0] < Xm[0].shape[1]
-    if all_null:
-        blocks.append((Xm[0][:, ranks[0]:], "n"))
+    """mgcv's ``t2.model.matrix``: the basis, the sizes and labels of its penalised blocks
+    (the unpenalised all-null blocks, when there are any, come last).
+
+    With ``full=False`` each margin's null space is one group (label ``n``); with
+    ``full=True`` each of its columns is its own (labels ``1``, ``2``, ...), so every
+    product of a range space with one null-space column gets its own penalty.
+    """
+    def nulls(X: np.ndarray, r: int) -> list[tuple[np.ndarray, str]]:
+        Zn = X[:, r:]
+        if not Zn.shape[1]:
+            return []
+        if not full:
+            return [(Zn, "n")]
+        return [(Zn[:, [j]], str(j + 1)) for j in range(Zn.shape[1])]
+
+    blocks = [(Xm[0][:, :ranks[0]], "r"), *nulls(Xm[0], ranks[0])]
     for X, r in zip(Xm[1:], ranks[1:]):
-        Zr, Zn = X[:, :r], X[:, r:]
-        new = [(row_kronecker([B, Zr]), lab + "r") for B, lab in blocks]
-        if Zn.shape[1]:
-            new += [(row_kronecker([B, Zn]), lab + "n") for B, lab in blocks]
-        else:
-            all_null = False
+        new = [(row_kronecker([B, X[:, :r]]), lab + "r") for B, lab in blocks]
+        for Zn, nl in nulls(X, r):
+            new += [(row_kronecker([B, Zn]), lab + nl) for B, lab in blocks]
         blocks = new
-    X = np.column_stack([B for B, _ in blocks])
-    pen = blocks[:-1] if all_null else blocks
+    pen = [(B, lab) for B, lab in blocks if "r" in lab]
+    unpen = [B for B, lab in blocks if "r" not in lab]
+    if full and unpen:  # mgcv keeps the all-null columns as one product, the first
+        # margin's index varying slowest (as with full=FALSE)
+        unpen = [row_kronecker([X[:, r:] for X, r in zip(Xm, ranks)])]
+    X = np.column_stack([B for B, _ in pen] + unpen)
     return X, [B.shape[1] for B, _ in pen], [lab for _, lab in pen]
 
 
 class T2Smooth:
     """``t2(...)``: margins as for ``te`` (``bs``, ``k``, ``m``, ``d``, ``by``)."""
 
-    def __init__(self, tensor: TensorSmooth) -> None:
+    def __init__(self, tensor: TensorSmooth, full: bool = False) -> None:
         self.margins = tensor.margins
         self.by = tensor.by
         self.variables = tensor.variables
+        self.full = bool(full)
 
     @classmethod
     def from_call(cls, variables: tuple[str, ...], full: bool = False, ord: Any = None,
                   **kw: Any) -> T2Smooth:
         """Margins from mgcv's ``t2(..., bs=, k=, m=, d=, by=)`` (defaults: ``cr``, ``5^d``).
 
+        ``full=TRUE``: a penalty for each product of range spaces with one null-space
+        column (mgcv's strictly invariant version).
+
         Raises
         ------
         NotImplementedError
-            ``full=TRUE`` or ``ord=`` (mgcv's non-default block structures).
+            ``ord=`` (mgcv's selection of interaction orders).
         """
-        if full:
-            raise NotImplementedError(f"t2({','.join(variables)}): full=TRUE is not supported")
         if ord is not None:
             raise NotImplementedError(f"t2({','.join(variables)}): ord= is not supported")
         kw.pop("np", None)  # te's interpolation re-parameterisation: t2 has none
-        return cls(TensorSmooth.from_call(tuple(variables), np=False, **kw))
+        if not isinstance(full, (bool, np.bool_)):
+            raise ValueError(f"t2({','.join(variables)}): full must be TRUE or FALSE, got "
+                             f"{full!r}")
+        return cls(TensorSmooth.from_call(tuple(variables), np=False, **kw), full=bool(full))
 
     @property
     def label(self) -> str:
@@ -178,7 +196,7 @@ class T2Smooth:
         """The t2 smooth (one per level of a factor ``by``)."""
         _require_columns(data, self.variables, self.label)
         margins, Xs, ranks, constrain = self._margins(data)
-        X, sizes, labels = t2_model_matrix(Xs, ranks)
+        X, sizes, labels = t2_model_matrix(Xs, ranks, self.full)
         starts = np.r_[0, np.cumsum(sizes)]
         xinf2 = float(np.abs(X).sum(axis=1).max()) ** 2
         S = []
@@ -193,6 +211,9 @@ class T2Smooth:
             by_numeric, levels, X, constrain = self._apply_by(data, X, constrain)
         Z = _constraint(X, n_pen) if constrain else None
         null_dim = X.shape[1] - n_pen
+        # mgcv fits in the basis whose constraint touches the unpenalised columns only
+        # (:func:`fitting_basis`); without a factor or numeric by it is used here too
+        fit_basis = fitting_basis(X, n_pen, Z) if Z is not None and self.by is None else None
         if Z is not None:
             X = X @ Z
             S = [0.5 * (Z.T @ Sj @ Z + (Z.T @ Sj @ Z).T) for Sj in S]
@@ -208,7 +229,8 @@ class T2Smooth:
                 label=label, bs="t2", variables=self.variables, X=Xl,
                 S=[Sj.copy() for Sj in S], S_scale=list(scales), null_dim=null_dim,
                 sp_labels=[f"{label}{lab}" for lab in labels], predictor=predictor,
-                by=self.by, by_level=lev))
+                by=self.by, by_level=lev, fit_basis=fit_basis,
+                ml_exact=Z is None or fit_basis is not None))
         return out
 
     def _apply_by(self, data: pd.DataFrame, X: np.ndarray, constrain: bool):
@@ -233,7 +255,8 @@ class T2Smooth:
     def _predictor(self, margins: list[_Margin], ranks: list[int], by_numeric: bool,
                    Z: np.ndarray | None):
         return tensor_predictor(
-            lambda newdata: t2_model_matrix([mg.rows(newdata) for mg in margins], ranks)[0],
+            lambda newdata: t2_model_matrix([mg.rows(newdata) for mg in margins], ranks,
+                                            self.full)[0],
             self.variables, self.label, self.by, by_numeric, Z)
 
 
@@ -247,18 +270,50 @@ def _constraint(X: np.ndarray, n_pen: int) -> np.ndarray | None:
     return centring_null_space(X)
 
 
+def fitting_basis(X: np.ndarray, n_pen: int, Z: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The basis mgcv fits a t2 term in, as directions of the reported (centred) one.
+
+    The t2 constructor constrains the unpenalised columns alone (they sum to zero over the
+    data); ``gam()`` reports the term in the basis centred as a whole (``Z``, the null space
+    of ``1'X``). Both give the same fits, but not the same ML criterion, nor the same edf
+    per term: mgcv's are those of the fitting basis. Its penalised columns are the raw ones,
+    ``X_p = X Z U_range + 1 m'`` with ``m`` their column means (the constant is in the span
+    of the unpenalised columns: ``X_n a = 1``), so ``U_range = Z'[I; -a m']``, and its
+    unpenalised columns are ``X_n V`` (``V`` centring them), ``U_null = Z'[0; V]``. The
+    intercept absorbs ``m'b``. None when the constant is not in the unpenalised span.
+
+    Returns
+    -------
+    (U_range, U_null, shift) : ndarrays (K-1, n_pen), (K-1, K-n_pen-1), (n_pen,)
+    """
+    Xp, Xn = X[:, :n_pen], X[:, n_pen:]
+    one = np.ones(X.shape[0])
+    a = np.linalg.lstsq(Xn, one, rcond=None)[0]
+    if np.max(np.abs(Xn @ a - one)) > 1e-8:
+        return None
+    m = Xp.mean(axis=0)
+    c = np.vstack([np.eye(n_pen), -np.outer(a, m)])
+    V = centring_null_space(Xn)
+    U_null = Z.T @ np.vstack([np.zeros((n_pen, V.shape[1])), V])
+    return Z.T @ c, U_null, m
+
+
 def refuse_ml(blocks: list) -> None:
-    """Raise for ``method='ML'`` with a t2 term (see the module docstring).
+    """Raise for ``method='ML'`` with a t2 term whose fitting basis is not mgcv's (a t2 with
+    a ``by`` variable and a centring constraint, or rebuilt by ``select=TRUE``): the ML
+    criterion, unlike REML, GCV and UBRE, depends on which directions are penalised.
 
     Raises
     ------
     NotImplementedError
         Naming the t2 term(s).
     """
-    t2 = [b.name for b in blocks if getattr(getattr(getattr(b, "term", None), "spec", None),
-                                            "bs", None) == "t2"]
+    t2 = [b.name for b in blocks
+          if getattr(getattr(getattr(b, "term", None), "spec", None), "bs", None) == "t2"
+          and not getattr(b.term.spec, "ml_exact", True)]
     if t2:
         raise NotImplementedError(
-            f"method='ML' with t2() terms {t2} is not supported: mgcv fits t2 in another "
-            "basis than it reports and ML (unlike REML, GCV and UBRE) depends on it; use "
-            "method='REML' or te()")
+            f"method='ML' with t2() terms {t2} is not supported: with a by variable (or "
+            "select=TRUE) mgcv fits t2 in another basis than the one built here, and ML "
+            "(unlike REML, GCV and UBRE) depends on it; use method='REML' or te()")

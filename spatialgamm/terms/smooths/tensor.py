@@ -158,6 +158,12 @@ class MultiSmoothSpec:
         Dimension of the joint null space of the penalties (unpenalised directions).
     sp_labels : list of str
         Names of the smoothing parameters (mgcv's ``te(x,z)1``, ``te(x,z)2``).
+    fit_basis : tuple or None
+        ``(U_range, U_null, shift)``: the basis mgcv fits the term in, when it is not the
+        reported one (t2: :func:`~.t2.fitting_basis`); None otherwise.
+    ml_exact : bool
+        False when the block cannot be built in mgcv's fitting basis, so its ML would not
+        be mgcv's.
     """
 
     label: str
@@ -171,6 +177,8 @@ class MultiSmoothSpec:
     predictor: Any = field(default=None, repr=False)
     by: str | None = None
     by_level: Any = None
+    fit_basis: Any = field(default=None, repr=False)
+    ml_exact: bool = True
 
     @property
     def n_coef(self) -> int:

@@ -81,8 +81,9 @@ def _power(r: np.ndarray, p: int) -> np.ndarray:
     return out
 
 
-def tps_eta(r: np.ndarray, m: int, d: int) -> np.ndarray:
-    """Thin-plate radial basis function eta_{m,d}(r) (0 at r = 0).
+def tps_eta(r: np.ndarray, m: int, d: int, overwrite: bool = False) -> np.ndarray:
+    """Thin-plate radial basis function eta_{m,d}(r) (0 at r = 0); ``overwrite=True``
+    may reuse ``r``'s memory for the result.
 
     Examples
     --------
@@ -108,8 +109,51 @@ def tps_eta(r: np.ndarray, m: int, d: int) -> np.ndarray:
         out *= c
         return out
     c = math.gamma(d / 2 - m) / (2.0 ** (2 * m) * math.pi ** (d / 2) * math.factorial(m - 1))
-    out = _power(r, p)
+    if overwrite and p > 1 and r.flags.writeable:
+        # ((r r) r ...) as _power, the last product into r itself
+        t = _power(r, p - 1)
+        r *= t
+        out = r
+    else:
+        out = _power(r, p)
     out *= c
+    return out
+
+
+#: entries per block of the radial-basis matrices: blocks stay in the CPU cache and below
+#: the allocator's mmap threshold (a fresh n x n temporary per product cost page faults)
+_ETA_BLOCK = 1 << 15
+
+
+def tps_eta_matrix(xa: np.ndarray, xb: np.ndarray, m: int, d: int,
+                   right: np.ndarray | None = None) -> np.ndarray:
+    """``eta(|xa_i - xb_j|)`` for all pairs (rows of ``xa``, ``xb``), or its product with
+    ``right`` (``E @ right``) without the whole of ``E`` held at once.
+
+    Built in row blocks of about :data:`_ETA_BLOCK` entries: one output allocation instead
+    of a distance matrix, its power and its logarithm. The values are those of
+    :func:`tps_eta` of :func:`~spatialgamm.kernels.pairwise_distance` to the last bit.
+
+    Examples
+    --------
+    >>> x = np.array([[0.0], [1.0], [3.0]])
+    >>> tps_eta_matrix(x, x, 2, 1)[0].tolist()   # r^3 / 12
+    [0.0, 0.08333333333333333, 2.25]
+    """
+    na = xa.shape[0]
+    out = np.empty((na, xb.shape[0] if right is None else right.shape[1]))
+    step = max(1, _ETA_BLOCK // max(1, xb.shape[0]))
+    for i in range(0, na, step):
+        if d == 1:  # |xa - xb| directly (sqrt of the square is exact: cdist's value)
+            r = np.subtract.outer(xa[i:i + step, 0], xb[:, 0])
+            np.abs(r, out=r)
+        else:
+            r = pairwise_distance(xa[i:i + step], xb)
+        e = tps_eta(r, m, d, overwrite=True)
+        if right is None:
+            out[i:i + step] = e
+        else:
+            out[i:i + step] = e @ right
     return out
 
 
@@ -256,7 +300,7 @@ class ThinPlateSpline(SmoothBasis):
             )
         # a few dozen small products: one BLAS thread avoids waking idle ones per call
         with _one_blas_thread():
-            E = tps_eta(pairwise_distance(xu), m, d)
+            E = tps_eta_matrix(xu, xu, m, d)
             T = _poly_matrix(xu, powers)
             if nu == k:
                 Z = householder_qt_null_space(T.T)
@@ -301,10 +345,7 @@ class ThinPlateSpline(SmoothBasis):
         M = len(state["powers"])
         out = np.empty((n, q + M))
         out[:, q:] = _poly_matrix(xc, state["powers"])
-        step = max(1, 2_000_000 // max(1, xu.shape[0]))
-        for i in range(0, n, step):
-            Ei = tps_eta(pairwise_distance(xc[i : i + step], xu), state["m"], state["d"])
-            out[i : i + step, :q] = Ei @ UZ
+        out[:, :q] = tps_eta_matrix(xc, xu, state["m"], state["d"], right=UZ)
         if w is not None:
             out /= w
         return out
