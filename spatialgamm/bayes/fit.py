@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..model import build_model
 from .criteria import ObsLikelihood, cpo_pit, dic_waic, mlik
-from .engine_adapter import EngineAdapter, LaplacePoint
+from .engine_adapter import EngineAdapter, HyperSlot, LaplacePoint
 from .hyper import LogPosterior, ThetaPosterior, integrate
 from .marginals import (
     COLUMNS,
@@ -33,18 +33,65 @@ from .priors import (
     HyperPrior,
     LogGamma,
     PCMatern,
+    PCMGamma,
+    Repeated,
+    Wishart,
     as_sd_prior,
     prior_summary,
 )
+from .slots import user_scale
 
 COMPUTE_KEYS = ("dic", "waic", "cpo", "mlik", "config")
 N_HYPER_DRAWS = 100_000
 
 
-def _default_matern(term: Any) -> PCMatern:
-    nodes = term.mesh.nodes
-    diameter = float(np.hypot(*(nodes.max(axis=0) - nodes.min(axis=0))))
-    return PCMatern(prior_range=(diameter / 10.0, 0.05), prior_sigma=(1.0, 0.05))
+def _default_matern(adapter: EngineAdapter, s: HyperSlot) -> PCMatern:
+    """The weakly informative default of a field: ``r0`` a tenth of the mesh's diameter
+    (spde()) or a third of the term's data-based start range (gp()/hsgp(): a ninth of the
+    largest site distance), ``s0 = 1``, both with ``p = 0.05``."""
+    blk = adapter.spec.blocks[s.block]
+    if s.kind == "matern":
+        nodes = blk.term.mesh.nodes
+        r0 = float(np.hypot(*(nodes.max(axis=0) - nodes.min(axis=0)))) / 10.0
+    else:
+        r0 = float(np.exp(blk.phi_start[0])) / 3.0
+    return PCMatern(prior_range=(r0, 0.05), prior_sigma=(1.0, 0.05), d=s.space_dim)
+
+
+def _default_prior(adapter: EngineAdapter, s: HyperSlot) -> HyperPrior:
+    """INLA's default prior of a slot (module doc of :mod:`.priors`)."""
+    if s.kind in ("matern", "gp"):
+        return _default_matern(adapter, s)
+    if s.kind == "iid":
+        return Wishart(len(s.labels))
+    if s.kind == "size":
+        return PCMGamma(7.0)
+    if s.kind == "precision_y":
+        return LogGamma(1.0, 0.01)
+    if s.kind == "smooth":
+        return Repeated(LogGamma(1.0, 5e-5), s.size)
+    return LogGamma(1.0, 5e-5)
+
+
+def _user_prior(s: HyperSlot, spec: Any, key: str) -> HyperPrior:
+    """A prior the user gave for slot ``s``, checked against what the slot needs."""
+    if s.kind in ("matern", "gp"):
+        if isinstance(spec, Mapping):
+            spec = PCMatern(spec["prior_range"], spec["prior_sigma"])
+        if not isinstance(spec, PCMatern):
+            raise ValueError(f"priors[{key!r}]: a spatial field takes PCMatern(prior_range="
+                             f"(r0, p), prior_sigma=(s0, p)); got {spec!r}")
+        return spec.with_dimension(s.space_dim)
+    if s.kind == "iid":
+        if not isinstance(spec, Wishart) or spec.p != len(s.labels):
+            raise ValueError(f"priors[{key!r}]: a correlated bar of {len(s.labels)} terms "
+                             f"takes Wishart({len(s.labels)}, r=..., R=...); got {spec!r}")
+        return spec
+    if s.kind == "smooth":
+        if isinstance(spec, Repeated) and spec.dim == s.size:
+            return spec
+        return Repeated(as_sd_prior(spec, key), s.size)
+    return as_sd_prior(spec, key)
 
 
 def _resolve_priors(adapter: EngineAdapter, priors: Mapping[str, Any] | None,
@@ -53,34 +100,26 @@ def _resolve_priors(adapter: EngineAdapter, priors: Mapping[str, Any] | None,
     given = dict(priors or {})
     out: dict[str, HyperPrior] = {}
     defaults: set[str] = set()
-    spde_slots = [s for s in adapter.slots if s.kind == "matern"]
-    if (prior_range is not None or prior_sigma is not None) and len(spde_slots) != 1:
-        raise ValueError("prior_range= / prior_sigma= need exactly one spde() field in the "
-                         f"model; it has {len(spde_slots)} (use priors={{term: PCMatern(...)}})")
+    fields = [s for s in adapter.slots if s.kind in ("matern", "gp")]
+    if (prior_range is not None or prior_sigma is not None) and len(fields) != 1:
+        raise ValueError("prior_range= / prior_sigma= need exactly one spatial field (spde(), "
+                         f"gp(), hsgp()) in the model; it has {len(fields)} (use "
+                         "priors={term: PCMatern(...)})")
     for s in adapter.slots:
         key = s.term
         spec = given.pop(key, None)
         if s.kind == "noise" and spec is None:
             spec = given.pop("gaussian", None)
-        if s.kind == "matern":
-            if spec is None and (prior_range is not None or prior_sigma is not None):
-                if prior_range is None or prior_sigma is None:
-                    raise ValueError("give both prior_range=(r0, p) and prior_sigma=(s0, p)")
-                spec = PCMatern(prior_range, prior_sigma)
-            if spec is None:
-                spec = _default_matern(adapter.spec.blocks[s.block].term)
-                defaults.add(key)
-            elif isinstance(spec, Mapping):
-                spec = PCMatern(spec["prior_range"], spec["prior_sigma"])
-            if not isinstance(spec, PCMatern):
-                raise ValueError(f"priors[{key!r}]: an spde() field takes PCMatern(prior_range="
-                                 f"(r0, p), prior_sigma=(s0, p)); got {spec!r}")
-            out[key] = spec
+        if spec is None and s.kind in ("matern", "gp") and (
+                prior_range is not None or prior_sigma is not None):
+            if prior_range is None or prior_sigma is None:
+                raise ValueError("give both prior_range=(r0, p) and prior_sigma=(s0, p)")
+            spec = PCMatern(prior_range, prior_sigma)
+        if spec is None:
+            out[key] = _default_prior(adapter, s)
+            defaults.add(key)
         else:
-            if spec is None:
-                spec = LogGamma(1.0, 5e-5)
-                defaults.add(key)
-            out[key] = as_sd_prior(spec, key)
+            out[key] = _user_prior(s, spec, key)
     if given:
         raise ValueError(f"priors: unknown term(s) {sorted(given)}; the model's hyperparameter "
                          f"terms are {[s.term for s in adapter.slots]}")
@@ -315,14 +354,8 @@ class InlaFit:
         for s in ad.slots:
             for j, nm in zip(range(s.index.start, s.index.stop), s.internal):
                 out[nm] = SampledMarginal(nm, th[:, j])
-            t = th[:, s.index]
-            if s.kind == "matern":
-                out[f"Range for {s.term}"] = SampledMarginal("range", np.exp(t[:, 0]))
-                out[f"Stdev for {s.term}"] = SampledMarginal("stdev", np.exp(t[:, 1]))
-            else:
-                label = "the Gaussian observations" if s.kind == "noise" else s.term
-                out[f"Precision for {label}"] = SampledMarginal("prec", np.exp(t[:, 0]))
-                out[f"SD for {label}"] = SampledMarginal("sd", np.exp(-0.5 * t[:, 0]))
+            for nm, kind, vals in user_scale(s, th[:, s.index]):
+                out[nm] = SampledMarginal(kind, vals)
         return out
 
     def _hyper_table(self, user: bool) -> pd.DataFrame:
