@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..model import build_model
-from .criteria import ObsLikelihood, cpo_pit, dic_waic, mlik
+from .criteria import CLOSED, ObsLikelihood, cpo_pit, dic_waic, mlik
 from .engine_adapter import EngineAdapter, HyperSlot, LaplacePoint
 from .hyper import LogPosterior, ThetaPosterior, integrate
 from .marginals import (
@@ -284,7 +284,8 @@ class InlaFit:
         self.summary_linear_predictor = self._eta.summary(
             [f"Predictor.{i + 1}" for i in range(spec.n)], mode=False)
         self.summary_fitted_values = self._fitted_table()
-        scales = np.array([p.scale for p in points])
+        # the family's parameter at each point: dispersion, or the negative binomial size
+        scales = np.array([p.size if p.size is not None else p.scale for p in points])
         self.mlik = None
         if compute["mlik"] and adapter.dim and post.strategy != "fixed":
             from .hyper import ccd_design
@@ -296,7 +297,10 @@ class InlaFit:
             v = float(points[0].logml)
             self.mlik = {"log marginal-likelihood (integration)": v,
                          "log marginal-likelihood (Gaussian)": v}
-        lik = ObsLikelihood(spec.family.name, spec.y, spec.weights)
+        fam = spec.family
+        lik = ObsLikelihood(fam.name if not hasattr(fam, "with_theta") else "nbinomial",
+                            spec.y, spec.weights,
+                            None if (fam.name, fam.link.name) in CLOSED else fam)
         self.dic = self.waic = self.cpo = None
         self.local = None
         if compute["dic"] or compute["waic"]:
