@@ -327,7 +327,7 @@ class Wishart(HyperPrior):
     --------
     >>> w = Wishart(2)
     >>> w.dim, w.r, round(w.logpdf(np.zeros(3)), 6)
-    (3, 4.0, -3.306853)
+    (3, 4.0, -4.917319)
     """
 
     name = "wishart"
@@ -413,7 +413,7 @@ class PCMGamma(HyperPrior):
     Examples
     --------
     >>> round(PCMGamma(7.0).logpdf(np.array([np.log(10.0)])), 6)
-    -1.072096
+    -2.106007
     """
 
     name = "pc.mgamma"
