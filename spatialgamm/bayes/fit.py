@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..model import build_model
+from ..terms.base import Ability
 from .criteria import CLOSED, ObsLikelihood, cpo_pit, dic_waic, mlik
 from .engine_adapter import EngineAdapter, HyperSlot, LaplacePoint
 from .hyper import LogPosterior, ThetaPosterior, integrate
@@ -150,23 +151,35 @@ def inla(formula: str, data: pd.DataFrame, family: Any = "gaussian", *,
     Parameters
     ----------
     formula : str
-        The package's formula: fixed effects, scalar random intercepts ``(1 | g)`` (iid,
-        hyperparameter: log precision) and ``spde(x, y, mesh=mesh, alpha=...)`` fields
-        (hyperparameters: log range, log sigma); ``offset(...)`` terms.
+        The package's formula, every term the engine fits (hyperparameters in brackets, on
+        INLA's internal scale; :mod:`~spatialgamm.bayes.slots`): fixed effects; lme4 bars,
+        ``(1 | g)`` and independent ``(0 + x | g)`` as INLA's ``iid`` (log precision),
+        ``(1 + x | g)`` as ``iid2d`` .. ``iid5d`` (log marginal precisions, logit
+        correlations; Wishart prior); mgcv smooths ``s()``, ``te()`` (a log precision per
+        penalty; the null space joins the fixed effects with their prior); ``spde(x, y,
+        mesh=mesh)`` fields, ``gp(x, y)`` and ``hsgp(x, y)`` terms with free range and SD
+        (log range, log sigma; PC prior); ``offset(...)`` terms.
     data : DataFrame
-    family : {'gaussian', 'poisson', 'binomial'}
-        Canonical links (identity, log, logit). Gaussian observations add their log
-        precision to the hyperparameters.
+    family : str or Family
+        Every family of :func:`spatialgamm.families.get_family` with any of its links:
+        Gaussian observations add their log precision, Gamma and inverse Gaussian the log of
+        their precision ``1 / dispersion``, ``'nb'`` (size estimated) its log size, to the
+        hyperparameters. Non-canonical links use the observed information in the Laplace
+        step, as INLA (:mod:`~spatialgamm.bayes.observed`).
     priors : dict, optional
-        Term name (as the model labels it, e.g. ``'(1 | g)'``, ``'spde(cX, cY)'``,
-        ``'gaussian'`` for the observations) -> prior (:class:`LogGamma`, :class:`PCPrec`,
-        :class:`HalfNormal`, :class:`HalfT`, :class:`PCMatern`, or a tuple such as
-        ``('pc.prec', 1, 0.01)``). Unnamed terms get INLA's defaults (module
-        :mod:`~spatialgamm.bayes.priors`).
+        Term name (as the model labels it, e.g. ``'g'``, ``'s(x)'``, ``'spde(cX, cY)'``,
+        ``'gaussian'`` for the observations, ``'size'`` for the negative binomial, the
+        family's name for Gamma / inverse Gaussian) -> prior (:class:`LogGamma`,
+        :class:`PCPrec`, :class:`HalfNormal`, :class:`HalfT`, :class:`PCMatern`,
+        :class:`Wishart`, :class:`PCMGamma`, or a tuple such as ``('pc.prec', 1, 0.01)``;
+        a smooth's prior applies to each of its penalties). Unnamed terms get INLA's
+        defaults (module :mod:`~spatialgamm.bayes.priors`).
     fixed : FixedEffectsPrior, optional
         Default: INLA's ``N(0, precision 0.001)``, flat intercept.
     prior_range, prior_sigma : (float, float), optional
-        PC prior of the one spde() field: ``P(range < r0) = p``, ``P(sigma > s0) = p``.
+        PC prior of the model's one spatial field (spde(), gp(), hsgp()):
+        ``P(range < r0) = p``, ``P(sigma > s0) = p``. For gp()/hsgp() the range is the
+        kernel's range parameter as ``fit.gp_params`` reports it.
     control_compute : dict, optional
         INLA's ``control.compute``: ``dic``, ``waic``, ``cpo`` (CPO and PIT), ``mlik``
         (default True).
@@ -194,6 +207,18 @@ def inla(formula: str, data: pd.DataFrame, family: Any = "gaussian", *,
     >>> m = sg.inla("y ~ 1", d)
     >>> round(float(m.summary_fixed.loc["(Intercept)", "mean"]), 2)
     0.88
+
+    A random slope correlated with the intercept (INLA's ``iid2d``, Wishart prior) on lme4's
+    sleepstudy, reaction times in units of 10 ms:
+
+    >>> ss = sg.datasets.load_sleepstudy().assign(y=lambda d: d["Reaction"] / 10)
+    >>> m = sg.inla("y ~ Days + (1 + Days | Subject)", ss)
+    >>> m.summary_fixed["mean"].round(2).tolist()
+    [25.14, 1.05]
+    >>> m.summary_hyperpar.index[2]
+    'Rho for Subject ((Intercept), Days)'
+    >>> str(m.prior_summary().loc[1, "prior"])[:21]
+    'wishart2d(r = 4, R = '
     """
     from ..api import _caller_env
 
@@ -382,6 +407,9 @@ class InlaFit:
             sub = GaussianMixture(self._latent.means[:, sl], self._latent.variances[:, sl],
                                   self._latent.weights)
             ids = getattr(blk.term, "levels", None)
+            if (blk.term.has(Ability.GROUPING_FACTOR) and blk.term.nc > 1
+                    and ids is not None and len(ids) * blk.term.nc == blk.q):
+                ids = [f"{lev}.{c}" for lev in ids for c in blk.term.cov_names]
             ids = list(ids) if ids is not None and len(ids) == blk.q else list(range(blk.q))
             tab = sub.summary([str(i) for i in ids], mode=blk.q <= 500)
             tab.insert(0, "ID", ids)
