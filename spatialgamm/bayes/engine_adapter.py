@@ -1,10 +1,11 @@
 """Every call the Bayesian layer makes into the engine, in one place.
 
 The INLA-style fit needs, at any hyperparameter value ``theta`` (INLA's internal scale:
-log precisions, log range / log sigma of fields), three things from the engine:
+log precisions, logit correlations, log range / log sigma of fields, the family's log
+precision or log size; :mod:`.slots`), three things from the engine:
 
 - ``log p(y | theta)``, the Laplace approximation of the marginal likelihood with the latent
-  field *and the fixed effects* integrated out, with its exact gradient;
+  field *and the fixed effects* integrated out, with its gradient;
 - the Gaussian approximation of ``(beta, u) | y, theta`` (its mean and a way to compute
   variances of linear combinations);
 - design rows for new data (maps).
@@ -12,17 +13,31 @@ log precisions, log range / log sigma of fields), three things from the engine:
 :func:`laplace_at` / :class:`EngineAdapter` provide them on today's engine: models whose only
 latent term is one ``spde()`` field with a canonical non-Gaussian link use the sparse field
 objective (``engine/precform.FieldObjective``, exact gradient by selected inversion); every
-other supported model uses the general ``engine/laplace.LaplaceObjective`` (exact u-space
-gradients for grouping factors, central differences otherwise). Both are called with
-``reml=True``: the fixed effects integrated out under a flat prior. INLA's fixed-effect
-prior ``N(mu0, 1/tau)`` is then exact for Gaussian models and Laplace-accurate otherwise:
+other model (any blocks, any family and link) uses the general
+``engine/laplace.LaplaceObjective`` in u-space (exact gradients for grouping factors with
+canonical links, central differences otherwise), whose least-squares storage (dense, CHOLMOD,
+blocks) the engine chooses per model. Each slot maps its theta to the engine's ``phi`` with
+the Jacobian ``d phi / d theta`` (the correlated bars' Cholesky factor of ``Sigma(theta)``,
+:func:`.slots.slot_phi`), so the gradient carries over; the family's parameter (Gaussian or
+Gamma precision, negative binomial size) is the engine's scale or family, its derivative by
+central differences. Non-canonical links run PIRLS on the observed information
+(:mod:`.observed`), as INLA's Laplace step.
+
+Both objectives are called with ``reml=True``: the fixed effects integrated out under a flat
+prior. INLA's fixed-effect prior ``N(mu0, 1/tau)`` is then exact for Gaussian models and
+Laplace-accurate otherwise:
 
     log p_tau(y | theta) = log p_flat(y | theta) + log N(beta_hat_S; mu0_S, T_S^-1 + V_SS)
 
 (``S`` the fixed effects with a proper prior, ``beta_hat, V`` the flat-prior conditional
 mean and covariance), and the conditional posterior of ``beta`` gets precision ``V^-1 + T``;
-``u | beta`` is unchanged. The optimiser searches ``log p_flat + log prior`` (whose gradient
-is exact); the integration weights use the full value (the two modes differ by O(tau)).
+``u | beta`` is unchanged. The optimiser searches ``log p_flat + log prior``; the
+integration weights use the full value (the two modes differ by O(tau)).
+
+Conditional covariances: up to ``MAX_DENSE_Q`` latent columns the whole ``A^-1`` (any new-data
+row can be predicted); above it the selected inverse on the pattern of the factor
+(``engine/posterior.SparsePosterior``: CHOLMOD's Takahashi recursions), which answers every
+observed row, every latent value and projector rows of a mesh.
 
 When the engine is restructured (one objective with ``value_and_grad(theta)`` and the
 conditional mode / posterior at theta), only this module changes.
