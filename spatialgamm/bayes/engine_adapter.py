@@ -301,8 +301,11 @@ class EngineAdapter:
         return value + self._fixed_prior(beta, u, C, R)[3]
 
     # -- the conditional Gaussian -------------------------------------------------------------
-    def laplace_at(self, theta: np.ndarray) -> LaplacePoint:
-        """Everything at one ``theta``: marginal likelihood, gradient, conditional posterior.
+    def laplace_at(self, theta: np.ndarray, gradient: bool = False) -> LaplacePoint:
+        """Everything at one ``theta``: marginal likelihood, conditional posterior, and the
+        gradient where it is exact and cheap (the field path) or asked for (``gradient``:
+        central differences cost 2 PIRLS runs per parameter; the integration points need
+        none; ``grad_flat`` is NaN otherwise).
 
         Raises
         ------
@@ -310,19 +313,32 @@ class EngineAdapter:
             Where the engine cannot evaluate the model (the point has no posterior mass).
         """
         theta = np.asarray(theta, dtype=float)
-        value, grad = self.value_and_grad(theta)
+        spec = self.spec
+        size = None
+        mode = None
+        if self.field_path or gradient:
+            value, grad = self.value_and_grad(theta)
+        else:
+            grad = np.full(self.dim, np.nan)
+            try:
+                phi, _, _ = self._phi(theta)
+                self.n_evaluations += 1
+                mode = self.lap.pirls(phi)
+                value = -0.5 * self.lap.laplace(mode, fixed_beta=False)
+            except (PIRLSError, NotPositiveDefinite, np.linalg.LinAlgError,
+                    FloatingPointError):
+                value = -np.inf
         if not np.isfinite(value):
             raise ModelError(f"inla(): the Laplace approximation failed at theta = {theta}")
         phi, _, scale = self._phi(theta)
-        spec = self.spec
-        size = None
         if self.field_path:
             ev = self._last  # the evaluation value_and_grad just made at this theta
             sel, C, R = ev.sel, ev.solve.C, ev.solve.R
             beta_hat, u_hat, w = ev.beta, ev.u, ev.w
             Lam = sp.identity(len(u_hat), format="csr")
         else:
-            mode = self.lap.pirls(phi)
+            if mode is None:
+                mode = self.lap.pirls(phi)
             pls = mode.pls
             q = self.system.q
             if hasattr(self.lap.family, "with_theta"):
