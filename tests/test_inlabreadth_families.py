@@ -115,7 +115,8 @@ def _run_hmc(kind: str, d: pd.DataFrame, g: np.ndarray):
     return draws
 
 
-@pytest.mark.parametrize("kind", ["gamma", pytest.param("nb", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["gamma", "nb"])
 def test_glmm_with_dispersion_matches_hmc(kind):
     d, g = _glmm_data(kind, 21)
     draws = _run_hmc(kind, d, g)

@@ -114,6 +114,7 @@ def poisson_smooth():
     return d, form, draws, eta
 
 
+@pytest.mark.slow
 def test_poisson_smooth_matches_hmc(poisson_smooth):
     d, form, draws, eta = poisson_smooth
     fit = inla(form, d, family="poisson", priors={"s(x)": PCPrec(1.0, 0.01)})
