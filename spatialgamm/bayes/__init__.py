@@ -11,11 +11,13 @@ from .priors import (
     HalfT,
     LogGamma,
     PCMatern,
+    PCMGamma,
     PCPrec,
+    Wishart,
 )
 
-__all__ = ["FixedEffectsPrior", "HalfNormal", "HalfT", "InlaFit", "LogGamma", "PCMatern",
-           "PCPrec", "inla"]
+__all__ = ["FixedEffectsPrior", "HalfNormal", "HalfT", "InlaFit", "LogGamma", "PCMGamma",
+           "PCMatern", "PCPrec", "Wishart", "inla"]
 
 
 def __getattr__(name: str):  # the front door imports the engine: load it on first use

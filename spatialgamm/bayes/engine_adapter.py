@@ -1,10 +1,11 @@
 """Every call the Bayesian layer makes into the engine, in one place.
 
 The INLA-style fit needs, at any hyperparameter value ``theta`` (INLA's internal scale:
-log precisions, log range / log sigma of fields), three things from the engine:
+log precisions, logit correlations, log range / log sigma of fields, the family's log
+precision or log size; :mod:`.slots`), three things from the engine:
 
 - ``log p(y | theta)``, the Laplace approximation of the marginal likelihood with the latent
-  field *and the fixed effects* integrated out, with its exact gradient;
+  field *and the fixed effects* integrated out, with its gradient;
 - the Gaussian approximation of ``(beta, u) | y, theta`` (its mean and a way to compute
   variances of linear combinations);
 - design rows for new data (maps).
@@ -12,17 +13,31 @@ log precisions, log range / log sigma of fields), three things from the engine:
 :func:`laplace_at` / :class:`EngineAdapter` provide them on today's engine: models whose only
 latent term is one ``spde()`` field with a canonical non-Gaussian link use the sparse field
 objective (``engine/precform.FieldObjective``, exact gradient by selected inversion); every
-other supported model uses the general ``engine/laplace.LaplaceObjective`` (exact u-space
-gradients for grouping factors, central differences otherwise). Both are called with
-``reml=True``: the fixed effects integrated out under a flat prior. INLA's fixed-effect
-prior ``N(mu0, 1/tau)`` is then exact for Gaussian models and Laplace-accurate otherwise:
+other model (any blocks, any family and link) uses the general
+``engine/laplace.LaplaceObjective`` in u-space (exact gradients for grouping factors with
+canonical links, central differences otherwise), whose least-squares storage (dense, CHOLMOD,
+blocks) the engine chooses per model. Each slot maps its theta to the engine's ``phi`` with
+the Jacobian ``d phi / d theta`` (the correlated bars' Cholesky factor of ``Sigma(theta)``,
+:func:`.slots.slot_phi`), so the gradient carries over; the family's parameter (Gaussian or
+Gamma precision, negative binomial size) is the engine's scale or family, its derivative by
+central differences. Non-canonical links run PIRLS on the observed information
+(:mod:`.observed`), as INLA's Laplace step.
+
+Both objectives are called with ``reml=True``: the fixed effects integrated out under a flat
+prior. INLA's fixed-effect prior ``N(mu0, 1/tau)`` is then exact for Gaussian models and
+Laplace-accurate otherwise:
 
     log p_tau(y | theta) = log p_flat(y | theta) + log N(beta_hat_S; mu0_S, T_S^-1 + V_SS)
 
 (``S`` the fixed effects with a proper prior, ``beta_hat, V`` the flat-prior conditional
 mean and covariance), and the conditional posterior of ``beta`` gets precision ``V^-1 + T``;
-``u | beta`` is unchanged. The optimiser searches ``log p_flat + log prior`` (whose gradient
-is exact); the integration weights use the full value (the two modes differ by O(tau)).
+``u | beta`` is unchanged. The optimiser searches ``log p_flat + log prior``; the
+integration weights use the full value (the two modes differ by O(tau)).
+
+Conditional covariances: up to ``MAX_DENSE_Q`` latent columns the whole ``A^-1`` (any new-data
+row can be predicted); above it the selected inverse on the pattern of the factor
+(``engine/posterior.SparsePosterior``: CHOLMOD's Takahashi recursions), which answers every
+observed row, every latent value and projector rows of a mesh.
 
 When the engine is restructured (one objective with ``value_and_grad(theta)`` and the
 conditional mode / posterior at theta), only this module changes.
@@ -41,34 +56,19 @@ import scipy.sparse as sp
 from ..engine.laplace import LaplaceObjective, PIRLSError
 from ..engine.linalg import NotPositiveDefinite
 from ..engine.objective import field_start
-from ..engine.posterior import SparsePosterior
+from ..engine.posterior import SparsePosterior, pls_posterior
 from ..engine.precform import FieldObjective
 from ..engine.system import LatentSystem
 from ..errors import ModelError
 from ..model import ModelSpec
-from ..terms.base import Ability
+from .observed import ObservedInformation
+from .slots import HyperSlot, build_slots, slot_phi
 
-#: families whose Laplace objective the adapter can use (canonical links)
-SUPPORTED = {("gaussian", "identity"), ("poisson", "log"), ("binomial", "logit")}
-
-#: general-path models up to this many latent columns keep dense conditional covariances
+#: models up to this many latent columns keep dense conditional covariances (any new-data
+#: row can be predicted); larger ones keep the selected inverse on the factor's pattern
 MAX_DENSE_Q = 6000
 
-
-@dataclass(frozen=True)
-class HyperSlot:
-    """One group of hyperparameters: where it sits in ``theta`` and what it means.
-
-    ``kind``: ``"precision"`` (a scalar random effect, ``theta = log precision``),
-    ``"matern"`` (an spde() field, ``theta = (log range, log sigma)``) or ``"noise"`` (the
-    Gaussian observations' precision).
-    """
-
-    term: str
-    kind: str
-    index: slice
-    block: int | None
-    internal: tuple[str, ...]
+__all__ = ["EngineAdapter", "HyperSlot", "LaplacePoint", "laplace_at"]
 
 
 @dataclass
@@ -87,12 +87,14 @@ class LaplacePoint:
         Conditional mean of the latent coefficients (engine's u-space).
     post : SparsePosterior
         Conditional covariances of ``(beta, u)`` (with the fixed-effects prior).
-    lam : ndarray (q,)
-        Diagonal of Lambda: latent values on the user's scale are ``b = lam * u``.
+    Lam : csr_matrix (q, q)
+        Lambda: latent values on the user's scale are ``b = Lambda u``.
     scale : float
-        Gaussian noise variance (1 for other families).
+        Gaussian noise variance or the family's dispersion (1 for Poisson, binomial, NB).
     weights : ndarray (n,)
         Working weights at the mode (observed information per observation).
+    size : float or None
+        The negative binomial size at this point.
     """
 
     theta: np.ndarray
@@ -102,9 +104,20 @@ class LaplacePoint:
     beta: np.ndarray
     u: np.ndarray
     post: SparsePosterior
-    lam: np.ndarray
+    Lam: sp.csr_matrix
     scale: float
     weights: np.ndarray
+    size: float | None = None
+
+    @property
+    def lam(self) -> np.ndarray:
+        """Diagonal of Lambda."""
+        return np.asarray(self.Lam.diagonal()).ravel()
+
+
+def _is_diagonal(M: sp.spmatrix) -> bool:
+    coo = M.tocoo()
+    return bool(np.all(coo.row == coo.col))
 
 
 class EngineAdapter:
@@ -119,41 +132,19 @@ class EngineAdapter:
 
     def __init__(self, spec: ModelSpec, fixed_prec: np.ndarray, fixed_mean: np.ndarray):
         fam = spec.family
-        if (fam.name, fam.link.name) not in SUPPORTED:
-            raise ModelError(f"inla(): family {fam.name!r} with link {fam.link.name!r} is not "
-                             "supported yet; use gaussian (identity), poisson (log) or "
-                             "binomial (logit)")
         self.spec = spec
         self.family = fam
         self.gaussian = fam.name == "gaussian"
         self.fixed_prec = np.asarray(fixed_prec, dtype=float)
         self.fixed_mean = np.asarray(fixed_mean, dtype=float)
-        self.slots: list[HyperSlot] = []
-        k = 0
-        for j, blk in enumerate(spec.blocks):
-            term = blk.term
-            if term.has(Ability.GROUPING_FACTOR) and term.nc == 1:
-                self.slots.append(HyperSlot(blk.name, "precision", slice(k, k + 1), j,
-                                            (f"log precision for {blk.name}",)))
-                k += 1
-            elif blk.pencil is not None:  # an spde() field
-                self.slots.append(HyperSlot(blk.name, "matern", slice(k, k + 2), j,
-                                            (f"log range for {blk.name}",
-                                             f"log sigma for {blk.name}")))
-                k += 2
-            else:
-                raise ModelError(f"inla(): the term {blk.name!r} is not supported yet; inla() "
-                                 "takes scalar random intercepts (1 | g) and spde() fields")
-            if blk.fixed is not None:
-                raise ModelError(f"inla(): the term {blk.name!r} adds fixed columns; not "
-                                 "supported yet")
-        if self.gaussian:
-            self.slots.append(HyperSlot("Gaussian observations", "noise", slice(k, k + 1),
-                                        None, ("log precision for the Gaussian observations",)))
-            k += 1
-        self.dim = k
+        self.slots: list[HyperSlot] = build_slots(spec)
+        self.dim = self.slots[-1].index.stop if self.slots else 0
+        self.extra = [s for s in self.slots if s.block is None]  # the family's parameter
         self.system = LatentSystem(spec.blocks, spec.n)
-        self.field_path = (not self.gaussian and len(spec.blocks) == 1
+        self.n_phi = self.system.n_phi
+        # INLA's Laplace step uses the observed information (module doc of .observed)
+        self._engine_family = fam if fam.canonical else ObservedInformation(fam)
+        self.field_path = (not self.extra and fam.canonical and len(spec.blocks) == 1
                            and spec.blocks[0].pencil is not None)
         if self.field_path:
             blk = spec.blocks[0]
@@ -164,12 +155,8 @@ class EngineAdapter:
             self._start: tuple[np.ndarray, np.ndarray] | None = None
             self._last: Any = None
         else:
-            if self.system.q > MAX_DENSE_Q:
-                raise ModelError(f"inla(): {self.system.q} latent columns exceed the general "
-                                 f"path's dense limit ({MAX_DENSE_Q}); a single spde() field "
-                                 "with a non-Gaussian family takes the sparse path")
             self.lap = LaplaceObjective(self.system, spec.X, spec.y, spec.offset, spec.weights,
-                                        fam, reml=True)
+                                        self._engine_family, reml=True)
         self.n_evaluations = 0
 
     # -- theta <-> the engine's parameters ----------------------------------------------------
@@ -178,64 +165,88 @@ class EngineAdapter:
         return [n for s in self.slots for n in s.internal]
 
     def theta_start(self) -> np.ndarray:
-        """A start for the mode search: the blocks' starts, unit precisions, the data's noise."""
+        """A start for the mode search: the blocks' starts, unit precisions, the data's
+        noise or dispersion, INLA's initial negative binomial size (10)."""
         th = np.zeros(self.dim)
+        y = np.asarray(self.spec.y, dtype=float)
         for s in self.slots:
+            blk = self.spec.blocks[s.block] if s.block is not None else None
             if s.kind == "matern":
-                blk = self.spec.blocks[s.block]
                 th[s.index] = blk.phi_start
                 if self.field_path:  # the plug-in fit's start: the residual variogram
                     th[s.index] = field_start(self.field, self.spec)
+            elif s.kind == "smooth":
+                th[s.index] = -2.0 * blk.phi_start
+            elif s.kind == "gp":
+                th[s.index] = [blk.phi_start[0], np.log(max(float(blk.phi_start[1]), 1e-3))]
             elif s.kind == "noise":
-                th[s.index] = -np.log(max(float(np.var(self.spec.y)), 1e-12)) + np.log(2.0)
+                th[s.index] = -np.log(max(float(np.var(y)), 1e-12)) + np.log(2.0)
+            elif s.kind == "size":
+                th[s.index] = np.log(10.0)
+            elif s.kind == "precision_y":  # V(mean) / var(y): the dispersion of the margin
+                v = float(np.asarray(self.family.variance(np.mean(y))).ravel()[0])
+                th[s.index] = np.log(max(v, 1e-12) / max(float(np.var(y)), 1e-12))
         return th
 
-    def _phi(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """Engine phi, d phi / d theta (diagonal; phi has no noise slot), the noise variance."""
-        phi, dphi, scale = [], [], 1.0
+    def _state(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, Any]:
+        """Engine phi, ``d phi / d theta`` (n_phi x dim), the scale and the family."""
+        phi = np.zeros(self.n_phi)
+        J = np.zeros((self.n_phi, self.dim))
+        scale, fam = 1.0, self._engine_family
         for s in self.slots:
             t = theta[s.index]
-            if s.kind == "precision":
-                v = np.exp(-0.5 * t)
-                phi.append(v)
-                dphi.append(-0.5 * v)
-            elif s.kind == "matern":
-                phi.append(t)
-                dphi.append(np.ones(2))
-            else:
+            if s.block is not None:
+                v, Js = slot_phi(s, t)
+                phi[s.phi] = v
+                J[s.phi, s.index] = Js
+            elif s.kind == "size":
+                base = self.family.with_theta(float(np.exp(np.clip(t[0], -30, 30))))
+                fam = ObservedInformation(base)
+            else:  # noise / precision_y: the engine's scale is the inverse precision
                 scale = float(np.exp(-t[0]))
-        if not phi:
-            return np.zeros(0), np.zeros(0), scale
-        return np.concatenate(phi), np.concatenate(dphi), scale
+        return phi, J, scale, fam
+
+    def _phi(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        phi, J, scale, fam = self._state(theta)
+        if not self.field_path:
+            self.lap.scale, self.lap.family = scale, fam
+        return phi, J, scale
 
     # -- the marginal likelihood ---------------------------------------------------------------
     def value_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """``log p_flat(y | theta)`` and its gradient (see the module doc); ``-inf`` where the
-        engine fails (PIRLS diverges, a matrix is not positive definite)."""
+        engine fails (PIRLS diverges, a matrix is not positive definite, correlations that
+        make no covariance matrix)."""
         theta = np.asarray(theta, dtype=float)
-        phi, dphi, scale = self._phi(theta)
+        try:
+            phi, J, _ = self._phi(theta)
+        except np.linalg.LinAlgError:
+            return -np.inf, np.zeros(self.dim)
         if self.field_path and self._last is not None and np.array_equal(self._last.phi, phi):
-            return -0.5 * self._last.f, -0.5 * self._last.grad * dphi  # just evaluated here
+            return -0.5 * self._last.f, -0.5 * self._last.grad @ J  # just evaluated here
         self.n_evaluations += 1
         try:
             if self.field_path:
                 ev = self.field.evaluate(phi, self._start)
                 self._start = (ev.beta.copy(), ev.u.copy())
                 self._last = ev
-                return -0.5 * ev.f, -0.5 * ev.grad * dphi
-            self.lap.scale = scale
+                return -0.5 * ev.f, -0.5 * ev.grad @ J
             if self.lap.has_gradient:
                 f, g = self.lap.value_and_gradient(phi)
             else:
                 f, g = self._fd(phi)
-            grad = np.empty(self.dim)
-            grad[:len(phi)] = -0.5 * g * dphi
-            if self.gaussian:
+            if not np.isfinite(f):
+                return -np.inf, np.zeros(self.dim)
+            grad = -0.5 * g @ J if self.n_phi else np.zeros(self.dim)
+            for s in self.extra:  # the family's parameter: central differences
                 h = 1e-4
-                fp = self._flat_at(phi, theta[-1] + h)
-                fm = self._flat_at(phi, theta[-1] - h)
-                self.lap.scale = scale
-                grad[-1] = (fp - fm) / (2 * h)
+                k = s.index.start
+                tp, tm = theta.copy(), theta.copy()
+                tp[k] += h
+                tm[k] -= h
+                fp, fm = self._flat_at(phi, tp), self._flat_at(phi, tm)
+                self._phi(theta)
+                grad[k] = (fp - fm) / (2 * h)
             return -0.5 * f, grad
         except (PIRLSError, NotPositiveDefinite, np.linalg.LinAlgError, FloatingPointError):
             return -np.inf, np.zeros(self.dim)
@@ -246,11 +257,16 @@ class EngineAdapter:
         the general path (the search then runs on gradients alone)."""
         if not self.field_path or self._last is None:
             return None
-        _, dphi, _ = self._phi(self._last.phi)
-        return 0.5 * self._last.ai * np.outer(dphi, dphi)
+        th = self._last_theta()
+        _, J, _ = self._phi(th)
+        return 0.5 * J.T @ self._last.ai @ J
 
-    def _flat_at(self, phi: np.ndarray, log_prec: float) -> float:
-        self.lap.scale = float(np.exp(-log_prec))
+    def _last_theta(self) -> np.ndarray:
+        # on the field path theta = phi (log range, log sigma)
+        return np.asarray(self._last.phi, dtype=float)
+
+    def _flat_at(self, phi: np.ndarray, theta: np.ndarray) -> float:
+        self._phi(theta)
         return -0.5 * self.lap(phi)
 
     def _fd(self, phi: np.ndarray) -> tuple[float, np.ndarray]:
@@ -268,14 +284,13 @@ class EngineAdapter:
         """``log p(y | theta)`` with the fixed-effects prior, without gradient or covariances
         (for tabulating the marginal of a single hyperparameter); ``-inf`` on failure."""
         theta = np.asarray(theta, dtype=float)
-        phi, _, scale = self._phi(theta)
         self.n_evaluations += 1
         try:
+            phi, _, _ = self._phi(theta)
             if self.field_path:
                 ev = self.field.evaluate(phi, self._start)
                 value, beta, R, C, u = -0.5 * ev.f, ev.beta, ev.solve.R, ev.solve.C, ev.u
             else:
-                self.lap.scale = scale
                 mode = self.lap.pirls(phi)
                 value = -0.5 * self.lap.laplace(mode, fixed_beta=False)
                 beta, u = mode.beta, mode.u
@@ -286,8 +301,11 @@ class EngineAdapter:
         return value + self._fixed_prior(beta, u, C, R)[3]
 
     # -- the conditional Gaussian -------------------------------------------------------------
-    def laplace_at(self, theta: np.ndarray) -> LaplacePoint:
-        """Everything at one ``theta``: marginal likelihood, gradient, conditional posterior.
+    def laplace_at(self, theta: np.ndarray, gradient: bool = False) -> LaplacePoint:
+        """Everything at one ``theta``: marginal likelihood, conditional posterior, and the
+        gradient where it is exact and cheap (the field path) or asked for (``gradient``:
+        central differences cost 2 PIRLS runs per parameter; the integration points need
+        none; ``grad_flat`` is NaN otherwise).
 
         Raises
         ------
@@ -295,29 +313,47 @@ class EngineAdapter:
             Where the engine cannot evaluate the model (the point has no posterior mass).
         """
         theta = np.asarray(theta, dtype=float)
-        value, grad = self.value_and_grad(theta)
+        spec = self.spec
+        size = None
+        mode = None
+        if self.field_path or gradient:
+            value, grad = self.value_and_grad(theta)
+        else:
+            grad = np.full(self.dim, np.nan)
+            try:
+                phi, _, _ = self._phi(theta)
+                self.n_evaluations += 1
+                mode = self.lap.pirls(phi)
+                value = -0.5 * self.lap.laplace(mode, fixed_beta=False)
+            except (PIRLSError, NotPositiveDefinite, np.linalg.LinAlgError,
+                    FloatingPointError):
+                value = -np.inf
         if not np.isfinite(value):
             raise ModelError(f"inla(): the Laplace approximation failed at theta = {theta}")
         phi, _, scale = self._phi(theta)
-        spec = self.spec
         if self.field_path:
             ev = self._last  # the evaluation value_and_grad just made at this theta
             sel, C, R = ev.sel, ev.solve.C, ev.solve.R
             beta_hat, u_hat, w = ev.beta, ev.u, ev.w
-            lam = np.ones(len(u_hat))
+            Lam = sp.identity(len(u_hat), format="csr")
         else:
-            self.lap.scale = scale
-            mode = self.lap.pirls(phi)
+            if mode is None:
+                mode = self.lap.pirls(phi)
             pls = mode.pls
             q = self.system.q
-            if q:
+            if hasattr(self.lap.family, "with_theta"):
+                size = float(self.lap.family.theta)
+            if q > MAX_DENSE_Q:  # the selected inverse on the factor's pattern (CHOLMOD)
+                sp_post = pls_posterior(pls, 1.0)
+                sel, C = sp_post.sel, sp_post.C
+            elif q:
                 Ainv = np.asarray(pls.factor.solve(np.eye(q)))
                 Ainv = 0.5 * (Ainv + Ainv.T)
                 C = Ainv @ np.asarray(pls.B)
                 sel = sp.csc_matrix(Ainv)
-                lam = np.asarray(sp.csc_matrix(pls.Lam).diagonal()).ravel()
             else:
-                C, sel, lam = np.zeros((0, spec.p)), sp.csc_matrix((0, 0)), np.zeros(0)
+                C, sel = np.zeros((0, spec.p)), sp.csc_matrix((0, 0))
+            Lam = sp.csr_matrix(pls.Lam) if q else sp.csr_matrix((0, 0))
             R = sla.cholesky(np.asarray(pls.XtVX), lower=False)
             beta_hat, u_hat, w = mode.beta, mode.u, mode.weights
         beta, u, R_post, corr = self._fixed_prior(beta_hat, u_hat, C, R)
@@ -325,8 +361,8 @@ class EngineAdapter:
                                constraint=self._last.kriging if self.field_path else None)
         beta, u = post.constrain(beta, u)  # back on the constraint plane after the prior
         return LaplacePoint(theta=theta, logml=value + corr, logml_flat=value, grad_flat=grad,
-                            beta=beta, u=u, post=post, lam=lam, scale=scale,
-                            weights=np.asarray(w, dtype=float))
+                            beta=beta, u=u, post=post, Lam=Lam, scale=scale,
+                            weights=np.asarray(w, dtype=float), size=size)
 
     def _fixed_prior(self, beta_hat: np.ndarray, u_hat: np.ndarray, C: np.ndarray,
                      R: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -357,7 +393,7 @@ class EngineAdapter:
         if Zb is None or Zb.shape[1] == 0:
             G = sp.csr_matrix((X.shape[0], len(pt.u)))
         else:
-            G = sp.csr_matrix(Zb) @ sp.diags(pt.lam)
+            G = sp.csr_matrix(Zb) @ pt.Lam
         mean = X @ pt.beta + np.asarray(G @ pt.u).ravel()
         var = pt.post.variance(X, G if G.shape[1] else None)
         return mean, np.maximum(var, 0.0)
@@ -368,11 +404,17 @@ class EngineAdapter:
         return self.spec.offset + m, v
 
     def latent(self, pt: LaplacePoint) -> tuple[np.ndarray, np.ndarray]:
-        """Conditional means and variances of every latent value ``b`` (user's scale)."""
+        """Conditional means and variances of every latent value ``b = Lambda u`` (user's
+        scale; a correlated bar's or a GP's Lambda mixes the u of one group or field)."""
         q = len(pt.u)
         if q == 0:
             return np.zeros(0), np.zeros(0)
-        return pt.lam * pt.u, pt.lam ** 2 * pt.post.latent_variances()
+        if _is_diagonal(pt.Lam):
+            lam = pt.lam
+            return lam * pt.u, lam ** 2 * pt.post.latent_variances()
+        mean = np.asarray(pt.Lam @ pt.u).ravel()
+        var = pt.post.variance(np.zeros((q, pt.post.p)), pt.Lam)
+        return mean, np.maximum(var, 0.0)
 
     def design_new(self, newdata: pd.DataFrame) -> tuple[np.ndarray, Any]:
         """Fixed and latent design rows for new data (the package's prediction rows)."""

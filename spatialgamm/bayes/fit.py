@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ..model import build_model
-from .criteria import ObsLikelihood, cpo_pit, dic_waic, mlik
-from .engine_adapter import EngineAdapter, LaplacePoint
+from ..terms.base import Ability
+from .criteria import CLOSED, ObsLikelihood, cpo_pit, dic_waic, mlik
+from .engine_adapter import EngineAdapter, HyperSlot, LaplacePoint
 from .hyper import LogPosterior, ThetaPosterior, integrate
 from .marginals import COLUMNS, GaussianMixture, SampledMarginal, hyper_inputs, hyper_z_draws
 from .priors import (
@@ -27,18 +28,65 @@ from .priors import (
     HyperPrior,
     LogGamma,
     PCMatern,
+    PCMGamma,
+    Repeated,
+    Wishart,
     as_sd_prior,
     prior_summary,
 )
+from .slots import user_scale
 
 COMPUTE_KEYS = ("dic", "waic", "cpo", "mlik", "config")
 N_HYPER_DRAWS = 100_000
 
 
-def _default_matern(term: Any) -> PCMatern:
-    nodes = term.mesh.nodes
-    diameter = float(np.hypot(*(nodes.max(axis=0) - nodes.min(axis=0))))
-    return PCMatern(prior_range=(diameter / 10.0, 0.05), prior_sigma=(1.0, 0.05))
+def _default_matern(adapter: EngineAdapter, s: HyperSlot) -> PCMatern:
+    """The weakly informative default of a field: ``r0`` a tenth of the mesh's diameter
+    (spde()) or a third of the term's data-based start range (gp()/hsgp(): a ninth of the
+    largest site distance), ``s0 = 1``, both with ``p = 0.05``."""
+    blk = adapter.spec.blocks[s.block]
+    if s.kind == "matern":
+        nodes = blk.term.mesh.nodes
+        r0 = float(np.hypot(*(nodes.max(axis=0) - nodes.min(axis=0)))) / 10.0
+    else:
+        r0 = float(np.exp(blk.phi_start[0])) / 3.0
+    return PCMatern(prior_range=(r0, 0.05), prior_sigma=(1.0, 0.05), d=s.space_dim)
+
+
+def _default_prior(adapter: EngineAdapter, s: HyperSlot) -> HyperPrior:
+    """INLA's default prior of a slot (module doc of :mod:`.priors`)."""
+    if s.kind in ("matern", "gp"):
+        return _default_matern(adapter, s)
+    if s.kind == "iid":
+        return Wishart(len(s.labels))
+    if s.kind == "size":
+        return PCMGamma(7.0)
+    if s.kind == "precision_y":
+        return LogGamma(1.0, 0.01)
+    if s.kind == "smooth":
+        return Repeated(LogGamma(1.0, 5e-5), s.size)
+    return LogGamma(1.0, 5e-5)
+
+
+def _user_prior(s: HyperSlot, spec: Any, key: str) -> HyperPrior:
+    """A prior the user gave for slot ``s``, checked against what the slot needs."""
+    if s.kind in ("matern", "gp"):
+        if isinstance(spec, Mapping):
+            spec = PCMatern(spec["prior_range"], spec["prior_sigma"])
+        if not isinstance(spec, PCMatern):
+            raise ValueError(f"priors[{key!r}]: a spatial field takes PCMatern(prior_range="
+                             f"(r0, p), prior_sigma=(s0, p)); got {spec!r}")
+        return spec.with_dimension(s.space_dim)
+    if s.kind == "iid":
+        if not isinstance(spec, Wishart) or spec.p != len(s.labels):
+            raise ValueError(f"priors[{key!r}]: a correlated bar of {len(s.labels)} terms "
+                             f"takes Wishart({len(s.labels)}, r=..., R=...); got {spec!r}")
+        return spec
+    if s.kind == "smooth":
+        if isinstance(spec, Repeated) and spec.dim == s.size:
+            return spec
+        return Repeated(as_sd_prior(spec, key), s.size)
+    return as_sd_prior(spec, key)
 
 
 def _resolve_priors(adapter: EngineAdapter, priors: Mapping[str, Any] | None,
@@ -47,34 +95,26 @@ def _resolve_priors(adapter: EngineAdapter, priors: Mapping[str, Any] | None,
     given = dict(priors or {})
     out: dict[str, HyperPrior] = {}
     defaults: set[str] = set()
-    spde_slots = [s for s in adapter.slots if s.kind == "matern"]
-    if (prior_range is not None or prior_sigma is not None) and len(spde_slots) != 1:
-        raise ValueError("prior_range= / prior_sigma= need exactly one spde() field in the "
-                         f"model; it has {len(spde_slots)} (use priors={{term: PCMatern(...)}})")
+    fields = [s for s in adapter.slots if s.kind in ("matern", "gp")]
+    if (prior_range is not None or prior_sigma is not None) and len(fields) != 1:
+        raise ValueError("prior_range= / prior_sigma= need exactly one spatial field (spde(), "
+                         f"gp(), hsgp()) in the model; it has {len(fields)} (use "
+                         "priors={term: PCMatern(...)})")
     for s in adapter.slots:
         key = s.term
         spec = given.pop(key, None)
         if s.kind == "noise" and spec is None:
             spec = given.pop("gaussian", None)
-        if s.kind == "matern":
-            if spec is None and (prior_range is not None or prior_sigma is not None):
-                if prior_range is None or prior_sigma is None:
-                    raise ValueError("give both prior_range=(r0, p) and prior_sigma=(s0, p)")
-                spec = PCMatern(prior_range, prior_sigma)
-            if spec is None:
-                spec = _default_matern(adapter.spec.blocks[s.block].term)
-                defaults.add(key)
-            elif isinstance(spec, Mapping):
-                spec = PCMatern(spec["prior_range"], spec["prior_sigma"])
-            if not isinstance(spec, PCMatern):
-                raise ValueError(f"priors[{key!r}]: an spde() field takes PCMatern(prior_range="
-                                 f"(r0, p), prior_sigma=(s0, p)); got {spec!r}")
-            out[key] = spec
+        if spec is None and s.kind in ("matern", "gp") and (
+                prior_range is not None or prior_sigma is not None):
+            if prior_range is None or prior_sigma is None:
+                raise ValueError("give both prior_range=(r0, p) and prior_sigma=(s0, p)")
+            spec = PCMatern(prior_range, prior_sigma)
+        if spec is None:
+            out[key] = _default_prior(adapter, s)
+            defaults.add(key)
         else:
-            if spec is None:
-                spec = LogGamma(1.0, 5e-5)
-                defaults.add(key)
-            out[key] = as_sd_prior(spec, key)
+            out[key] = _user_prior(s, spec, key)
     if given:
         raise ValueError(f"priors: unknown term(s) {sorted(given)}; the model's hyperparameter "
                          f"terms are {[s.term for s in adapter.slots]}")
@@ -105,23 +145,35 @@ def inla(formula: str, data: pd.DataFrame, family: Any = "gaussian", *,
     Parameters
     ----------
     formula : str
-        The package's formula: fixed effects, scalar random intercepts ``(1 | g)`` (iid,
-        hyperparameter: log precision) and ``spde(x, y, mesh=mesh, alpha=...)`` fields
-        (hyperparameters: log range, log sigma); ``offset(...)`` terms.
+        The package's formula, every term the engine fits (hyperparameters in brackets, on
+        INLA's internal scale; :mod:`~spatialgamm.bayes.slots`): fixed effects; lme4 bars,
+        ``(1 | g)`` and independent ``(0 + x | g)`` as INLA's ``iid`` (log precision),
+        ``(1 + x | g)`` as ``iid2d`` .. ``iid5d`` (log marginal precisions, logit
+        correlations; Wishart prior); mgcv smooths ``s()``, ``te()`` (a log precision per
+        penalty; the null space joins the fixed effects with their prior); ``spde(x, y,
+        mesh=mesh)`` fields, ``gp(x, y)`` and ``hsgp(x, y)`` terms with free range and SD
+        (log range, log sigma; PC prior); ``offset(...)`` terms.
     data : DataFrame
-    family : {'gaussian', 'poisson', 'binomial'}
-        Canonical links (identity, log, logit). Gaussian observations add their log
-        precision to the hyperparameters.
+    family : str or Family
+        Every family of :func:`spatialgamm.families.get_family` with any of its links:
+        Gaussian observations add their log precision, Gamma and inverse Gaussian the log of
+        their precision ``1 / dispersion``, ``'nb'`` (size estimated) its log size, to the
+        hyperparameters. Non-canonical links use the observed information in the Laplace
+        step, as INLA (:mod:`~spatialgamm.bayes.observed`).
     priors : dict, optional
-        Term name (as the model labels it, e.g. ``'(1 | g)'``, ``'spde(cX, cY)'``,
-        ``'gaussian'`` for the observations) -> prior (:class:`LogGamma`, :class:`PCPrec`,
-        :class:`HalfNormal`, :class:`HalfT`, :class:`PCMatern`, or a tuple such as
-        ``('pc.prec', 1, 0.01)``). Unnamed terms get INLA's defaults (module
-        :mod:`~spatialgamm.bayes.priors`).
+        Term name (as the model labels it, e.g. ``'g'``, ``'s(x)'``, ``'spde(cX, cY)'``,
+        ``'gaussian'`` for the observations, ``'size'`` for the negative binomial, the
+        family's name for Gamma / inverse Gaussian) -> prior (:class:`LogGamma`,
+        :class:`PCPrec`, :class:`HalfNormal`, :class:`HalfT`, :class:`PCMatern`,
+        :class:`Wishart`, :class:`PCMGamma`, or a tuple such as ``('pc.prec', 1, 0.01)``;
+        a smooth's prior applies to each of its penalties). Unnamed terms get INLA's
+        defaults (module :mod:`~spatialgamm.bayes.priors`).
     fixed : FixedEffectsPrior, optional
         Default: INLA's ``N(0, precision 0.001)``, flat intercept.
     prior_range, prior_sigma : (float, float), optional
-        PC prior of the one spde() field: ``P(range < r0) = p``, ``P(sigma > s0) = p``.
+        PC prior of the model's one spatial field (spde(), gp(), hsgp()):
+        ``P(range < r0) = p``, ``P(sigma > s0) = p``. For gp()/hsgp() the range is the
+        kernel's range parameter as ``fit.gp_params`` reports it.
     control_compute : dict, optional
         INLA's ``control.compute``: ``dic``, ``waic``, ``cpo`` (CPO and PIT), ``mlik``
         (default True).
@@ -154,6 +206,18 @@ def inla(formula: str, data: pd.DataFrame, family: Any = "gaussian", *,
     >>> m = sg.inla("y ~ 1", d)
     >>> round(float(m.summary_fixed.loc["(Intercept)", "mean"]), 2)
     0.88
+
+    A random slope correlated with the intercept (INLA's ``iid2d``, Wishart prior) on lme4's
+    sleepstudy, reaction times in units of 10 ms:
+
+    >>> ss = sg.datasets.load_sleepstudy().assign(y=lambda d: d["Reaction"] / 10)
+    >>> m = sg.inla("y ~ Days + (1 + Days | Subject)", ss)
+    >>> m.summary_fixed["mean"].round(2).tolist()
+    [25.14, 1.05]
+    >>> m.summary_hyperpar.index[2]
+    'Rho for Subject ((Intercept), Days)'
+    >>> str(m.prior_summary().loc[1, "prior"])[:21]
+    'wishart2d(r = 4, R = '
     """
     from ..api import _caller_env
 
@@ -251,7 +315,8 @@ class InlaFit:
         self.summary_linear_predictor = self._eta.summary(
             [f"Predictor.{i + 1}" for i in range(spec.n)], mode=False)
         self.summary_fitted_values = self._fitted_table()
-        scales = np.array([p.scale for p in points])
+        # the family's parameter at each point: dispersion, or the negative binomial size
+        scales = np.array([p.size if p.size is not None else p.scale for p in points])
         self.mlik = None
         if compute["mlik"] and adapter.dim and post.strategy != "fixed":
             from .hyper import ccd_design
@@ -263,7 +328,10 @@ class InlaFit:
             v = float(points[0].logml)
             self.mlik = {"log marginal-likelihood (integration)": v,
                          "log marginal-likelihood (Gaussian)": v}
-        lik = ObsLikelihood(spec.family.name, spec.y, spec.weights)
+        fam = spec.family
+        lik = ObsLikelihood(fam.name if not hasattr(fam, "with_theta") else "nbinomial",
+                            spec.y, spec.weights,
+                            None if (fam.name, fam.link.name) in CLOSED else fam)
         self.dic = self.waic = self.cpo = None
         self.local = None
         if compute["dic"] or compute["waic"]:
@@ -290,14 +358,8 @@ class InlaFit:
         for s in ad.slots:
             for j, nm in zip(range(s.index.start, s.index.stop), s.internal):
                 out[nm] = SampledMarginal(nm, th[:, j])
-            t = th[:, s.index]
-            if s.kind == "matern":
-                out[f"Range for {s.term}"] = SampledMarginal("range", np.exp(t[:, 0]))
-                out[f"Stdev for {s.term}"] = SampledMarginal("stdev", np.exp(t[:, 1]))
-            else:
-                label = "the Gaussian observations" if s.kind == "noise" else s.term
-                out[f"Precision for {label}"] = SampledMarginal("prec", np.exp(t[:, 0]))
-                out[f"SD for {label}"] = SampledMarginal("sd", np.exp(-0.5 * t[:, 0]))
+            for nm, kind, vals in user_scale(s, th[:, s.index]):
+                out[nm] = SampledMarginal(kind, vals)
         return out
 
     def _hyper_table(self, user: bool) -> pd.DataFrame:
@@ -320,6 +382,9 @@ class InlaFit:
             sub = GaussianMixture(self._latent.means[:, sl], self._latent.variances[:, sl],
                                   self._latent.weights)
             ids = getattr(blk.term, "levels", None)
+            if (blk.term.has(Ability.GROUPING_FACTOR) and blk.term.nc > 1
+                    and ids is not None and len(ids) * blk.term.nc == blk.q):
+                ids = [f"{lev}.{c}" for lev in ids for c in blk.term.cov_names]
             ids = list(ids) if ids is not None and len(ids) == blk.q else list(range(blk.q))
             tab = sub.summary([str(i) for i in ids], mode=blk.q <= 500)
             tab.insert(0, "ID", ids)
