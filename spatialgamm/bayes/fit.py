@@ -11,6 +11,7 @@ written once and fitted either way.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -276,7 +277,8 @@ class InlaFit:
     ----------
     summary_fixed, summary_hyperpar, summary_hyperpar_internal : DataFrame
         INLA's tables (``mean, sd, 0.025quant, 0.5quant, 0.975quant, mode``); hyperparameters
-        on the user's scale (precision, range, stdev) and on the internal one.
+        on the user's scale (precision, range, stdev) and on the internal one. The
+        hyperparameter tables are computed on first use (a lattice of Laplace evaluations).
     summary_random : dict of DataFrame
         Every latent value of every term (``ID`` = level or mesh node).
     summary_linear_predictor, summary_fitted_values : DataFrame
@@ -308,9 +310,7 @@ class InlaFit:
         lat = [adapter.latent(p) for p in points]
         self._latent = GaussianMixture(np.array([x[0] for x in lat]),
                                        np.array([x[1] for x in lat]), w)
-        self._hyper = self._hyper_marginals(lp)
-        self.summary_hyperpar = self._hyper_table(user=True)
-        self.summary_hyperpar_internal = self._hyper_table(user=False)
+        self._lp = lp  # the hyperparameter marginals are computed on first use (below)
         self.summary_random = self._random_tables()
         self.summary_linear_predictor = self._eta.summary(
             [f"Predictor.{i + 1}" for i in range(spec.n)], mode=False)
@@ -345,6 +345,24 @@ class InlaFit:
             self.cpo = cpo_pit(lik, self._eta.means, self._eta.variances, w, scales)
 
     # -- hyperparameters ----------------------------------------------------------------------
+    # Computed on first use: the lattice in z behind them (marginals.lattice_log_density) costs
+    # 60-90 Laplace evaluations for two or three hyperparameters, more than the fit itself,
+    # and maps, fixed effects and latent values do not need it.
+    @functools.cached_property
+    def _hyper(self) -> dict[str, SampledMarginal]:
+        return self._hyper_marginals(self._lp)
+
+    @functools.cached_property
+    def summary_hyperpar(self) -> pd.DataFrame:
+        """INLA's summary.hyperpar: hyperparameters on the user's scale (computed on first
+        use)."""
+        return self._hyper_table(user=True)
+
+    @functools.cached_property
+    def summary_hyperpar_internal(self) -> pd.DataFrame:
+        """The hyperparameters on INLA's internal scale (computed on first use)."""
+        return self._hyper_table(user=False)
+
     def _hyper_marginals(self, lp: LogPosterior) -> dict[str, SampledMarginal]:
         ad, post = self.adapter, self.theta
         d = ad.dim
