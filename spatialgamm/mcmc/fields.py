@@ -186,6 +186,18 @@ class ApproxGP(GPField):
         return self.part.basis(xs) @ (self._s(h) * z)
 
 
+def _on_pattern(M: sp.spmatrix, K: sp.csc_matrix) -> np.ndarray:
+    """Values of ``M`` at the stored entries of ``K`` (sorted CSC; zeros elsewhere)."""
+    M = sp.csc_matrix(M)
+    out = np.zeros(K.nnz)
+    for j in range(K.shape[1]):
+        lo, hi = K.indptr[j], K.indptr[j + 1]
+        mlo, mhi = M.indptr[j], M.indptr[j + 1]
+        pos = np.searchsorted(K.indices[lo:hi], M.indices[mlo:mhi])
+        out[lo + pos] = M.data[mlo:mhi]
+    return out
+
+
 @dataclass
 class SPDEField:
     """A Matern (alpha = 2) SPDE field on a mesh, non-centred through the pencil's Cholesky
@@ -210,6 +222,12 @@ class SPDEField:
         self.Ctm = sp.diags(self.Ct, format="csc")
         self.sqrt_ct = np.sqrt(self.Ct)
         self._factor = None  # CHOLMOD's symbolic analysis, made once per process
+        # the pencil K = kappa^2 Ct + G on one fixed pattern: each evaluation refills data
+        K = sp.csc_matrix(self.Ctm + self.G)
+        K.sort_indices()
+        self._K = K
+        self._g_data = _on_pattern(self.G, K)
+        self._ct_data = _on_pattern(self.Ctm, K)
         self.At = sp.csr_matrix(self.A.T)
         r0, pr = self.prior_range
         s0, ps = self.prior_sigma
@@ -242,10 +260,12 @@ class SPDEField:
         from sksparse.cholmod import analyze
 
         kappa = math.sqrt(8.0) / math.exp(h[0])
-        K = sp.csc_matrix(kappa * kappa * self.Ctm + self.G)
+        K = self._K
+        K.data = self._g_data + kappa * kappa * self._ct_data
         if self._factor is None:
             self._factor = analyze(K)
-        fac = self._factor.cholesky(K)
+        fac = self._factor
+        fac.cholesky_inplace(K)  # numeric only: the symbolic analysis is reused
         c = math.sqrt(4 * math.pi) * kappa * math.exp(h[1])
         return fac, kappa, c
 
