@@ -221,7 +221,7 @@ class BrmsFit:
         import arviz as az
 
         names = var_names or [v for v in self.idata.posterior.data_vars
-                              if not v.startswith("r_")]
+                              if not v.startswith(("r_", "zgp_", "z_"))]
         return az.plot_trace(self.idata, var_names=names, **kw)
 
     def pp_check(self, num_pp_samples: int = 50, **kw):
