@@ -41,7 +41,7 @@ mesh = Mesh.build(rongelap[["cX", "cY"]], max_edge=(300, 1000), offset=(200, 100
 t0 = time.perf_counter()
 fit = brm("counts ~ 1 + spde(cX, cY, mesh=mesh) + offset(log(time))", rongelap,
           family="poisson", prior_range=(100.0, 0.5), prior_sigma=(1.0, 0.01),
-          chains=4, iter=1000, seed=1, progress=False)
+          chains=2, iter=800, seed=1, progress=False)
 t_fit = time.perf_counter() - t0
 print(fit.summary())
 print()
@@ -62,7 +62,7 @@ png = sg.save_figure(fig, out / "rongelap_brms.png")
 
 cells = grid.cells[grid.cells["inside"]]
 print()
-print(f"mesh:      {mesh.n} nodes; sampling {t_fit:.0f} s (4 chains x 500 after 500 warm-up), "
+print(f"mesh:      {mesh.n} nodes; sampling {t_fit:.0f} s (2 chains x 400 after 400 warm-up), "
       f"maps {t_map:.0f} s from {grid.ndraws} draws")
 print(f"grid:      {len(grid.cells)} cells; posterior mean rate {cells['mean'].min():.2f} to "
       f"{cells['mean'].max():.2f} counts/s inside the coastline")
