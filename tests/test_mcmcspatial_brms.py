@@ -87,7 +87,7 @@ def test_default_priors_are_brms(label):
 def test_by_factor_hsgp_short_chains_agree_with_brms():
     # short chains: sigma and the expected response at new points, which short chains
     # estimate well; the weakly identified sdgp / intercept tails are for the long chains
-    check_against_brms(fit_model("by", chains=2, iter=1000), "by", names=["sigma"])
+    check_against_brms(fit_model("by", chains=2, iter=600), "by", names=["sigma"])
 
 
 @pytest.mark.study
