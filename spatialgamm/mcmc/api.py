@@ -14,8 +14,11 @@ from .density import make_density
 from .draws import build_idata, coef_label
 from .engine_adapter import ModelData, model_data
 from .fit import BrmsFit
+from .gp_terms import split_gp_terms
 from .priors import Prior, check_user_priors, default_priors
 from .sampler import ChainSettings, run_chains
+from .spatial import build_field_idata, build_fields
+from .spatial_density import make_field_density
 
 _TRIALS = re.compile(r"^\s*(.+?)\s*\|\s*trials\s*\((.+)\)\s*$")
 
@@ -112,13 +115,16 @@ def initial_values(md: ModelData, density) -> tuple[np.ndarray, np.ndarray]:
 def brm(formula: str, data: pd.DataFrame, family: Any = "gaussian", prior: Any = None,
         chains: int = 4, iter: int = 2000, warmup: int | None = None, thin: int = 1,
         seed: int | None = None, cores: int | None = None, progress: bool = True,
-        center: bool = True, max_treedepth: int = 10, adapt_delta: float = 0.8) -> BrmsFit:
+        center: bool = True, max_treedepth: int = 10, adapt_delta: float = 0.8,
+        prior_range: Any = None, prior_sigma: Any = None,
+        env: dict[str, Any] | None = None) -> BrmsFit:
     """Fit a Bayesian (generalised) linear mixed model with brms's defaults, by NUTS.
 
     Gaussian models integrate the group-level effects out exactly (NUTS moves only the
     population-level effects, sigma and the covariance factors; the group-level effects are
     then drawn from their conditional Gaussian); binomial and Poisson models sample them
-    non-centred.
+    non-centred. Models with latent fields (brms's ``gp(x, ..., by=, k=, c=)``, ``hsgp()``,
+    ``spde(x, y, mesh=)``) sample everything non-centred (:mod:`spatialgamm.mcmc.spatial`).
 
     Parameters
     ----------
@@ -142,6 +148,11 @@ def brm(formula: str, data: pd.DataFrame, family: Any = "gaussian", prior: Any =
         Sample the intercept of the centred design (brms's default); ``False`` puts the
         ``b`` prior on R's intercept itself.
     max_treedepth, adapt_delta : NUTS settings (brms's ``control``).
+    prior_range, prior_sigma : (float, float), optional
+        PC prior of an spde() field: ``P(range < r0) = p`` and ``P(sigma > s0) = p``
+        (default, as :func:`spatialgamm.inla`: ``(diameter / 10, 0.05)`` and ``(1, 0.05)``).
+    env : dict, optional
+        Names visible to term arguments (``mesh=mesh``); default the caller's namespace.
 
     Examples
     --------
@@ -165,15 +176,46 @@ def brm(formula: str, data: pd.DataFrame, family: Any = "gaussian", prior: Any =
                              seed=seed, max_treedepth=max_treedepth, target_accept=adapt_delta)
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    md = model_data(brms_formula(formula), data, family)
+    if env is None:
+        from ..api import _caller_env
+        env = _caller_env()
+    base, gp_texts = split_gp_terms(brms_formula(formula))
+    md = model_data(base, data, family, env=env)
     md.formula = formula
     priors = all_priors(md, prior)
-    density = make_density(md, priors, center=center)
+    fields: list = []
+    if gp_texts or md.fields:
+        fields, priors = build_fields(md, gp_texts, env, priors, prior_range, prior_sigma)
+        density = make_field_density(md, priors, fields, center=center)
+    else:
+        if prior_range is not None or prior_sigma is not None:
+            raise ValueError("prior_range= / prior_sigma= are for spde() fields; the model "
+                             "has none")
+        density = make_density(md, priors, center=center)
     init, jitter = initial_values(md, density)
+    for f in fields:  # a modest field SD and length scale
+        init[f.hyper] = field_start(f, md)
+        jitter[f.hyper] = 0.3
+        jitter[f.z] = 1.0
+    lay = density.layout
+    if fields and md.family.link.name == "log" and lay.intercept is not None:
+        # the rate per unit exposure, not the mean count (offsets such as log(time))
+        init[lay.intercept] = float(np.log(max(md.y.sum(), 0.5) / np.exp(md.offset).sum()))
     t0 = time.perf_counter()
     out = run_chains(density, chains, settings, init, jitter, cores=cores, progress=progress)
     seconds = time.perf_counter() - t0
-    idata = build_idata(md, density, out, seed)
+    idata = (build_field_idata(md, density, out, seed) if fields
+             else build_idata(md, density, out, seed))
     return BrmsFit(idata=idata, model=md, priors=priors, sampler="nuts",
                    settings=dict(warmup=warmup, thin=thin, seed=seed, chains=chains),
-                   seconds=seconds)
+                   seconds=seconds, density=density)
+
+
+def field_start(f, md: ModelData) -> np.ndarray:
+    """A start for a field's ``(log sd, log length)``: SD 0.5 (Gaussian: a fifth of the
+    response's SD), length a third of the data's extent (scaled GPs: 0.3)."""
+    sd = 0.2 * float(np.std(md.y)) if md.is_gaussian_identity else 0.5
+    if hasattr(f, "part"):
+        return np.log([max(sd, 1e-3), 0.3])
+    nodes = f.mesh.nodes
+    return np.log([float(np.ptp(nodes, axis=0).max()) / 3, max(sd, 1e-3)])

@@ -67,6 +67,19 @@ class BarTerm:
 
 
 @dataclass
+class SPDEBlock:
+    """One ``spde(x, y, mesh=)`` field as the samplers see it: its projector ``Z`` (n x
+    nodes), mesh, SPDE order and coordinate columns (the precision is built in
+    :mod:`spatialgamm.mcmc.fields`)."""
+
+    name: str
+    variables: tuple[str, str]
+    mesh: Any
+    alpha: float
+    Z: sp.csc_matrix
+
+
+@dataclass
 class ModelData:
     """Response, fixed part and bar terms of one model, fixed at build time."""
 
@@ -81,6 +94,7 @@ class ModelData:
     data: pd.DataFrame
     response_name: str
     spec: ModelSpec = field(repr=False, default=None)
+    fields: list[SPDEBlock] = field(default_factory=list)  # spde() fields
 
     @property
     def n(self) -> int:
@@ -148,26 +162,34 @@ class ModelData:
         raise NotImplementedError(f"posterior predictive draws for family {name!r}")
 
 
-def model_data(formula: str, data: pd.DataFrame, family: Any = "gaussian") -> ModelData:
+def model_data(formula: str, data: pd.DataFrame, family: Any = "gaussian",
+               env: dict[str, Any] | None = None) -> ModelData:
     """Build the model with the package's ``build_model`` and keep what the samplers use.
 
     Raises
     ------
     NotImplementedError
-        For terms other than lme4 bars (smooths, ``gp()``, ``spde()``), not yet sampled.
+        For terms other than lme4 bars and ``spde()`` fields (smooths), not yet sampled
+        (brms's ``gp()`` terms are read by :mod:`spatialgamm.mcmc.gp_terms`, not here).
     """
     fam = get_family(family)
     # lme4's identifiability checks do not apply: the priors identify the parameters (brms
     # does not refuse more random effects than observations); one level is still refused
     control = dict(check_nobs_vs_nlev="ignore", check_nobs_vs_nRE="ignore")
-    spec = build_model(formula, data, family=fam, control=control)
+    spec = build_model(formula, data, family=fam, control=control, env=env)
     terms: list[BarTerm] = []
+    fields: list[SPDEBlock] = []
     start = 0
     for b in spec.blocks:
+        if b.kind == "precision" and type(b.term).__name__ == "SPDETerm":
+            t = b.term
+            fields.append(SPDEBlock(name=b.name, variables=tuple(t.variables), mesh=t.mesh,
+                                    alpha=float(t.alpha), Z=sp.csc_matrix(b.Z)))
+            continue
         if b.kind != "factor" or type(b.term).__name__ != "RandomEffectTerm":
             raise NotImplementedError(
                 f"brm(): term {b.name!r} of formula {formula!r} is not an lme4 bar; only "
-                "(expr | group) terms are sampled so far (smooths, gp() and spde() are not)")
+                "(expr | group), gp() and spde() terms are sampled so far (smooths are not)")
         term = b.term
         q = b.Z.shape[1]
         jac = np.asarray(term.lambda_jacobian(b.phi_start), dtype=float)
@@ -182,4 +204,5 @@ def model_data(formula: str, data: pd.DataFrame, family: Any = "gaussian") -> Mo
                      X=np.asarray(spec.X, dtype=float), x_names=list(spec.x_names),
                      offset=np.asarray(spec.offset, dtype=float),
                      weights=np.asarray(spec.weights, dtype=float), terms=terms,
-                     data=spec.data, response_name=spec.response_name, spec=spec)
+                     data=spec.data, response_name=spec.response_name, spec=spec,
+                     fields=fields)

@@ -45,6 +45,32 @@ class BrmsFit:
     sampler: str = "nuts"
     settings: dict = field(default_factory=dict)
     seconds: float = float("nan")
+    density: Any = field(default=None, repr=False)
+
+    # ---- spatial attributes predict_grid reads -------------------------------------------
+    @property
+    def fields(self) -> list:
+        """The latent fields (gp(), hsgp(), spde()) of the model; empty for bars only."""
+        return list(getattr(self.density, "fields", []) or [])
+
+    @property
+    def family(self):
+        return self.model.family
+
+    @property
+    def data(self) -> pd.DataFrame:
+        return self.model.data
+
+    @property
+    def spatial_coords(self) -> tuple[str, str] | None:
+        """Coordinate columns of the first two-dimensional field (None without one)."""
+        for f in self.fields:
+            cov = getattr(f, "variables", None) or f.part.covars
+            if len(cov) == 2:
+                return tuple(cov)
+        return None
+
+    crs = None
 
     # ---- what brms prints --------------------------------------------------------------
     @property
@@ -73,6 +99,9 @@ class BrmsFit:
                              prob)
         fam_pars = [v for v in ("sigma", "shape") if v in post]
         spec = summary_rows(post, fam_pars, fam_pars, prob) if fam_pars else pd.DataFrame()
+        fnames = [nm for f in self.fields for nm in f.hyper_names]
+        flabels = [f"{nm.split('_', 1)[0]}({nm.split('_', 1)[1]})" for nm in fnames]
+        gp_rows = summary_rows(post, fnames, flabels, prob) if fnames else pd.DataFrame()
         st = self.idata.sample_stats
         div = int(st["diverging"].values.sum()) if "diverging" in st else 0
         C, S = post.sizes["chain"], post.sizes["draw"]
@@ -84,7 +113,7 @@ class BrmsFit:
                  f"warmup = {s.get('warmup', 0)}; thin = {s.get('thin', 1)};\n         "
                  f"total post-warmup draws = {C * S}")
         return BrmsSummary(formula=md.formula, family=fam, draws=draws, random=random,
-                           fixed=fixed, spec_pars=spec, divergences=div,
+                           fixed=fixed, spec_pars=spec, divergences=div, fields=gp_rows,
                            sampler="NUTS (nutpie)" if self.sampler == "nuts" else
                            "the Gibbs sampler (conjugate updates)")
 
@@ -95,11 +124,13 @@ class BrmsFit:
     def prior_summary(self) -> pd.DataFrame:
         """brms's ``prior_summary()``: the prior of every class, coefficient and group."""
         md = self.model
-        return prior_summary(self.priors, self.fixed_names,
-                             self._groups(),
-                             md.is_gaussian_identity, "(Intercept)" in md.x_names,
-                             {t.group for t in md.terms if t.nc > 1},
-                             shape="shape" in self.idata.posterior)
+        out = prior_summary(self.priors, self.fixed_names,
+                            self._groups(),
+                            md.is_gaussian_identity, "(Intercept)" in md.x_names,
+                            {t.group for t in md.terms if t.nc > 1},
+                            shape="shape" in self.idata.posterior)
+        return pd.concat([out, field_prior_rows(self.priors, self.fields)],
+                         ignore_index=True)
 
     def _groups(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -156,13 +187,47 @@ class BrmsFit:
         return conditional_effects(self.fitted_population(grid), grid, effect, prob,
                                    spaghetti, ndraws, seed)
 
+    # ---- fields: predictions and posterior maps -------------------------------------------
+    def posterior_linpred(self, newdata: pd.DataFrame, ndraws: int | None = None,
+                          seed: int = 0, offset: float = 0.0) -> np.ndarray:
+        """Draws (S x rows) of the linear predictor at ``newdata`` without group-level effects
+        (brms's ``re_formula = NA``); exact GPs are drawn from their conditional at the new
+        points given each draw's site values (per point). ``ndraws`` thins evenly."""
+        from .spatial import eta_new, raw_draws
+
+        if self.density is None or not self.fields:
+            X = self.model.fixed_for(newdata)
+            beta = np.column_stack([self.draws(f"b_{n}") for n in self.fixed_names])
+            out = beta @ X.T + offset
+            return out if ndraws is None else out[thin_index(len(out), ndraws)]
+        x = raw_draws(self.idata, self.density)
+        if ndraws is not None:
+            x = x[thin_index(len(x), ndraws)]
+        return eta_new(self.density, self.model, newdata, x, np.random.default_rng(seed),
+                       offset)
+
+    def posterior_epred(self, newdata: pd.DataFrame, ndraws: int | None = None,
+                        seed: int = 0, offset: float = 0.0) -> np.ndarray:
+        """Draws of the expected response at ``newdata`` (brms's ``posterior_epred`` with
+        ``re_formula = NA``; binomial: the success probability)."""
+        eta = self.posterior_linpred(newdata, ndraws, seed, offset)
+        return self.model.family.link.linkinv(eta)
+
+    def predict_grid(self, polygon: Any, n: Any = None, **kw: Any):
+        """Posterior maps over a grid on ``polygon``: per cell the posterior mean, sd, median,
+        2.5% / 97.5% quantiles of the response and exceedance probabilities, from the draws
+        (:func:`spatialgamm.mcmc.maps.posterior_grid`, which documents the arguments)."""
+        from .maps import posterior_grid
+
+        return posterior_grid(self, polygon, n, **kw)
+
     # ---- plots (ArviZ) -----------------------------------------------------------------
     def plot_trace(self, var_names: list[str] | None = None, **kw):
         """Posterior densities and traces per chain (``az.plot_trace``)."""
         import arviz as az
 
         names = var_names or [v for v in self.idata.posterior.data_vars
-                              if not v.startswith("r_")]
+                              if not v.startswith(("r_", "zgp_", "z_"))]
         return az.plot_trace(self.idata, var_names=names, **kw)
 
     def pp_check(self, num_pp_samples: int = 50, **kw):
@@ -173,6 +238,30 @@ class BrmsFit:
 
     def __repr__(self) -> str:
         return str(self.summary())
+
+
+def thin_index(total: int, ndraws: int) -> np.ndarray:
+    """``ndraws`` evenly spaced indices of ``total`` draws (all when ``ndraws >= total``)."""
+    if not (isinstance(ndraws, (int, np.integer)) and ndraws >= 1):
+        raise ValueError(f"ndraws must be a positive integer, got {ndraws!r}")
+    return np.unique(np.linspace(0, total - 1, min(ndraws, total)).round().astype(int))
+
+
+def field_prior_rows(priors: list[Prior], fields: list) -> pd.DataFrame:
+    """prior_summary rows of the latent fields: sdgp / lscale per GP (brms), the PC prior of
+    each spde() field."""
+    rows = []
+    for f in fields:
+        if hasattr(f, "part"):
+            for cls, pr in (("sdgp", f.sdgp_prior), ("lscale", f.lscale_prior)):
+                rows.append(dict(prior=pr.dist, **{"class": cls}, coef=f.label, group="",
+                                 source=pr.source))
+        else:
+            (r0, pr), (s0, ps) = f.prior_range, f.prior_sigma
+            rows.append(dict(prior=f"pc_matern(P(range < {r0:g}) = {pr:g}, "
+                             f"P(sigma > {s0:g}) = {ps:g})", **{"class": "spde"},
+                             coef=f.label, group="", source=f.prior_source))
+    return pd.DataFrame(rows, columns=["prior", "class", "coef", "group", "source"])
 
 
 def loo_compare(*fits: BrmsFit, names: list[str] | None = None) -> pd.DataFrame:

@@ -23,8 +23,8 @@ import pandas as pd
 _CALL = re.compile(r"^\s*([A-Za-z_]+)\s*\((.*)\)\s*$")
 #: number of arguments of each distribution
 _ARITY = {"normal": 2, "student_t": 3, "cauchy": 2, "exponential": 1, "gamma": 2,
-          "lkj": 1, "gamma_precision": 2}
-CLASSES = ("b", "Intercept", "sd", "cor", "sigma", "cov", "shape")
+          "lkj": 1, "gamma_precision": 2, "inv_gamma": 2}
+CLASSES = ("b", "Intercept", "sd", "cor", "sigma", "cov", "shape", "sdgp", "lscale")
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,9 @@ class Prior:
         if len(args) != _ARITY[name]:
             raise ValueError(f"prior {self.dist!r}: {name} takes {_ARITY[name]} argument(s)")
         scale_pos = {"normal": 1, "student_t": 2, "cauchy": 1, "exponential": 0, "gamma": 1,
-                     "lkj": 0, "gamma_precision": 1}[name]
-        if args[scale_pos] <= 0 or (name in ("student_t", "gamma", "gamma_precision")
+                     "lkj": 0, "gamma_precision": 1, "inv_gamma": 1}[name]
+        if args[scale_pos] <= 0 or (name in ("student_t", "gamma", "gamma_precision",
+                                             "inv_gamma")
                                     and args[0] <= 0):
             raise ValueError(f"prior {self.dist!r}: scale/shape parameters must be positive")
         return name, args
@@ -132,6 +133,8 @@ class Prior:
             return math.log(a[0]) - a[0] * x, np.full_like(x, -a[0])
         if name == "gamma":
             return (a[0] - 1) * np.log(x) - a[1] * x, (a[0] - 1) / x - a[1]
+        if name == "inv_gamma":  # brms's default on GP length scales (mcmc/gp_terms.py)
+            return -(a[0] + 1) * np.log(x) - a[1] / x, -(a[0] + 1) / x + a[1] / (x * x)
         raise ValueError(f"prior {self.dist!r} is not a scalar prior for class {self.class_!r}")
 
 

@@ -48,6 +48,7 @@ class BrmsSummary:
     spec_pars: pd.DataFrame = field(default_factory=pd.DataFrame)
     divergences: int = 0
     sampler: str = "NUTS (nutpie)"
+    fields: pd.DataFrame = field(default_factory=pd.DataFrame)  # gp() / spde() rows
 
     def __str__(self) -> str:
         def fmt(df: pd.DataFrame) -> str:
@@ -65,6 +66,8 @@ class BrmsSummary:
             for g, df in self.random.items():
                 lines += [f"~{g} (Number of levels: {df.attrs.get('levels', '?')}) ", fmt(df),
                           ""]
+        if len(self.fields):
+            lines += ["Gaussian Process Terms: ", fmt(self.fields), ""]
         lines += ["Population-Level Effects: ", fmt(self.fixed), ""]
         if len(self.spec_pars):
             lines += ["Family Specific Parameters: ", fmt(self.spec_pars), ""]
@@ -83,4 +86,4 @@ class BrmsSummary:
         """All rows in one DataFrame (group-level rows labelled ``group: name``)."""
         parts = [df.set_axis([f"{g}: {i}" for i in df.index]) for g, df in
                  self.random.items()]
-        return pd.concat([*parts, self.fixed, self.spec_pars])
+        return pd.concat([*parts, self.fields, self.fixed, self.spec_pars])
