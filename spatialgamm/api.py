@@ -237,6 +237,9 @@ def gam(formula: str, data: pd.DataFrame, family: Any = "gaussian", method: str 
         if method is None or str(method).upper() not in ("REML", "ML") or select:
             raise ValueError("out-of-core gam fits (dask or Parquet data) take method='REML' "
                              f"or 'ML' and select=False; got method={method!r}")
+        if gamma != 1.0:
+            raise ValueError(f"gamma={gamma!r}: out-of-core gam fits (dask or Parquet data) "
+                             "take gamma=1 only")
         return fit_chunked(formula, data, family, method, weights=weights, offset=offset,
                            na_action=na_action, env=_caller_env())
     spec = build_model(formula, data, family, offset=offset, weights=weights,

@@ -187,3 +187,11 @@ def test_dask_partition_dtype_and_method_refusals(sim):
         sg.gam("y ~ s(x2, bs='ps')", dd.from_pandas(d, npartitions=2))
     with pytest.raises(NotImplementedError, match="glmer's second stage"):
         sg.glmer("cnt ~ x1 + (1 | x3)", dd.from_pandas(d, npartitions=2), family="poisson")
+
+
+def test_gamma_other_than_one_is_refused_out_of_core(tmp_path):
+    """mgcv's gamma is not offered by the passes: refused by name before any work."""
+    path = tmp_path / "d.parquet"
+    pd.DataFrame({"x": np.linspace(0, 1, 50), "y": np.sin(np.linspace(0, 3, 50))}).to_parquet(path)
+    with pytest.raises(ValueError, match="gamma=1.4"):
+        sg.gam("y ~ s(x, bs='ps')", str(path), method="REML", gamma=1.4)

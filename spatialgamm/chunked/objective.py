@@ -92,6 +92,9 @@ class ChunkedGaussianObjective(GaussianObjective):
         # (GaussianObjective's fields that hold rows are not set: nothing here reads them)
         self.system, self.reml = system, reml
         self.n, self.p = st.n, p
+        # mgcv's gamma is not offered out of core: the profiled scale's dof as at gamma = 1
+        self.gamma, self.log_gamma = 1.0, 0.0
+        self.dof = self.n - (p if reml else 0)
         self.solver = make_solver(system, st, p)
         self.cp = cross_products(st, self.solver.dense, p)
         self.sum_log_w = st.sum_log_w
