@@ -53,6 +53,11 @@ BAND_DOC = {
 class PosteriorGrid(GridPrediction):
     """A :class:`~spatialgamm.spatial.GridPrediction` whose bands are posterior summaries."""
 
+    def provenance(self) -> dict[str, str]:
+        """The file tags saying which posterior the bands summarise."""
+        return {"software": "spatialgamm (inla)",
+                "posterior": "integrated over the hyperparameters (INLA-style CCD/grid)"}
+
     def to_geotiff(self, path: str | os.PathLike, bands: list[str] | None = None,
                    nodata: float = -9999.0) -> Path:
         """Write the bands as a float32 GeoTIFF, each band described (module doc)."""
@@ -60,9 +65,8 @@ class PosteriorGrid(GridPrediction):
         unknown = [b for b in names if b not in self.raster]
         if unknown:
             raise ValueError(f"bands {unknown} not in this grid; it has {list(self.bands)}")
-        tags = {"scale": self.scale_label, "software": "spatialgamm (inla)",
-                "link": self.link, "coordinates": ", ".join(self.coords),
-                "posterior": "integrated over the hyperparameters (INLA-style CCD/grid)"}
+        tags = {"scale": self.scale_label, "link": self.link,
+                "coordinates": ", ".join(self.coords), **self.provenance()}
         for b in names:
             tags[f"band_{b}"] = BAND_DOC.get(b) or (
                 f"posterior probability that the response exceeds {b[len('p_exceed_'):]}")

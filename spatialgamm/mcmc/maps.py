@@ -23,18 +23,14 @@ about 0.025 with 400 independent draws.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..bayes.maps import BAND_DOC
-from ..spatial.geotiff import write_geotiff
-from ..spatial.gridprediction import GridPrediction
+from ..bayes.maps import PosteriorGrid
 from ..spatial.guards import check_grid_cost, warn_extrapolation
 from ..spatial.plan import GridOptions, plan_grid
 from ..spatial.predict import _assemble
@@ -45,29 +41,16 @@ QUANTILES = (0.025, 0.5, 0.975)
 
 
 @dataclass(eq=False)
-class DrawsGrid(GridPrediction):
+class DrawsGrid(PosteriorGrid):
     """A :class:`~spatialgamm.spatial.GridPrediction` whose bands summarise posterior draws
     (module doc); ``ndraws`` draws were used."""
 
     ndraws: int = 0
 
-    def to_geotiff(self, path: str | os.PathLike, bands: list[str] | None = None,
-                   nodata: float = -9999.0) -> Path:
-        """Write the bands as a float32 GeoTIFF through the package's safe writer, each band
-        described in the file's tags."""
-        names = list(self.bands) if bands is None else list(bands)
-        unknown = [b for b in names if b not in self.raster]
-        if unknown:
-            raise ValueError(f"bands {unknown} not in this grid; it has {list(self.bands)}")
-        tags = {"scale": self.scale_label, "software": "spatialgamm (brm, NUTS)",
-                "link": self.link, "coordinates": ", ".join(self.coords),
+    def provenance(self) -> dict[str, str]:
+        """The file tags saying which posterior the bands summarise."""
+        return {"software": "spatialgamm (brm, NUTS)",
                 "posterior": f"summaries of {self.ndraws} posterior draws (MCMC)"}
-        for b in names:
-            tags[f"band_{b}"] = BAND_DOC.get(b) or (
-                f"posterior probability that the response exceeds {b[len('p_exceed_'):]}")
-        units = {b: u for b, u in self.band_units().items() if b in names}
-        return write_geotiff(path, {b: self.raster[b] for b in names}, self.transform,
-                             crs=self.crs, nodata=nodata, units=units, tags=tags)
 
 
 def draw_summaries(r: np.ndarray, thresholds: Sequence[float]) -> dict[str, np.ndarray]:
