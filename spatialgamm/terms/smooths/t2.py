@@ -53,15 +53,13 @@ from .base import (
     _require_columns,
     _scale_rows,
     centring_null_space,
-    factor_levels,
-    is_factor,
-    is_ordered,
 )
 from .tensor import (
     MultiSmoothSpec,
     TensorSmooth,
     _dense,
     _Margin,
+    apply_by,
     row_kronecker,
     tensor_predictor,
 )
@@ -208,7 +206,7 @@ class T2Smooth:
         n_pen = int(starts[-1])
         by_numeric, levels = False, [None]
         if self.by is not None:
-            by_numeric, levels, X, constrain = self._apply_by(data, X, constrain)
+            by_numeric, levels, X, constrain = apply_by(data, self.by, self.label, X, constrain)
         Z = _constraint(X, n_pen) if constrain else None
         null_dim = X.shape[1] - n_pen
         # mgcv fits in the basis whose constraint touches the unpenalised columns only
@@ -232,25 +230,6 @@ class T2Smooth:
                 by=self.by, by_level=lev, fit_basis=fit_basis,
                 ml_exact=Z is None or fit_basis is not None))
         return out
-
-    def _apply_by(self, data: pd.DataFrame, X: np.ndarray, constrain: bool):
-        """A factor ``by`` gives one smooth per level (constraint kept); a numeric one
-        multiplies the rows and, unless it is constant, removes the constraint."""
-        _require_columns(data, (self.by,), self.label)
-        byv = data[self.by]
-        if is_factor(byv):
-            if byv.isna().any():
-                raise ValueError(f"{self.label}: by variable {self.by!r} has missing values")
-            levels = factor_levels(byv)
-            if is_ordered(byv) and len(levels) > 1:
-                levels = levels[1:]
-            return False, levels, X, constrain
-        w = np.asarray(byv, dtype=float)
-        if np.isnan(w).any():
-            raise ValueError(f"{self.label}: by variable {self.by!r} contains NaN")
-        if np.std(w, ddof=1) > np.mean(w) * np.finfo(float).eps * 1000:
-            constrain = False
-        return True, [None], X * w[:, None], constrain
 
     def _predictor(self, margins: list[_Margin], ranks: list[int], by_numeric: bool,
                    Z: np.ndarray | None):

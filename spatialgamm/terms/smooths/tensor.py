@@ -82,6 +82,31 @@ def tensor_predictor(basis: Any, variables: Any, label: str, by: str | None,
     return predictor
 
 
+def apply_by(data: pd.DataFrame, by: str, label: str, X: np.ndarray, constrain: bool
+             ) -> tuple[bool, list, np.ndarray, bool]:
+    """mgcv's ``by=`` for a tensor term (te, ti, t2): a factor gives one smooth per level
+    (ordered factors drop the first level; the constraint is kept); a numeric variable
+    multiplies the rows and, unless it is constant, removes the constraint.
+
+    Returns ``(by_numeric, levels, X, constrain)``.
+    """
+    _require_columns(data, (by,), label)
+    byv = data[by]
+    if is_factor(byv):
+        if byv.isna().any():
+            raise ValueError(f"{label}: by variable {by!r} has missing values")
+        levels = factor_levels(byv)
+        if is_ordered(byv) and len(levels) > 1:
+            levels = levels[1:]
+        return False, levels, X, constrain
+    w = np.asarray(byv, dtype=float)
+    if np.isnan(w).any():
+        raise ValueError(f"{label}: by variable {by!r} contains NaN")
+    if np.std(w, ddof=1) > np.mean(w) * np.finfo(float).eps * 1000:
+        constrain = False
+    return True, [None], X * w[:, None], constrain
+
+
 def row_kronecker(mats: list[np.ndarray]) -> np.ndarray:
     """Row-wise Kronecker product, the first matrix's column index varying slowest.
 
@@ -349,22 +374,7 @@ class TensorSmooth:
             scales.append(sc)
         by_numeric, levels = False, [None]
         if self.by is not None:
-            _require_columns(data, (self.by,), self.label)
-            byv = data[self.by]
-            if is_factor(byv):
-                if byv.isna().any():
-                    raise ValueError(f"{self.label}: by variable {self.by!r} has missing values")
-                levels = factor_levels(byv)
-                if is_ordered(byv) and len(levels) > 1:
-                    levels = levels[1:]
-            else:
-                by_numeric = True
-                w = np.asarray(byv, dtype=float)
-                if np.isnan(w).any():
-                    raise ValueError(f"{self.label}: by variable {self.by!r} contains NaN")
-                X = X * w[:, None]
-                if np.std(w, ddof=1) > np.mean(w) * np.finfo(float).eps * 1000:
-                    constrain = False
+            by_numeric, levels, X, constrain = apply_by(data, self.by, self.label, X, constrain)
         Z = centring_null_space(X) if constrain else None
         null_dim = int(np.prod(nulls)) if all(n > 0 for n in nulls) else 0
         if Z is not None:
