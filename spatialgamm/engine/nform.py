@@ -35,6 +35,7 @@ from scipy.linalg.lapack import dpotrf as _dpotrf
 from scipy.linalg.lapack import dpotrs as _dpotrs
 
 from .linalg import NotPositiveDefinite, make_factor
+from .plsresult import PLSResult
 from .system import LatentSystem
 
 #: the n-form keeps the weighted design dense: at most this many entries (400 MB)
@@ -130,7 +131,6 @@ def nform_rows(Zd: np.ndarray, X: np.ndarray, z: np.ndarray, w: np.ndarray
 def nform_solve(system: LatentSystem, phi: np.ndarray, rows: tuple, p: int) -> Any:
     """The PLS solution at ``phi`` through ``V`` (a :class:`~.pls.PLSResult` whose factor is
     a :class:`WoodburyFactor`)."""
-    from .pls import PLSResult
     Zt, Xt, yt = rows
     Xt = Xt[:, :p]
     Lam = system.Lambda(phi)

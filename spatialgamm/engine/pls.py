@@ -32,6 +32,7 @@ from .linalg import (  # noqa: F401
     make_factor,
 )
 from .nform import nform_applies, nform_rows, nform_solve
+from .plsresult import PLSResult  # noqa: F401  (re-exported: the objectives import it here)
 from .rowpairs import RowPairs
 from .system import LatentSystem
 
@@ -52,25 +53,6 @@ class CrossProducts:
     yty: float
     blocks: np.ndarray | None = None  # Z'WZ's diagonal blocks (G, k, k), block path only
     rows: tuple | None = None  # (W^1/2 Z, W^1/2 X, W^1/2 z), n-form only
-
-
-@dataclass
-class PLSResult:
-    """The PLS solution and the pieces of the likelihood."""
-
-    beta: np.ndarray
-    u: np.ndarray
-    logdet_A: float
-    logdet_P: float
-    logdet_XtVX: float
-    pwrss: float  # weighted penalised residual sum of squares
-    factor: SPDFactor
-    XtVX: np.ndarray
-    B: np.ndarray  # Lambda' Z'WX (q x p)
-    Lam: object
-
-    def b(self) -> np.ndarray:
-        return np.asarray(self.Lam @ self.u).ravel()
 
 
 class PLSSolver:
