@@ -86,11 +86,12 @@ class _Posterior:
             dev = float(np.sum(self.family.dev_resids(self.y, mu, self.wt)))
         return (dev + float(b @ self.S @ b)) / (2.0 * self.sig2)
 
-    def working(self, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def working(self, b: np.ndarray, observed: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Score ``wt (y - mu) mu_eta / V`` per row and the Newton weights (observed
-        information; the expected one for canonical links, where they are equal)."""
+        information, or the expected one; equal for canonical links)."""
         eta = self.X @ b + self.offset
-        fam = self.family if self.family.canonical else ObservedInformation(self.family)
+        fam = ObservedInformation(self.family) if observed and not self.family.canonical \
+            else self.family
         with np.errstate(all="ignore"):
             z, w = fam.working(self.y, eta, self.wt)
         return w * (z - eta), w
@@ -99,8 +100,8 @@ class _Posterior:
         score, _ = self.working(b)
         return (self.S @ b - self.X.T @ score) / self.sig2
 
-    def hessian(self, b: np.ndarray) -> np.ndarray:
-        _, w = self.working(b)
+    def hessian(self, b: np.ndarray, observed: bool = True) -> np.ndarray:
+        _, w = self.working(b, observed)
         return (self.X.T @ (w[:, None] * self.X) + self.S) / self.sig2
 
     def transformed(self, B: np.ndarray) -> _Posterior:
@@ -133,14 +134,15 @@ def _newton(post: _Posterior, b: np.ndarray, free: np.ndarray, tol: float = 1e-1
 
 
 def _refit(base: _Posterior, rho: np.ndarray, penalties: list, sig2: float) -> _Posterior:
-    """The penalised mode and ``Vp`` at smoothing parameters ``exp(rho)`` and ``sig2``."""
+    """The penalised mode and ``Vp`` at smoothing parameters ``exp(rho)`` and ``sig2``
+    (``Vp`` from the expected information at the mode, as mgcv's, for any link)."""
     p = base.X.shape[1]
     S = np.zeros((p, p))
     for (idx, Sj, _), r in zip(penalties, rho):
         S[np.ix_(idx, idx)] += np.exp(r) * Sj
     post = replace(base, S=S, sig2=sig2)
     beta = _newton(post, base.beta.copy(), np.ones(p, dtype=bool), tol=1e-12)
-    H = post.hessian(beta)
+    H = post.hessian(beta, observed=False)  # mgcv's Vp: the expected information
     Vp = np.linalg.inv(0.5 * (H + H.T))
     return replace(post, beta=beta, Vp=0.5 * (Vp + Vp.T))
 
@@ -442,6 +444,13 @@ def ginla(fit: Any, A: Any = None, nk: int = 16, nb: int = 100, J: int = 1, int:
     base, penalties, names = _base_posterior(fit)
     pos, labels, B = _targets(A, names)
     posts, weights = _design_points(fit, base, penalties) if int else ([base], None)
+    return _marginals(posts, weights, pos, labels, B, nk, nb, approx, interpolation)
+
+
+def _marginals(posts: list[_Posterior], weights: np.ndarray | None, pos: list[int],
+               labels: list[str], B: np.ndarray | None, nk: int, nb: int, approx: int,
+               interpolation: str) -> GinlaFit:
+    """Each target's marginal at each design point, mixed with the points' weights."""
     splines = []  # per design point, per target: the normalised log density and range
     for post in posts:
         tpost = post.transformed(B) if B is not None else post

@@ -8,7 +8,8 @@ set.seed(15)
 d <- gamSim(1, n = 300, dist = "poisson", scale = 0.25, verbose = FALSE)
 d$fac <- factor(sample(letters[1:8], nrow(d), replace = TRUE))
 d$y <- d$y + rpois(nrow(d), exp(0.3 * (as.integer(d$fac) - 4.5) / 4))
-write.csv(d[, c("y", "x0", "x1", "x2", "x3", "fac")], "gamsim_pois.csv", row.names = FALSE)
+d$yg <- rgamma(nrow(d), shape = 4, rate = 4 / exp(d$f / 3))  # Gamma, log link
+write.csv(d[, c("y", "yg", "x0", "x1", "x2", "x3", "fac")], "gamsim_pois.csv", row.names = FALSE)
 
 ## (b) binomial gam on a public dataset shipped with R (MASS::Pima.tr)
 pima <- Pima.tr
@@ -64,6 +65,8 @@ out <- list(
   ## computed), so its beta rows are only right for A = NULL
   pois_int = run("pois_int", y ~ s(x0) + s(x2), d, poisson(), int = 1),
   pois_A = runA(),
+  gamma_log = run("gamma_log", yg ~ s(x0) + s(x2), d, Gamma(link = "log"), A = c(1, 2, 8, 15)),
+  nb = run("nb", y ~ s(x0) + s(x2), d, negbin(3), A = c(1, 2, 8, 15)),
   gauss = run("gauss", y ~ s(x0) + s(x1) + s(x2), g, gaussian(), A = c(1, 2, 11, 20)),
   gauss_int = run("gauss_int", y ~ s(x0) + s(x2), g, gaussian(), int = 1)
 )
