@@ -253,3 +253,20 @@ def test_non_canonical_links_at_mgcvs_smoothing_parameters(label: str, family: t
         assert np.max(np.abs(ours - y)) / y.max() < tol, nm
         sd = np.sqrt(r["Vp_diag"][names.index(nm)])
         assert abs(np.sum(x * ours) / np.sum(ours) - np.sum(x * y) / np.sum(y)) < 1e-4 * sd
+
+
+def test_lme4_bar_is_mgcvs_re_smooth() -> None:
+    """``(1 | fac)`` in a gam is mgcv's ``s(fac, bs="re")``: the same marginals (two term
+    implementations, one posterior)."""
+    d = _data("pois")
+    g1 = sg.ginla(sg.gam("y ~ s(x0) + (1 | fac)", d, family="poisson", method="REML"))
+    g2 = sg.ginla(sg.gam("y ~ s(x0) + s(fac, bs='re')", d, family="poisson", method="REML"))
+    assert g1.names[-1] == "(1 | fac).8" and g2.names[-1] == "s(fac).8"
+    D1, D2 = g1.density.to_numpy(), g2.density.to_numpy()
+    assert np.max(np.abs(D1 - D2)) / D2.max() < 1e-6
+
+
+def test_refuses_t2_terms() -> None:
+    fit = sg.gam("y ~ t2(x0, x1)", _data("pois"), family="poisson", method="REML")
+    with pytest.raises(NotImplementedError, match="t2"):
+        sg.ginla(fit)

@@ -326,16 +326,24 @@ def ccd_design(m: int, f0: float = CCD_F0) -> tuple[np.ndarray, float, float]:
 
 
 def _base_posterior(fit: Any) -> tuple[_Posterior, list, list[str]]:
-    """The fit's penalised posterior in mgcv's coefficients, its penalties and names."""
+    """The fit's penalised posterior in mgcv's coefficients (scalar lme4 bars as
+    ``s(g, bs="re")``), its penalties and names; ``Vp`` from the expected information, as
+    mgcv's (and ``_refit``'s)."""
+    for blk in fit.spec.blocks:
+        if getattr(blk.term, "intercept_shift", None) is not None:
+            raise NotImplementedError(
+                f"ginla: {blk.name} is a t2() term, whose coefficients the package reports "
+                "in another basis than the one it is fitted in; use te()")
     cs = gam_coefficients(fit)
     spec = fit.spec
-    Vp = fit.Vp.loc[cs.names, cs.names].to_numpy()
     post = _Posterior(X=cs.X, y=np.asarray(spec.y, dtype=float),
                       offset=np.asarray(spec.offset, dtype=float),
                       wt=np.asarray(spec.weights, dtype=float), family=fit.family,
                       S=cs.S_lambda(), sig2=float(fit.scale), beta=np.asarray(cs.coef),
-                      Vp=0.5 * (Vp + Vp.T))
-    return post, list(cs.penalties), list(cs.names)
+                      Vp=np.zeros((cs.X.shape[1],) * 2))
+    H = post.hessian(post.beta, observed=False)
+    Vp = np.linalg.inv(0.5 * (H + H.T))
+    return replace(post, Vp=0.5 * (Vp + Vp.T)), list(cs.penalties), list(cs.names)
 
 
 def _targets(A: Any, names: list[str]) -> tuple[list[int], list[str], np.ndarray | None]:
