@@ -270,3 +270,9 @@ def test_refuses_t2_terms() -> None:
     fit = sg.gam("y ~ t2(x0, x1)", _data("pois"), family="poisson", method="REML")
     with pytest.raises(NotImplementedError, match="t2"):
         sg.ginla(fit)
+
+
+def test_int1_refuses_estimated_nb_theta() -> None:
+    fit = sg.gam("y ~ s(x0, k=5)", _data("pois").iloc[:150], family="nb", method="REML")
+    with pytest.raises(ValueError, match="theta"):
+        sg.ginla(fit, int=1)

@@ -15,8 +15,10 @@ range widened by one sd at an end while the density there exceeds 0.5% of its ma
 
 The two parts of the Laplace approximation, as the paper simplifies them:
 
-- ``b~_-k``: the exact conditional mode (``approx=0``; Newton iterations from the Gaussian
-  conditional mean ``b^_-k + V_-k,k (b_k - b^_k) / V_kk``), or that Gaussian mean itself
+- ``b~_-k``: the exact conditional mode (``approx=0``; from the Gaussian conditional mean
+  ``b^_-k + V_-k,k (b_k - b^_k) / V_kk``, steps ``-H_-k^-1 g`` with the mode's Hessian, exact
+  Newton steps if those stall, to ``|g| < 1e-10 |f|``; mgcv stops at ``1e-4 |f|``, which
+  makes the only differences beyond rounding between the two), or that Gaussian mean itself
   (``approx=1, 2``);
 - ``log|H_-k(b~)|``: one BFGS update of the Hessian ``H = Vp^-1`` at the unconditional mode
   along the direction from ``b~`` towards ``b^`` (the ``k``-th component zeroed, length a
@@ -32,7 +34,10 @@ the criterion's inverse Hessian (mgcv's ``sp.vcov(reg=0.01)``, which adds 0.01 t
 element of the Hessian when no edge correction applies), each point weighted by its REML
 score (with a ``N(rho^, 100)`` prior) relative to the optimum, the modal point by
 ``1 - delta``. Each point's marginal is normalised on its own; the mixture is tabulated on
-the union of their ranges.
+the union of their ranges (for every target: mgcv 1.8-41 tabulates row ``j`` of an index
+subset ``A`` on the range of coefficient ``j``). ``Vp`` is ``scale (X'WX + S)^-1`` with the
+expected information ``W``, as mgcv's, for every link; the conditional modes use the
+observed one.
 """
 
 from __future__ import annotations
@@ -417,9 +422,10 @@ def _check_args(fit: Any, nk: Any, nb: Any, J: Any, integrate: Any, approx: Any)
 def _design_points(fit: Any, base: _Posterior, penalties: list
                    ) -> tuple[list[_Posterior], np.ndarray]:
     """The CCD's posteriors (centre first) and their normalised weights."""
-    if fit.family.name.lower().startswith("negative binomial"):
-        raise ValueError("int=1 is not available for the negative binomial (mgcv integrates "
-                         "over its theta too); use int=0")
+    if getattr(fit.family, "estimate", False):
+        raise ValueError("int=1 is not available for a negative binomial whose theta was "
+                         "estimated (mgcv integrates over theta too); use int=0, or give "
+                         "theta (get_family('nb', theta=...))")
     f, xopt, scaled, hess = gam_criterion(fit)
     rho0 = np.log([lam for _, _, lam in penalties])
     # the centre is mgcv's (log sp, log sig2); the weights compare with the optimum's score
