@@ -48,7 +48,7 @@ __all__ += ["predict_raster", "to_cog", "to_zarr"]
 
 # Bayesian models the brms / Stan way: NUTS through nutpie, ArviZ diagnostics
 # Bayesian fits the INLA way: sg.inla(formula, data, family=..., priors=...)
-from .bayes import inla  # noqa: E402
+from .bayes import ginla, inla  # noqa: E402
 from .mcmc import brm, loo_compare  # noqa: E402
 
-__all__ += ["brm", "inla", "loo_compare"]
+__all__ += ["brm", "ginla", "inla", "loo_compare"]

@@ -16,12 +16,15 @@ from .priors import (
     Wishart,
 )
 
-__all__ = ["FixedEffectsPrior", "HalfNormal", "HalfT", "InlaFit", "LogGamma", "PCMGamma",
-           "PCMatern", "PCPrec", "Wishart", "inla"]
+__all__ = ["FixedEffectsPrior", "GinlaFit", "HalfNormal", "HalfT", "InlaFit", "LogGamma",
+           "PCMGamma", "PCMatern", "PCPrec", "Wishart", "ginla", "inla"]
 
 
 def __getattr__(name: str):  # the front door imports the engine: load it on first use
     if name in ("inla", "InlaFit"):
         from . import fit as _fit
         return getattr(_fit, name)
+    if name in ("ginla", "GinlaFit"):
+        from . import ginla_marginals as _ginla
+        return getattr(_ginla, name)
     raise AttributeError(name)

@@ -68,7 +68,8 @@ from .slots import HyperSlot, build_slots, slot_phi
 #: row can be predicted); larger ones keep the selected inverse on the factor's pattern
 MAX_DENSE_Q = 6000
 
-__all__ = ["EngineAdapter", "HyperSlot", "LaplacePoint", "laplace_at"]
+__all__ = ["EngineAdapter", "HyperSlot", "LaplacePoint", "gam_coefficients", "gam_criterion",
+           "laplace_at"]
 
 
 @dataclass
@@ -449,3 +450,20 @@ def laplace_at(spec: ModelSpec, theta: np.ndarray, fixed_prec: np.ndarray | None
     ad = EngineAdapter(spec, np.zeros(p) if fixed_prec is None else fixed_prec,
                        np.zeros(p) if fixed_mean is None else fixed_mean)
     return ad.laplace_at(theta)
+
+
+# -- fitted gams in mgcv's coefficients (for :mod:`.ginla`) ---------------------------------------
+def gam_coefficients(fit: Any) -> Any:
+    """A fitted gam's model matrix, working weights and penalties in mgcv's coefficient basis
+    (:func:`spatialgamm.results.gam_vc.coef_system`; ``NotImplementedError`` for latent
+    terms mgcv has no coefficients for)."""
+    from ..results.gam_vc import coef_system
+    return coef_system(fit)
+
+
+def gam_criterion(fit: Any) -> tuple[Any, np.ndarray, bool, np.ndarray]:
+    """mgcv's REML score as a function of ``(log sp, [log scale])``, its minimiser, whether
+    the scale is an argument, and the score's Hessian there (central differences)."""
+    from ..results.gam_vc import criterion_hessian, criterion_in_rho
+    f, x0, scaled = criterion_in_rho(fit)
+    return f, x0, scaled, criterion_hessian(fit)
