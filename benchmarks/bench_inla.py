@@ -15,9 +15,10 @@
    routing ``FieldObjective.value`` to ``evaluate``), same process.
 4. ``--general``: three models of the general (u-space) path whose links are not canonical
    (NB + spde() + a 4,000-level ``(1|g)``; Gamma(log) likewise; binomial(probit) + the
-   factor; 20,000 rows): ``inla()`` with the engine's exact gradient (observed-information
-   weights) against central differences (before session 6, forced by switching
-   ``ObservedInformation.newton_weights`` off), PIRLS runs counted.
+   factor; 20,000 rows): the mode search of ``pi(theta | y)`` and its Hessian with the
+   engine's exact gradient (observed-information weights) against central differences
+   (before session 6, forced by switching ``ObservedInformation.newton_weights`` off),
+   PIRLS runs counted.
 
 R-INLA is not installed here (``requireNamespace("INLA")`` is FALSE) and cannot be: it is
 not on CRAN nor packaged by Debian, only distributed from its own repository, which this
@@ -151,27 +152,38 @@ def _general_path_models() -> list[tuple[str, str, pd.DataFrame, object, dict]]:
 
 
 def general_path(skip_before: bool = False) -> list[dict]:
-    """Exact gradients (after) against central differences (before, forced by switching
-    ``ObservedInformation.newton_weights`` off) for the mode search of non-canonical links."""
+    """The mode search of ``pi(theta | y)`` and its Hessian (what ``inla()`` differentiates;
+    the integration points need no gradient) with exact gradients (after) against central
+    differences (before, forced by switching ``ObservedInformation.newton_weights`` off),
+    INLA's default priors, from the adapter's start; PIRLS runs counted."""
+    from spatialgamm.bayes.engine_adapter import EngineAdapter
+    from spatialgamm.bayes.fit import _resolve_priors
+    from spatialgamm.bayes.hyper import LogPosterior, find_mode, hessian_at
     from spatialgamm.bayes.observed import ObservedInformation
+    from spatialgamm.model import build_model
     rows = []
     for case, formula, d, fam, kw in _general_path_models():
         row = {"case": case, "n": len(d)}
+        env = {"mesh_": kw["mesh"]} if "mesh" in kw else None
+        spec = build_model(formula, d, fam, env=env)
         for label, exact in (("after", True), ("before", False)):
             if label == "before" and skip_before:
                 continue
             ObservedInformation.newton_weights = exact
-            args = {k: v for k, v in kw.items() if k != "mesh"}
-            mesh = kw.get("mesh")
+            ad = EngineAdapter(spec, np.zeros(spec.p), np.zeros(spec.p))
+            hp, _ = _resolve_priors(ad, None, kw.get("prior_range"), kw.get("prior_sigma"))
+            lp = LogPosterior(ad, [(s.index, hp[s.term]) for s in ad.slots])
 
-            def run(formula=formula, d=d, fam=fam, args=args, mesh_=mesh):
-                return inla(formula, d, family=fam, **args)  # mesh= looked up in this frame
+            def search(lp=lp, ad=ad):
+                mode = find_mode(lp, ad.theta_start())
+                return mode, hessian_at(lp, mode)
 
-            wall, cpu, fit = _timed(run)
+            wall, cpu, (mode, H) = _timed(search)
             print(case, label, f"{wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
             row[f"{label}_s"], row[f"{label}_cpu_s"] = wall, cpu
-            row[f"{label}_pirls"] = fit.adapter.lap.n_evals
-            row[f"{label}_mode"] = np.round(fit.theta.mode, 4).tolist()
+            row[f"{label}_pirls"] = ad.lap.n_evals
+            row[f"{label}_exact"] = ad.lap.has_gradient
+            row[f"{label}_mode"] = np.round(mode, 4).tolist()
         ObservedInformation.newton_weights = True
         print(row, flush=True)
         rows.append(row)
