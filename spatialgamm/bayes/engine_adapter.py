@@ -14,14 +14,15 @@ precision or log size; :mod:`.slots`), three things from the engine:
 latent term is one ``spde()`` field with a canonical non-Gaussian link use the sparse field
 objective (``engine/precform.FieldObjective``, exact gradient by selected inversion); every
 other model (any blocks, any family and link) uses the general
-``engine/laplace.LaplaceObjective`` in u-space (exact gradients for grouping factors with
-canonical links, central differences otherwise), whose least-squares storage (dense, CHOLMOD,
-blocks) the engine chooses per model. Each slot maps its theta to the engine's ``phi`` with
-the Jacobian ``d phi / d theta`` (the correlated bars' Cholesky factor of ``Sigma(theta)``,
-:func:`.slots.slot_phi`), so the gradient carries over; the family's parameter (Gaussian or
-Gamma precision, negative binomial size) is the engine's scale or family, its derivative by
-central differences. Non-canonical links run PIRLS on the observed information
-(:mod:`.observed`), as INLA's Laplace step.
+``engine/laplace.LaplaceObjective`` in u-space (exact gradients for grouping factors and
+pencil fields, with canonical links or, for the others, the observed information's weights
+and their derivative, :mod:`.observed`; central differences for smooth bases), whose
+least-squares storage (dense, CHOLMOD, blocks) the engine chooses per model. Each slot maps
+its theta to the engine's ``phi`` with the Jacobian ``d phi / d theta`` (the correlated
+bars' Cholesky factor of ``Sigma(theta)``, :func:`.slots.slot_phi`), so the gradient
+carries over; the family's parameter (Gaussian or Gamma precision, negative binomial size)
+is the engine's scale or family, its derivative by central differences. Non-canonical links
+run PIRLS on the observed information (:mod:`.observed`), as INLA's Laplace step.
 
 Both objectives are called with ``reml=True``: the fixed effects integrated out under a flat
 prior. INLA's fixed-effect prior ``N(mu0, 1/tau)`` is then exact for Gaussian models and
@@ -38,6 +39,10 @@ Conditional covariances: up to ``MAX_DENSE_Q`` latent columns the whole ``A^-1``
 row can be predicted); above it the selected inverse on the pattern of the factor
 (``engine/posterior.SparsePosterior``: CHOLMOD's Takahashi recursions), which answers every
 observed row, every latent value and projector rows of a mesh.
+
+Values alone (the hyperparameter lattices: ``EngineAdapter.value``, ``EngineAdapter.logml``)
+skip the selected inverse and the gradient; the integration points (``laplace_at``) keep the
+selected inverse and skip the gradient.
 
 When the engine is restructured (one objective with ``value_and_grad(theta)`` and the
 conditional mode / posterior at theta), only this module changes.
@@ -281,6 +286,21 @@ class EngineAdapter:
             g[i] = (self.lap(phi + e) - self.lap(phi - e)) / (2 * h)
         return f, g
 
+    def value(self, theta: np.ndarray) -> float:
+        """``log p_flat(y | theta)`` without gradient or covariances (log-determinants and
+        the mode: the sparse field path's :meth:`FieldObjective.value`, the general path's
+        PIRLS and Laplace value); ``-inf`` where the engine fails. For lattices of values."""
+        theta = np.asarray(theta, dtype=float)
+        self.n_evaluations += 1
+        try:
+            phi, _, _ = self._phi(theta)
+            if self.field_path:
+                return -0.5 * self.field.value(phi, self._start).f
+            f = self.lap(phi)
+        except (PIRLSError, NotPositiveDefinite, np.linalg.LinAlgError, FloatingPointError):
+            return -np.inf
+        return -0.5 * f if np.isfinite(f) else -np.inf
+
     def logml(self, theta: np.ndarray) -> float:
         """``log p(y | theta)`` with the fixed-effects prior, without gradient or covariances
         (for tabulating the marginal of a single hyperparameter); ``-inf`` on failure."""
@@ -288,9 +308,9 @@ class EngineAdapter:
         self.n_evaluations += 1
         try:
             phi, _, _ = self._phi(theta)
-            if self.field_path:
-                ev = self.field.evaluate(phi, self._start)
-                value, beta, R, C, u = -0.5 * ev.f, ev.beta, ev.solve.R, ev.solve.C, ev.u
+            if self.field_path:  # log-determinants and the mode: no selected inverse
+                mv = self.field.value(phi, self._start)
+                value, beta, R, C, u = -0.5 * mv.f, mv.beta, mv.solve.R, mv.solve.C, mv.u
             else:
                 mode = self.lap.pirls(phi)
                 value = -0.5 * self.lap.laplace(mode, fixed_beta=False)
@@ -316,9 +336,13 @@ class EngineAdapter:
         theta = np.asarray(theta, dtype=float)
         spec = self.spec
         size = None
-        mode = None
-        if self.field_path or gradient:
+        mode = ev = None
+        if self.field_path and not gradient:  # the posterior without the gradient's work
+            grad = np.full(self.dim, np.nan)
+            ev, value = self._field_point(theta)
+        elif self.field_path or gradient:
             value, grad = self.value_and_grad(theta)
+            ev = self._last if self.field_path else None
         else:
             grad = np.full(self.dim, np.nan)
             try:
@@ -333,7 +357,6 @@ class EngineAdapter:
             raise ModelError(f"inla(): the Laplace approximation failed at theta = {theta}")
         phi, _, scale = self._phi(theta)
         if self.field_path:
-            ev = self._last  # the evaluation value_and_grad just made at this theta
             sel, C, R = ev.sel, ev.solve.C, ev.solve.R
             beta_hat, u_hat, w = ev.beta, ev.u, ev.w
             Lam = sp.identity(len(u_hat), format="csr")
@@ -359,11 +382,24 @@ class EngineAdapter:
             beta_hat, u_hat, w = mode.beta, mode.u, mode.weights
         beta, u, R_post, corr = self._fixed_prior(beta_hat, u_hat, C, R)
         post = SparsePosterior(sel, C, R_post, 1.0,  # spde(constr=True): kriged covariances
-                               constraint=self._last.kriging if self.field_path else None)
+                               constraint=ev.kriging if self.field_path else None)
         beta, u = post.constrain(beta, u)  # back on the constraint plane after the prior
         return LaplacePoint(theta=theta, logml=value + corr, logml_flat=value, grad_flat=grad,
                             beta=beta, u=u, post=post, Lam=Lam, scale=scale,
                             weights=np.asarray(w, dtype=float), size=size)
+
+    def _field_point(self, theta: np.ndarray) -> tuple[Any, float]:
+        """The sparse field path's evaluation at ``theta`` with the selected inverse but no
+        gradient (the last full evaluation when it was at ``theta``) and its value."""
+        try:
+            phi, _, _ = self._phi(theta)
+            if self._last is not None and np.array_equal(self._last.phi, phi):
+                return self._last, -0.5 * self._last.f
+            self.n_evaluations += 1
+            ev = self.field.evaluate(phi, self._start, keep=False, gradient=False)
+        except (PIRLSError, NotPositiveDefinite, np.linalg.LinAlgError, FloatingPointError):
+            return None, -np.inf
+        return ev, -0.5 * ev.f
 
     def _fixed_prior(self, beta_hat: np.ndarray, u_hat: np.ndarray, C: np.ndarray,
                      R: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:

@@ -73,6 +73,10 @@ class LogPosterior:
             g[idx] += p.grad(theta[idx])
         return lp, g
 
+    def value(self, theta: np.ndarray) -> float:
+        """The searched function's value alone (no gradient, no selected inverse)."""
+        return self.adapter.value(theta) + self.prior(theta)[0]
+
     def value_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """The searched function: flat fixed-effects prior (exact gradient)."""
         v, g = self.adapter.value_and_grad(theta)
@@ -255,7 +259,7 @@ def _grid(post: ThetaPosterior, lp: LogPosterior, adapter: EngineAdapter, dz: fl
     from .marginals import lattice_log_density
 
     d = len(post.mode)
-    vals = lattice_log_density(lambda z: lp.value_and_grad(post.theta_of(z)[0])[0], d, dz,
+    vals = lattice_log_density(lambda z: lp.value(post.theta_of(z)[0]), d, dz,
                                diff_logdens)
     f0 = vals[(0,) * d]
     keep = [k for k, v in vals.items() if np.isfinite(v) and f0 - v <= diff_logdens]

@@ -212,10 +212,12 @@ class LaplaceObjective:
     @property
     def has_gradient(self) -> bool:
         """Exact gradients: canonical links (the IRLS weights are then the observed
-        information) in covariance form, or in u-space for covariance-factor blocks (not
-        written for ``gamma != 1``: finite differences there)."""
-        return self.gamma == 1.0 and self.family.canonical and (self.form == "covariance"
-                                          or self.solver.has_gradient)
+        information) or families whose weights are the observed information
+        (``newton_weights``, with ``dw_deta``) in covariance form, or in u-space for
+        covariance-factor blocks (not written for ``gamma != 1``: finite differences there)."""
+        newton = self.family.canonical or getattr(self.family, "newton_weights", False)
+        return self.gamma == 1.0 and newton and (self.form == "covariance"
+                                                 or self.solver.has_gradient)
 
     def _gradient(self, phi: np.ndarray, mode: Mode, fixed_beta: bool) -> np.ndarray:
         fam, eta = self.family, mode.eta
@@ -223,8 +225,11 @@ class LaplaceObjective:
         score = w * (z - eta) / self.scale  # wt (y - mu) mu_eta / V: exact for any link
         # d w / d eta: for canonical links w = wt mu_eta, so its derivative is wt mu_eta';
         # central differences of mu_eta are accurate to ~1e-10 and serve every link
-        dmu = elementwise_derivative(fam.link.mu_eta, eta, rel=1e-5)
-        dw = np.where(w > 0, self.wt * dmu, 0.0) / self.scale
+        if fam.canonical:
+            dmu = elementwise_derivative(fam.link.mu_eta, eta, rel=1e-5)
+            dw = np.where(w > 0, self.wt * dmu, 0.0) / self.scale
+        else:  # a family whose weights are the observed information (``newton_weights``)
+            dw = fam.dw_deta(self.y, eta, self.wt) / self.scale
         reml = self.reml and not fixed_beta
         if self.form == "covariance":
             return self.solver.gradient(phi, mode.pls, score, dw, beta_fixed=fixed_beta,

@@ -27,7 +27,9 @@ for the Gaussian scale, then profiled out): solves only, no traces.
 Each evaluation refactors ``A`` on one symbolic analysis. PIRLS starts from the mode of the
 last accepted point moved by ``dx`` (first order in ``phi``), so one or two Newton steps find
 the new mode; the Laplace log-determinant then gets the first-order correction
-``sum_i W'_i (M Delta)_i d_i`` for the last, tiny, step.
+``sum_i W'_i (M Delta)_i d_i`` for the last, tiny, step. :meth:`FieldObjective.value` (for
+tabulating the criterion) has no selected inverse, hence no ``d_i``: it refactors ``H`` at
+the mode instead.
 """
 
 from __future__ import annotations
@@ -73,6 +75,23 @@ class Evaluation:
     dof: int = 0  # Gaussian: n - p (REML) or n (ML)
     #: a constrained field's (rows A, A^-1 A') for the posterior's kriging, else None
     kriging: tuple[np.ndarray, np.ndarray] | None = None
+
+
+@dataclass
+class ModeValue:
+    """The criterion and the conditional mode at one ``phi``, without gradient (what
+    :meth:`FieldObjective.value` returns)."""
+
+    phi: np.ndarray
+    f: float
+    beta: np.ndarray
+    u: np.ndarray
+    eta: np.ndarray
+    w: np.ndarray
+    scale: float
+    solve: LatentSolve
+    minus2ll: float = 0.0
+    inner: int = 1
 
 
 @dataclass
@@ -260,97 +279,166 @@ class FieldObjective:
         raise PIRLSError(f"penalised IRLS did not converge in {self.max_inner} iterations")
 
     # -- evaluation ------------------------------------------------------------------------
-    def evaluate(self, phi: np.ndarray, start: tuple[np.ndarray, np.ndarray] | None = None,
-                 keep: bool = True) -> Evaluation:
-        """Criterion, gradient and Newton matrix at ``phi`` (kept for :meth:`at` unless
-        ``keep=False``: differences for Hessians and profiles need not hold on to a
-        selected inverse)."""
-        self.n_evals += 1
-        phi = np.asarray(phi, dtype=float)
+    def _at_mode(self, phi: np.ndarray, start: tuple[np.ndarray, np.ndarray] | None,
+                 refactor: bool) -> tuple[Any, LatentSolve, np.ndarray, np.ndarray, int,
+                                          tuple[np.ndarray, np.ndarray] | None]:
+        """The prior at ``phi``, the conditional mode with a factorisation of ``H``, the
+        working weights of that factorisation, the linear predictor at the mode, the PIRLS
+        iterations, and ``(eta0, M Delta)`` when the factorisation is one step behind the
+        mode (else None).
+
+        Non-Gaussian families: PIRLS returns the Newton point with the factorisation one
+        tiny step behind it; :meth:`evaluate` corrects ``log|H|`` to first order through the
+        observation variances of its selected inverse. ``refactor=True`` (:meth:`value`,
+        which has no selected inverse) refactors ``H`` at the Newton point instead: one more
+        numeric factorisation, and ``log|H|`` is the Laplace one at the mode itself. The two
+        differ by the second order of the last Newton step (below 1e-10 once the mode is
+        converged to rounding; tests/test_inlaspeed.py)."""
         prior = self.prior(phi)
         Q = prior.Q
         if self.gaussian:
-            w = self.wt
-            s = self.solve(Q, w, self.y - self.offset)
+            s = self.solve(Q, self.wt, self.y - self.offset)
             if self.constraint is not None:
                 s = self._constrain(s, self._krige_H(s))
             eta = self.offset + self.X @ s.beta + self.Zr @ s.u
-            dM, inner = np.zeros(self.n), 1
-        else:
-            beta0, u0 = start if start is not None else self.glm_start()
-            s, w, eta0, dM, inner = self._mode(prior, beta0, u0)
-            eta = eta0 + dM
-        beta, u = s.beta, s.u
-        sel = s.factor.selected_inverse()
-        d = self._obs_variances(s, sel)
-        qs = self._sel_at_q(sel)
-        traces = np.array([float(qs @ dq.data) for dq in prior.dQ])
-        if self.reml:  # + tr(R^-T C' dQ C R^-1): the fixed effects' share of H^-1
-            CR = sla.solve_triangular(s.R, s.C.T, trans="T", lower=False).T  # C R^-1
-            traces += np.array([float(np.sum(CR * (dq @ CR))) for dq in prior.dQ])
-        kr_mode = kriging = None
-        ld_constr = 0.0
-        if self.constraint is not None:
-            # the posterior on the plane: H^-1 (REML) or A^-1 (ML) minus h S^-1 h', so
-            # d_i, tr(S dQ) and the log-determinant (log|H|_A = log|H| + log|S| - log|AA'|)
-            # take the rank-k correction; the prior's share is in prior.logdet / dlogdet
-            A = self.constraint.A
-            kr_mode = self._krige_H(s)
-            AinvAt = np.asarray(s.factor.solve(A.T.copy())).reshape(self.q, -1)
-            kr = kr_mode if self.reml else Kriging.of(np.zeros((self.p, A.shape[0])),
-                                                      AinvAt, A)
-            G = self.X @ kr.hb + self.Zr @ kr.hu  # (n, k)
-            d = d - np.einsum("ij,jk,ik->i", G, kr.S_inv, G)
-            traces -= np.array([float(np.sum(kr.S_inv * (kr.hu.T @ (dq @ kr.hu))))
-                                for dq in prior.dQ])
-            ld_constr = kr.logdet_S - self._logdet_AAt
-            kriging = (A, AinvAt)
-        quad = np.array([float(u @ (dq @ u)) for dq in prior.dQ])
-        mu = self.family.link.linkinv(eta)
+            return prior, s, self.wt, eta, 1, None
+        beta0, u0 = start if start is not None else self.glm_start()
+        s, w, eta0, dM, inner = self._mode(prior, beta0, u0)
+        eta = eta0 + dM
+        if not refactor:
+            return prior, s, w, eta, inner, (eta0, dM)
+        z, w = self.family.working(self.y, eta, self.wt)
+        s = replace(self.solve(Q, w, z - self.offset), beta=s.beta, u=s.u)
+        return prior, s, w, eta, inner, None
+
+    def _constraint_terms(self, s: LatentSolve
+                          ) -> tuple[Kriging, Kriging, np.ndarray, float]:
+        """A constrained field's kriging through ``H`` (the mode's), the one of the posterior
+        (``H^-1`` for REML, ``A^-1`` for ML), ``A^-1 A'`` and the log-determinant on the
+        plane: ``log|H|_A = log|H| + log|S| - log|AA'|`` (solves only)."""
+        A = self.constraint.A
+        kr_mode = self._krige_H(s)
+        AinvAt = np.asarray(s.factor.solve(A.T.copy())).reshape(self.q, -1)
+        kr = kr_mode if self.reml else Kriging.of(np.zeros((self.p, A.shape[0])), AinvAt, A)
+        return kr_mode, kr, AinvAt, kr.logdet_S - self._logdet_AAt
+
+    def _criterion(self, prior, s: LatentSolve, w: np.ndarray, eta: np.ndarray,
+                   ld_extra: float) -> tuple[float, float, int, float, float]:
+        """``(f, scale, dof, -2 log p(y | mu), r2)`` at the mode (module doc's formulas);
+        ``ld_extra``: the constraint's and the first-order corrections of ``log|H|``."""
+        u, Q = s.u, prior.Q
         if self.gaussian:
             dof = self.n - self.p if self.reml else self.n
             resid = self.y - eta
             r2 = float(np.sum(w * resid * resid) + u @ (Q @ u))
             if r2 <= 0:
                 raise NotPositiveDefinite("zero penalised residual sum of squares")
-            scale = r2 / dof
-            f = s.logdet_A + ld_constr - prior.logdet + dof * (1 + LOG2PI + np.log(r2 / dof)) \
+            f = s.logdet_A + ld_extra - prior.logdet + dof * (1 + LOG2PI + np.log(r2 / dof)) \
                 - float(np.sum(np.log(w[w > 0])))
             if self.reml:
                 f += s.logdet_XtVX
-            grad = traces - prior.dlogdet + dof * quad / r2
-            dx, m2ll = [], float("nan")
-        else:
-            dof, scale = 0, 1.0
+            return float(f), r2 / dof, dof, float("nan"), r2
+        mu = self.family.link.linkinv(eta)
+        ld = s.logdet_A + (s.logdet_XtVX if self.reml else 0.0) + ld_extra
+        m2ll = -2.0 * float(np.sum(self.family.loglik_obs(self.y, mu, self.wt)))
+        f = m2ll + float(u @ (Q @ u)) + ld - prior.logdet
+        if self.reml:
+            f -= self.p * LOG2PI
+        return float(f), 1.0, 0, m2ll, float("nan")
+
+    def value(self, phi: np.ndarray, start: tuple[np.ndarray, np.ndarray] | None = None
+              ) -> ModeValue:
+        """The criterion and the conditional mode at ``phi`` without gradient, Newton matrix
+        or selected inverse (log-determinants and solves only): what tabulating ``log p(y |
+        theta)`` on a lattice needs. :meth:`evaluate`'s ``f`` up to the second order of
+        the last Newton step (:meth:`_at_mode`)."""
+        self.n_evals += 1
+        phi = np.asarray(phi, dtype=float)
+        prior, s, w, eta, inner, _ = self._at_mode(phi, start, refactor=True)
+        ld_constr = self._constraint_terms(s)[3] if self.constraint is not None else 0.0
+        f, scale, _, m2ll, _ = self._criterion(prior, s, w, eta, ld_constr)
+        return ModeValue(phi=phi, f=f, beta=s.beta, u=s.u, eta=eta, w=w, scale=scale,
+                         solve=s, minus2ll=m2ll, inner=inner)
+
+    def evaluate(self, phi: np.ndarray, start: tuple[np.ndarray, np.ndarray] | None = None,
+                 keep: bool = True, gradient: bool = True) -> Evaluation:
+        """Criterion, gradient and Newton matrix at ``phi`` (kept for :meth:`at` unless
+        ``keep=False``: differences for Hessians and profiles need not hold on to a
+        selected inverse).
+
+        ``gradient=False``: the criterion (the same number) and the selected inverse for the
+        posterior, without the gradient, ``dx`` or the Newton matrix (NaN there; such an
+        evaluation is never kept for :meth:`at`): the integration points of ``inla()``."""
+        self.n_evals += 1
+        phi = np.asarray(phi, dtype=float)
+        prior, s, w, eta, inner, behind = self._at_mode(phi, start, refactor=False)
+        sel = s.factor.selected_inverse()
+        d = self._obs_variances(s, sel)
+        kr_mode = kr = kriging = None
+        ld = 0.0
+        if self.constraint is not None:
+            # the posterior on the plane: H^-1 (REML) or A^-1 (ML) minus h S^-1 h', so
+            # d_i, tr(S dQ) and the log-determinant take the rank-k correction; the prior's
+            # share is in prior.logdet / dlogdet
+            kr_mode, kr, AinvAt, ld = self._constraint_terms(s)
+            G = self.X @ kr.hb + self.Zr @ kr.hu  # (n, k)
+            d = d - np.einsum("ij,jk,ik->i", G, kr.S_inv, G)
+            kriging = (self.constraint.A, AinvAt)
+        wprime = None
+        if not self.gaussian:
+            eta0, dM = behind
             wprime = self._dw_deta(eta0)
-            ld = s.logdet_A + (s.logdet_XtVX if self.reml else 0.0) + ld_constr
             ld += float(np.sum(wprime * dM * d))  # the factor is one tiny step behind
-            m2ll = -2.0 * float(np.sum(self.family.loglik_obs(self.y, mu, self.wt)))
-            f = m2ll + float(u @ (Q @ u)) + ld - prior.logdet
-            if self.reml:
-                f -= self.p * LOG2PI
-            dx, implicit = [], []
-            for dq in prior.dQ:
-                xb, xu = self.solve_H(s, np.zeros(self.p), -(dq @ u))
-                if kr_mode is not None:  # the mode moves within the plane
-                    t = kr_mode.S_inv @ (self.constraint.A @ xu)
-                    xb, xu = xb - kr_mode.hb @ t, xu - kr_mode.hu @ t
-                dx.append((xb, xu))
-                implicit.append(float(np.sum(wprime * (self.X @ xb + self.Zr @ xu) * d)))
-            grad = quad + traces - prior.dlogdet + np.array(implicit)
-        ai_full = self._average_information(prior, s, w, u, eta, scale)
-        if self.gaussian:  # profile the log-scale out (Schur complement)
-            k = len(phi)
-            ai = ai_full[:k, :k] - np.outer(ai_full[:k, k], ai_full[k, :k]) / ai_full[k, k]
-        else:
-            ai = ai_full
-        ev = Evaluation(phi=phi, f=float(f), grad=grad, ai=ai, ai_full=ai_full, beta=beta,
-                        u=u, eta=eta, mu=mu, w=w, scale=scale, solve=s, sel=sel,
-                        prior=prior, dx=dx, minus2ll=m2ll, inner=inner, quad=quad,
-                        dof=dof, kriging=kriging)
-        if keep:
+        f, scale, dof, m2ll, r2 = self._criterion(prior, s, w, eta, ld)
+        k = len(phi)
+        grad, dx, quad = np.full(k, np.nan), [], None
+        ai = np.full((k, k), np.nan)
+        ai_full = np.full((k + self.gaussian,) * 2, np.nan)
+        if gradient:
+            traces = self._traces(prior, s, sel, kr)
+            quad = np.array([float(s.u @ (dq @ s.u)) for dq in prior.dQ])
+            if self.gaussian:
+                grad = traces - prior.dlogdet + dof * quad / r2
+            else:
+                grad, dx = self._laplace_gradient(prior, s, wprime, d, quad, traces, kr_mode)
+            ai = ai_full = self._average_information(prior, s, w, s.u, eta, scale)
+            if self.gaussian:  # profile the log-scale out (Schur complement)
+                ai = ai_full[:k, :k] - np.outer(ai_full[:k, k], ai_full[k, :k]) / ai_full[k, k]
+        ev = Evaluation(phi=phi, f=f, grad=grad, ai=ai, ai_full=ai_full, beta=s.beta,
+                        u=s.u, eta=eta, mu=self.family.link.linkinv(eta), w=w, scale=scale,
+                        solve=s, sel=sel, prior=prior, dx=dx, minus2ll=m2ll, inner=inner,
+                        quad=quad, dof=dof, kriging=kriging)
+        if keep and gradient:
             self._last = ev
         return ev
+
+    def _traces(self, prior, s: LatentSolve, sel: sp.csc_matrix, kr: Kriging | None
+                ) -> np.ndarray:
+        """``tr(S dQ_k)`` with ``S`` the latent block of ``H^-1`` (REML) or ``A^-1`` (ML),
+        on the constraint plane when the field is constrained (``kr``)."""
+        qs = self._sel_at_q(sel)
+        traces = np.array([float(qs @ dq.data) for dq in prior.dQ])
+        if self.reml:  # + tr(R^-T C' dQ C R^-1): the fixed effects' share of H^-1
+            CR = sla.solve_triangular(s.R, s.C.T, trans="T", lower=False).T  # C R^-1
+            traces += np.array([float(np.sum(CR * (dq @ CR))) for dq in prior.dQ])
+        if kr is not None:
+            traces -= np.array([float(np.sum(kr.S_inv * (kr.hu.T @ (dq @ kr.hu))))
+                                for dq in prior.dQ])
+        return traces
+
+    def _laplace_gradient(self, prior, s: LatentSolve, wprime: np.ndarray, d: np.ndarray,
+                          quad: np.ndarray, traces: np.ndarray, kr_mode: Kriging | None
+                          ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+        """The Laplace gradient (module doc) and how the mode moves, ``dx_k``."""
+        dx, implicit = [], []
+        for dq in prior.dQ:
+            xb, xu = self.solve_H(s, np.zeros(self.p), -(dq @ s.u))
+            if kr_mode is not None:  # the mode moves within the plane
+                t = kr_mode.S_inv @ (self.constraint.A @ xu)
+                xb, xu = xb - kr_mode.hb @ t, xu - kr_mode.hu @ t
+            dx.append((xb, xu))
+            implicit.append(float(np.sum(wprime * (self.X @ xb + self.Zr @ xu) * d)))
+        return quad + traces - prior.dlogdet + np.array(implicit), dx
 
     def remember(self, ev: Evaluation) -> None:
         """Keep ``ev`` as the optimum :meth:`at` answers from (the optimiser hands it back,

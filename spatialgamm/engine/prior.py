@@ -60,10 +60,19 @@ class PriorState:
     phi: np.ndarray
     Q: sp.csc_matrix
     logdet: float
-    dlogdet: np.ndarray
+    dlogdet_of: Callable[[], np.ndarray]
     dQ: list[sp.csc_matrix]
     solve: Callable[[np.ndarray], np.ndarray]
     cond: Any = None
+
+    @property
+    def dlogdet(self) -> np.ndarray:
+        """``d log|Q| / d phi``, computed on first use: its trace needs a selected inversion
+        of each ``K_j``, which value-only evaluations (tabulating ``log p(y | theta)``) skip."""
+        v = self.__dict__.get("_dlogdet")
+        if v is None:
+            v = self.__dict__["_dlogdet"] = np.asarray(self.dlogdet_of(), dtype=float)
+        return v
 
 
 class PriorOperator:
@@ -88,7 +97,7 @@ class PriorOperator:
         self._G = G
         self._pattern = pattern
         self._factors: list[Any] = []
-        self._last: tuple | None = None  # (kappa, log|K1 K2|, trace term, factors)
+        self._last: tuple | None = None  # (kappa, log|K1 K2|, factors, shifts, trace)
         self.n_factorizations = 0
         self._state: PriorState | None = None
         self._constrained: PriorState | None = None
@@ -131,8 +140,9 @@ class PriorOperator:
         if self._constrained is None or self._constrained.phi is not self._state.phi:
             st = self._state
             cond = self.constraint.condition(st.solve, "Q")
-            self._constrained = replace(st, logdet=cond.logdet(st.logdet),
-                                        dlogdet=st.dlogdet + cond.dlogdet_S(st.dQ), cond=cond)
+            self._constrained = replace(
+                st, logdet=cond.logdet(st.logdet), cond=cond,
+                dlogdet_of=lambda: st.dlogdet + cond.dlogdet_S(st.dQ))
         return self._constrained
 
     def _compute(self, phi: np.ndarray) -> PriorState:
@@ -147,9 +157,9 @@ class PriorOperator:
             shifts = list(a)
         if self._last is not None and self._last[0] == kappa:
             # K depends on kappa only: a step in sigma alone needs no new factorisation
-            _, ld_k, tr_k, factors = self._last
+            _, ld_k, factors, _, _ = self._last
         else:
-            factors, ld_k, tr_k = [], 0.0, 0.0
+            factors, ld_k, pairs = [], 0.0, []
             for j, aj in enumerate(dict.fromkeys(shifts)):  # alpha = 2 factors K once
                 try:
                     f = self._factor(j, self._K(aj))
@@ -157,13 +167,12 @@ class PriorOperator:
                     raise NotPositiveDefinite(f"the SPDE operator G + {aj:.3g} Ct is not "
                                               "positive definite") from exc
                 mult = shifts.count(aj)
-                diag = np.asarray(f.selected_inverse().diagonal()).ravel()
                 ld_k += mult * f.logdet()
-                tr_k += mult * 2.0 * aj * float(np.sum(diag * self.ct))
+                pairs.append((f, aj, mult))
                 factors.extend([f] * mult)
-            self._last = (kappa, ld_k, tr_k, factors)
+            self._last = (kappa, ld_k, factors, pairs, {})  # {} keeps the trace
+        last = self._last
         logdet = self.n * math.log(c) - self.sum_log_ct + ld_k
-        dlk = -2.0 * self.n + tr_k
         f1, f2 = factors
 
         def solve(v: np.ndarray) -> np.ndarray:
@@ -174,7 +183,21 @@ class PriorOperator:
 
         Q = self.op.Q(rng, sig)
         dQ = list(self.op.dQ(rng, sig))
-        # kappa = sqrt(8 nu) / range: d / d log range = -d / d log kappa
-        dlogdet = np.array([-dlk, -2.0 * self.n])
-        return PriorState(np.asarray(phi, dtype=float).copy(), Q, float(logdet), dlogdet, dQ,
-                          solve)
+        phi = np.asarray(phi, dtype=float).copy()
+        return PriorState(phi, Q, float(logdet), lambda: self._dlogdet(last, phi), dQ, solve)
+
+    def _dlogdet(self, last: tuple, phi: np.ndarray) -> np.ndarray:
+        """``d log|Q| / d phi`` from the factors of ``last`` (a :meth:`_compute` cache entry):
+        ``d log|Q| / d log kappa = -2 n + sum_j 2 a_j tr(K_j^-1 Ct)``, and with ``kappa =
+        sqrt(8 nu) / range``, ``d / d log range = -d / d log kappa``."""
+        if self._last is not last:  # the factors were refilled for another kappa since:
+            self._state = self._compute(phi)  # refill them for this one (and say so)
+            last = self._last
+        if "tr" not in last[4]:  # once per kappa: a step in sigma alone shares it
+            tr_k = 0.0
+            for f, aj, mult in last[3]:
+                diag = np.asarray(f.selected_inverse().diagonal()).ravel()
+                tr_k += mult * 2.0 * aj * float(np.sum(diag * self.ct))
+            last[4]["tr"] = tr_k
+        tr_k = last[4]["tr"]
+        return np.array([-(-2.0 * self.n + tr_k), -2.0 * self.n])
