@@ -18,6 +18,7 @@ from .gp_terms import split_gp_terms
 from .priors import Prior, check_user_priors, default_priors
 from .sampler import ChainSettings, run_chains
 from .spatial import build_field_idata, build_fields
+from .smooth_terms import smooth_texts
 from .spatial_density import make_field_density
 
 _TRIALS = re.compile(r"^\s*(.+?)\s*\|\s*trials\s*\((.+)\)\s*$")
@@ -60,9 +61,11 @@ def all_priors(md: ModelData, prior: Any) -> list[Prior]:
     user = _user_priors(prior)
     groups: dict[str, list[str]] = {}
     for t in md.terms:  # brms names SDs by group: (1 | g) + (0 + x | g) share "g"
-        groups.setdefault(t.group, []).extend(coef_label(c) for c in t.cov_names)
+        if t.smooth is None:
+            groups.setdefault(t.group, []).extend(coef_label(c) for c in t.cov_names)
     coefs = ["Intercept" if c == "(Intercept)" else c for c in md.x_names]
-    check_user_priors(user, coefs, groups, md.is_gaussian_identity)
+    check_user_priors(user, coefs, groups, md.is_gaussian_identity,
+                      smooths=smooth_texts(md))
     y = md.counts if md.family.name != "binomial" else md.y
     return user + default_priors(y, md.family.link.name, md.is_gaussian_identity,
                                  "(Intercept)" in md.x_names, list(groups))
@@ -123,7 +126,10 @@ def brm(formula: str, data: pd.DataFrame, family: Any = "gaussian", prior: Any =
     Gaussian models integrate the group-level effects out exactly (NUTS moves only the
     population-level effects, sigma and the covariance factors; the group-level effects are
     then drawn from their conditional Gaussian); binomial and Poisson models sample them
-    non-centred. Models with latent fields (brms's ``gp(x, ..., by=, k=, c=)``, ``hsgp()``,
+    non-centred. Smooths ``s(x, bs=, k=, by=)`` and ``t2(x, z)`` enter as brms writes them:
+    unpenalised columns ``bs_sx_1`` and penalised parts with one SD each ``sds_sx_1``
+    (:mod:`spatialgamm.mcmc.smooth_terms`), integrated out (Gaussian) or non-centred as the
+    group-level effects. Models with latent fields (brms's ``gp(x, ..., by=, k=, c=)``, ``hsgp()``,
     ``spde(x, y, mesh=)``) sample everything non-centred (:mod:`spatialgamm.mcmc.spatial`).
 
     Parameters
@@ -184,6 +190,10 @@ def brm(formula: str, data: pd.DataFrame, family: Any = "gaussian", prior: Any =
     md.formula = formula
     priors = all_priors(md, prior)
     fields: list = []
+    if (gp_texts or md.fields) and md.smooth_terms:
+        raise NotImplementedError(f"brm(): formula {formula!r} has s()/t2() smooths and "
+                                  "gp()/hsgp()/spde() fields; the two are not sampled together "
+                                  "yet (fit the smooth as a gp() term, or the field alone)")
     if gp_texts or md.fields:
         fields, priors = build_fields(md, gp_texts, env, priors, prior_range, prior_sigma)
         density = make_field_density(md, priors, fields, center=center)

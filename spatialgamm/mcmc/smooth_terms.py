@@ -1,0 +1,155 @@
+"""brms's smooth terms ``s()`` / ``t2()`` in :func:`spatialgamm.brm`: the mixed-model form.
+
+brms (through mgcv's ``smooth2random``; Wood 2017, sec. 5.8 and 7.7) writes a smooth as
+
+    f(x) = Xs bs + sum_j Zs_j s_j,      s_j = sds_j zs_j,   zs_j ~ N(0, I)
+
+with ``Xs`` the penalty's null space (unpenalised, flat prior, named ``bs_<label>_<i>``) and
+``Zs_j`` the penalised directions scaled to an identity penalty, one standard deviation each
+(``sds_<label>_<j>``, prior class ``sds``). The package's smooth blocks are that form already
+(:mod:`spatialgamm.terms.smooth`: a single-penalty smooth is ``Z`` with an identity penalty and
+its null space as fixed columns; a ``t2`` block has diagonal penalties on disjoint columns, one
+per penalised part), so this module only splits and names them: each penalised part becomes a
+one-SD term of the samplers (``nc = 1``, one "level" per column), which the Gaussian path
+integrates out exactly and the GLMM path samples non-centred, as any lme4 bar.
+
+``te()`` / ``ti()`` smooths have penalties that overlap (no split into independent parts):
+brms refuses them and so does ``brm()`` (``t2()`` is the tensor product for this form).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+#: characters brms's ``rename()`` drops from a smooth's label in parameter names
+_DROP = re.compile(r"[ ()\[\],\"'?]")
+
+
+def brms_label(mgcv_label: str) -> str:
+    """brms's name of a smooth from mgcv's label (``s(x):faca`` -> ``sxfaca``).
+
+    Examples
+    --------
+    >>> brms_label("s(x)"), brms_label("s(x):faca"), brms_label("t2(x,z)")
+    ('sx', 'sxfaca', 't2xz')
+    """
+    return _DROP.sub("", mgcv_label).replace(":", "")
+
+
+@dataclass
+class SmoothPart:
+    """One penalised part of one smooth (one level of a factor ``by``), as brms names it.
+
+    ``cols`` are the block's columns it takes and ``scale`` the per-column factor that makes
+    its penalty the identity; ``shift`` is removed from the block's rows (a ``t2`` block is
+    built in mgcv's fitting basis, ``X U + 1 shift'``; brms's ``Zs`` is ``X U``).
+    """
+
+    label: str
+    term_text: str
+    index: int
+    cols: np.ndarray
+    scale: np.ndarray
+    shift: np.ndarray | None
+    rows_for: Callable[[pd.DataFrame], Any]  # newdata -> the block's (Z, null columns)
+    block: int = -1  # the smooth's block in the model's blocks
+
+    @property
+    def name(self) -> str:
+        """brms's suffix of the part's parameters: ``sds_<name>``, ``s_<name>``."""
+        return f"{self.label}_{self.index}"
+
+    def columns(self, Zblock: Any) -> sp.csc_matrix:
+        """This part's columns (identity penalty) of the block's design rows ``Zblock``."""
+        Zd = Zblock.toarray() if sp.issparse(Zblock) else np.asarray(Zblock, dtype=float)
+        if self.shift is not None:
+            Zd = Zd - self.shift[None, :]
+        return sp.csc_matrix(Zd[:, self.cols] * self.scale[None, :])
+
+    def design_for(self, newdata: pd.DataFrame) -> sp.csc_matrix:
+        """The part's design rows at new data."""
+        Z, _ = self.rows_for(newdata)
+        return self.columns(Z)
+
+
+def split_penalty(term: Any, n_cols: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(cols, scale)`` of each penalised part of a smooth block's term.
+
+    A single-penalty smooth (``S_range`` absent) is one part with an identity penalty; a
+    multi-penalty block splits when every penalty is diagonal and their supports are disjoint
+    (``t2``); anything else raises ``NotImplementedError`` naming the term.
+    """
+    S_range = getattr(term, "S_range", None)
+    if S_range is None:
+        return [(np.arange(n_cols), np.ones(n_cols))]
+    dense = [Sj.toarray() if sp.issparse(Sj) else np.asarray(Sj, dtype=float)
+             for Sj in S_range]
+    # entries at rounding level of the largest are zeros of the t2 construction
+    tol = 1e-9 * max(float(np.abs(Sj).max()) for Sj in dense)
+    diags = [np.where(np.abs(np.diag(Sj)) > tol, np.diag(Sj), 0.0) for Sj in dense]
+    offdiag = any(np.abs(Sj - np.diag(np.diag(Sj))).max() > tol for Sj in dense)
+    cover = np.sum([d > 0 for d in diags], axis=0)
+    if offdiag or np.any(cover != 1):
+        raise NotImplementedError(
+            f"brm(): smooth {term.name!r} has penalties that overlap (te(), ti(), "
+            "s(bs='fs')), so it has no split into independent random parts; brms supports "
+            "s() and t2() smooths only: write the tensor product as t2()")
+    out = []
+    for d in diags:
+        cols = np.flatnonzero(d > 0)
+        out.append((cols, 1.0 / np.sqrt(d[cols])))
+    return out
+
+
+def smooth_parts(term: Any, Zblock: Any, term_text: str) -> list[SmoothPart]:
+    """The penalised parts of one smooth block (``term``: the block's term object, which
+    knows its mgcv label, penalties and design rows at new data)."""
+    label = brms_label(term.spec.label)
+    shift = getattr(term, "intercept_shift", None)
+    splits = split_penalty(term, Zblock.shape[1])
+    parts = []
+    for j, (cols, scale) in enumerate(splits):
+        parts.append(SmoothPart(label=label, term_text=term_text, index=j + 1, cols=cols,
+                                scale=scale, shift=None if shift is None else
+                                np.asarray(shift, dtype=float), rows_for=term.design_for))
+    return parts
+
+
+def null_names(label: str, n_null: int) -> list[str]:
+    """brms's names of a smooth's unpenalised columns: ``sx_1``, ``sx_2``, ..."""
+    return [f"{label}_{i + 1}" for i in range(n_null)]
+
+
+def smooth_texts(md: Any) -> list[str]:
+    """The model's smooth terms as R deparses them (brms's ``sds`` coefficients), in order."""
+    out: list[str] = []
+    for t in md.terms:
+        if t.smooth is not None and t.smooth.term_text not in out:
+            out.append(t.smooth.term_text)
+    return out
+
+
+def smooth_linpred(md: Any, idata: Any, newdata: pd.DataFrame) -> np.ndarray:
+    """Draws (S x rows) of the population-level linear predictor at ``newdata`` (offset
+    left out): the fixed effects (with the smooths' unpenalised parts ``bs_``) and each
+    smooth's penalised parts ``s_`` (brms's ``re_formula = NA`` keeps smooths)."""
+    post = idata.posterior
+
+    def stacked(var: str) -> np.ndarray:
+        v = post[var].values
+        return v.reshape(-1, *v.shape[2:])
+
+    X = md.fixed_for(newdata)
+    names = ["Intercept" if n == "(Intercept)" else n for n in md.x_names]
+    beta = np.column_stack([stacked(f"{'bs' if n in md.smooth_fixed else 'b'}_{n}")
+                            for n in names])
+    out = beta @ X.T
+    for t, Zn in zip(md.smooth_terms, md.smooth_rows(newdata)):
+        out = out + np.asarray(Zn @ stacked(t.name).T).T
+    return out
