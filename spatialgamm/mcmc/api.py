@@ -17,8 +17,8 @@ from .fit import BrmsFit
 from .gp_terms import split_gp_terms
 from .priors import Prior, check_user_priors, default_priors
 from .sampler import ChainSettings, run_chains
-from .spatial import build_field_idata, build_fields
 from .smooth_terms import smooth_texts
+from .spatial import build_field_idata, build_fields
 from .spatial_density import make_field_density
 
 _TRIALS = re.compile(r"^\s*(.+?)\s*\|\s*trials\s*\((.+)\)\s*$")

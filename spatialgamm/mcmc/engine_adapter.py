@@ -20,7 +20,7 @@ from ..families import Family, get_family
 from ..formula.evaluate import names_in
 from ..model import ModelSpec, build_model
 from . import shape_families
-from .smooth_terms import brms_label, null_names, smooth_parts
+from .smooth_terms import brms_label, null_names, null_scale, smooth_parts
 
 
 @dataclass
@@ -102,6 +102,7 @@ class ModelData:
     spec: ModelSpec = field(repr=False, default=None)
     fields: list[SPDEBlock] = field(default_factory=list)  # spde() fields
     smooth_fixed: list[str] = field(default_factory=list)  # smooths' unpenalised columns
+    x_scale: np.ndarray | None = None  # X = spec.X * x_scale (smooths' columns as brms's)
 
     @property
     def n(self) -> int:
@@ -143,7 +144,7 @@ class ModelData:
         smooths' unpenalised columns after them)."""
         if not self.smooth_terms:
             return np.asarray(self.spec.fixed.for_newdata(newdata), dtype=float)
-        return np.asarray(self._population_rows(newdata)[0], dtype=float)
+        return np.asarray(self._population_rows(newdata)[0], dtype=float) * self.x_scale
 
     def smooth_rows(self, newdata: pd.DataFrame) -> list[sp.csc_matrix]:
         """Each smooth part's design rows at new data (the order of :attr:`smooth_terms`)."""
@@ -238,9 +239,10 @@ def model_data(formula: str, data: pd.DataFrame, family: Any = "gaussian",
                              template=sp.csc_matrix(b.template), jacobian=jac,
                              col=slice(start, start + q), block=b))
         start += q
-    x_names = brms_x_names(spec)
+    x_names, x_scale = brms_x_columns(spec)
     return ModelData(formula=formula, family=fam, y=np.asarray(spec.y, dtype=float),
-                     X=np.asarray(spec.X, dtype=float), x_names=x_names,
+                     X=np.asarray(spec.X, dtype=float) * x_scale, x_names=x_names,
+                     x_scale=x_scale,
                      offset=np.asarray(spec.offset, dtype=float),
                      weights=np.asarray(spec.weights, dtype=float), terms=terms,
                      data=spec.data, response_name=spec.response_name, spec=spec,
@@ -274,12 +276,20 @@ def smooth_blocks(spec: ModelSpec, k: int, b: Any, start: int) -> list[BarTerm]:
     return out
 
 
-def brms_x_names(spec: ModelSpec) -> list[str]:
+def brms_x_columns(spec: ModelSpec) -> tuple[list[str], np.ndarray]:
     """The fixed-effect names with each smooth's unpenalised columns named as brms
-    (``s(x).null1`` -> ``sx_1``)."""
-    rename = {}
+    (``s(x).null1`` -> ``sx_1``), and the factor each column is scaled by to be brms's
+    (:func:`~.smooth_terms.null_scale`; 1 for the formula's own columns)."""
+    rename: dict[str, str] = {}
+    scale: dict[str, float] = {}
+    first: dict[str, Any] = {}  # a factor by's levels share the first level's scaling
     for b in spec.blocks:
-        if type(b.term).__name__ in ("SmoothTerm", "MultiPenaltyTerm"):
+        if type(b.term).__name__ in ("SmoothTerm", "MultiPenaltyTerm") and b.fixed_names:
             rename.update(zip(b.fixed_names, null_names(brms_label(b.term.spec.label),
                                                         len(b.fixed_names))))
-    return [rename.get(nm, nm) for nm in spec.x_names]
+            ref = first.setdefault(b.term.spec.label.split(":")[0], b)
+            single = getattr(b.term, "S_range", None) is None
+            sc = null_scale(ref.Z, ref.fixed) if single else np.ones(len(b.fixed_names))
+            scale.update(zip(b.fixed_names, sc))
+    names = [rename.get(nm, nm) for nm in spec.x_names]
+    return names, np.array([scale.get(nm, 1.0) for nm in spec.x_names])

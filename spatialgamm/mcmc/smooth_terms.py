@@ -20,8 +20,9 @@ brms refuses them and so does ``brm()`` (``t2()`` is the tensor product for this
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -153,3 +154,19 @@ def smooth_linpred(md: Any, idata: Any, newdata: pd.DataFrame) -> np.ndarray:
     for t, Zn in zip(md.smooth_terms, md.smooth_rows(newdata)):
         out = out + np.asarray(Zn @ stacked(t.name).T).T
     return out
+
+
+def null_scale(Z: Any, F: np.ndarray) -> np.ndarray:
+    """Factors that make a single-penalty smooth's unpenalised columns ``F`` brms's.
+
+    brms builds smooths with mgcv's ``diagonal.penalty = TRUE``, mgcv's "natural"
+    parameterisation (``nat.param`` type 2), in which each null-space column is scaled to the
+    average sum of squares of the penalised columns ``Z`` (identity penalty). The posterior
+    of the smooth does not depend on this (the unpenalised part has a flat prior); the
+    coefficients ``bs_`` do, and are then brms's (up to the sign of a null-space basis
+    vector, which LAPACK leaves arbitrary). A factor ``by`` uses its first level's ``Z`` for
+    every level, as brms (mgcv reuses that level's re-parameterisation).
+    """
+    Zd = Z.toarray() if sp.issparse(Z) else np.asarray(Z, dtype=float)
+    target = float(np.mean(np.sum(Zd ** 2, axis=0)))
+    return np.sqrt(target / np.sum(np.asarray(F, dtype=float) ** 2, axis=0))
