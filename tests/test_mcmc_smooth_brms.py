@@ -29,6 +29,11 @@ MODELS = {"gauss": ("y ~ s(x)", "gaussian", "gauss.csv"),
           "by": ("y ~ fac + s(x, by = fac, bs = 'cr', k = 8)", "gaussian", "by.csv"),
           "t2": ("y ~ t2(x, z)", "gaussian", "t2.csv")}
 
+#: nutpie at brms's adapt_delta = 0.8 leaves divergent transitions in the Poisson smooth (82
+#: in 2 x 1000 draws where Stan has 12 in 4 x 2500): its step size comes out larger; a higher
+#: target acceptance removes them (0 in 2 x 1000). The posterior is the same either way.
+ADAPT_DELTA = {"pois": 0.95}
+
 
 def fit_model(label, chains, iter, seed=3):
     formula, family, csv = MODELS[label]
@@ -36,7 +41,7 @@ def fit_model(label, chains, iter, seed=3):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return brm(formula, data, family=family, chains=chains, iter=iter, seed=seed,
-                   progress=False)
+                   progress=False, adapt_delta=ADAPT_DELTA.get(label, 0.8))
 
 
 def null_signs(md, label):
@@ -93,3 +98,4 @@ def test_unpenalised_columns_are_brms_up_to_sign():
 def test_long_chains_agree_with_brms(label):
     fit = fit_model(label, chains=4, iter=3500)
     check_against_brms(fit, label)
+    assert int(fit.idata.sample_stats["diverging"].values.sum()) <= 0.002 * 4 * 2500
