@@ -81,7 +81,7 @@ def test_default_priors_are_brms(case):
 
     ref = pd.DataFrame(REF[label]["prior"])
     for _, r in ref.iterrows():
-        if r["class"] in ("sds", "Intercept", "sigma", "sd"):
+        if r["class"] in ("sds", "Intercept", "sigma", "sd") and r["prior"]:  # "": inherits
             assert resolve(pri, r["class"], r["coef"], r["group"]).dist == r["prior"], \
                 tuple(r)
     texts = smooth_texts(md)
@@ -185,6 +185,8 @@ def test_short_fit_summary_effects_and_epred():
     np.testing.assert_allclose(ep, b0[:, None] * X[:, 0] + b1[:, None] * X[:, 1] + sx @ Z.T,
                                rtol=1e-10, atol=1e-10)
     assert sx.shape[1] == 8
+    h = fit.hypothesis("sx_1 > 0")  # a smooth's unpenalised coefficient by its brms name
+    assert h["Estimate"].iloc[0] == pytest.approx(b1.mean())
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import numpy as np
 from .covariance import sd_cor, theta_from_phi
 from .engine_adapter import ModelData
 from .sampler import chain_seed
+from .smooth_terms import fixed_var
 
 
 def coef_label(name: str) -> str:
@@ -26,9 +27,8 @@ def hyper_draws(density, x: np.ndarray) -> dict[str, np.ndarray]:
     lay = density.layout
     out: dict[str, np.ndarray] = {}
     beta = lay.beta(x)
-    smooth_fixed = set(lay.smooth_fixed)
     for j, nm in enumerate(lay.x_names):  # brms: bs_sx_1 for a smooth's unpenalised part
-        out[f"{'bs' if nm in smooth_fixed else 'b'}_{coef_label(nm)}"] = beta[:, j]
+        out[fixed_var(nm, lay.smooth_fixed)] = beta[:, j]
     for t in lay.terms:
         sds = np.empty((len(x), t.nc))
         cors = np.empty((len(x), t.nc, t.nc))

@@ -285,7 +285,7 @@ def brms_x_columns(spec: ModelSpec) -> tuple[list[str], np.ndarray]:
     first: dict[str, Any] = {}  # a factor by's levels share the first level's scaling
     for b in spec.blocks:
         if type(b.term).__name__ in ("SmoothTerm", "MultiPenaltyTerm") and b.fixed_names:
-            rename.update(zip(b.fixed_names, null_names(brms_label(b.term.spec.label),
+            rename.update(zip(b.fixed_names, null_names(brms_label(b.term.spec.label, True),
                                                         len(b.fixed_names))))
             ref = first.setdefault(b.term.spec.label.split(":")[0], b)
             single = getattr(b.term, "S_range", None) is None

@@ -19,7 +19,7 @@ from .engine_adapter import ModelData
 from .hypothesis import fixed_prior_draws
 from .hypothesis import hypothesis as _hypothesis
 from .priors import Prior, prior_summary
-from .smooth_terms import smooth_linpred, smooth_texts
+from .smooth_terms import fixed_var, smooth_linpred, smooth_texts
 from .summary import BrmsSummary, summary_rows
 
 
@@ -98,8 +98,8 @@ class BrmsFit:
                 df = pd.concat([random[t.group], df])
             df.attrs["levels"] = t.n_levels
             random[t.group] = df
-        fixed = summary_rows(post, [f"{'bs' if n in md.smooth_fixed else 'b'}_{n}"
-                                    for n in self.fixed_names], self.fixed_names, prob)
+        fixed = summary_rows(post, [fixed_var(n, md.smooth_fixed) for n in self.fixed_names],
+                             self.fixed_names, prob)
         sm = [t.smooth.name for t in md.smooth_terms]
         smooths = summary_rows(post, [f"sds_{n}" for n in sm], [f"sds({n})" for n in sm],
                                prob) if sm else pd.DataFrame()
@@ -172,7 +172,7 @@ class BrmsFit:
         """brms's ``hypothesis()`` on population-level effects, e.g. ``"Days > 10"``; point
         hypotheses (``"Days = 10"``) get the Savage-Dickey evidence ratio from draws of the
         priors (NaN with a note where a prior is flat)."""
-        d = {n: self.draws(f"b_{n}") for n in self.fixed_names}
+        d = {n: self.draws(fixed_var(n, self.model.smooth_fixed)) for n in self.fixed_names}
         pri = fixed_prior_draws(self.priors, self.fixed_names, len(next(iter(d.values()))),
                                 self.settings.get("seed", 0))
         return _hypothesis(d, text, alpha, priors=pri)

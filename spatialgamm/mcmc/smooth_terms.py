@@ -32,15 +32,20 @@ import scipy.sparse as sp
 _DROP = re.compile(r"[ ()\[\],\"'?]")
 
 
-def brms_label(mgcv_label: str) -> str:
-    """brms's name of a smooth from mgcv's label (``s(x):faca`` -> ``sxfaca``).
+def brms_label(mgcv_label: str, colon: bool = False) -> str:
+    """brms's name of a smooth from mgcv's label: ``s(x):faca`` -> ``sxfaca`` in its SDs and
+    parts (``sds_sxfaca_1``), ``sx:faca`` with ``colon=True`` in its unpenalised columns
+    (``bs_sx:faca_1``, brms's ``rename`` of mgcv's label).
 
     Examples
     --------
     >>> brms_label("s(x)"), brms_label("s(x):faca"), brms_label("t2(x,z)")
     ('sx', 'sxfaca', 't2xz')
+    >>> brms_label("s(x):faca", colon=True)
+    'sx:faca'
     """
-    return _DROP.sub("", mgcv_label).replace(":", "")
+    out = _DROP.sub("", mgcv_label)
+    return out if colon else out.replace(":", "")
 
 
 @dataclass
@@ -48,8 +53,8 @@ class SmoothPart:
     """One penalised part of one smooth (one level of a factor ``by``), as brms names it.
 
     ``cols`` are the block's columns it takes and ``scale`` the per-column factor that makes
-    its penalty the identity; ``shift`` is removed from the block's rows (a ``t2`` block is
-    built in mgcv's fitting basis, ``X U + 1 shift'``; brms's ``Zs`` is ``X U``).
+    its penalty the identity. (A ``t2`` block is built in mgcv's fitting basis,
+    ``X U + 1 shift'``, which is what ``smooth2random`` gives brms too: kept as it is.)
     """
 
     label: str
@@ -57,7 +62,6 @@ class SmoothPart:
     index: int
     cols: np.ndarray
     scale: np.ndarray
-    shift: np.ndarray | None
     rows_for: Callable[[pd.DataFrame], Any]  # newdata -> the block's (Z, null columns)
     block: int = -1  # the smooth's block in the model's blocks
 
@@ -69,8 +73,6 @@ class SmoothPart:
     def columns(self, Zblock: Any) -> sp.csc_matrix:
         """This part's columns (identity penalty) of the block's design rows ``Zblock``."""
         Zd = Zblock.toarray() if sp.issparse(Zblock) else np.asarray(Zblock, dtype=float)
-        if self.shift is not None:
-            Zd = Zd - self.shift[None, :]
         return sp.csc_matrix(Zd[:, self.cols] * self.scale[None, :])
 
     def design_for(self, newdata: pd.DataFrame) -> sp.csc_matrix:
@@ -112,14 +114,22 @@ def smooth_parts(term: Any, Zblock: Any, term_text: str) -> list[SmoothPart]:
     """The penalised parts of one smooth block (``term``: the block's term object, which
     knows its mgcv label, penalties and design rows at new data)."""
     label = brms_label(term.spec.label)
-    shift = getattr(term, "intercept_shift", None)
-    splits = split_penalty(term, Zblock.shape[1])
-    parts = []
-    for j, (cols, scale) in enumerate(splits):
-        parts.append(SmoothPart(label=label, term_text=term_text, index=j + 1, cols=cols,
-                                scale=scale, shift=None if shift is None else
-                                np.asarray(shift, dtype=float), rows_for=term.design_for))
-    return parts
+    return [SmoothPart(label=label, term_text=term_text, index=j + 1, cols=cols, scale=scale,
+                       rows_for=term.design_for)
+            for j, (cols, scale) in enumerate(split_penalty(term, Zblock.shape[1]))]
+
+
+def fixed_var(name: str, smooth_fixed: Any) -> str:
+    """The posterior variable of a population-level coefficient: ``bs_sx_1`` for a smooth's
+    unpenalised column (in ``smooth_fixed``), ``b_<name>`` otherwise (brms's names).
+
+    Examples
+    --------
+    >>> fixed_var("sx_1", ["sx_1"]), fixed_var("(Intercept)", ["sx_1"])
+    ('bs_sx_1', 'b_Intercept')
+    """
+    label = "Intercept" if name == "(Intercept)" else name
+    return f"{'bs' if name in smooth_fixed else 'b'}_{label}"
 
 
 def null_names(label: str, n_null: int) -> list[str]:
@@ -147,9 +157,7 @@ def smooth_linpred(md: Any, idata: Any, newdata: pd.DataFrame) -> np.ndarray:
         return v.reshape(-1, *v.shape[2:])
 
     X = md.fixed_for(newdata)
-    names = ["Intercept" if n == "(Intercept)" else n for n in md.x_names]
-    beta = np.column_stack([stacked(f"{'bs' if n in md.smooth_fixed else 'b'}_{n}")
-                            for n in names])
+    beta = np.column_stack([stacked(fixed_var(n, md.smooth_fixed)) for n in md.x_names])
     out = beta @ X.T
     for t, Zn in zip(md.smooth_terms, md.smooth_rows(newdata)):
         out = out + np.asarray(Zn @ stacked(t.name).T).T
