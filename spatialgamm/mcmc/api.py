@@ -17,7 +17,7 @@ from .fit import BrmsFit
 from .gp_terms import split_gp_terms
 from .priors import Prior, check_user_priors, default_priors
 from .sampler import ChainSettings, run_chains
-from .smooth_terms import smooth_texts
+from .smooth_terms import check_no_fields, smooth_texts
 from .spatial import build_field_idata, build_fields
 from .spatial_density import make_field_density
 
@@ -126,11 +126,10 @@ def brm(formula: str, data: pd.DataFrame, family: Any = "gaussian", prior: Any =
     Gaussian models integrate the group-level effects out exactly (NUTS moves only the
     population-level effects, sigma and the covariance factors; the group-level effects are
     then drawn from their conditional Gaussian); binomial and Poisson models sample them
-    non-centred. Smooths ``s(x, bs=, k=, by=)`` and ``t2(x, z)`` enter as brms writes them:
-    unpenalised columns ``bs_sx_1`` and penalised parts with one SD each ``sds_sx_1``
-    (:mod:`spatialgamm.mcmc.smooth_terms`), integrated out (Gaussian) or non-centred as the
-    group-level effects. Models with latent fields (brms's ``gp(x, ..., by=, k=, c=)``, ``hsgp()``,
-    ``spde(x, y, mesh=)``) sample everything non-centred (:mod:`spatialgamm.mcmc.spatial`).
+    non-centred. Smooths ``s()`` / ``t2()`` are brms's ``bs_sx_1`` columns and ``sds_sx_1``
+    parts, sampled as group-level effects (:mod:`spatialgamm.mcmc.smooth_terms`). Models
+    with latent fields (brms's ``gp(x, ..., by=, k=, c=)``, ``hsgp()``, ``spde(x, y,
+    mesh=)``) sample everything non-centred (:mod:`spatialgamm.mcmc.spatial`).
 
     Parameters
     ----------
@@ -190,10 +189,7 @@ def brm(formula: str, data: pd.DataFrame, family: Any = "gaussian", prior: Any =
     md.formula = formula
     priors = all_priors(md, prior)
     fields: list = []
-    if (gp_texts or md.fields) and md.smooth_terms:
-        raise NotImplementedError(f"brm(): formula {formula!r} has s()/t2() smooths and "
-                                  "gp()/hsgp()/spde() fields; the two are not sampled together "
-                                  "yet (fit the smooth as a gp() term, or the field alone)")
+    check_no_fields(md, bool(gp_texts or md.fields))
     if gp_texts or md.fields:
         fields, priors = build_fields(md, gp_texts, env, priors, prior_range, prior_sigma)
         density = make_field_density(md, priors, fields, center=center)

@@ -178,8 +178,10 @@ class BrmsFit:
         return _hypothesis(d, text, alpha, priors=pri)
 
     def fitted_population(self, newdata: pd.DataFrame) -> np.ndarray:
-        """Draws (S x rows) of the expected response at ``newdata`` without group effects."""
-        return self.model.family.link.linkinv(self.posterior_linpred(newdata))
+        """Draws (S x rows) of the expected response at ``newdata`` without group effects
+        (smooths included, latent fields not)."""
+        return self.model.family.link.linkinv(smooth_linpred(self.model, self.idata,
+                                                             newdata))
 
     def conditional_effects(self, effect: str, prob: float = 0.95, spaghetti: bool = False,
                             ndraws: int = 100, resolution: int = 100,

@@ -178,3 +178,12 @@ def null_scale(Z: Any, F: np.ndarray) -> np.ndarray:
     Zd = Z.toarray() if sp.issparse(Z) else np.asarray(Z, dtype=float)
     target = float(np.mean(np.sum(Zd ** 2, axis=0)))
     return np.sqrt(target / np.sum(np.asarray(F, dtype=float) ** 2, axis=0))
+
+
+def check_no_fields(md: Any, has_fields: bool) -> None:
+    """Refuse smooths together with gp() / hsgp() / spde() fields (the field path samples
+    its own latent vector and does not carry smooth parts yet)."""
+    if has_fields and md.smooth_terms:
+        raise NotImplementedError(f"brm(): formula {md.formula!r} has s()/t2() smooths and "
+                                  "gp()/hsgp()/spde() fields; the two are not sampled together "
+                                  "yet (fit the smooth as a gp() term, or the field alone)")
