@@ -169,8 +169,8 @@ def test_bad_arguments_are_refused():
         brm("Reaction ~ Days + (1 | Subject)", d, iter=100, warmup=50, thin=3)
     with pytest.raises(ValueError, match="chains"):
         brm("Reaction ~ Days + (1 | Subject)", d, iter=100, chains=0)
-    with pytest.raises(NotImplementedError, match="lme4 bar"):
-        brm("Reaction ~ s(Days, k = 5)", d, iter=100)
+    with pytest.raises(NotImplementedError, match="fx=TRUE"):  # brms has no fixed smooths
+        brm("Reaction ~ s(Days, k = 5, fx = TRUE)", d, iter=100)
     with pytest.raises(TypeError, match="DataFrame"):
         brm("Reaction ~ Days + (1 | Subject)", d.to_dict(), iter=100)
 

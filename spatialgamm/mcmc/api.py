@@ -17,6 +17,7 @@ from .fit import BrmsFit
 from .gp_terms import split_gp_terms
 from .priors import Prior, check_user_priors, default_priors
 from .sampler import ChainSettings, run_chains
+from .smooth_terms import check_no_fields, smooth_texts
 from .spatial import build_field_idata, build_fields
 from .spatial_density import make_field_density
 
@@ -60,9 +61,11 @@ def all_priors(md: ModelData, prior: Any) -> list[Prior]:
     user = _user_priors(prior)
     groups: dict[str, list[str]] = {}
     for t in md.terms:  # brms names SDs by group: (1 | g) + (0 + x | g) share "g"
-        groups.setdefault(t.group, []).extend(coef_label(c) for c in t.cov_names)
+        if t.smooth is None:
+            groups.setdefault(t.group, []).extend(coef_label(c) for c in t.cov_names)
     coefs = ["Intercept" if c == "(Intercept)" else c for c in md.x_names]
-    check_user_priors(user, coefs, groups, md.is_gaussian_identity)
+    check_user_priors(user, coefs, groups, md.is_gaussian_identity,
+                      smooths=smooth_texts(md))
     y = md.counts if md.family.name != "binomial" else md.y
     return user + default_priors(y, md.family.link.name, md.is_gaussian_identity,
                                  "(Intercept)" in md.x_names, list(groups))
@@ -123,8 +126,10 @@ def brm(formula: str, data: pd.DataFrame, family: Any = "gaussian", prior: Any =
     Gaussian models integrate the group-level effects out exactly (NUTS moves only the
     population-level effects, sigma and the covariance factors; the group-level effects are
     then drawn from their conditional Gaussian); binomial and Poisson models sample them
-    non-centred. Models with latent fields (brms's ``gp(x, ..., by=, k=, c=)``, ``hsgp()``,
-    ``spde(x, y, mesh=)``) sample everything non-centred (:mod:`spatialgamm.mcmc.spatial`).
+    non-centred. Smooths ``s()`` / ``t2()`` are brms's ``bs_sx_1`` columns and ``sds_sx_1``
+    parts, sampled as group-level effects (:mod:`spatialgamm.mcmc.smooth_terms`). Models
+    with latent fields (brms's ``gp(x, ..., by=, k=, c=)``, ``hsgp()``, ``spde(x, y,
+    mesh=)``) sample everything non-centred (:mod:`spatialgamm.mcmc.spatial`).
 
     Parameters
     ----------
@@ -184,6 +189,7 @@ def brm(formula: str, data: pd.DataFrame, family: Any = "gaussian", prior: Any =
     md.formula = formula
     priors = all_priors(md, prior)
     fields: list = []
+    check_no_fields(md, bool(gp_texts or md.fields))
     if gp_texts or md.fields:
         fields, priors = build_fields(md, gp_texts, env, priors, prior_range, prior_sigma)
         density = make_field_density(md, priors, fields, center=center)

@@ -56,6 +56,8 @@ class TermPart:
     sd_priors: list[Prior]
     lkj_eta: float
     wishart: Prior | None
+    disjoint: bool = True  # levels touch disjoint rows (bars), not a smooth's dense Z'Z
+    smooth_name: str = ""  # a smooth's part: brms's suffix of sds_ / s_ (``sx_1``)
     phi: slice = field(default_factory=lambda: slice(0, 0))  # entries in the parameter vector
 
     @property
@@ -76,6 +78,7 @@ class Layout:
     z: slice | None
     dim: int
     shape: int | None = None  # log shape of the negative binomial / Gamma
+    smooth_fixed: tuple[str, ...] = ()  # the smooths' unpenalised columns (brms's bs_)
 
     def beta(self, x: np.ndarray) -> np.ndarray:
         """R's fixed effects from the centred ones (``x``: (..., dim))."""
@@ -112,7 +115,9 @@ def _term_parts(md: ModelData, priors: list[Prior]) -> list[TermPart]:
             cols=t.col,
             rows=tmpl.indices.astype(np.intp), colidx=cols.astype(np.intp),
             jacobian=t.jacobian, sd_priors=[resolve(priors, "sd", c, t.group)
-                                            for c in t.cov_names],
+                                            for c in t.cov_names] if t.smooth is None
+            else [resolve(priors, "sds", t.smooth.term_text)],  # brms's class of smooth SDs
+            disjoint=t.smooth is None, smooth_name="" if t.smooth is None else t.smooth.name,
             lkj_eta=cor.args[0] if cor.name == "lkj" else 1.0, wishart=wish))
     return out
 
@@ -203,7 +208,8 @@ class MarginalGaussian(_Base):
         self.yo = self.y - self.offset
         self.Xty = self.X.T @ self.yo
         self.yty = float(self.yo @ self.yo)
-        self.grouped = len(self.layout.terms) == 1
+        # the grouped path needs block-diagonal Z'Z (one block per level): bars, not smooths
+        self.grouped = len(self.layout.terms) == 1 and self.layout.terms[0].disjoint
         self.ZtZ = np.asarray((Zd.T @ Zd).todense())
         self.ZtX = np.asarray(Zd.T @ self.X)
         self.Zty = np.asarray(Zd.T @ self.yo).ravel()
@@ -509,7 +515,7 @@ def make_density(md: ModelData, priors: list[Prior], center: bool = True):
         z = slice(k, k + md.q)
         k += md.q
     layout = Layout(p=p, x_names=md.x_names, center=means, intercept=icol, sigma=sigma,
-                    terms=parts, z=z, dim=k, shape=shape)
+                    terms=parts, z=z, dim=k, shape=shape, smooth_fixed=tuple(md.smooth_fixed))
     b_priors = [resolve(priors, "Intercept") if j == icol
                 else resolve(priors, "b", nm) for j, nm in enumerate(md.x_names)]
     common = dict(layout=layout, X=X, y=md.y, offset=md.offset, weights=md.weights, Z=md.Z,

@@ -14,6 +14,7 @@ import numpy as np
 from .covariance import sd_cor, theta_from_phi
 from .engine_adapter import ModelData
 from .sampler import chain_seed
+from .smooth_terms import fixed_var
 
 
 def coef_label(name: str) -> str:
@@ -26,14 +27,17 @@ def hyper_draws(density, x: np.ndarray) -> dict[str, np.ndarray]:
     lay = density.layout
     out: dict[str, np.ndarray] = {}
     beta = lay.beta(x)
-    for j, nm in enumerate(lay.x_names):
-        out[f"b_{coef_label(nm)}"] = beta[:, j]
+    for j, nm in enumerate(lay.x_names):  # brms: bs_sx_1 for a smooth's unpenalised part
+        out[fixed_var(nm, lay.smooth_fixed)] = beta[:, j]
     for t in lay.terms:
         sds = np.empty((len(x), t.nc))
         cors = np.empty((len(x), t.nc, t.nc))
         for s in range(len(x)):
             theta, _ = theta_from_phi(x[s, t.phi], t.nc)
             sds[s], cors[s] = sd_cor(theta, t.nc)
+        if getattr(t, "smooth_name", None):  # a smooth's penalised part: brms's sds_sx_1
+            out[f"sds_{t.smooth_name}"] = sds[:, 0]
+            continue
         names = [coef_label(c) for c in t.cov_names]
         for i, c in enumerate(names):
             out[f"sd_{t.group}__{c}"] = sds[:, i]
@@ -81,6 +85,11 @@ def assemble_idata(md: ModelData, post: dict[str, np.ndarray], beta: np.ndarray,
     coords: dict[str, list] = {"obs": np.arange(md.n).tolist()}
     dims: dict[str, list[str]] = {"y": ["obs"]}
     for t in md.terms:
+        if t.smooth is not None:  # brms's s_sx_1: the part's coefficients (identity penalty)
+            coords[f"{t.name}_dim"] = list(range(1, t.n_levels + 1))
+            post[t.name] = b[:, :, t.col]
+            dims[t.name] = [f"{t.name}_dim"]
+            continue
         lev, coef = f"{t.name}_level", f"{t.name}_coef"
         coords[lev] = list(t.levels)
         coords[coef] = [coef_label(c) for c in t.cov_names]

@@ -20,6 +20,7 @@ from ..families import Family, get_family
 from ..formula.evaluate import names_in
 from ..model import ModelSpec, build_model
 from . import shape_families
+from .smooth_terms import brms_label, null_names, null_scale, smooth_parts
 
 
 @dataclass
@@ -41,6 +42,9 @@ class BarTerm:
     jacobian: np.ndarray  # d(stored Lambda values) / d theta, (nnz, n_theta)
     col: slice  # this term's columns in the stacked Z
     block: Any = field(repr=False, default=None)
+    #: a smooth's penalised part (:class:`~.smooth_terms.SmoothPart`), None for a bar: one
+    #: SD over its columns ("levels"), which are not disjoint (Z'Z is dense)
+    smooth: Any = field(repr=False, default=None)
 
     @property
     def nc(self) -> int:
@@ -62,6 +66,8 @@ class BarTerm:
 
     def design_for(self, newdata: pd.DataFrame) -> sp.csc_matrix:
         """Rows of ``Z`` for new data (unseen levels give zero rows: the population level)."""
+        if self.smooth is not None:
+            return self.smooth.design_for(newdata)
         Z, _ = self.block.term.design_for(newdata)
         return sp.csc_matrix(Z)
 
@@ -95,6 +101,8 @@ class ModelData:
     response_name: str
     spec: ModelSpec = field(repr=False, default=None)
     fields: list[SPDEBlock] = field(default_factory=list)  # spde() fields
+    smooth_fixed: list[str] = field(default_factory=list)  # smooths' unpenalised columns
+    x_scale: np.ndarray | None = None  # X = spec.X * x_scale (smooths' columns as brms's)
 
     @property
     def n(self) -> int:
@@ -126,13 +134,41 @@ class ModelData:
             return np.round(self.y * self.weights)
         return self.y
 
+    @property
+    def smooth_terms(self) -> list[BarTerm]:
+        """The smooths' penalised parts among :attr:`terms` (brms's ``s_<label>_<j>``)."""
+        return [t for t in self.terms if t.smooth is not None]
+
     def fixed_for(self, newdata: pd.DataFrame) -> np.ndarray:
-        """Fixed-effects rows for new data (R's model.matrix with the fit's codings)."""
-        return np.asarray(self.spec.fixed.for_newdata(newdata), dtype=float)
+        """Fixed-effects rows for new data (R's model.matrix with the fit's codings; the
+        smooths' unpenalised columns after them)."""
+        if not self.smooth_terms:
+            return np.asarray(self.spec.fixed.for_newdata(newdata), dtype=float)
+        return np.asarray(self._population_rows(newdata)[0], dtype=float) * self.x_scale
+
+    def smooth_rows(self, newdata: pd.DataFrame) -> list[sp.csc_matrix]:
+        """Each smooth part's design rows at new data (the order of :attr:`smooth_terms`)."""
+        if not self.smooth_terms:
+            return []
+        _, Zb = self._population_rows(newdata)
+        offs = np.cumsum([0] + [b.Z.shape[1] for b in self.spec.blocks])
+        return [t.smooth.columns(Zb[:, offs[t.smooth.block]:offs[t.smooth.block + 1]])
+                for t in self.smooth_terms]
+
+    def _population_rows(self, newdata: pd.DataFrame):
+        from types import SimpleNamespace
+
+        from ..results.predict import design_rows  # the fit's rows: codings, s(log(x))
+
+        return design_rows(SimpleNamespace(spec=self.spec), newdata, population=True)
 
     def fixed_columns(self) -> list[str]:
-        """Data columns the fixed part of the formula uses (for conditional effects)."""
-        names = names_in(self.spec.formula.fixed)
+        """Data columns the fixed part of the formula and its smooths use (for conditional
+        effects)."""
+        names = set(names_in(self.spec.formula.fixed))
+        for s in self.spec.formula.specials:
+            if s.func in ("s", "t2"):
+                names |= set(s.variables) | {str(s.kwargs.get("by", ""))}
         return [c for c in self.data.columns if c in names]
 
     def loglik_obs_draws(self, mu: np.ndarray, sigma: np.ndarray | None,
@@ -180,16 +216,21 @@ def model_data(formula: str, data: pd.DataFrame, family: Any = "gaussian",
     terms: list[BarTerm] = []
     fields: list[SPDEBlock] = []
     start = 0
-    for b in spec.blocks:
+    for k, b in enumerate(spec.blocks):
         if b.kind == "precision" and type(b.term).__name__ == "SPDETerm":
             t = b.term
             fields.append(SPDEBlock(name=b.name, variables=tuple(t.variables), mesh=t.mesh,
                                     alpha=float(t.alpha), Z=sp.csc_matrix(b.Z)))
             continue
+        if type(b.term).__name__ in ("SmoothTerm", "MultiPenaltyTerm"):
+            parts = smooth_blocks(spec, k, b, start)
+            terms.extend(parts)
+            start += sum(t.Z.shape[1] for t in parts)
+            continue
         if b.kind != "factor" or type(b.term).__name__ != "RandomEffectTerm":
             raise NotImplementedError(
-                f"brm(): term {b.name!r} of formula {formula!r} is not an lme4 bar; only "
-                "(expr | group), gp() and spde() terms are sampled so far (smooths are not)")
+                f"brm(): term {b.name!r} of formula {formula!r} is not an lme4 bar, s() / "
+                "t2() smooth, gp() or spde() field, which are what brm() samples")
         term = b.term
         q = b.Z.shape[1]
         jac = np.asarray(term.lambda_jacobian(b.phi_start), dtype=float)
@@ -198,11 +239,57 @@ def model_data(formula: str, data: pd.DataFrame, family: Any = "gaussian",
                              template=sp.csc_matrix(b.template), jacobian=jac,
                              col=slice(start, start + q), block=b))
         start += q
-    if spec.fixed_cols.size != spec.X.shape[1]:  # pragma: no cover - only bars reach here
-        raise NotImplementedError("brm(): terms that add fixed columns are not sampled yet")
+    x_names, x_scale = brms_x_columns(spec)
     return ModelData(formula=formula, family=fam, y=np.asarray(spec.y, dtype=float),
-                     X=np.asarray(spec.X, dtype=float), x_names=list(spec.x_names),
+                     X=np.asarray(spec.X, dtype=float) * x_scale, x_names=x_names,
+                     x_scale=x_scale,
                      offset=np.asarray(spec.offset, dtype=float),
                      weights=np.asarray(spec.weights, dtype=float), terms=terms,
                      data=spec.data, response_name=spec.response_name, spec=spec,
-                     fields=fields)
+                     fields=fields, smooth_fixed=[nm for nm in x_names
+                                                  if nm not in spec.fixed.names])
+
+
+def smooth_blocks(spec: ModelSpec, k: int, b: Any, start: int) -> list[BarTerm]:
+    """The penalised parts of smooth block ``k`` as one-SD terms (columns from ``start``)."""
+    from ..formula.rsyntax import deparse, parse_r
+
+    term = b.term
+    if b.Z.shape[1] == 0:
+        raise NotImplementedError(f"brm(): smooth {b.name!r} is fixed (fx=TRUE): brms has "
+                                  "no unpenalised smooths; drop fx=TRUE")
+    base = term.spec.label.split(":")[0]
+    special = next((s for s in spec.formula.specials
+                    if f"{s.func}({','.join(s.variables)})" == base), None)
+    text = deparse(parse_r(special.text)) if special is not None else base
+    out = []
+    for part in smooth_parts(term, b.Z, text):
+        part.block = k
+        Zp = part.columns(b.Z)
+        r = Zp.shape[1]
+        out.append(BarTerm(name=f"s_{part.name}", group=part.name,
+                           levels=[str(i + 1) for i in range(r)], cov_names=["(Intercept)"],
+                           Z=Zp, template=sp.identity(r, format="csc"),
+                           jacobian=np.ones((r, 1)), col=slice(start, start + r),
+                           smooth=part))
+        start += r
+    return out
+
+
+def brms_x_columns(spec: ModelSpec) -> tuple[list[str], np.ndarray]:
+    """The fixed-effect names with each smooth's unpenalised columns named as brms
+    (``s(x).null1`` -> ``sx_1``), and the factor each column is scaled by to be brms's
+    (:func:`~.smooth_terms.null_scale`; 1 for the formula's own columns)."""
+    rename: dict[str, str] = {}
+    scale: dict[str, float] = {}
+    first: dict[str, Any] = {}  # a factor by's levels share the first level's scaling
+    for b in spec.blocks:
+        if type(b.term).__name__ in ("SmoothTerm", "MultiPenaltyTerm") and b.fixed_names:
+            rename.update(zip(b.fixed_names, null_names(brms_label(b.term.spec.label, True),
+                                                        len(b.fixed_names))))
+            ref = first.setdefault(b.term.spec.label.split(":")[0], b)
+            single = getattr(b.term, "S_range", None) is None
+            sc = null_scale(ref.Z, ref.fixed) if single else np.ones(len(b.fixed_names))
+            scale.update(zip(b.fixed_names, sc))
+    names = [rename.get(nm, nm) for nm in spec.x_names]
+    return names, np.array([scale.get(nm, 1.0) for nm in spec.x_names])

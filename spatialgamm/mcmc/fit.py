@@ -19,6 +19,7 @@ from .engine_adapter import ModelData
 from .hypothesis import fixed_prior_draws
 from .hypothesis import hypothesis as _hypothesis
 from .priors import Prior, prior_summary
+from .smooth_terms import fixed_var, smooth_linpred, smooth_texts
 from .summary import BrmsSummary, summary_rows
 
 
@@ -83,6 +84,8 @@ class BrmsFit:
         md = self.model
         random = {}
         for t in md.terms:
+            if t.smooth is not None:
+                continue
             labels = [coef_label(c) for c in t.cov_names]
             names = [f"sd_{t.group}__{c}" for c in labels]
             lab = [f"sd({c})" for c in labels]
@@ -95,8 +98,11 @@ class BrmsFit:
                 df = pd.concat([random[t.group], df])
             df.attrs["levels"] = t.n_levels
             random[t.group] = df
-        fixed = summary_rows(post, [f"b_{n}" for n in self.fixed_names], self.fixed_names,
-                             prob)
+        fixed = summary_rows(post, [fixed_var(n, md.smooth_fixed) for n in self.fixed_names],
+                             self.fixed_names, prob)
+        sm = [t.smooth.name for t in md.smooth_terms]
+        smooths = summary_rows(post, [f"sds_{n}" for n in sm], [f"sds({n})" for n in sm],
+                               prob) if sm else pd.DataFrame()
         fam_pars = [v for v in ("sigma", "shape") if v in post]
         spec = summary_rows(post, fam_pars, fam_pars, prob) if fam_pars else pd.DataFrame()
         fnames = [nm for f in self.fields for nm in f.hyper_names]
@@ -114,6 +120,7 @@ class BrmsFit:
                  f"total post-warmup draws = {C * S}")
         return BrmsSummary(formula=md.formula, family=fam, draws=draws, random=random,
                            fixed=fixed, spec_pars=spec, divergences=div, fields=gp_rows,
+                           smooths=smooths,
                            sampler="NUTS (nutpie)" if self.sampler == "nuts" else
                            "the Gibbs sampler (conjugate updates)")
 
@@ -128,14 +135,16 @@ class BrmsFit:
                             self._groups(),
                             md.is_gaussian_identity, "(Intercept)" in md.x_names,
                             {t.group for t in md.terms if t.nc > 1},
-                            shape="shape" in self.idata.posterior)
+                            shape="shape" in self.idata.posterior,
+                            smooths=smooth_texts(md))
         return pd.concat([out, field_prior_rows(self.priors, self.fields)],
                          ignore_index=True)
 
     def _groups(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for t in self.model.terms:
-            out.setdefault(t.group, []).extend(coef_label(c) for c in t.cov_names)
+            if t.smooth is None:
+                out.setdefault(t.group, []).extend(coef_label(c) for c in t.cov_names)
         return out
 
     def draws(self, var: str) -> np.ndarray:
@@ -163,16 +172,16 @@ class BrmsFit:
         """brms's ``hypothesis()`` on population-level effects, e.g. ``"Days > 10"``; point
         hypotheses (``"Days = 10"``) get the Savage-Dickey evidence ratio from draws of the
         priors (NaN with a note where a prior is flat)."""
-        d = {n: self.draws(f"b_{n}") for n in self.fixed_names}
+        d = {n: self.draws(fixed_var(n, self.model.smooth_fixed)) for n in self.fixed_names}
         pri = fixed_prior_draws(self.priors, self.fixed_names, len(next(iter(d.values()))),
                                 self.settings.get("seed", 0))
         return _hypothesis(d, text, alpha, priors=pri)
 
     def fitted_population(self, newdata: pd.DataFrame) -> np.ndarray:
-        """Draws (S x rows) of the expected response at ``newdata`` without group effects."""
-        X = self.model.fixed_for(newdata)
-        beta = np.column_stack([self.draws(f"b_{n}") for n in self.fixed_names])
-        return self.model.family.link.linkinv(beta @ X.T)
+        """Draws (S x rows) of the expected response at ``newdata`` without group effects
+        (smooths included, latent fields not)."""
+        return self.model.family.link.linkinv(smooth_linpred(self.model, self.idata,
+                                                             newdata))
 
     def conditional_effects(self, effect: str, prob: float = 0.95, spaghetti: bool = False,
                             ndraws: int = 100, resolution: int = 100,
@@ -196,9 +205,7 @@ class BrmsFit:
         from .spatial import eta_new, raw_draws
 
         if self.density is None or not self.fields:
-            X = self.model.fixed_for(newdata)
-            beta = np.column_stack([self.draws(f"b_{n}") for n in self.fixed_names])
-            out = beta @ X.T + offset
+            out = smooth_linpred(self.model, self.idata, newdata) + offset
             return out if ndraws is None else out[thin_index(len(out), ndraws)]
         x = raw_draws(self.idata, self.density)
         if ndraws is not None:

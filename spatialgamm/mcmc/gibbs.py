@@ -142,6 +142,9 @@ def gibbs_lmm(formula: str, data: pd.DataFrame, beta_prior: tuple[float, float] 
     md: ModelData = model_data(formula, data, "gaussian")
     if not md.terms:
         raise ValueError(f"gibbs_lmm: formula {formula!r} has no (expr | group) term")
+    if md.smooth_terms:
+        raise NotImplementedError(f"gibbs_lmm: formula {formula!r} has smooth terms; the "
+                                  "conjugate sampler takes lme4 bars only (use brm())")
     for t in md.terms:
         if nu <= t.nc - 1:
             raise ValueError(f"gibbs_lmm: Wishart nu ({nu}) must exceed {t.nc - 1} for term "

@@ -2,7 +2,8 @@
 scaled to the data, ``prior_summary()``, and each scalar prior's log density with its derivative.
 
 Classes (as brms): ``b`` (fixed effects), ``Intercept`` (the intercept of the centred design),
-``sd`` (random-effect standard deviations, optionally per ``group``), ``cor`` (correlation
+``sd`` (random-effect standard deviations, optionally per ``group``), ``sds`` (the SDs of
+smooths' penalised parts, optionally per smooth: ``coef="s(x)"``), ``cor`` (correlation
 matrices: ``lkj(eta)``), ``sigma`` (Gaussian residual SD), ``shape`` (negative binomial and
 Gamma shape; brms's default ``gamma(0.01, 0.01)``). Two conjugate priors of the lecture
 notes, for the Gibbs comparison, extend brms's list: ``gamma_precision(a, b)`` on ``sigma``
@@ -24,7 +25,7 @@ _CALL = re.compile(r"^\s*([A-Za-z_]+)\s*\((.*)\)\s*$")
 #: number of arguments of each distribution
 _ARITY = {"normal": 2, "student_t": 3, "cauchy": 2, "exponential": 1, "gamma": 2,
           "lkj": 1, "gamma_precision": 2, "inv_gamma": 2}
-CLASSES = ("b", "Intercept", "sd", "cor", "sigma", "cov", "shape", "sdgp", "lscale")
+CLASSES = ("b", "Intercept", "sd", "cor", "sigma", "cov", "shape", "sdgp", "lscale", "sds")
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,7 @@ def default_priors(y: np.ndarray, link: str, gaussian: bool, has_intercept: bool
                          source="default"))
     out.append(Prior("lkj(1)", "cor", source="default"))
     out.append(Prior(f"student_t(3, 0, {_fmt(scale)})", "sd", source="default"))
+    out.append(Prior(f"student_t(3, 0, {_fmt(scale)})", "sds", source="default"))
     if gaussian:
         out.append(Prior(f"student_t(3, 0, {_fmt(scale)})", "sigma", source="default"))
     out.append(Prior("gamma(0.01, 0.01)", "shape", source="default"))
@@ -206,11 +208,15 @@ def resolve(priors: list[Prior], class_: str, coef: str = "", group: str = "") -
 
 
 def check_user_priors(priors: list[Prior], coefs: list[str], groups: dict[str, list[str]],
-                      gaussian: bool) -> None:
-    """Refuse user priors that name a coefficient, group or class the model lacks."""
+                      gaussian: bool, smooths: list[str] | None = None) -> None:
+    """Refuse user priors that name a coefficient, group or class the model lacks
+    (``smooths``: the smooth terms' texts, brms's coefficients of class ``sds``)."""
     for p in priors:
         if p.source != "user":
             continue
+        if p.class_ == "sds" and p.coef and p.coef not in (smooths or []):
+            raise ValueError(f"prior {p.dist!r} names smooth {p.coef!r}, not in the model "
+                             f"(smooths, written as R deparses them: {smooths or []})")
         if p.class_ == "b" and p.coef and p.coef not in coefs:
             raise ValueError(f"prior {p.dist!r} names coefficient {p.coef!r}, not in the "
                              f"model (coefficients: {coefs})")
@@ -227,7 +233,7 @@ def check_user_priors(priors: list[Prior], coefs: list[str], groups: dict[str, l
                 and p.args[-2] != 0:
             raise ValueError(f"prior {p.dist!r} on class 'shape': a half distribution "
                              "needs location 0")
-        if p.class_ in ("sd", "sigma") and p.name in ("normal", "student_t", "cauchy") \
+        if p.class_ in ("sd", "sds", "sigma") and p.name in ("normal", "student_t", "cauchy") \
                 and p.args[-2] != 0:
             raise ValueError(f"prior {p.dist!r} on class {p.class_!r}: a half distribution "
                              "needs location 0")
@@ -235,10 +241,11 @@ def check_user_priors(priors: list[Prior], coefs: list[str], groups: dict[str, l
 
 def prior_summary(priors: list[Prior], coefs: list[str], groups: dict[str, list[str]],
                   gaussian: bool, has_intercept: bool,
-                  cor_groups: set[str] | None = None, shape: bool = False) -> pd.DataFrame:
+                  cor_groups: set[str] | None = None, shape: bool = False,
+                  smooths: list[str] | None = None) -> pd.DataFrame:
     """brms's ``prior_summary()`` table: one row per class, coefficient and group
     (``cor_groups``: groups with a correlation matrix; default those with several SDs;
-    ``shape``: the family has a shape parameter)."""
+    ``shape``: the family has a shape parameter; ``smooths``: the smooth terms' texts)."""
     rows = []
 
     def add(class_: str, coef: str = "", group: str = "") -> None:
@@ -261,6 +268,10 @@ def prior_summary(priors: list[Prior], coefs: list[str], groups: dict[str, list[
         add("sd", "", g)
         for c in names:
             add("sd", c, g)
+    if smooths:
+        add("sds")
+        for c in smooths:
+            add("sds", c)
     if gaussian:
         add("sigma")
     if shape:

@@ -49,6 +49,7 @@ class BrmsSummary:
     divergences: int = 0
     sampler: str = "NUTS (nutpie)"
     fields: pd.DataFrame = field(default_factory=pd.DataFrame)  # gp() / spde() rows
+    smooths: pd.DataFrame = field(default_factory=pd.DataFrame)  # sds(sx_1) rows
 
     def __str__(self) -> str:
         def fmt(df: pd.DataFrame) -> str:
@@ -61,6 +62,8 @@ class BrmsSummary:
             return out.to_string()
         lines = [f" Family: {self.family}", f"Formula: {self.formula}", f"  Draws: {self.draws}",
                  ""]
+        if len(self.smooths):
+            lines += ["Smooth Terms: ", fmt(self.smooths), ""]
         if self.random:
             lines.append("Group-Level Effects: ")
             for g, df in self.random.items():
@@ -86,4 +89,4 @@ class BrmsSummary:
         """All rows in one DataFrame (group-level rows labelled ``group: name``)."""
         parts = [df.set_axis([f"{g}: {i}" for i in df.index]) for g, df in
                  self.random.items()]
-        return pd.concat([*parts, self.fields, self.fixed, self.spec_pars])
+        return pd.concat([*parts, self.smooths, self.fields, self.fixed, self.spec_pars])
