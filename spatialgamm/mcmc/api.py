@@ -17,7 +17,7 @@ from .fit import BrmsFit
 from .gp_terms import split_gp_terms
 from .priors import Prior, check_user_priors, default_priors
 from .sampler import ChainSettings, run_chains
-from .spatial import build_field_idata, build_fields
+from .spatial import build_field_idata, build_fields, sampling_density
 from .spatial_density import make_field_density
 
 _TRIALS = re.compile(r"^\s*(.+?)\s*\|\s*trials\s*\((.+)\)\s*$")
@@ -201,8 +201,16 @@ def brm(formula: str, data: pd.DataFrame, family: Any = "gaussian", prior: Any =
     if fields and md.family.link.name == "log" and lay.intercept is not None:
         # the rate per unit exposure, not the mean count (offsets such as log(time))
         init[lay.intercept] = float(np.log(max(md.y.sum(), 0.5) / np.exp(md.offset).sum()))
+    # Gaussian models with fields: NUTS on the exact marginal posterior, latents drawn after;
+    # spde() fields otherwise centred (spatial.sampling_density)
+    sampled = sampling_density(density) if fields else None
+    if sampled is not None:
+        init, jitter = sampled.start(init, jitter)
     t0 = time.perf_counter()
-    out = run_chains(density, chains, settings, init, jitter, cores=cores, progress=progress)
+    out = run_chains(sampled or density, chains, settings, init, jitter, cores=cores,
+                     progress=progress)
+    if sampled is not None:
+        out = sampled.complete(out, seed)
     seconds = time.perf_counter() - t0
     idata = (build_field_idata(md, density, out, seed) if fields
              else build_idata(md, density, out, seed))

@@ -215,6 +215,9 @@ class SPDEField:
     prior_source: str = "default"
     hyper: slice = field(default_factory=lambda: slice(0, 0))
     z: slice = field(default_factory=lambda: slice(0, 0))
+    #: the ``z`` slot holds the node values ``x`` themselves (the centred form, see
+    #: :meth:`latent_prior`); the fit reports ``z`` (:meth:`to_standard`) either way
+    centred: bool = False
 
     n_hyper = 2
 
@@ -275,17 +278,51 @@ class SPDEField:
         return c * fac(self.sqrt_ct * z)
 
     def forward(self, h: np.ndarray, z: np.ndarray, n: int) -> tuple[np.ndarray, tuple]:
+        if self.centred:
+            return self.A @ z, ()
         fac, kappa, c = self._factorise(h)
         x = c * fac(self.sqrt_ct * z)
         return self.A @ x, (fac, kappa, c, x)
 
     def backward(self, state: tuple, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.centred:  # the likelihood sees x only: the hyperparameters act in the prior
+            return np.zeros(2), self.At @ g
         fac, kappa, c, x = state
         gx = self.At @ g
         kg = fac(gx)  # K^-1 A'g (K symmetric)
         d_log_sigma = float(gx @ x)
         d_log_kappa = d_log_sigma - 2 * kappa * kappa * float(kg @ (self.Ct * x))
         return np.array([-d_log_kappa, d_log_sigma]), c * self.sqrt_ct * kg
+
+    def latent_prior(self, h: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray,
+                                                                    np.ndarray]:
+        """Centred form: ``log N(x; 0, Q^-1)`` (up to a constant) with
+        ``Q = tau^2 K Ct^-1 K``, and its gradient in ``(log range, log sigma)`` and ``x``.
+
+        ``log|Q| = m log tau^2 + 2 log|K| - sum log Ct`` (m nodes), so with ``q = x'Qx``:
+        ``d/d log sigma = q - m`` and
+        ``d/d log kappa = q - m + 2 kappa^2 tr(K^-1 Ct) - 2 kappa^2 tau^2 (Kx)'x``, the trace
+        from the selected inverse of the factor at hand (Takahashi recursions).
+        """
+        from .engine_adapter import selected_inverse_from_factor
+
+        fac, kappa, c = self._factorise(h)
+        Kx = self._K @ x
+        CKx = Kx / self.Ct
+        tau2 = 1.0 / (c * c)
+        q = tau2 * float(Kx @ CKx)
+        m = len(x)
+        val = -m * math.log(c) + fac.logdet() - 0.5 * float(np.sum(np.log(self.Ct))) - 0.5 * q
+        Sdiag = selected_inverse_from_factor(fac.L(), fac.P()).diagonal()
+        k2 = kappa * kappa
+        d_kappa = q - m + 2 * k2 * float(Sdiag @ self.Ct) - 2 * k2 * tau2 * float(Kx @ x)
+        return val, np.array([-d_kappa, q - m]), -tau2 * (self._K @ CKx)
+
+    def to_standard(self, h: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """The standard normals ``z = tau Ct^-1/2 K x`` of node values ``x`` (the inverse of
+        the non-centred map)."""
+        _, _, c = self._factorise(h)
+        return (self._K @ x) / (c * self.sqrt_ct)
 
     def at_new(self, h: np.ndarray, z: np.ndarray, xy: np.ndarray) -> np.ndarray:
         """The field at new points ``xy`` (n x 2): the projector times the node values."""

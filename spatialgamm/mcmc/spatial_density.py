@@ -167,6 +167,12 @@ class FieldDensity:
             h = x[f.hyper]
             v, dh = f.log_prior(h)
             z = x[f.z]
+            if getattr(f, "centred", False):  # z holds the field itself: its Gaussian prior
+                pv, ph, pz = f.latent_prior(h, z)
+                lp += v + pv
+                grad[f.hyper] = gh + dh + ph
+                grad[f.z] = gz + pz
+                continue
             lp += v - 0.5 * float(z @ z)
             grad[f.hyper] = gh + dh
             grad[f.z] = gz - z
