@@ -124,7 +124,9 @@ def brm(formula: str, data: pd.DataFrame, family: Any = "gaussian", prior: Any =
     population-level effects, sigma and the covariance factors; the group-level effects are
     then drawn from their conditional Gaussian); binomial and Poisson models sample them
     non-centred. Models with latent fields (brms's ``gp(x, ..., by=, k=, c=)``, ``hsgp()``,
-    ``spde(x, y, mesh=)``) sample everything non-centred (:mod:`spatialgamm.mcmc.spatial`).
+    ``spde(x, y, mesh=)``): Gaussian ones on the exact marginal posterior of the
+    hyperparameters (fields drawn afterwards), others non-centred, spde() fields centred
+    (:func:`spatialgamm.mcmc.spatial.sampling_density`).
 
     Parameters
     ----------

@@ -9,7 +9,9 @@ hyperparameters (2 per field) | bar z | field z]``. The fields' forward maps and
 :mod:`spatialgamm.mcmc.fields`; the bar terms use the same covariance parameterisation and
 priors as :mod:`spatialgamm.mcmc.density` (its :class:`~spatialgamm.mcmc.density.Layout`
 describes the non-field part, so the bar and fixed-effect draws are read the same way).
-Gaussian models are sampled non-centred too (as brms does for ``gp()``), not marginalised.
+This is the density a fit reports; NUTS may move another form of it (Gaussian models: the
+exact marginal posterior, :mod:`spatialgamm.mcmc.field_marginal`; spde() fields centred,
+:mod:`spatialgamm.mcmc.spde_centred`), mapped back to this vector after sampling.
 """
 
 from __future__ import annotations

@@ -27,6 +27,10 @@ from .spatial_density import FieldDensity
 class CentredSPDEDensity(FieldDensity):
     """:class:`FieldDensity` whose spde() fields are centred (module doc)."""
 
+    #: the intercept and the centred field's level form a linear ridge (the data fix their
+    #: sum): nutpie's low-rank mass matrix correction learns that direction
+    low_rank_mass_matrix = True
+
     def start(self, init: np.ndarray, jitter: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The full layout's start with each centred field at 0 (jitter 0.1: a small field)."""
         init, jitter = init.copy(), jitter.copy()
