@@ -46,6 +46,10 @@ class FieldDensity:
     fields: list[Any] = field(default_factory=list)
     gaussian: bool = False
 
+    #: nutpie's low-rank mass matrix correction: the non-centred 60-point Poisson GP's
+    #: intercept bulk ESS goes from 7 (Rhat 1.58) to 174 (Rhat 1.02) in 4 x 1000 draws
+    low_rank_mass_matrix = True
+
     def __post_init__(self) -> None:
         self.Zt = sp.csr_matrix(self.Z.T)
         fam = self.family

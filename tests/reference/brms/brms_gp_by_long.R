@@ -1,6 +1,7 @@
 # A longer brms reference for the by-model of brms_gp_reference.R (gp_by.csv), made because
 # brms's own bulk ESS there is low for sdgp_gpxfacb (678) and b_facb (624) from 12000 draws:
-# 4 x 10000 post-warm-up draws with adapt_delta = 0.99. Run from the repository root:
+# 4 x 10000 post-warm-up draws with adapt_delta = 0.99 (not yet run to completion: session 6
+# stopped it after 30 min on the shared machine; no JSON is committed). Run from the root:
 #   Rscript tests/reference/brms/brms_gp_by_long.R
 suppressPackageStartupMessages({library(brms); library(jsonlite); library(posterior)})
 dir <- "tests/reference/brms"
