@@ -5,6 +5,11 @@ Cases (simulated with a fixed seed, written to a temporary CSV that brms reads t
 * ``gp400``: 400 sites in the unit square, ``y ~ Poisson(exp(0.5 + f(s)))`` with f a
   squared-exponential GP (SD 0.8, length 0.2); ``y ~ gp(x1, x2)`` (exact GP: 400 latent
   values, an O(400^3) Cholesky per gradient).
+* ``gauss100`` / ``gauss400``: 100 / 400 sites, ``y ~ N(1 + f(s), 0.3^2)`` with the same
+  kind of GP; ``y ~ gp(x1, x2)`` Gaussian: brm() samples the exact marginal posterior of
+  (intercept, sdgp, lscale, sigma) in the covariance form (spatialgamm.mcmc.field_marginal),
+  brms samples the 100 or 400 latent values non-centred (brms's exact 400-site GP only with
+  ``--brms-exact``).
 * ``hsgp400``: the same data, ``y ~ gp(x1, x2, k = 15, c = 5/4)`` (225 basis functions).
 * ``spde1e4``: 10,000 points, Poisson counts of a Matern field (range 0.3, SD 0.7) sampled
   on a mesh; ``y ~ spde(x1, x2, mesh = mesh)`` with the PC priors P(range < 0.1) = 0.05,
@@ -18,7 +23,7 @@ exact 400-site GP is only run with ``--brms-exact`` (Stan's autodiff through a 4
 Cholesky takes hours on this machine); brms has no SPDE.
 
 Usage: python benchmarks/bench_mcmc_spatial.py [--chains 2] [--draws 500] [--warmup 500]
-       [--cores 2] [--cases gp400,hsgp400,spde1e4] [--brms] [--brms-exact] [--json out.json]
+       [--cores 2] [--cases gauss100,gauss400,gp400,hsgp400,spde1e4] [--brms] [--brms-exact] [--json out.json]
 """
 
 from __future__ import annotations
@@ -51,6 +56,16 @@ def gp_data(seed: int = 1, n: int = 400) -> pd.DataFrame:
     f = np.linalg.cholesky(K) @ rng.standard_normal(n)
     return pd.DataFrame({"x1": xy[:, 0], "x2": xy[:, 1],
                          "y": rng.poisson(np.exp(0.5 + f))})
+
+
+def gauss_data(n: int, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(size=(n, 2))
+    d2 = ((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1)
+    K = 0.8 ** 2 * np.exp(-0.5 * d2 / 0.2 ** 2) + 1e-8 * np.eye(n)
+    f = np.linalg.cholesky(K) @ rng.standard_normal(n)
+    return pd.DataFrame({"x1": xy[:, 0], "x2": xy[:, 1],
+                         "y": 1.0 + f + 0.3 * rng.standard_normal(n)})
 
 
 def spde_data(seed: int = 2, n: int = 10_000) -> tuple[pd.DataFrame, Mesh]:
@@ -91,7 +106,10 @@ def run_python(args, gpd: pd.DataFrame) -> dict:
     cases = args.cases.split(",")
     for name in cases:
         kw = {}
-        if name == "gp400":
+        family = "poisson"
+        if name in ("gauss100", "gauss400"):
+            formula, data, family = "y ~ gp(x1, x2)", gauss_data(int(name[5:])), "gaussian"
+        elif name == "gp400":
             formula, data = "y ~ gp(x1, x2)", gpd
         elif name == "hsgp400":
             formula, data = "y ~ gp(x1, x2, k = 15, c = 5/4)", gpd
@@ -105,7 +123,7 @@ def run_python(args, gpd: pd.DataFrame) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t0 = time.perf_counter()
-            fit = brm(formula, data, family="poisson", chains=args.chains,
+            fit = brm(formula, data, family=family, chains=args.chains,
                       iter=args.warmup + args.draws, warmup=args.warmup, seed=1,
                       cores=args.cores, progress=False, **kw)
             wall = time.perf_counter() - t0
@@ -120,8 +138,11 @@ def run_brms(args, gpd: pd.DataFrame) -> dict | None:
     with tempfile.TemporaryDirectory() as tmp:
         csv, f = os.path.join(tmp, "gp.csv"), os.path.join(tmp, "brms.json")
         gpd.to_csv(csv, index=False)
-        cases = [c for c in ("gp400", "hsgp400") if c in args.cases.split(",")
-                 and (c != "gp400" or args.brms_exact)]
+        for n in (100, 400):
+            gauss_data(n).to_csv(os.path.join(tmp, f"gauss{n}.csv"), index=False)
+        cases = [c for c in ("gauss100", "gauss400", "gp400", "hsgp400")
+                 if c in args.cases.split(",") and (c not in ("gp400", "gauss400")
+                                                     or args.brms_exact)]
         r = subprocess.run(["Rscript", str(ROOT / "benchmarks" / "bench_mcmc_spatial_brms.R"),
                             str(args.chains), str(args.warmup + args.draws), str(args.warmup),
                             str(args.cores), csv, ",".join(cases), f],
@@ -155,7 +176,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=500)
     ap.add_argument("--warmup", type=int, default=500)
     ap.add_argument("--cores", type=int, default=min(2, os.cpu_count() or 1))
-    ap.add_argument("--cases", type=str, default="gp400,hsgp400,spde1e4")
+    ap.add_argument("--cases", type=str, default="gauss100,gauss400,gp400,hsgp400,spde1e4")
     ap.add_argument("--brms", action="store_true")
     ap.add_argument("--brms-exact", action="store_true")
     ap.add_argument("--json", type=str, default=None)

@@ -91,14 +91,24 @@ def test_by_factor_hsgp_short_chains_agree_with_brms():
 
 
 @pytest.mark.study
-@pytest.mark.xfail(reason="known defect, first run (4 x 750 draws, gauss): sigma, lscale, "
-                   "the intercept's mean and epred agree, but sdgp's upper tail is lighter "
-                   "than brms's (mean 1.76 vs 1.95, SD 0.68 vs 0.89: z = -4, -5) with an "
-                   "intercept bulk ESS of 66 against brms's 2832 from the same Stan model; "
-                   "by-model likewise. Mixing along the sdgp / intercept ridge, not the "
-                   "model (same density as brms's Stan code, gradients checked)",
-                   strict=False)
-@pytest.mark.parametrize("label", list(MODELS))
+@pytest.mark.parametrize("label", [
+    # Gaussian: the exact marginal posterior (field_marginal.py); 4 x 1000 draws: intercept
+    # bulk ESS 3113 (brms 2832), sdgp 1939 (brms 2389), no divergences, all z < 4
+    "gauss",
+    pytest.param("by", marks=pytest.mark.xfail(
+        reason="4 x 1000 draws on the marginal posterior: every mean and SD within 4 MCSEs "
+               "except sdgp_gpxfacb's SD, 1.14 (bulk ESS 1452) against brms's 0.83 from a "
+               "bulk ESS of 678, and b_facb's SD 1.49 vs 1.31 (brms ESS 624): brms's own "
+               "chains see a lighter tail along the sdgp / b_facb ridge (as ours did when "
+               "non-centred: 0.63); brms_gp_by_long.R (4 x 10000, adapt_delta 0.99) is the "
+               "reference that settles which, not yet run",
+        strict=False)),
+    pytest.param("pois", marks=pytest.mark.xfail(
+        reason="Poisson: non-centred (no exact marginal); 4 x 1000 draws: intercept bulk "
+               "ESS 7, Rhat 1.58, 1025 divergences (brms: ESS 790); with nutpie's low-rank "
+               "mass matrix (now the default) ESS 174, Rhat 1.02, 412 divergences, intercept SD 0.94 vs "
+               "brms's 1.17: still short of brms", strict=False)),
+])
 def test_long_chains_agree_with_brms(label):
     fit = fit_model(label, chains=4, iter=2000)
     check_against_brms(fit, label)

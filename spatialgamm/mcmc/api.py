@@ -18,7 +18,7 @@ from .gp_terms import split_gp_terms
 from .priors import Prior, check_user_priors, default_priors
 from .sampler import ChainSettings, run_chains
 from .smooth_terms import check_no_fields, smooth_texts
-from .spatial import build_field_idata, build_fields
+from .spatial import build_field_idata, build_fields, sampling_density
 from .spatial_density import make_field_density
 
 _TRIALS = re.compile(r"^\s*(.+?)\s*\|\s*trials\s*\((.+)\)\s*$")
@@ -129,7 +129,9 @@ def brm(formula: str, data: pd.DataFrame, family: Any = "gaussian", prior: Any =
     non-centred. Smooths ``s()`` / ``t2()`` are brms's ``bs_sx_1`` columns and ``sds_sx_1``
     parts, sampled as group-level effects (:mod:`spatialgamm.mcmc.smooth_terms`). Models
     with latent fields (brms's ``gp(x, ..., by=, k=, c=)``, ``hsgp()``, ``spde(x, y,
-    mesh=)``) sample everything non-centred (:mod:`spatialgamm.mcmc.spatial`).
+    mesh=)``): Gaussian ones on the exact marginal posterior of the hyperparameters (fields
+    drawn afterwards), others non-centred, spde() fields centred
+    (:func:`spatialgamm.mcmc.spatial.sampling_density`).
 
     Parameters
     ----------
@@ -207,8 +209,16 @@ def brm(formula: str, data: pd.DataFrame, family: Any = "gaussian", prior: Any =
     if fields and md.family.link.name == "log" and lay.intercept is not None:
         # the rate per unit exposure, not the mean count (offsets such as log(time))
         init[lay.intercept] = float(np.log(max(md.y.sum(), 0.5) / np.exp(md.offset).sum()))
+    # Gaussian models with fields: NUTS on the exact marginal posterior, latents drawn after;
+    # spde() fields otherwise centred (spatial.sampling_density)
+    sampled = sampling_density(density) if fields else None
+    if sampled is not None:
+        init, jitter = sampled.start(init, jitter)
     t0 = time.perf_counter()
-    out = run_chains(density, chains, settings, init, jitter, cores=cores, progress=progress)
+    out = run_chains(sampled or density, chains, settings, init, jitter, cores=cores,
+                     progress=progress)
+    if sampled is not None:
+        out = sampled.complete(out, seed)
     seconds = time.perf_counter() - t0
     idata = (build_field_idata(md, density, out, seed) if fields
              else build_idata(md, density, out, seed))

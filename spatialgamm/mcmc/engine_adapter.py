@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..engine.selinv import selected_inverse_from_factor  # noqa: F401 - for fields.py
 from ..families import Family, get_family
 from ..formula.evaluate import names_in
 from ..model import ModelSpec, build_model

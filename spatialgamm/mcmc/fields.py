@@ -34,6 +34,8 @@ from .gp_terms import GPPart
 from .priors import Prior
 
 JITTER = 1e-12
+#: largest mesh whose pencil is diagonalised once (dense, O(m^3)) for the centred spde() prior
+EIG_MAX = 4000
 
 
 def _half_prior(p: Prior, log_v: float) -> tuple[float, float]:
@@ -215,6 +217,9 @@ class SPDEField:
     prior_source: str = "default"
     hyper: slice = field(default_factory=lambda: slice(0, 0))
     z: slice = field(default_factory=lambda: slice(0, 0))
+    #: the ``z`` slot holds the node values ``x`` themselves (the centred form, see
+    #: :meth:`latent_prior`); the fit reports ``z`` (:meth:`to_standard`) either way
+    centred: bool = False
 
     n_hyper = 2
 
@@ -259,15 +264,19 @@ class SPDEField:
     def _factorise(self, h: np.ndarray) -> tuple[Any, float, float]:
         from sksparse.cholmod import analyze
 
-        kappa = math.sqrt(8.0) / math.exp(h[0])
+        kappa, c = self._pencil(h)
         K = self._K
-        K.data = self._g_data + kappa * kappa * self._ct_data
         if self._factor is None:
             self._factor = analyze(K)
         fac = self._factor
         fac.cholesky_inplace(K)  # numeric only: the symbolic analysis is reused
-        c = math.sqrt(4 * math.pi) * kappa * math.exp(h[1])
         return fac, kappa, c
+
+    def _pencil(self, h: np.ndarray) -> tuple[float, float]:
+        """Refill ``K = kappa^2 Ct + G`` on its fixed pattern; ``kappa`` and ``c = 1/tau``."""
+        kappa = math.sqrt(8.0) / math.exp(h[0])
+        self._K.data = self._g_data + kappa * kappa * self._ct_data
+        return kappa, math.sqrt(4 * math.pi) * kappa * math.exp(h[1])
 
     def nodes(self, h: np.ndarray, z: np.ndarray) -> np.ndarray:
         """The field at the mesh nodes."""
@@ -275,17 +284,72 @@ class SPDEField:
         return c * fac(self.sqrt_ct * z)
 
     def forward(self, h: np.ndarray, z: np.ndarray, n: int) -> tuple[np.ndarray, tuple]:
+        if self.centred:
+            return self.A @ z, ()
         fac, kappa, c = self._factorise(h)
         x = c * fac(self.sqrt_ct * z)
         return self.A @ x, (fac, kappa, c, x)
 
     def backward(self, state: tuple, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.centred:  # the likelihood sees x only: the hyperparameters act in the prior
+            return np.zeros(2), self.At @ g
         fac, kappa, c, x = state
         gx = self.At @ g
         kg = fac(gx)  # K^-1 A'g (K symmetric)
         d_log_sigma = float(gx @ x)
         d_log_kappa = d_log_sigma - 2 * kappa * kappa * float(kg @ (self.Ct * x))
         return np.array([-d_log_kappa, d_log_sigma]), c * self.sqrt_ct * kg
+
+    def latent_prior(self, h: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray,
+                                                                    np.ndarray]:
+        """Centred form: ``log N(x; 0, Q^-1)`` (up to a constant) with
+        ``Q = tau^2 K Ct^-1 K``, and its gradient in ``(log range, log sigma)`` and ``x``.
+
+        ``log|Q| = m log tau^2 + 2 log|K| - sum log Ct`` (m nodes), so with ``q = x'Qx``:
+        ``d/d log sigma = q - m`` and
+        ``d/d log kappa = q - m + 2 kappa^2 tr(K^-1 Ct) - 2 kappa^2 tau^2 (Kx)'x``.
+        ``log|K|`` and the trace come from the eigenvalues ``lambda`` of
+        ``Ct^-1/2 G Ct^-1/2`` (``sum log(kappa^2 + lambda)``, ``sum 1/(kappa^2 + lambda)``),
+        found once; above :data:`EIG_MAX` nodes from the factor and its selected inverse.
+        """
+        from .engine_adapter import selected_inverse_from_factor
+
+        lam = self._pencil_eigenvalues()
+        kappa, c = self._pencil(h) if lam is not None else self._factorise(h)[1:]
+        Kx = self._K @ x
+        CKx = Kx / self.Ct
+        tau2 = 1.0 / (c * c)
+        q = tau2 * float(Kx @ CKx)
+        m = len(x)
+        k2 = kappa * kappa
+        if lam is not None:  # K = Ct^1/2 (k^2 I + U diag(lam) U') Ct^1/2: O(m) per call
+            logdet_k = float(np.sum(np.log(self.Ct)) + np.sum(np.log(k2 + lam)))
+            tr_kct = float(np.sum(1.0 / (k2 + lam)))
+        else:
+            fac = self._factor
+            logdet_k = fac.logdet()
+            tr_kct = float(selected_inverse_from_factor(fac.L(), fac.P()).diagonal()
+                           @ self.Ct)
+        val = -m * math.log(c) + logdet_k - 0.5 * float(np.sum(np.log(self.Ct))) - 0.5 * q
+        d_kappa = q - m + 2 * k2 * tr_kct - 2 * k2 * tau2 * float(Kx @ x)
+        return val, np.array([-d_kappa, q - m]), -tau2 * (self._K @ CKx)
+
+    def _pencil_eigenvalues(self) -> np.ndarray | None:
+        """Eigenvalues of ``Ct^-1/2 G Ct^-1/2`` (once per field; None above
+        :data:`EIG_MAX` nodes, where the selected inverse is used instead)."""
+        if self.n_latent > EIG_MAX:
+            return None
+        if getattr(self, "_eig", None) is None:
+            d = 1.0 / self.sqrt_ct
+            S = (self.G.multiply(d[:, None]).multiply(d[None, :])).toarray()
+            self._eig = np.clip(np.linalg.eigvalsh(0.5 * (S + S.T)), 0.0, None)
+        return self._eig
+
+    def to_standard(self, h: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """The standard normals ``z = tau Ct^-1/2 K x`` of node values ``x`` (the inverse of
+        the non-centred map)."""
+        _, c = self._pencil(h)
+        return (self._K @ x) / (c * self.sqrt_ct)
 
     def at_new(self, h: np.ndarray, z: np.ndarray, xy: np.ndarray) -> np.ndarray:
         """The field at new points ``xy`` (n x 2): the projector times the node values."""

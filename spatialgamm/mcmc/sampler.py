@@ -107,7 +107,11 @@ def run_chain(density: Any, chain: int, settings: ChainSettings, init: np.ndarra
                            chains=1, cores=1, seed=chain_seed(settings.seed, chain),
                            progress_bar=False, save_warmup=False,
                            maxdepth=settings.max_treedepth,
-                           target_accept=settings.target_accept)
+                           target_accept=settings.target_accept,
+                           # a density may ask for nutpie's low-rank mass matrix correction
+                           # (a linear ridge, e.g. an intercept against a centred field)
+                           low_rank_modified_mass_matrix=bool(
+                               getattr(density, "low_rank_mass_matrix", False)))
     keep = slice(settings.thin - 1, None, settings.thin)
     out = {"x": np.asarray(tr.posterior["x"].values[0])[keep]}
     for k, v in _STATS.items():

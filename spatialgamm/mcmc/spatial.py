@@ -17,10 +17,12 @@ import pandas as pd
 
 from .draws import hyper_draws
 from .engine_adapter import ModelData
+from .field_marginal import marginal_field_density
 from .fields import ApproxGP, ExactGP, SPDEField
 from .gp_terms import GPPart, build_gp_parts, lscale_prior_args
 from .priors import Prior, resolve
 from .sampler import chain_seed
+from .spde_centred import centred_spde_density
 
 
 def gp_priors(parts: list[GPPart], priors: list[Prior]) -> list[Prior]:
@@ -108,6 +110,18 @@ def build_fields(md: ModelData, gp_texts: list[str], env: dict[str, Any],
         raise ValueError(f"gp() terms with the same covariates and by= appear twice: {labels}")
     priors = gp_priors(parts, priors) if parts else list(priors)
     return gp_fields(parts, priors) + spde_fields(md, prior_range, prior_sigma), priors
+
+
+def sampling_density(full: Any) -> Any:
+    """The density NUTS moves for a model with fields, when it is not ``full`` itself:
+    Gaussian models on the exact marginal posterior
+    (:mod:`spatialgamm.mcmc.field_marginal`), others with spde() fields centred
+    (:mod:`spatialgamm.mcmc.spde_centred`); None: ``full`` (everything non-centred). The
+    returned density has ``start(init, jitter)`` and ``complete(chains_out, seed)``, the
+    latter giving draws in ``full``'s layout."""
+    if full.gaussian:
+        return marginal_field_density(full)
+    return centred_spde_density(full)
 
 
 def field_draws(density: Any, x: np.ndarray) -> dict[str, np.ndarray]:

@@ -9,7 +9,9 @@ hyperparameters (2 per field) | bar z | field z]``. The fields' forward maps and
 :mod:`spatialgamm.mcmc.fields`; the bar terms use the same covariance parameterisation and
 priors as :mod:`spatialgamm.mcmc.density` (its :class:`~spatialgamm.mcmc.density.Layout`
 describes the non-field part, so the bar and fixed-effect draws are read the same way).
-Gaussian models are sampled non-centred too (as brms does for ``gp()``), not marginalised.
+This is the density a fit reports; NUTS may move another form of it (Gaussian models: the
+exact marginal posterior, :mod:`spatialgamm.mcmc.field_marginal`; spde() fields centred,
+:mod:`spatialgamm.mcmc.spde_centred`), mapped back to this vector after sampling.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ class FieldDensity:
     sigma_prior: Prior | None
     fields: list[Any] = field(default_factory=list)
     gaussian: bool = False
+
+    #: nutpie's low-rank mass matrix correction: the non-centred 60-point Poisson GP's
+    #: intercept bulk ESS goes from 7 (Rhat 1.58) to 174 (Rhat 1.02) in 4 x 1000 draws
+    low_rank_mass_matrix = True
 
     def __post_init__(self) -> None:
         self.Zt = sp.csr_matrix(self.Z.T)
@@ -167,6 +173,12 @@ class FieldDensity:
             h = x[f.hyper]
             v, dh = f.log_prior(h)
             z = x[f.z]
+            if getattr(f, "centred", False):  # z holds the field itself: its Gaussian prior
+                pv, ph, pz = f.latent_prior(h, z)
+                lp += v + pv
+                grad[f.hyper] = gh + dh + ph
+                grad[f.z] = gz + pz
+                continue
             lp += v - 0.5 * float(z @ z)
             grad[f.hyper] = gh + dh
             grad[f.z] = gz - z
