@@ -151,11 +151,15 @@ def test_iid2d_integrated_matches_gibbs(gibbs_and_fit):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="the split-normal marginals of several hyperparameters "
-                   "(issue 15 item 2, the inlamarg work): the intercept precision's 97.5% "
-                   "quantile is 0.77 against Gibbs' 1.35 (its log posterior is skewed)")
 def test_iid2d_upper_tails_match_gibbs(gibbs_and_fit):
+    # four hyperparameters: importance sampling of the Laplace pi(theta | y) (split-t
+    # proposal, PSIS; bayes/marginals.py). Measured 2026-12-02: 97.5% points 1.24 / 5.88 /
+    # 0.780 / 0.187 against Gibbs' 1.35 / 5.67 / 0.767 / 0.186 (intercept precision, slope
+    # precision, rho, noise precision); k-hat 0.34, ESS 1415 of 2048. The split-normal
+    # product it replaces gave the intercept precision 0.77.
     draws, fit = gibbs_and_fit
+    assert fit.hyper_sampling["method"] == "importance"
+    assert fit.hyper_sampling["khat"] < 0.7
     hp = fit.summary_hyperpar
     for name, j in HYPER.items():
         ref = np.quantile(draws[:, j], 0.975)
