@@ -72,8 +72,8 @@ def fit_ranks(d: pd.DataFrame, truth: dict[str, float], u: np.ndarray, mesh,
                prior_sigma=PRIOR_SIGMA,
                fixed=FixedEffectsPrior(mean_intercept=b0_mean, prec_intercept=1.0), **fit_args)
     hyp = fit._hyper
-    out = {"range": float(np.mean(hyp["Range for spde(x, y)"].draws < truth["range"])),
-           "sigma": float(np.mean(hyp["Stdev for spde(x, y)"].draws < truth["sigma"])),
+    out = {"range": float(hyp["Range for spde(x, y)"].cdf(np.array([truth["range"]]))[0]),
+           "sigma": float(hyp["Stdev for spde(x, y)"].cdf(np.array([truth["sigma"]]))[0]),
            "b0": float(fit.fixed_marginals.cdf(np.array([truth["b0"]]))[0])}
     f = fit.summary_random["spde(x, y)"]
     out["field"] = float(np.mean((f["0.025quant"] <= u) & (u <= f["0.975quant"])))
