@@ -88,24 +88,29 @@ def weighted_cdf(x: np.ndarray, w: np.ndarray, grid: np.ndarray) -> np.ndarray:
 
 
 def _point(Q: np.ndarray, M: np.ndarray, y: np.ndarray, n_draws: int, b0_grid: np.ndarray,
-           u_grid: np.ndarray, rng: np.random.Generator):
+           u_grid: np.ndarray, rng: np.random.Generator, b0_prior: tuple[float, float]):
     """Laplace and importance-sampled log p(y | theta) at one theta, and the latent summaries."""
     q = Q.shape[0]
+    m0, p0 = b0_prior
     logdetQ = 2 * np.sum(np.log(np.diag(np.linalg.cholesky(Q))))
     const = -gammaln(y + 1).sum() + 0.5 * logdetQ - 0.5 * q * np.log(2 * np.pi)
 
     def logf(X: np.ndarray) -> np.ndarray:
         eta = X @ M.T
         u = X[:, 1:]
-        return eta @ y - np.exp(eta).sum(1) - 0.5 * np.einsum("ij,jk,ik->i", u, Q, u) + const
+        return (eta @ y - np.exp(eta).sum(1) - 0.5 * np.einsum("ij,jk,ik->i", u, Q, u)
+                - 0.5 * p0 * (X[:, 0] - m0) ** 2 + const)
 
     x = np.zeros(q + 1)
     x[0] = np.log(y.mean() + 0.5)
     P = np.zeros((q + 1, q + 1))
     P[1:, 1:] = Q
+    P[0, 0] = p0
+    shift = np.zeros(q + 1)
+    shift[0] = p0 * m0
     for _ in range(100):
         mu = np.exp(M @ x)
-        step = np.linalg.solve(M.T @ (mu[:, None] * M) + P, M.T @ (y - mu) - P @ x)
+        step = np.linalg.solve(M.T @ (mu[:, None] * M) + P, M.T @ (y - mu) - P @ x + shift)
         x = x + step
         if np.max(np.abs(step)) < 1e-10:
             break
@@ -126,9 +131,11 @@ def _point(Q: np.ndarray, M: np.ndarray, y: np.ndarray, n_draws: int, b0_grid: n
 
 def grid_reference(Q_of, A: np.ndarray, y: np.ndarray, prior_range, prior_sigma,
                    log_range: np.ndarray, log_sigma: np.ndarray, n_draws: int = 2000,
-                   b0_grid: np.ndarray | None = None, seed: int = 0) -> GridReference:
+                   b0_grid: np.ndarray | None = None, seed: int = 0,
+                   b0_prior: tuple[float, float] = (0.0, 0.0)) -> GridReference:
     """The reference on the grid ``log_range x log_sigma``; ``Q_of(range, sigma)`` gives the
-    field's (dense) precision matrix."""
+    field's (dense) precision matrix; ``b0_prior = (mean, precision)`` the intercept's
+    Gaussian prior (precision 0: flat; its normalising constant is left out)."""
     rng = np.random.default_rng(seed)
     y = np.asarray(y, dtype=float)
     M = np.hstack([np.ones((len(y), 1)), A])
@@ -136,7 +143,7 @@ def grid_reference(Q_of, A: np.ndarray, y: np.ndarray, prior_range, prior_sigma,
         b0_grid = np.linspace(-6.0, 8.0, 1401)
     u_grid = np.linspace(-6.0, 6.0, 601)
     nr, ns = len(log_range), len(log_sigma)
-    out = [_point(Q_of(np.exp(a), np.exp(b)), M, y, n_draws, b0_grid, u_grid, rng)
+    out = [_point(Q_of(np.exp(a), np.exp(b)), M, y, n_draws, b0_grid, u_grid, rng, b0_prior)
            for a in log_range for b in log_sigma]
     lap, isv, k, b0m, cdf, um, u2, ucdf = (np.array(v) for v in zip(*out))
     lr, ls = np.meshgrid(log_range, log_sigma, indexing="ij")
