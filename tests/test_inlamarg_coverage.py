@@ -8,7 +8,7 @@ mesh), counts from the Poisson model. An exact posterior then puts the truth at 
 posterior rank (PIT), so its 95% intervals cover exactly 95% averaged over the prior, for
 every quantity. No draw is discarded (a truncated prior would break the identity).
 
-Findings (runs of 2026-12-02, 100 data sets, seed 1, INLA's defaults otherwise):
+Findings (runs of 2026-12-02, seed 1):
 
 - the 0.83 coverage of sigma that tests/test_inla_coverage.py once recorded was the marginal
   approximation: on the *same* data sets, the former split-normal marginals cover range and
@@ -16,14 +16,27 @@ Findings (runs of 2026-12-02, 100 data sets, seed 1, INLA's defaults otherwise):
   0.98 (100 sets). That study also drew the range from a truncated prior (0.3 < range < 20)
   and held the intercept at 1 under an N(1, 1) prior: neither is a draw from the prior, so
   its target was not 0.95; both are fixed here.
-- what remains is not the marginals: 100 of 100 range intervals cover (p = 0.006 under
-  exact calibration: they are too wide), and the intercept's cover 0.88, the field's 0.90.
-  The intercept's misses are data sets whose true range is long (7 to 400 on a 6 x 6 square),
-  where the field's level and the intercept trade off. tests/test_inlamarg_spde_mcmc.py
-  shows the cause on one data set: the Laplace-approximated posterior of the range has a
-  heavier upper tail than the exact one (97.5% point 9.2 against 6.3), and the
-  mixtures of latent Gaussians over it inherit the error (with the CCD's few points in
-  that tail, the intercept's intervals come out too narrow; with the grid too wide).
+- what remained was not the marginals: 100 of 100 range intervals cover (p = 0.006 under
+  exact calibration: they are too wide), and the intercept's cover 0.88, the field's 0.90,
+  with the package's fast default (``strategy="gaussian"``, CCD). Two causes, both shown
+  against the exact posterior of tests/test_inlamarg_spde_mcmc.py: the Gaussian
+  approximation of ``pi(x | theta, y)`` shifts the intercept by 0.2 posterior SD, and the
+  CCD's nine points miss the long-range tail of ``pi(theta | y)`` (intervals 20% too
+  narrow). (The Laplace ``pi(theta | y)`` itself is right there; an earlier HMC reference
+  that suggested otherwise never reached the tail.) The studies below therefore fit with
+  INLA's own defaults for two hyperparameters, ``int_strategy="grid"`` and
+  ``strategy="simplified.laplace"``. On the first 50 data sets of the study (the run of
+  100 at 35-50 s a fit did not fit in the session; the fast default's run did) they
+  cover the intercept 0.94 and the field 0.927 +- 0.028, against the default's 0.88 and
+  0.875 +- 0.039 on the same 50 sets (its 100: 0.88 and 0.903); range 1.00, sigma 0.96.
+- the field's nodes are not independent trials: in a data set whose true range is long
+  (16 to 400 on a 6 x 6 square) the field's level and the intercept trade off and all
+  nodes miss together (coverage 0 to 0.1 in one set). That is what the exact posterior
+  does too: on the worst of the first 20 sets (true range 20.6) the exact posterior (theta
+  grid x importance sampling, tests/inla_exact_reference.py) gives the intercept PIT 0.003
+  and the field coverage 0.11, the fit 0.003 and 0.10 (test below). The field's mean
+  coverage is therefore judged by the spread of the per-set coverages (0.20 to 0.24), not
+  by a binomial bound.
 
 binomial SE of a 0.95 coverage over 100 data sets: 0.022. The default suite runs 10 data
 sets on a coarser mesh and checks only gross failures.
@@ -72,8 +85,8 @@ def fit_ranks(d: pd.DataFrame, truth: dict[str, float], u: np.ndarray, mesh,
                prior_sigma=PRIOR_SIGMA,
                fixed=FixedEffectsPrior(mean_intercept=b0_mean, prec_intercept=1.0), **fit_args)
     hyp = fit._hyper
-    out = {"range": float(np.mean(hyp["Range for spde(x, y)"].draws < truth["range"])),
-           "sigma": float(np.mean(hyp["Stdev for spde(x, y)"].draws < truth["sigma"])),
+    out = {"range": float(hyp["Range for spde(x, y)"].cdf(np.array([truth["range"]]))[0]),
+           "sigma": float(hyp["Stdev for spde(x, y)"].cdf(np.array([truth["sigma"]]))[0]),
            "b0": float(fit.fixed_marginals.cdf(np.array([truth["b0"]]))[0])}
     f = fit.summary_random["spde(x, y)"]
     out["field"] = float(np.mean((f["0.025quant"] <= u) & (u <= f["0.975quant"])))
@@ -113,9 +126,13 @@ def _bounds(n: int) -> tuple[float, float]:
     return 0.95 - 3 * se, 0.95 + 3 * se
 
 
+#: INLA's defaults for two hyperparameters (module doc)
+STUDY_FIT = {"int_strategy": "grid", "strategy": "simplified.laplace"}
+
+
 @pytest.fixture(scope="module")
 def study():
-    return sbc(100, 1)
+    return sbc(100, 1, **STUDY_FIT)
 
 
 @pytest.mark.slow
@@ -128,11 +145,33 @@ def test_spde_hyperparameter_intervals_cover_prior_draws(study):
 
 @pytest.mark.slow
 @pytest.mark.study
-@pytest.mark.xfail(strict=False, reason=(
-    "measured 0.88 (intercept) and 0.90 (field nodes) over 100 prior draws: the Laplace "
-    "approximation of pi(theta | y) has too heavy a range tail and the CCD's latent mixture "
-    "misses it (module doc; tests/test_inlamarg_spde_mcmc.py)"))
 def test_spde_latent_intervals_cover_prior_draws(study):
     lo, hi = _bounds(len(study))
     assert lo <= coverage(study["b0"].to_numpy()) <= hi
-    assert 0.92 <= study["field"].mean() <= 0.98
+    f = study["field"].to_numpy()  # per-set coverage: nodes miss together (module doc)
+    assert abs(f.mean() - 0.95) <= 3 * f.std(ddof=1) / np.sqrt(len(f))
+
+
+@pytest.mark.slow
+@pytest.mark.study
+def test_worst_set_misses_as_the_exact_posterior_does():
+    """The fourth data set of the study (true range 20.6, intercept -0.34): the fit's
+    intercept PIT and field coverage against the exact posterior's on the same data."""
+    from inla_exact_reference import grid_reference
+
+    mesh, op = _setup()
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        d, truth, u = simulate(rng, mesh, op)
+    A = mesh.projector(d[["x", "y"]].to_numpy()).toarray()
+    ref = grid_reference(lambda r, s: op.Q(r, s).toarray(), A, d["c"].to_numpy(), PRIOR_RANGE,
+                         PRIOR_SIGMA, np.linspace(np.log(0.25), np.log(300.0), 24),
+                         np.linspace(np.log(0.03), np.log(4.0), 16), 1500, b0_prior=(1.0, 1.0))
+    pit = float(np.interp(truth["b0"], ref.b0_grid,
+                          np.tensordot(ref.weights(), ref.b0_cdf, axes=2)))
+    cover = np.mean((ref.field_quantiles(0.025) <= u) & (u <= ref.field_quantiles(0.975)))
+    got = fit_ranks(d, truth, u, mesh, **STUDY_FIT)
+    # measured: exact 0.0030 and 0.109; the fit 0.0030 and 0.097
+    assert pit < 0.025 and got["b0"] < 0.025  # both miss
+    assert got["b0"] == pytest.approx(pit, abs=0.005)
+    assert got["field"] == pytest.approx(cover, abs=0.05)

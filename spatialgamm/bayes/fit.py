@@ -12,6 +12,7 @@ written once and fitted either way.
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -288,6 +289,10 @@ class InlaFit:
     dic, waic : dict or None;  cpo : DataFrame or None (``cpo``, ``pit``, ``failure``)
     theta : ThetaPosterior
         Mode, Hessian, integration points and weights.
+    hyper_sampling : dict
+        How the hyperparameter marginals were drawn: ``method`` ('line', 'lattice' up to
+        three hyperparameters; 'importance' from four), ``draws``, and for importance
+        sampling the Pareto ``khat`` and ``ess`` of the weights.
     """
 
     def __init__(self, spec, adapter: EngineAdapter, post: ThetaPosterior,
@@ -352,6 +357,14 @@ class InlaFit:
     def _hyper(self) -> dict[str, SampledMarginal]:
         return self._hyper_marginals(self._lp)
 
+    @property
+    def hyper_sampling(self) -> dict[str, Any]:
+        """How the hyperparameter marginals were drawn (class doc)."""
+        if self.adapter.dim == 0 or self.theta.strategy == "fixed":
+            return {"method": "none"}
+        self._hyper  # noqa: B018 - computed on first use
+        return self._hyper_sampling
+
     @functools.cached_property
     def summary_hyperpar(self) -> pd.DataFrame:
         """INLA's summary.hyperpar: hyperparameters on the user's scale (computed on first
@@ -368,16 +381,23 @@ class InlaFit:
         d = ad.dim
         if d == 0 or post.strategy == "fixed":
             return {}
-        zd = hyper_z_draws(lambda z: ad.logml(post.theta_of(z)[0])
+        hd = hyper_z_draws(lambda z: ad.logml(post.theta_of(z)[0])
                            + lp.prior(post.theta_of(z)[0])[0], d, N_HYPER_DRAWS,
                            **hyper_inputs(post))
-        th = post.theta_of(zd)
+        self._hyper_sampling = {"method": hd.method, "draws": len(hd.z), "khat": hd.khat,
+                               "ess": hd.ess}
+        if hd.khat > 0.7:
+            warnings.warn(f"inla(): the importance weights of the hyperparameter marginals "
+                          f"have Pareto k-hat {hd.khat:.2f} > 0.7 (ESS {hd.ess:.0f} of "
+                          f"{len(hd.z)}): their quantiles are unreliable", RuntimeWarning,
+                          stacklevel=3)
+        th = post.theta_of(hd.z)
         out: dict[str, SampledMarginal] = {}
         for s in ad.slots:
             for j, nm in zip(range(s.index.start, s.index.stop), s.internal):
-                out[nm] = SampledMarginal(nm, th[:, j])
+                out[nm] = SampledMarginal(nm, th[:, j], hd.weights)
             for nm, kind, vals in user_scale(s, th[:, s.index]):
-                out[nm] = SampledMarginal(kind, vals)
+                out[nm] = SampledMarginal(kind, vals, hd.weights)
         return out
 
     def _hyper_table(self, user: bool) -> pd.DataFrame:
