@@ -9,8 +9,7 @@
   HMC runs on the exact joint posteriors, written here from the densities (the test's own
   sampler, ``tests/inla_mcmc_helpers.py``; nothing from the package). 20 groups with SD 0.6:
   with 10 groups of SD 0.5 the group SD's posterior reaches 0 (HMC's 2.5% quantile 0.014,
-  INLA's 0.085: the split-normal hyperparameter marginals, issue 15 item 2) and the intercept's
-  SD comes out 8% high.
+  INLA's 0.085 at the time) and the intercept's SD comes out 8% high.
 """
 
 from __future__ import annotations
@@ -138,9 +137,11 @@ def test_glmm_with_dispersion_matches_hmc(kind):
             else "size for the nbinomial observations (1/overdispersion)")
     f = np.exp(draws[:, -1])
     hp = fit.summary_hyperpar.loc[name]
-    # the upper tail of a skewed hyperparameter is short (split-normal marginals, issue 15
-    # item 2): measured NB size 97.5% quantile 9.0 against HMC's 10.9
-    for q, tol in ((0.025, 0.12), (0.5, 0.12), (0.975, 0.2)):
+    # two hyperparameters: the marginals come from the z-lattice (bayes/marginals.py).
+    # Measured: quantiles within 0.5% (Gamma) and 1.9% (NB size, 97.5%) of HMC's; the split
+    # normals used before gave the NB size 9.0 against 10.9 there. Tolerances: a few Monte
+    # Carlo errors of the HMC quantiles (ESS ~ 1000-2000)
+    for q, tol in ((0.025, 0.06), (0.5, 0.06), (0.975, 0.08)):
         assert hp[f"{q}quant"] == pytest.approx(np.quantile(f, q), rel=tol), q
     default = fit.prior_summary().set_index("term")
     assert default.loc["Gamma" if kind == "gamma" else "size", "prior"].startswith(

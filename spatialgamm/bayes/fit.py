@@ -196,6 +196,14 @@ def inla(formula: str, data: pd.DataFrame, family: Any = "gaussian", *,
         skew normals with the simplified-Laplace correction (INLA's default there;
         :mod:`~spatialgamm.bayes.simplified_laplace`).
 
+        The defaults (``'ccd'``, ``'gaussian'``) are not R-INLA's (``'auto'``,
+        ``'simplified.laplace'``), for speed: on Rongelap's SPDE Poisson model 1.0 s against
+        69 s, with the same intercept marginal to 0.002. Where the latent field is weakly
+        identified (long ranges against few data) the Gaussian strategy leaves the
+        intercept's mean about 0.2 posterior SD off and latent intervals about 20% narrow;
+        ``int_strategy='grid', strategy='simplified.laplace'`` matched an exact reference
+        there (``tests/test_inlamarg_spde_mcmc.py``).
+
     Returns
     -------
     InlaFit
