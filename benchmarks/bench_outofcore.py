@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spatialgamm.chunked.passes import CHUNK_ROWS
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 RESULTS = HERE / "results" / "outofcore.json"
@@ -107,7 +109,7 @@ def main() -> int:
     ap.add_argument("--sizes", default="1e6,1e7", help="rows (comma separated)")
     ap.add_argument("--workers", default="1,2", help="dask worker processes to try")
     ap.add_argument("--row-group", type=int, default=250_000)
-    ap.add_argument("--chunk-rows", type=int, default=50_000)
+    ap.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS)
     ap.add_argument("--no-r", action="store_true", help="skip mgcv's bam")
     ap.add_argument("--scratch", default=None, help="directory for the Parquet files")
     args = ap.parse_args()
