@@ -3,8 +3,8 @@
 The reference is the package's own in-memory path, which the rest of the suite holds to
 mgcv / lme4 / INLA: the claim here is that summing sufficient statistics over partitions
 changes nothing but rounding. At fixed parameters the criterion equals the in-memory one to
-1e-9 relative; the fitted estimates agree to the optimiser's tolerance (the two searches see
-objectives that differ at 1e-12 and can stop at different points of a flat optimum).
+1e-9 relative; the fitted estimates agree to 1e-8 (both searches end with the engine's
+Newton polish; tests/test_ooc_designs.py holds this on random designs).
 """
 
 from __future__ import annotations
@@ -90,13 +90,16 @@ def test_gaussian_fit_equals_in_memory(sim):
     m0 = sg.gam(form, d, method="REML")
     m1 = sg.gam(form, dd.from_pandas(d, npartitions=7), method="REML")
     assert m1.n == len(d) and m1.n_partitions == 7
-    assert m1.criterion == pytest.approx(m0.state.criterion, abs=1e-8)
-    np.testing.assert_allclose(m1.beta.to_numpy(), m0.state.beta, rtol=1e-6)
-    np.testing.assert_allclose(m1.b, m0.state.b, atol=1e-6 * np.abs(m0.state.b).max())
-    np.testing.assert_allclose(m1.phi, m0.state.phi, atol=1e-4)
+    # both searches end with the engine's Newton polish on the analytic gradient (before it
+    # one parameter differed by 1.1e-6 on this flat optimum)
+    assert m1.criterion == pytest.approx(m0.state.criterion, abs=1e-9)
+    assert "Newton polish" in m1.optinfo.log[-1]
+    np.testing.assert_allclose(m1.phi, m0.state.phi, atol=1e-8)
+    np.testing.assert_allclose(m1.beta.to_numpy(), m0.state.beta, rtol=1e-8)
+    np.testing.assert_allclose(m1.b, m0.state.b, atol=1e-8 * np.abs(m0.state.b).max())
     np.testing.assert_allclose(m1.predict(d.iloc[:50]), m0.predict(d.iloc[:50])["fit"],
-                               atol=1e-6)
-    assert m1.sigma == pytest.approx(m0.scale ** 0.5, rel=1e-6)
+                               atol=1e-8)
+    assert m1.sigma == pytest.approx(m0._criterion_scale() ** 0.5, rel=1e-8)
 
 
 @pytest.mark.slow

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..engine.optimize import optimize
+from ..engine.objective import POLISH_MAX_Q
+from ..engine.optimize import POLISH_TOL, optimize
 from ..engine.system import LatentSystem
 from ..engine.threads import blas_threads_for
 from ..errors import DataError
@@ -250,8 +251,11 @@ def _estimate(source: ChunkedSource, tmpl: ModelTemplate, system: LatentSystem, 
         obj = ChunkedGaussianObjective(system, st, p, reml)
         dense_a = obj.solver.backend == "dense"
         t2 = time.perf_counter()
+        # the in-memory plan's search and polish (engine.objective.default_plan), so that
+        # both end at one point of a flat optimum
+        polish = dict(polish_tol=POLISH_TOL) if dense_a or system.q <= POLISH_MAX_Q else {}
         summary = optimize(obj, data_start(system, st), space, boundary=system.at_boundary,
-                           fg=obj.value_and_grad if dense_a else None,
+                           fg=obj.value_and_grad if dense_a else None, **polish,
                            **ctl.optimizer_kwargs())
         r = obj.solve(summary.x)
         beta, u, b = r.beta, r.u, r.b()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -112,7 +113,7 @@ def cross_stats(r: Rows, z: np.ndarray, w: np.ndarray) -> Stats:
     G = _gram(A)
     ix, iz = slice(at, at + p), A.shape[1] - 1
     sparse = {k: _rows_weighted(Zk, sw) for k, Zk in enumerate(r.Z) if sp.issparse(Zk)}
-    SA = {k: np.asarray((Zk.T @ A)) for k, Zk in sparse.items()}  # Z_k' [dense X z]
+    SA = {k: np.asarray(Zk.T @ A) for k, Zk in sparse.items()}  # Z_k' [dense X z]
     K = len(r.Z)
 
     def zz(i: int, j: int) -> Any:
@@ -271,8 +272,12 @@ def run_pass(source: Any, columns: Sequence[str], fn: Callable[..., Any], *args:
     ``Client`` when one is active), then ``+`` in a tree of ``fan_in`` at a time."""
     import dask
     token = getattr(args[0], "token", None) if args else None
+    # the arguments enter the graph once each, named, and are not traversed: dask would
+    # otherwise walk the model template's dataclasses for every task (0.1 s a pass)
+    shared = [dask.delayed(a, name=f"chunked-arg-{uuid.uuid4().hex}", traverse=False)
+              for a in args]
     tasks = [dask.delayed(fn)(source.delayed(i, columns),
-                              None if token is None else (token, i), *args)
+                              None if token is None else (token, i), *shared)
              for i in range(source.n_partitions)]
     while len(tasks) > 1:
         tasks = [dask.delayed(_sum)(*tasks[i:i + fan_in]) for i in range(0, len(tasks), fan_in)]
