@@ -33,6 +33,7 @@ from .design import (
     ModelTemplate,
     _constrainable,
     model_columns,
+    refuse_unsupported,
     setup_rows,
     smooth_sums,
     with_data_constraints,
@@ -94,6 +95,7 @@ def set_up(formula: str, source: ChunkedSource, family: Any, weights: Any, offse
     spec = build_model(formula, frame, family, offset=offset, weights=weights,
                        na_action=na_action, env=env, control=control)
     blocks = spec.blocks
+    refuse_unsupported(blocks)
     if any(_constrainable(b) is not None for b in blocks):
         sums = run_pass(source, columns, _sums_part, spec, weights, offset, na_action)
         blocks = with_data_constraints(spec, sums.d)
