@@ -537,7 +537,7 @@ def _polish(fc: _Counted, x, fun, space: ParameterSpace, polish: bool, check_hes
 
 def newton_polish(fc: Any, x: np.ndarray, fun: float, space: ParameterSpace, tol: float,
                   maxit: int = 8) -> tuple[np.ndarray, float, np.ndarray, float | None, str]:
-    """Newton steps on the free coordinates with the analytic gradient
+    """Newton steps on the interior coordinates with the analytic gradient
     (``fc.value_and_grad``) and a Hessian by central differences of it, in optimiser units,
     until a step is below ``tol`` (the stopping rule, recorded in the returned note). A
     step is kept when the criterion does not rise beyond rounding (1e-10 relative) and the
@@ -567,9 +567,14 @@ def newton_polish(fc: Any, x: np.ndarray, fun: float, space: ParameterSpace, tol
     z = x * u
     fun, gz = fgz(z)
     scaled, step_size, k, why = None, np.inf, 0, "iteration limit"
+    # coordinates on a bound stay there (a zero variance the checks settled is reported as
+    # a singular fit; the polish only refines interior digits)
+    free = ~(((x - space.lower) * u < 1e-8) | ((space.upper - x) * u < 1e-8))
     for it in range(1, maxit + 1):
         k = it
-        free = _free(z / u, gz * u, space)
+        if not np.any(free):
+            why = "every parameter on a bound"
+            break
         H = hessian_from_gradient(fgz, z, gz, lo, hi)[np.ix_(free, free)]
         try:
             step = cho_solve(cho_factor(H), gz[free])
