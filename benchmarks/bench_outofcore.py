@@ -106,6 +106,7 @@ def run_case(path: Path, workers: int, chunk_rows: int) -> dict:
             fit = fit_chunked(FORMULA, str(path), chunk_rows=chunk_rows)
             el = time.perf_counter() - t0
     return {"rows": fit.n, "workers": workers, "seconds": el,
+            "load_avg_1min": os.getloadavg()[0],  # the machine is shared: read times with it
             "setup_s": fit.timing["setup"], "statistics_s": fit.timing["statistics"],
             "search_s": fit.timing["optimise"], "passes": fit.n_passes,
             "partitions": fit.n_partitions, "peak_rss_mib": mem.peak / 2**20,
