@@ -540,7 +540,7 @@ def newton_polish(fc: Any, x: np.ndarray, fun: float, space: ParameterSpace, tol
     """Newton steps on the interior coordinates with the analytic gradient
     (``fc.value_and_grad``) and a Hessian by central differences of it, in optimiser units,
     until a step is below ``tol`` (the stopping rule, recorded in the returned note). A
-    step is kept when the criterion does not rise beyond rounding (1e-10 relative) and the
+    step is kept when the criterion does not rise beyond rounding (1e-12 relative) and the
     largest gradient falls;
     the first one that fails ends the polish. Returns ``(x, fun, gradient, scaled gradient
     or None, note)``.
@@ -585,9 +585,9 @@ def newton_polish(fc: Any, x: np.ndarray, fun: float, space: ParameterSpace, tol
         zn = z.copy()
         zn[free] = np.clip(z[free] - step, lo[free], hi[free])
         fn, gn = fgz(zn)
-        # near the optimum a step changes the criterion below its rounding (1e-12
+        # near the optimum a step changes the criterion at its rounding (1e-13 to 1e-12
         # relative), so the gradient decides; the criterion must not rise beyond rounding
-        if not (fn <= fun + 1e-10 * max(1.0, abs(fun))
+        if not (fn <= fun + 1e-12 * max(1.0, abs(fun))
                 and np.max(np.abs(gn[free])) < np.max(np.abs(gz[free]))):
             why = f"the gradient at its rounding floor (next step {np.max(np.abs(step)):.2g})"
             break
