@@ -35,6 +35,7 @@ from ..model import (
     _prior_weights,
     _response,
 )
+from ..terms.base import Ability
 from ..terms.smooth import SmoothTerm, _reparameterise
 from ..terms.smooths.base import centring_null_space
 
@@ -173,6 +174,33 @@ def _constrainable(blk: Any) -> Any:
     if not s.centred or s.by is not None or s.basis is None:
         return None
     return s
+
+
+def refuse_unsupported(blocks: list) -> None:
+    """Smooths whose set-up needs the whole data in ways no pass computes yet are refused
+    by name (their fits would differ from the in-memory ones without a word).
+
+    Raises
+    ------
+    NotImplementedError
+        A tensor-product or multi-penalty smooth (``te``, ``ti``, ``t2``, ``fs``: their
+        constraint and penalty scaling come from the whole tensor basis), or a smooth by a
+        factor (each level's penalty scaling comes from that level's rows).
+    """
+    for blk in blocks:
+        term = blk.term
+        if not term.has(Ability.SMOOTH):
+            continue
+        if type(term) is not SmoothTerm:
+            raise NotImplementedError(
+                f"{blk.name}: tensor-product and multi-penalty smooths (te, ti, t2, fs) are "
+                "not fitted out of core (their constraint and penalty scaling need the whole "
+                "data's tensor basis); fit in memory, or use s(), hsgp() or spde() terms")
+        if getattr(term.spec, "by_level", None) is not None:
+            raise NotImplementedError(
+                f"{blk.name}: a smooth by a factor is not fitted out of core (each level's "
+                "penalty scaling needs that level's rows); fit in memory, or use a numeric "
+                "by= or one smooth")
 
 
 def with_data_constraints(spec: ModelSpec, sums: dict[int, tuple[np.ndarray, float]]

@@ -14,31 +14,38 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..engine.optimize import optimize
+from ..engine.objective import POLISH_MAX_Q
+from ..engine.optimize import POLISH_TOL, optimize
 from ..engine.system import LatentSystem
 from ..engine.threads import blas_threads_for
 from ..errors import DataError
 from ..families import get_family
 from ..formula.parse import parse_formula
 from ..model import build_model
-from ..terms.smooth import SmoothTerm
 from .design import (
     SAMPLE_ROWS,
     ModelTemplate,
     _constrainable,
     model_columns,
+    refuse_unsupported,
     setup_rows,
     smooth_sums,
     with_data_constraints,
 )
-from .objective import ChunkedGaussianObjective, ChunkedLaplaceObjective, data_start
+from .objective import (
+    ChunkedGaussianObjective,
+    ChunkedLaplaceObjective,
+    cross_products,
+    data_start,
+)
 from .passes import CHUNK_ROWS, State, gaussian_pass, pirls_pass, run_pass
+from .result import ChunkedFit
 from .source import ChunkedSource, check_columns, check_partition, open_source
 
 
@@ -88,6 +95,7 @@ def set_up(formula: str, source: ChunkedSource, family: Any, weights: Any, offse
     spec = build_model(formula, frame, family, offset=offset, weights=weights,
                        na_action=na_action, env=env, control=control)
     blocks = spec.blocks
+    refuse_unsupported(blocks)
     if any(_constrainable(b) is not None for b in blocks):
         sums = run_pass(source, columns, _sums_part, spec, weights, offset, na_action)
         blocks = with_data_constraints(spec, sums.d)
@@ -108,71 +116,6 @@ class _Sums:
 
     def __add__(self, o: _Sums) -> _Sums:
         return _Sums({k: (v[0] + o.d[k][0], max(v[1], o.d[k][1])) for k, v in self.d.items()})
-
-
-@dataclass
-class ChunkedFit:
-    """A model fitted out of core: estimates, criterion and how the search went.
-
-    ``beta`` (fixed effects, named), ``b`` (latent coefficients, b-space), ``phi`` (the
-    engine's parameters), ``sp`` (smoothing parameters of smooths), ``sigma`` (Gaussian),
-    ``criterion`` (-2 x (restricted) log-likelihood), ``n``, ``optinfo``, ``timing``
-    (seconds per stage), ``n_passes`` over the data; ``predict(newdata)`` gives the linear
-    predictor (``type='link'``) or the mean (``'response'``) on a pandas DataFrame.
-    """
-
-    formula: str
-    family: Any
-    method: str
-    phi: np.ndarray
-    beta: pd.Series
-    b: np.ndarray
-    u: np.ndarray
-    sigma: float | None
-    criterion: float
-    n: int
-    optinfo: Any
-    template: ModelTemplate
-    n_partitions: int
-    n_passes: int
-    timing: dict = field(default_factory=dict)
-
-    @property
-    def fixef(self) -> pd.Series:
-        return self.beta
-
-    @property
-    def loglik(self) -> float:
-        return -0.5 * self.criterion
-
-    @property
-    def sp(self) -> pd.Series:
-        """Smoothing parameters of the smooths (mgcv's ``sp``: ``exp(-2 phi)``)."""
-        sysm = LatentSystem(self.template.blocks, 1)
-        out = {}
-        for k, blk in enumerate(self.template.blocks):
-            ph = self.phi[sysm.layout.slices[k]]
-            if isinstance(blk.term, SmoothTerm) and len(ph) == 1:
-                out[blk.name] = blk.term.sp(ph)
-        return pd.Series(out, dtype=float)
-
-    def predict(self, newdata: pd.DataFrame, type: str = "link") -> np.ndarray:
-        """The linear predictor (``'link'``, offsets included) or the mean (``'response'``)
-        at the rows of ``newdata`` (a pandas DataFrame), ``CHUNK_ROWS`` rows at a time."""
-        if type not in ("link", "response"):
-            raise ValueError(f"type must be 'link' or 'response', got {type!r}")
-        t = self.template
-        out = []
-        for i in range(0, len(newdata), CHUNK_ROWS):
-            r = t.rows(newdata.iloc[i:i + CHUNK_ROWS], response=False)
-            eta = r.X @ self.beta.to_numpy()
-            off = 0
-            for Zk in r.Z:
-                eta = eta + np.asarray(Zk @ self.b[off:off + Zk.shape[1]]).ravel()
-                off += Zk.shape[1]
-            out.append(eta + r.offset)
-        eta = np.concatenate(out) if out else np.zeros(0)
-        return self.family.link.linkinv(eta) if type == "response" else eta
 
 
 def fit_chunked(formula: str, data: Any, family: Any = "gaussian", method: str = "REML",
@@ -224,19 +167,20 @@ def fit_chunked(formula: str, data: Any, family: Any = "gaussian", method: str =
     # one BLAS thread for small systems, as the in-memory fits (engine/threads.py)
     with blas_threads_for(tmpl.p + system.q):
         out = _estimate(source, tmpl, system, fam, method, chunk_rows, timing)
-    summary, beta, u, b, sigma, crit, n, passes = out
+    summary, beta, u, b, sigma, crit, n, passes, cross, pls = out
     timing["total"] = time.perf_counter() - t0
     names = list(tmpl.spec.x_names)
     return ChunkedFit(formula=formula, family=fam, method=method, phi=summary.x,
                       beta=pd.Series(beta, index=names), b=b, u=u, sigma=sigma,
                       criterion=crit, n=n, optinfo=summary, template=tmpl,
-                      n_partitions=source.n_partitions, n_passes=passes, timing=timing)
+                      n_partitions=source.n_partitions, n_passes=passes, timing=timing,
+                      cross=cross, pls=pls, latent_scale=1.0 if sigma is None else sigma ** 2)
 
 
 def _estimate(source: ChunkedSource, tmpl: ModelTemplate, system: LatentSystem, fam: Any,
               method: str, chunk_rows: int, timing: dict) -> tuple:
     """The passes of statistics and the search: ``(summary, beta, u, b, sigma, criterion,
-    n, passes)``."""
+    n, passes, cross-products at the optimum, its PLS solution)``."""
     space = system.parameter_space()
     ctl = tmpl.spec.control
     reml = method == "REML"
@@ -250,13 +194,17 @@ def _estimate(source: ChunkedSource, tmpl: ModelTemplate, system: LatentSystem, 
         obj = ChunkedGaussianObjective(system, st, p, reml)
         dense_a = obj.solver.backend == "dense"
         t2 = time.perf_counter()
+        # the in-memory plan's search and polish (engine.objective.default_plan), so that
+        # both end at one point of a flat optimum
+        polish = dict(polish_tol=POLISH_TOL) if dense_a or system.q <= POLISH_MAX_Q else {}
         summary = optimize(obj, data_start(system, st), space, boundary=system.at_boundary,
-                           fg=obj.value_and_grad if dense_a else None,
+                           fg=obj.value_and_grad if dense_a else None, **polish,
                            **ctl.optimizer_kwargs())
         r = obj.solve(summary.x)
         beta, u, b = r.beta, r.u, r.b()
         sigma = float(np.sqrt(obj.sigma2(r)))
         crit, n, passes = float(summary.fun), st.n, 2 + bool(_has_sums(tmpl))
+        cross, pls = obj.cp, r
     else:
         run = functools.partial(_pirls_run, source, tmpl, chunk_rows, fam)
         obj = ChunkedLaplaceObjective(system, run, p, fam, reml)
@@ -270,8 +218,10 @@ def _estimate(source: ChunkedSource, tmpl: ModelTemplate, system: LatentSystem, 
         beta, u, b = mode.beta, mode.u, mode.b
         sigma, crit, n = None, obj.laplace(mode), obj.n
         passes = obj.n_passes + 1 + bool(_has_sums(tmpl))
+        pls = mode.pls
+        cross = cross_products(obj.mode_stats, obj.solver.dense, p)  # at the mode's weights
     timing["optimise"] = time.perf_counter() - t2
-    return summary, beta, u, b, sigma, crit, n, passes
+    return summary, beta, u, b, sigma, crit, n, passes, cross, pls
 
 
 def _has_sums(t: ModelTemplate) -> bool:

@@ -157,6 +157,14 @@ class ChunkedLaplaceObjective:
         except NotPositiveDefinite as exc:
             raise PIRLSError("PIRLS: system not positive definite") from exc
 
+    @property
+    def mode_stats(self) -> Stats:
+        """The statistics at the last mode's weights (its cross-products give the
+        posterior's Hessian)."""
+        if self._start is None:
+            raise PIRLSError("no mode has been computed")
+        return self._start[1]
+
     def penalty(self, u: np.ndarray, phi: np.ndarray) -> float:
         P, _ = self.system.precision(phi)
         return float(u @ u) if P is None else float(u @ (P @ u))

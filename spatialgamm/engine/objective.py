@@ -39,7 +39,7 @@ from ..errors import ModelError
 from ..model import ModelSpec
 from .gaussian import GaussianObjective
 from .laplace import LaplaceObjective
-from .optimize import Plan
+from .optimize import POLISH_TOL, Plan
 from .precform import FieldObjective, field_form_applies
 from .prediction_error import PredictionErrorCriterion
 from .system import LatentSystem
@@ -82,6 +82,11 @@ def make_objective(spec: ModelSpec, method: str = "REML", gamma: float = 1.0) ->
                             reml=reml, gamma=gamma)
 
 
+#: latent columns up to which the Gaussian plan polishes with analytic gradients whatever
+#: the storage (above, only dense storage: a sparse gradient needs a selected inverse)
+POLISH_MAX_Q = 4000
+
+
 def default_plan(objective: Any, spec: ModelSpec, phi0: np.ndarray | None = None) -> Plan:
     """How :func:`~.optimize.optimize` searches ``objective`` by default.
 
@@ -102,8 +107,12 @@ def default_plan(objective: Any, spec: ModelSpec, phi0: np.ndarray | None = None
         # ones the selected inverse costs more than the finite differences it replaces
         dense_a = objective.solver.backend in ("dense", "blocks", "crossprod", "nform")
         fg = objective.value_and_grad if dense_a else None
+        # a final Newton polish on the analytic gradient (also where the search used values
+        # only: a few gradients at the end cost little beside it), so that fits of one
+        # model in memory and out of core end at one point of a flat optimum
+        polish = dict(polish_tol=POLISH_TOL) if dense_a or system.q <= POLISH_MAX_Q else {}
         return Plan(start, space, system.at_boundary,
-                    dict(fg=fg, **spec.control.optimizer_kwargs()))
+                    dict(fg=fg, **polish, **spec.control.optimizer_kwargs()))
     if isinstance(objective, PredictionErrorCriterion):
         return _prediction_error_plan(objective, spec, space)
     raise NotImplementedError("Laplace fits run glmer's stages: "
