@@ -15,6 +15,13 @@ no such term.
 A Gaussian identity-link REML/ML fit reports mgcv's scale, ``deviance / (n - edf)`` (the
 ``scale`` and ``sig2`` of a gam, used by ``Vp`` and the summary), not the criterion's
 profiled one (``reml.scale``; the same number at a REML optimum with ``gamma = 1``).
+
+Other families with an estimated scale (Gamma, inverse Gaussian) are fitted by mgcv's LAML
+(:mod:`spatialgamm.engine.laplace` with ``hessian="observed"``): the log scale searched with
+the smoothing parameters, the exact density's saturated log-likelihood in the criterion. As
+mgcv, the fit reports the Pearson scale ``sum(wt (y - mu)^2 / V(mu)) / (n - sum(edf))`` as
+``scale`` (mgcv's ``sig2``; ``Vp`` is at it), keeps the criterion's (``reml.scale``) in the
+state, and its ``sp`` are ``reml.scale / sd^2`` (mgcv's penalty is on the deviance scale).
 """
 
 from __future__ import annotations
@@ -69,7 +76,7 @@ def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) 
         raise ValueError(f"models with spde() fields are fitted by 'REML' or 'ML' (Laplace); "
                          f"got method={method!r}")
     if method in ("REML", "ML"):
-        obj = make_objective(spec, method, gamma)
+        obj = make_objective(spec, method, gamma, hessian="observed")
         state = _marginal_fit(spec, obj, method, gaussian)
         state.method = method
         system = state.system
@@ -81,6 +88,8 @@ def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) 
         state.score = score
         if gaussian and state.pls is not None:
             _mgcv_scale(spec, state)
+        elif not fam.scale_known and state.pls is not None and state.mode is not None:
+            _mgcv_pearson_scale(spec, state)
     else:
         if method == "UBRE" and not fam.scale_known:
             raise ValueError("UBRE needs a known scale (Poisson, binomial); use GCV or REML")
@@ -185,6 +194,19 @@ def _escape_plateaus(spec: ModelSpec, state, fit, crit, w0: np.ndarray):
     # there): back to the state's own parameters
     crit(phi)
     return state
+
+
+def _mgcv_pearson_scale(spec: ModelSpec, state) -> None:
+    """mgcv's ``sig2`` of a Laplace fit with an estimated scale: the Pearson estimate with
+    ``n - sum(edf)`` degrees of freedom; the posterior (``Vp``, the fixed effects' SEs) is
+    rescaled to it from the criterion's scale, which ``state.scale`` keeps."""
+    fam, y, mu = spec.family, spec.y, state.mu
+    edf = spec.p + float(np.sum(state.edf_blocks))
+    if spec.n - edf <= 0 or not state.scale > 0:
+        return
+    sig2 = float(np.sum(spec.weights * (y - mu) ** 2 / fam.variance(mu))) / (spec.n - edf)
+    state.vp_scale = sig2 / state.scale
+    state.vcov_beta = state.vcov_beta * state.vp_scale
 
 
 def _mgcv_scale(spec: ModelSpec, state) -> None:
