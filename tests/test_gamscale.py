@@ -65,14 +65,29 @@ def test_expected_information_criterion_is_not_mgcvs():
     assert abs(obj(phi) / 2 - pt["score"]) > 1e-2
 
 
-#: fits whose search reaches mgcv's optimum. Left out: sim1's Gamma and inverse Gaussian
-#: fits, where s(x0) is fully penalised and the criterion flat along its sp (mgcv's sp
-#: 6e4 to 2e6); there the search stops up to 4e-4 above mgcv's score (Gamma log link) or
-#: below it, and sig2 moves with the plateau smooth's edf; and sim2's REML fit, whose joint
-#: search in (log sp, log scale) stops 9e-5 above mgcv's score (scaled gradient 0.07, with
-#: a convergence warning): the log scale is searched with finite differences.
+#: fits whose search reaches mgcv's optimum with a claimed convergence. Left out here:
+#: sim1's Gamma and inverse Gaussian fits, where s(x0) is fully penalised and the criterion
+#: flat along its sp (mgcv stops at sp 6e4 to 2e6; test_plateau_fits_reach_mgcvs_score), and
+#: sim2's REML fit, which reaches mgcv's score to 4e-7 and its log sp to 4e-4 but whose
+#: joint finite-difference search warns (scaled gradient 0.006 > 0.002).
 FITS = [c for c in CASES if c["name"] in ("sim1_negbin3", "boston_gamma_log")
         or (c["name"] == "sim2_gamma_log_te" and c["method"] == "ML")]
+PLATEAU = [c for c in CASES if c["name"] in ("sim1_gamma_log", "sim1_gamma_inverse",
+                                             "sim1_invgauss")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", PLATEAU, ids=_id)
+def test_plateau_fits_reach_mgcvs_score(case):
+    """With s(x0) on the criterion's plateau the fit is no worse than mgcv's (the score
+    claimed at most 1e-6 above mgcv's), and the other smooth's sp is mgcv's."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fit = sg.gam(case["formula"], _data(case), family=_family(case["family"]),
+                     method=case["method"])
+    assert fit.score <= case["score"] + 1e-6
+    assert np.log(fit.sp.iloc[1]) == pytest.approx(np.log(case["sp"][1]), abs=1e-3)
+    assert fit.sp.iloc[0] > 1e4  # s(x0) fully penalised, as mgcv's
 
 
 @pytest.mark.slow
@@ -83,7 +98,7 @@ def test_fit_matches_mgcv(case):
         fit = sg.gam(case["formula"], _data(case), family=_family(case["family"]),
                      method=case["method"])
     assert fit.score == pytest.approx(case["score"], abs=1e-6, rel=0)
-    np.testing.assert_allclose(np.log(np.asarray(fit.sp)), np.log(case["sp"]), atol=2e-3)
+    np.testing.assert_allclose(np.log(np.asarray(fit.sp)), np.log(case["sp"]), atol=5e-4)
     np.testing.assert_allclose(fit.scale, case["scale"], rtol=1e-4)
     if case["reml_scale"] is not None and case["family"] != "negbin3":
         np.testing.assert_allclose(fit.state.scale, case["reml_scale"], rtol=1e-4)
