@@ -137,6 +137,8 @@ BUNDLED = ("sleepstudy.csv", "cbpp.csv", "rongelap.csv")
 # Datasets of R packages that the package does not bundle: written by Rscript when missing
 # (R is needed for their peer anyway). VerbAgg's binary response r2 is written as 0/1.
 FROM_R = {
+    "boston.csv": "write.csv(MASS::Boston[c('medv', 'lstat', 'rm', 'dis')], OUT, "
+                  "row.names = FALSE)",
     "verbagg.csv": "d <- lme4::VerbAgg; d$r2 <- as.integer(d$r2 == 'Y'); "
                    "write.csv(d[c('r2', 'Anger', 'Gender', 'btype', 'situ', 'id', 'item')], "
                    "OUT, row.names = FALSE)",

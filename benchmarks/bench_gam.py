@@ -4,6 +4,7 @@
 
 Cases: Rongelap Poisson ``counts ~ s(cX, cY, bs='gp', k=50) + offset(log(time))`` (157 rows)
 with mgcv's default criterion (UBRE, since the Poisson scale is known) and with REML;
+MASS::Boston ``medv ~ s(lstat) + te(rm, dis)`` with a Gamma log link by REML (506 rows);
 simulated Poisson ``y ~ s(sx, sy, bs='gp', k=100) + offset(log(exposure))`` by REML on
 10,000 points (mgcv::gam) and 100,000 points (mgcv::bam, fREML), both fitted once, as
 peers.R does (skipped by --quick).
@@ -27,6 +28,13 @@ CASES = [
         name="rongelap_gam_reml", csv="rongelap.csv", r_name="rongelap.csv",
         r_key="rongelap_gam_reml",
         fit=lambda sg, d: sg.gam(RONGELAP, d, family="poisson", method="REML"),
+    ),
+    Case(
+        # Gamma log link by REML (mgcv's LAML, the scale estimated): MASS::Boston, 506 rows
+        name="boston_gamma_reml", csv="boston.csv", r_name="boston.csv",
+        r_key="boston_gamma_reml",
+        fit=lambda sg, d: sg.gam("medv ~ s(lstat) + te(rm, dis)", d,
+                                 family="Gamma(link='log')", method="REML"),
     ),
     Case(
         name="gp_pois_10k_gam", csv="gp_pois_10k.csv", r_name="gp_pois.csv",

@@ -12,8 +12,19 @@ by iteratively reweighted penalised least squares with step halving, and
 
 (Laplace; glmer's nAGQ = 1). With ``reml=True`` the fixed effects are integrated out as
 well (flat prior), adding ``log|X'VX| - p log(2 pi)``: mgcv's Laplace approximate REML.
-The working weights are the expected information; for canonical links (logit, log-Poisson)
-this is the exact Hessian, as in lme4.
+The working weights of ``A`` are the expected information (``hessian="expected"``, as lme4:
+for canonical links, logit or log-Poisson, it is the exact Hessian), or the observed one
+(``hessian="observed"``, mgcv's LAML: Wood 2011 sec. 3 and Wood, Pya & Saefken 2016 sec.
+3 use the full Newton Hessian of the penalised log-likelihood). They differ for
+non-canonical links (Gamma log, negative binomial log): the observed weight is the expected
+one times ``alpha = 1 + (y - mu) (V'(mu) / V(mu) + g''(mu) / g'(mu))`` (Gamma log link:
+``alpha = y / mu``). The mode is the same either way, and so is the posterior :meth:`pirls`
+returns (the expected information, as mgcv's ``Vp`` and edf); only the determinant differs.
+
+With an estimated scale ``phi`` (Gamma, inverse Gaussian) ``-2 log p(y | mu)`` is the exact
+density's, ``D / phi - 2 ls(y, phi)`` with ``ls`` the saturated log-likelihood (mgcv's
+``fix.family.ls``), and ``u ~ N(0, P^-1)`` unscaled: mgcv's sp is ``phi / sd^2``, the same
+model (``log|A| - log|P|`` and ``log|X'VX|`` carry the ``- Mp log phi`` of mgcv's score).
 
 ``gamma`` (mgcv's ``gam(gamma=)`` with REML/ML, ``n / gamma`` the effective sample size)
 raises the likelihood to the power ``1 / gamma``. At the same ``phi`` as the ``gamma = 1``
@@ -55,6 +66,9 @@ class Mode:
     penalty: float  # u' P u
     iterations: int
     converged: bool
+    #: (log|A|, log|X'VX|) at the observed information when it is not ``pls``'s (mgcv's
+    #: LAML with a non-canonical link: ``hessian="observed"``)
+    logdets: tuple[float, float] | None = None
 
 
 class LaplaceObjective:
@@ -77,7 +91,11 @@ class LaplaceObjective:
 
     def __init__(self, system: LatentSystem, X: np.ndarray, y: np.ndarray,
                  offset: np.ndarray, weights: np.ndarray, family: Family, reml: bool = False,
-                 scale: float = 1.0, form: str = "u", gamma: float = 1.0):
+                 scale: float = 1.0, form: str = "u", gamma: float = 1.0,
+                 hessian: str = "expected"):
+        if hessian not in ("expected", "observed"):
+            raise ValueError(f"hessian must be 'expected' or 'observed', got {hessian!r}")
+        self.hessian = hessian
         self.system, self.X, self.y = system, X, y
         self.gamma = float(gamma)
         self.offset, self.wt, self.family, self.reml = offset, weights, family, reml
@@ -147,6 +165,14 @@ class LaplaceObjective:
             old_obj = obj
         # final factorisation at the mode's weights: the Laplace determinant is evaluated here
         z, w = fam.working(y, eta, wt)
+        logdets = None
+        if self.hessian == "observed" and not fam.canonical:
+            # mgcv: the determinant at the observed information, the posterior and the edf
+            # at the expected one (its Vp and edf: checked in tests/test_gamscale.py); the
+            # expected-weight solve comes last, so the solver's state is that one
+            zn, wn = newton_working(fam, y, eta, z, w)
+            rn = solver.solve(phi, zn - base, wn / self.scale, fixed)
+            logdets = (rn.logdet_A, rn.logdet_XtVX)
         w = w / self.scale
         res = solver.solve(phi, z - base, w, fixed)
         if not fixed:
@@ -161,15 +187,51 @@ class LaplaceObjective:
         m2ll = -2.0 * float(np.sum(fam.loglik_obs(y, mu, wt, scale=self.scale)))
         return Mode(beta=np.asarray(beta_c, dtype=float), u=u_c, eta=eta, mu=mu, pls=res,
                     weights=w, minus2ll=m2ll, penalty=solver.penalty(u_c, phi),
-                    iterations=it, converged=converged)
+                    iterations=it, converged=converged, logdets=logdets)
 
     # -- the objective -------------------------------------------------------------------
     def laplace(self, mode: Mode, fixed_beta: bool) -> float:
         r = mode.pls
-        d = (mode.minus2ll + mode.penalty) / self.gamma + r.logdet_A - r.logdet_P
+        ld_a, ld_x = (r.logdet_A, r.logdet_XtVX) if mode.logdets is None else mode.logdets
+        d = (mode.minus2ll + mode.penalty) / self.gamma + ld_a - r.logdet_P
         if self.reml and not fixed_beta:
-            d += r.logdet_XtVX - self.p * (LOG2PI + np.log(self.gamma))
+            d += ld_x - self.p * (LOG2PI + np.log(self.gamma))
         return float(d)
+
+    def profile_scale(self, psi: np.ndarray) -> tuple[float, float]:
+        """The Laplace deviance minimised over an estimated scale at mgcv's smoothing
+        parameters ``psi`` (``phi`` at scale 1: mgcv's sp is ``exp(-2 psi)``), and that
+        scale. With the prior ``u ~ N(0, phi P^-1)`` the mode does not depend on the scale,
+        and the deviance at ``phi = psi + log(scale) / 2`` is
+
+            (D + u'P u) / scale - 2 ls(scale) + log|A| - log|P| [+ log|X'VX| - p log scale]
+
+        with the determinants at scale 1 and ``ls`` the saturated log-likelihood: one PIRLS
+        and a one-dimensional search in the log scale (the objective's scale is restored).
+        """
+        from scipy.optimize import minimize_scalar
+
+        fam, y, wt = self.family, self.y, self.wt
+        keep, self.scale = self.scale, 1.0
+        try:
+            mode = self.pirls(np.asarray(psi, dtype=float))
+        finally:
+            self.scale = keep
+        r = mode.pls
+        ld_a, ld_x = (r.logdet_A, r.logdet_XtVX) if mode.logdets is None else mode.logdets
+        dp = float(np.sum(fam.dev_resids(y, mode.mu, wt))) + mode.penalty
+        const = ld_a - r.logdet_P + ((ld_x - self.p * LOG2PI) if self.reml else 0.0)
+        ysat = np.where(wt > 0, y, 1.0)
+
+        def dev(tau: float) -> float:
+            sc = float(np.exp(tau))
+            ls = float(np.sum(fam.loglik_obs(ysat, ysat, wt, scale=sc)))
+            return dp / sc - 2.0 * ls - (self.p * tau if self.reml else 0.0)
+
+        t0 = float(np.log(max(dp, 1e-300) / max(float(np.sum(wt > 0)), 1.0)))
+        res = minimize_scalar(dev, bounds=(t0 - 10.0, t0 + 10.0), method="bounded",
+                              options=dict(xatol=1e-10))
+        return float(res.fun + const), float(np.exp(res.x))
 
     def __call__(self, phi: np.ndarray) -> float:
         """Laplace deviance with ``beta`` at the joint mode (glmer's first stage / mgcv)."""
@@ -258,6 +320,42 @@ class LaplaceObjective:
         except (PIRLSError, np.linalg.LinAlgError, FloatingPointError):
             self._eta_start = None
             return np.inf, np.zeros(len(par))
+
+
+def newton_working(fam: Family, y: np.ndarray, eta: np.ndarray, z: np.ndarray,
+                   w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The working response and weights of a full Newton step (observed information) from
+    the Fisher ones ``(z, w)``: ``w alpha`` and ``eta + (z - eta) / alpha``, with
+    ``alpha = 1 + (y - mu) (V'(mu) / V(mu) - h''(eta) / h'(eta)^2)`` (``h`` the inverse link;
+    ``g''/g' = -h''/h'^2``). At the mode the Newton step is zero, so the mode is unchanged and
+    only the curvature (the Laplace determinant, the posterior) is the observed one.
+
+    Examples
+    --------
+    >>> from spatialgamm.families import Gamma
+    >>> fam = Gamma("log")
+    >>> y, eta = np.array([2.0]), np.array([0.0])
+    >>> z, w = fam.working(y, eta)
+    >>> zn, wn = newton_working(fam, y, eta, z, w)
+    >>> round(float(wn[0]), 8), round(float(zn[0]), 8)  # alpha = y / mu = 2
+    (2.0, 0.5)
+    """
+    mu = fam.link.linkinv(eta)
+    d1 = fam.link.mu_eta(eta)
+    d2 = elementwise_derivative(fam.link.mu_eta, eta, rel=1e-5)
+    dv = elementwise_derivative(fam.variance, mu, rel=1e-5)
+    ok = w > 0
+    v = np.where(ok, fam.variance(mu), 1.0)
+    d1s = np.where(ok, d1, 1.0)
+    alpha = np.where(ok, 1.0 + (y - mu) * (dv / v - d2 / (d1s * d1s)), 1.0)
+    if np.any(alpha <= 0):
+        # the observed information is not positive at some rows (Gamma identity link with
+        # y < mu / 2): the Laplace determinant is not defined there; mgcv's LAML works with
+        # the indefinite weights, which this engine's Cholesky cannot
+        raise PIRLSError(f"the observed information is not positive at {int(np.sum(alpha <= 0))}"
+                         f" observations ({fam!r}): mgcv's Laplace REML with this link is not "
+                         "available")
+    return eta + (z - eta) / alpha, w * alpha
 
 
 class DispersionLaplace:

@@ -47,13 +47,15 @@ from .system import LatentSystem
 METHODS = ("REML", "ML", "UBRE", "GCV")
 
 
-def make_objective(spec: ModelSpec, method: str = "REML", gamma: float = 1.0) -> Any:
+def make_objective(spec: ModelSpec, method: str = "REML", gamma: float = 1.0,
+                   hessian: str = "expected") -> Any:
     """The criterion of ``spec`` for ``method`` ('REML', 'ML', 'UBRE' or 'GCV').
 
     ``gamma`` multiplies the edf in UBRE / GCV; with REML / ML it makes ``n / gamma`` the
     effective sample size (mgcv's ``gam(gamma=)``: the likelihood raised to ``1 / gamma``).
     The objective's ``system`` is the model's :class:`~.system.LatentSystem` (built here,
-    once).
+    once). ``hessian`` ('expected', lme4's, or 'observed', mgcv's) is the curvature of a
+    Laplace objective's determinant (:mod:`.laplace`; the same for canonical links).
     """
     method = str(method).upper()
     if method not in METHODS:
@@ -79,7 +81,7 @@ def make_objective(spec: ModelSpec, method: str = "REML", gamma: float = 1.0) ->
         return GaussianObjective(system, spec.X, spec.y, spec.offset, spec.weights, reml,
                                  gamma=gamma)
     return LaplaceObjective(system, spec.X, spec.y, spec.offset, spec.weights, fam,
-                            reml=reml, gamma=gamma)
+                            reml=reml, gamma=gamma, hessian=hessian)
 
 
 #: latent columns up to which the Gaussian plan polishes with analytic gradients whatever

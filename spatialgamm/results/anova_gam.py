@@ -154,7 +154,9 @@ class AnovaGam:
 def parametric_terms_table(fit: GamFit) -> pd.DataFrame:
     """Wald tests of each parametric term (``summary.gam``'s ``pTerms.table``)."""
     coef = fit.coef
-    Vp = fit.Vp.to_numpy() * (mgcv_scale(fit) / float(fit.state.latent_scale))
+    # (a Laplace fit with an estimated scale has its Vp at mgcv's sig2 already)
+    Vp = fit.Vp.to_numpy() * (1.0 if fit.state.vp_scale is not None else
+                              mgcv_scale(fit) / float(fit.state.latent_scale))
     pos = {nm: i for i, nm in enumerate(coef.index)}
     est_disp = not fit.family.scale_known
     resid = fit.nobs - fit.edf_total

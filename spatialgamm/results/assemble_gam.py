@@ -15,6 +15,13 @@ no such term.
 A Gaussian identity-link REML/ML fit reports mgcv's scale, ``deviance / (n - edf)`` (the
 ``scale`` and ``sig2`` of a gam, used by ``Vp`` and the summary), not the criterion's
 profiled one (``reml.scale``; the same number at a REML optimum with ``gamma = 1``).
+
+Other families with an estimated scale (Gamma, inverse Gaussian) are fitted by mgcv's LAML
+(:mod:`spatialgamm.engine.laplace` with ``hessian="observed"``): the log scale searched with
+the smoothing parameters, the exact density's saturated log-likelihood in the criterion. As
+mgcv, the fit reports the Pearson scale ``sum(wt (y - mu)^2 / V(mu)) / (n - sum(edf))`` as
+``scale`` (mgcv's ``sig2``; ``Vp`` is at it), keeps the criterion's (``reml.scale``) in the
+state, and its ``sp`` are ``reml.scale / sd^2`` (mgcv's penalty is on the deviance scale).
 """
 
 from __future__ import annotations
@@ -69,7 +76,7 @@ def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) 
         raise ValueError(f"models with spde() fields are fitted by 'REML' or 'ML' (Laplace); "
                          f"got method={method!r}")
     if method in ("REML", "ML"):
-        obj = make_objective(spec, method, gamma)
+        obj = make_objective(spec, method, gamma, hessian="observed")
         state = _marginal_fit(spec, obj, method, gaussian)
         state.method = method
         system = state.system
@@ -81,6 +88,8 @@ def _fit_gam(spec: ModelSpec, method: str | None, gamma: float, data_name: str) 
         state.score = score
         if gaussian and state.pls is not None:
             _mgcv_scale(spec, state)
+        elif not fam.scale_known and state.pls is not None and state.mode is not None:
+            _mgcv_pearson_scale(spec, state)
     else:
         if method == "UBRE" and not fam.scale_known:
             raise ValueError("UBRE needs a known scale (Poisson, binomial); use GCV or REML")
@@ -116,11 +125,61 @@ def _marginal_fit(spec: ModelSpec, obj, method: str, gaussian: bool):
                              objective=obj, phi0=phi0)
 
     state = fit(None)
+    if not (gaussian or spec.family.scale_known) and hasattr(obj, "profile_scale") and \
+            obj.gamma == 1.0:
+        return _profiled_polish(state, fit, obj)
     if not (gaussian or spec.family.scale_known) or not (
             hasattr(obj, "solve") or hasattr(obj, "pirls")):
         return state  # (a dispersion searched with phi: the criterion is not obj(phi))
     return _escape_plateaus(spec, state, fit, obj, spec.weights if gaussian else
                             _initial_weights(spec))
+
+
+def _profiled_polish(state, fit, obj):
+    """A Laplace fit with an estimated scale, searched again in mgcv's coordinates with the
+    scale profiled out (:meth:`~spatialgamm.engine.laplace.LaplaceObjective.profile_scale`).
+
+    The joint finite-difference search in ``(phi, log scale)`` can stop short: in u-space
+    the mode moves with the scale, and the criterion is flat along a smooth on its plateau
+    (gamSim Gamma log link: 4e-4 above mgcv's score). In mgcv's ``psi`` the scale is a
+    one-dimensional search at a fixed mode. When that finds a lower criterion the fit is
+    redone from there (``fit(phi0)``) and kept if lower.
+    """
+    from scipy.optimize import minimize
+
+    system = state.system
+    phi = np.asarray(state.phi, dtype=float)
+    tau = float(np.log(state.scale))
+    lo, hi = system.layout.lower, system.layout.upper
+
+    def f(psi: np.ndarray) -> float:
+        try:
+            return obj.profile_scale(psi)[0]
+        except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+            return np.inf
+
+    psi0 = np.clip(phi - 0.5 * tau, lo, hi)
+    try:
+        res = minimize(f, psi0, method="L-BFGS-B", bounds=list(zip(lo, hi)),
+                       options=dict(eps=1e-5, ftol=1e-14, gtol=1e-7, maxiter=200))
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+        res = None
+    other = None
+    if res is not None and np.isfinite(res.fun) and res.fun < state.criterion - 1e-9:
+        _, sc = obj.profile_scale(res.x)
+        try:
+            other = fit(np.append(res.x + 0.5 * np.log(sc), np.log(sc)))
+        except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+            other = None
+    if other is not None and other.criterion < state.criterion:
+        other.optinfo.log.append(f"the joint search stopped at criterion "
+                                 f"{state.criterion:.10g}; with the scale profiled out "
+                                 f"(mgcv's coordinates) {res.fun:.10g}: searched again "
+                                 f"from there, {other.criterion:.10g}")
+        return other
+    obj.scale = state.scale
+    obj.pirls(phi)  # the objective's warm start back at the state's own parameters
+    return state
 
 
 def _initial_weights(spec: ModelSpec) -> np.ndarray:
@@ -185,6 +244,19 @@ def _escape_plateaus(spec: ModelSpec, state, fit, crit, w0: np.ndarray):
     # there): back to the state's own parameters
     crit(phi)
     return state
+
+
+def _mgcv_pearson_scale(spec: ModelSpec, state) -> None:
+    """mgcv's ``sig2`` of a Laplace fit with an estimated scale: the Pearson estimate with
+    ``n - sum(edf)`` degrees of freedom; the posterior (``Vp``, the fixed effects' SEs) is
+    rescaled to it from the criterion's scale, which ``state.scale`` keeps."""
+    fam, y, mu = spec.family, spec.y, state.mu
+    edf = spec.p + float(np.sum(state.edf_blocks))
+    if spec.n - edf <= 0 or not state.scale > 0:
+        return
+    sig2 = float(np.sum(spec.weights * (y - mu) ** 2 / fam.variance(mu))) / (spec.n - edf)
+    state.vp_scale = sig2 / state.scale
+    state.vcov_beta = state.vcov_beta * state.vp_scale
 
 
 def _mgcv_scale(spec: ModelSpec, state) -> None:

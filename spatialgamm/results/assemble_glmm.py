@@ -153,7 +153,8 @@ def _laplace_search(spec: ModelSpec, lap: Any, reml: bool, nAGQ: int,
     search = lap
     if covariance_form_applies(system):
         search = LaplaceObjective(system, spec.X, spec.y, spec.offset, spec.weights,
-                                  spec.family, reml=reml, form="covariance", gamma=lap.gamma)
+                                  spec.family, reml=reml, form="covariance", gamma=lap.gamma,
+                                  hessian=lap.hessian)
     f1, stage2, dl = search, search.with_beta, None
     fg1 = search.value_and_gradient if search.has_gradient and disp is None else None
     fg2 = search.with_beta_and_gradient if fg1 is not None and nAGQ == 1 else None

@@ -120,8 +120,11 @@ class GamFit(MixedFit):
         """Smoothing parameters (mgcv's ``sp``)."""
         sysl = self.state.system
         out: dict[str, float] = {}
+        # a Laplace fit with an estimated scale keeps u ~ N(0, sd^2) unscaled; mgcv's
+        # penalty divides the deviance by the scale, so its sp is reml.scale / sd^2
+        mult = self.state.scale if self.state.vp_scale is not None else 1.0
         for k, t, _ in self._smooths():
-            v = t.sp(sysl.block_phi(self.state.phi, k))
+            v = mult * t.sp(sysl.block_phi(self.state.phi, k))
             labels = t.sp_labels
             if labels is None:  # one penalty
                 out[t.name] = float(v)
@@ -149,6 +152,8 @@ class GamFit(MixedFit):
 
     @property
     def scale(self) -> float:
+        if self.state.vp_scale is not None:  # mgcv's sig2 (Pearson), not its reml.scale
+            return float(self.state.scale * self.state.vp_scale)
         return float(self.state.scale)
 
     @property
@@ -340,6 +345,8 @@ class GamFit(MixedFit):
         if self.state.gaussian and self.state.method in ("REML", "ML") and hasattr(
                 obj, "sigma2") and hasattr(obj, "solve"):
             return float(obj.sigma2(obj.solve(np.asarray(self.state.phi, dtype=float))))
+        if self.state.vp_scale is not None:  # latent blocks are absolute (u-space Laplace)
+            return 1.0
         return float(self.state.latent_scale)
 
     # ---- prediction --------------------------------------------------------------------

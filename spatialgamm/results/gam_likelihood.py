@@ -63,7 +63,12 @@ def edf1(fit: GamFit) -> dict[str, float]:
 
 
 def mgcv_loglik(fit: GamFit) -> float:
-    """``logLik.gam``: the family's log-likelihood with mgcv's plug-in scale (dev / n)."""
+    """``logLik.gam``: the family's log-likelihood with mgcv's plug-in scale (dev / n); for
+    a Laplace REML/ML fit with an estimated scale, at the criterion's (``reml.scale``), as
+    mgcv 1.8-41 (checked in tests/test_gamscale.py)."""
+    if fit.state.vp_scale is not None:
+        return fit.family.aic_loglik(fit.spec.y, fit.state.mu, fit.spec.weights,
+                                     float(fit.state.scale))
     return float(fit.family.loglik(fit.spec.y, fit.state.mu, fit.spec.weights, scale=None))
 
 

@@ -14,6 +14,10 @@ Saefken (2016, sec. 3.1) propagate their uncertainty, ``rho ~ N(rho_hat, V_rho)`
   with ``rho``); ``Vr = (Hess + 0.1 I)^-1`` on its positive eigenvalues, a regularised
   ``V_rho`` as mgcv's, and the scale's row dropped.
 
+Laplace fits with an estimated scale (Gamma, inverse Gaussian) carry ``W / reml.scale`` and
+u-space sp ``sp / reml.scale``: the same ``J``, with ``scale`` the ratio of mgcv's Pearson
+``sig2`` to ``reml.scale``, and the Hessian taken in mgcv's ``(log sp, log scale)``.
+
 Scalar lme4 bars in the formula enter as mgcv's ``s(fac, bs='re')`` (identity penalty,
 ``sp = 1 / theta^2``), so a gam with ``(1 | g)`` has mgcv's ``Vc``, ``edf2`` and AIC.
 
@@ -192,6 +196,9 @@ def criterion_in_rho(fit: GamFit) -> tuple[Callable[[np.ndarray], float], np.nda
         tau = float(np.log(obj.sigma2(obj.solve(phi))))
         return (lambda x: full(np.append(cs.phi_of(phi, x[:-1]), x[-1]))), \
             np.append(rho, tau), True
+    if st.vp_scale is not None:  # a Laplace fit with an estimated scale (Gamma, ...)
+        return _laplace_with_scale(obj, cs, phi, float(st.scale)), \
+            np.append(rho + np.log(st.scale), np.log(st.scale)), True
     if not fit.family.scale_known:
         raise NotImplementedError(
             f"Vc and edf2 for the {fit.family.name} family (an estimated scale outside the "
@@ -202,6 +209,23 @@ def criterion_in_rho(fit: GamFit) -> tuple[Callable[[np.ndarray], float], np.nda
         return 0.5 * obj.laplace(mode, fixed_beta=False)
 
     return laml, rho, False
+
+
+def _laplace_with_scale(obj, cs: CoefSystem, phi: np.ndarray, scale: float
+                        ) -> Callable[[np.ndarray], float]:
+    """mgcv's LAML in ``(log sp, log scale)`` with mgcv's sp (``scale / sd^2``: the
+    engine's u-space sp is ``sp / scale``); the objective's scale is restored after each
+    evaluation."""
+
+    def f(x: np.ndarray) -> float:
+        obj.scale = float(np.exp(x[-1]))
+        try:
+            mode = obj.pirls(cs.phi_of(phi, x[:-1] - x[-1]), tol=1e-12, maxit=100)
+            return 0.5 * obj.laplace(mode, fixed_beta=False)
+        finally:
+            obj.scale = scale
+
+    return f
 
 
 def _gaussian_full(obj) -> Callable[[np.ndarray], float]:
@@ -264,8 +288,8 @@ def sp_corrected(fit: GamFit) -> SpCorrection:
     gaussian = bool(fit.state.gaussian)
     if gaussian:  # mgcv's scale.est: deviance / (n - tr F), whatever the criterion
         scale = fit.deviance / (fit.nobs - float(np.trace(F)))
-    else:
-        scale = 1.0
+    else:  # mgcv's sig2 over the criterion's scale the weights carry (1: a known scale)
+        scale = fit.state.vp_scale if fit.state.vp_scale is not None else 1.0
     Vb = scale * Hinv
     hess = criterion_hessian(fit)
     M = len(cs.penalties)

@@ -92,11 +92,18 @@ class FitState:
     spde_logcov: np.ndarray | None = None
     #: cache: mgcv's smoothing-parameter corrected covariance (Vc, edf2) of a GAM
     sp_correction: Any = None
+    #: a Laplace GAM with an estimated scale (Gamma, inverse Gaussian): mgcv's Pearson
+    #: ``sig2`` over the criterion's scale ``scale`` (mgcv's ``reml.scale``); its ``Vp`` is
+    #: the posterior at the criterion's scale times this (results/assemble_gam.py)
+    vp_scale: float | None = None
 
     @property
     def latent_scale(self) -> float:
         """Scale the latent blocks are relative to: the residual variance for Gaussian
-        identity-link fits (profiled, as lme4), 1 otherwise (absolute, as glmer)."""
+        identity-link fits (profiled, as lme4), 1 otherwise (absolute, as glmer); a Laplace
+        GAM with an estimated scale: ``vp_scale`` (mgcv's Vp at its Pearson scale)."""
+        if self.vp_scale is not None:
+            return self.vp_scale
         return self.scale if self.gaussian else 1.0
 
     def irls_weights(self, prior: np.ndarray) -> np.ndarray:
