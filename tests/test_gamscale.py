@@ -117,6 +117,9 @@ def test_plateau_fits_reach_mgcvs_score(case):
     assert fit.score <= case["score"] + 1e-6
     assert np.log(fit.sp.iloc[1]) == pytest.approx(np.log(case["sp"][1]), abs=1e-3)
     assert fit.sp.iloc[0] > 1e4  # s(x0) fully penalised, as mgcv's
+    # mgcv's sig2 is Fletcher's scale: for these links mean(V'(mu) (y - mu) / V(mu)) is not
+    # zero at the fit, and the Pearson estimate alone is off it
+    np.testing.assert_allclose(fit.scale, case["scale"], rtol=1e-4)
 
 
 @pytest.mark.slow
