@@ -139,3 +139,5 @@ def test_fit_matches_mgcv(case):
     np.testing.assert_allclose(np.sqrt(np.diag(np.asarray(fit.Vp))), case["se"], rtol=2e-3)
     np.testing.assert_allclose(np.asarray(fit.edf), case["edf_smooth"], atol=2e-3)
     assert fit.loglik == pytest.approx(case["loglik"], abs=3e-3)
+    # sum(edf2) + 1: d beta / d rho at the observed information (results/gam_vc.py)
+    assert fit.loglik_df == pytest.approx(case["loglik_df"], abs=1e-3)
