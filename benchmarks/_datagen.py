@@ -142,6 +142,13 @@ FROM_R = {
     "verbagg.csv": "d <- lme4::VerbAgg; d$r2 <- as.integer(d$r2 == 'Y'); "
                    "write.csv(d[c('r2', 'Anger', 'Gender', 'btype', 'situ', 'id', 'item')], "
                    "OUT, row.names = FALSE)",
+    # tests/reference/gamscale/make_reference.R's second design (Gamma, a te() term)
+    "gamma_te.csv": "set.seed(20261202); n <- 400; x0 <- runif(n); x1 <- runif(n); "
+                    "x2 <- runif(n); f <- 0.6 * sin(2 * pi * x0) + "
+                    "0.8 * exp(-((x1 - 0.5)^2 + (x2 - 0.4)^2) / 0.08); "
+                    "d <- data.frame(x0 = x0, x1 = x1, x2 = x2, "
+                    "y = rgamma(n, shape = 4, scale = exp(0.5 + f) / 4)); "
+                    "write.csv(d, OUT, row.names = FALSE)",
 }
 
 

@@ -5,6 +5,7 @@
 Cases: Rongelap Poisson ``counts ~ s(cX, cY, bs='gp', k=50) + offset(log(time))`` (157 rows)
 with mgcv's default criterion (UBRE, since the Poisson scale is known) and with REML;
 MASS::Boston ``medv ~ s(lstat) + te(rm, dis)`` with a Gamma log link by REML (506 rows);
+``y ~ s(x0) + te(x1, x2)`` with a Gamma identity link by REML (400 simulated rows);
 simulated Poisson ``y ~ s(sx, sy, bs='gp', k=100) + offset(log(exposure))`` by REML on
 10,000 points (mgcv::gam) and 100,000 points (mgcv::bam, fREML), both fitted once, as
 peers.R does (skipped by --quick).
@@ -35,6 +36,14 @@ CASES = [
         r_key="boston_gamma_reml",
         fit=lambda sg, d: sg.gam("medv ~ s(lstat) + te(rm, dis)", d,
                                  family="Gamma(link='log')", method="REML"),
+    ),
+    Case(
+        # Gamma identity link by REML: observed weights negative at 55 of 400 rows (the
+        # determinants from the weighted cross-products), slow linear PIRLS convergence
+        name="gamma_identity_reml", csv="gamma_te.csv", r_name="gamma_te.csv",
+        r_key="gamma_identity_reml",
+        fit=lambda sg, d: sg.gam("y ~ s(x0) + te(x1, x2)", d,
+                                 family="Gamma(link='identity')", method="REML"),
     ),
     Case(
         name="gp_pois_10k_gam", csv="gp_pois_10k.csv", r_name="gp_pois.csv",

@@ -65,7 +65,10 @@ def halve_step(family: Family, y: np.ndarray, wt: np.ndarray, scale: float, eta:
         if link.valid_eta(eta_t):
             mu_t = link.linkinv(eta_t)
             u_t = u_new if t == 1.0 else u + t * (u_new - u)
-            obj = float(np.sum(family.dev_resids(y, mu_t, wt))) / scale + penalty(u_t)
+            # a step outside the mean's range (Gamma identity link: mu < 0) has no finite
+            # deviance and is halved: no warning for the log of a negative ratio
+            with np.errstate(invalid="ignore", divide="ignore"):
+                obj = float(np.sum(family.dev_resids(y, mu_t, wt))) / scale + penalty(u_t)
             if np.isfinite(obj) and obj <= old_objective * (1 + 1e-12) + 1e-12:
                 return Step(t, eta_t, mu_t, u_t, obj)
         t /= 2

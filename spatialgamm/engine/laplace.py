@@ -131,7 +131,8 @@ class LaplaceObjective:
         old_obj = np.inf
         beta_c = beta if fixed else np.zeros(self.p)
         u_c = None
-        converged = False
+        converged = consistent = False
+        last_change = np.inf
         it = 0
         for it in range(1, maxit + 1):
             z, w = fam.working(y, eta, wt)
@@ -157,12 +158,22 @@ class LaplaceObjective:
             change = float(np.max(np.abs(eta_t - eta))) if it > 1 else np.inf
             eta, mu = eta_t, mu_t
             # ... but in ill-conditioned problems (a smooth with sp near 0) eta cannot be
-            # resolved that finely: there a deviance change at rounding level also ends it
+            # resolved that finely: there a deviance change at rounding level also ends it,
+            # once eta's changes stop shrinking (Fisher scoring converges linearly where the
+            # link is not canonical: the Gamma identity link's eta moves by half as much each
+            # step, and its deviance change reached rounding with eta still 6e-7 off)
             if change < tol * (1.0 + float(np.max(np.abs(eta)))) or (
-                    it > 2 and abs(old_obj - obj) <= 1e-13 * (abs(obj) + 0.1)):
+                    it > 2 and abs(old_obj - obj) <= 1e-13 * (abs(obj) + 0.1)
+                    and change >= 0.9 * last_change):
                 converged = True
                 break
-            old_obj = obj
+            last_change = change
+            # a halved step from the start (which carries no coefficients: eta from the
+            # data, u = 0) lands on an eta no (beta, u) gives, whose penalised deviance can lie
+            # below every attainable one (Gamma identity link: mu < 0 on the full step);
+            # the reference starts with the first full step, from which steps are consistent
+            consistent = consistent or t == 1.0
+            old_obj = obj if consistent else np.inf
         # final factorisation at the mode's weights: the Laplace determinant is evaluated here
         z, w = fam.working(y, eta, wt)
         logdets = None
@@ -171,8 +182,19 @@ class LaplaceObjective:
             # at the expected one (its Vp and edf: checked in tests/test_gamscale.py); the
             # expected-weight solve comes last, so the solver's state is that one
             zn, wn = newton_working(fam, y, eta, z, w)
-            rn = solver.solve(phi, zn - base, wn / self.scale, fixed)
-            logdets = (rn.logdet_A, rn.logdet_XtVX)
+            if np.all(wn >= 0) and np.all(np.isfinite(zn)):
+                rn = solver.solve(phi, zn - base, wn / self.scale, fixed)
+                logdets = (rn.logdet_A, rn.logdet_XtVX)
+            elif self.form == "u":
+                # negative observed weights (Gamma identity link, y < mu / 2): the PLS
+                # backends take square roots of the weights; mgcv's Hessian may still be
+                # positive definite, so the determinants are formed from the cross-products
+                logdets = indefinite_logdets(self.system, self.X, phi, wn / self.scale,
+                                             self.p if self.reml and not fixed else 0)
+            else:
+                raise PIRLSError(f"the observed information is negative at "
+                                 f"{int(np.sum(wn < 0))} observations ({fam!r}): the "
+                                 "covariance form cannot take it; use form='u'")
         w = w / self.scale
         res = solver.solve(phi, z - base, w, fixed)
         if not fixed:
@@ -348,14 +370,65 @@ def newton_working(fam: Family, y: np.ndarray, eta: np.ndarray, z: np.ndarray,
     v = np.where(ok, fam.variance(mu), 1.0)
     d1s = np.where(ok, d1, 1.0)
     alpha = np.where(ok, 1.0 + (y - mu) * (dv / v - d2 / (d1s * d1s)), 1.0)
-    if np.any(alpha <= 0):
-        # the observed information is not positive at some rows (Gamma identity link with
-        # y < mu / 2): the Laplace determinant is not defined there; mgcv's LAML works with
-        # the indefinite weights, which this engine's Cholesky cannot
-        raise PIRLSError(f"the observed information is not positive at {int(np.sum(alpha <= 0))}"
-                         f" observations ({fam!r}): mgcv's Laplace REML with this link is not "
-                         "available")
-    return eta + (z - eta) / alpha, w * alpha
+    # alpha <= 0 at rows where the observed information is not positive (Gamma identity
+    # link with y < mu / 2): no Newton working response there (inf), weights negative
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zn = np.where(alpha > 0, eta + (z - eta) / alpha, np.inf)
+    return zn, w * alpha
+
+
+def indefinite_logdets(system: LatentSystem, X: np.ndarray, phi: np.ndarray, w: np.ndarray,
+                       p: int) -> tuple[float, float]:
+    """``(log|A|, log|X'VX|)`` of the u-space Laplace Hessian at weights ``w`` some of which
+    are negative (the observed information of a non-canonical link), formed from the
+    weighted cross-products without square roots of the weights:
+    ``A = Lambda'Z'WZ Lambda + P`` and ``X'VX = X'WX - X'WZ Lambda A^-1 Lambda'Z'WX`` (its
+    Schur complement in the joint Hessian; ``p = 0``: none). Dense, ``O(n (p + q)^2)``.
+    A Hessian that is not positive definite has no Laplace determinant: PIRLSError.
+
+    Examples
+    --------
+    >>> from spatialgamm.engine.system import LatentSystem
+    >>> sysm = LatentSystem([], 3)
+    >>> X = np.ones((3, 1))
+    >>> ld = indefinite_logdets(sysm, X, np.zeros(0), np.array([2.0, -0.5, 1.0]), 1)
+    >>> round(ld[1], 10) == round(float(np.log(2.5)), 10)
+    True
+    >>> w = np.array([1.0, -2.0, 0.5])  # X'WX = -0.5
+    >>> indefinite_logdets(sysm, X, np.zeros(0), w, 1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    spatialgamm.engine.glm.PIRLSError: the Laplace Hessian ... is not positive definite ...
+    """
+    q = system.q
+    nneg = int(np.sum(w < 0))
+
+    def chol_logdet(M: np.ndarray) -> tuple[np.ndarray, float]:
+        try:
+            L = np.linalg.cholesky(M)
+        except np.linalg.LinAlgError:
+            raise PIRLSError(f"the Laplace Hessian at the observed information is not "
+                             f"positive definite ({nneg} observations have negative "
+                             f"information): the Laplace approximation is not defined "
+                             f"there") from None
+        return L, 2.0 * float(np.sum(np.log(np.diag(L))))
+
+    Xp = X[:, :p]
+    ld_a, ld_x = 0.0, 0.0
+    if q:
+        Lam = system.Lambda(phi)
+        ZL = system.Z_dense @ Lam.toarray() if system.Z_dense is not None else \
+            np.asarray((system.Z @ Lam).toarray())
+        P, _ = system.precision(phi)
+        A = ZL.T @ (ZL * w[:, None]) + (np.eye(q) if P is None else P.toarray())
+        La, ld_a = chol_logdet(A)
+        G = np.linalg.solve(La, ZL.T @ (Xp * w[:, None]))  # L_A^-1 Lambda'Z'WX
+        S = Xp.T @ (Xp * w[:, None]) - G.T @ G
+    else:
+        S = Xp.T @ (Xp * w[:, None])
+    if p:
+        ld_x = chol_logdet(S)[1]
+    return ld_a, ld_x
 
 
 class DispersionLaplace:
