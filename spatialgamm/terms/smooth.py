@@ -333,7 +333,9 @@ def _joint_spaces(S: list[np.ndarray], null_dim: int | None) -> tuple[np.ndarray
     d, U = np.linalg.eigh(0.5 * (St + St.T))
     if null_dim is None:
         null_dim = int(np.sum(d <= d.max() * np.finfo(float).eps ** 0.66))
-    return U[:, null_dim:], U[:, :null_dim]
+    # the null space's basis as for single smooths: not eigh's rotation of it, which
+    # changes with rounding (row order, sums taken out of core)
+    return U[:, null_dim:], _canonical_null_basis(U[:, :null_dim])
 
 
 def initial_sp(X: np.ndarray, S: list[np.ndarray]) -> np.ndarray:
