@@ -38,10 +38,13 @@ from ..model import (
 )
 from ..terms.base import Ability
 from ..terms.smooth import (
+    MULTI_PHI_LOWER,
+    PHI_BOUND,
     SmoothTerm,
     _OnePenalty,
     _reparameterise,
     _single_penalty_block,
+    initial_sp,
     multi_penalty_block,
 )
 from ..terms.smooths.base import centring_null_space
@@ -165,8 +168,21 @@ def sum_functions(spec: ModelSpec) -> dict[int, Any]:
             continue
         ts = _tensor_of(blk)
         if ts is not None:
-            out[k] = ts.margin_raw_rows(spec.data) if ts.inter else ts.basis_rows(spec.data)
+            out[k] = (ts.margin_raw_rows(spec.data) if ts.inter
+                      else WithCross(ts.basis_rows(spec.data)))
     return out
+
+
+@dataclass(frozen=True)
+class WithCross:
+    """A basis function whose cross-product ``B'B`` is summed too (after the column sums,
+    flattened): a multi-penalty smooth's starting smoothing parameters need ``diag(X'X)``
+    (mgcv's ``initial.sp``), so that the search starts where the in-memory one does."""
+
+    fn: Any
+
+    def __call__(self, df: pd.DataFrame) -> Any:
+        return self.fn(df)
 
 
 def ti_sum_functions(spec: ModelSpec, sums: dict) -> dict[int, Any]:
@@ -177,7 +193,7 @@ def ti_sum_functions(spec: ModelSpec, sums: dict) -> dict[int, Any]:
     for k, blk in enumerate(spec.blocks):
         ts = _tensor_of(blk)
         if ts is not None and ts.inter:
-            out[k] = ts.basis_rows(spec.data, _margin_sums(ts, spec, sums[k][0]))
+            out[k] = WithCross(ts.basis_rows(spec.data, _margin_sums(ts, spec, sums[k][0])))
     return out
 
 
@@ -204,8 +220,10 @@ def smooth_sums(fns: dict[int, Any], df: pd.DataFrame, spec: ModelSpec, weights:
     for k, fn in fns.items():
         Xr = fn(df)
         Xa = abs(Xr) if sp.issparse(Xr) else np.abs(Xr)
-        out[k] = (np.asarray(Xr.sum(axis=0)).ravel(),
-                  float(np.asarray(Xa.sum(axis=1)).max()) if Xr.shape[0] else 0.0)
+        v = np.asarray(Xr.sum(axis=0)).ravel()
+        if isinstance(fn, WithCross):
+            v = np.concatenate([v, np.asarray(Xr.T @ Xr).ravel()])
+        out[k] = (v, float(np.asarray(Xa.sum(axis=1)).max()) if Xr.shape[0] else 0.0)
     return out
 
 
@@ -275,17 +293,40 @@ def with_data_constraints(spec: ModelSpec, sums: dict[int, tuple[np.ndarray, flo
         if ts is None:
             blocks[k] = _smooth_block(spec, blk, colsum, xinf)
             continue
-        tsums = (TensorSums(margin_colsums=_margin_sums(ts, spec, colsum),
-                            xinf=(ti_sums or {})[k][1]) if ts.inter
-                 else TensorSums(colsum=colsum, xinf=xinf))
-        s_new = ts.construct_all(spec.data, tsums)[0]
-        new = (_single_penalty_block(_OnePenalty(s_new)) if len(s_new.S) == 1
-               else multi_penalty_block(s_new, spec.n))
-        if new.q != blk.q or new.fixed_names != blk.fixed_names:
-            raise DataError(f"{blk.name}: the penalties' rank changed with the whole data's "
-                            "constraint; fit it in memory")
-        blocks[k] = new
+        if ts.inter:
+            tensor = (ti_sums or {})[k]
+            tsums = TensorSums(margin_colsums=_margin_sums(ts, spec, colsum), xinf=tensor[1])
+        else:
+            tensor = (colsum, xinf)
+            tsums = TensorSums(colsum=_split_cross(colsum)[0], xinf=xinf)
+        blocks[k] = _tensor_block(ts, spec, blk, tsums, *_split_cross(tensor[0]))
     return blocks
+
+
+def _split_cross(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A :class:`WithCross` function's sums: column sums ``c`` (p) and ``B'B`` (p x p)."""
+    p = int(round((np.sqrt(1 + 4 * len(v)) - 1) / 2))
+    return v[:p], v[p:].reshape(p, p)
+
+
+def _tensor_block(ts: Any, spec: ModelSpec, blk: Any, tsums: TensorSums, colsum: np.ndarray,
+                  BB: np.ndarray) -> Any:
+    """A ``te()``/``ti()`` block rebuilt from the whole data's sums, its search starting
+    where the in-memory one does (``diag(X'X)`` from ``B'B``)."""
+    s_new = ts.construct_all(spec.data, tsums)[0]
+    if len(s_new.S) == 1:
+        new = _single_penalty_block(_OnePenalty(s_new))
+    else:
+        new = multi_penalty_block(s_new, spec.n)
+        Z = np.eye(len(colsum)) if s_new.X.shape[1] == len(colsum) else \
+            centring_null_space(colsum.reshape(1, -1))
+        xx = np.einsum("ij,ik,kj->j", Z, BB, Z)
+        start = -0.5 * np.log(initial_sp(None, s_new.S, xx=xx))
+        new = replace(new, phi_start=np.clip(start, -MULTI_PHI_LOWER + 1, PHI_BOUND - 1))
+    if new.q != blk.q or new.fixed_names != blk.fixed_names:
+        raise DataError(f"{blk.name}: the penalties' rank changed with the whole data's "
+                        "constraint; fit it in memory")
+    return new
 
 
 def _smooth_block(spec: ModelSpec, blk: Any, colsum: np.ndarray, xinf: float) -> Any:
