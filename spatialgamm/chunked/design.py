@@ -9,6 +9,11 @@ The model is built (:func:`~spatialgamm.model.build_model`) on these rows plus t
 on the data's range only, so they are those of the whole data. A smooth's sum-to-zero
 constraint (mgcv's ``1'X``) and its penalty scaling (``||X||_inf``) need every row: a second
 pass sums the unconstrained basis over the data, and the smooth is rebuilt with them.
+Tensor products as in memory (:mod:`~spatialgamm.terms.smooths.tensor`): ``te()``'s
+constraint and penalty scaling are the tensor basis's column sums and largest absolute row
+sum, taken in that pass (with ``B'B``, whose diagonal after the constraint gives the
+search's start, mgcv's ``initial.sp``); ``ti()`` constrains each margin first, so that pass
+sums the margins' bases and a second one the constrained tensor basis's row sums.
 Bases whose knots are data quantiles or data points (``cr``, ``tp``) take their knots from
 the setup rows, as ``bam`` does from its subsample; they then differ from the in-memory fit's.
 """

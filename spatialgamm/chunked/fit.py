@@ -133,8 +133,8 @@ def fit_chunked(formula: str, data: Any, family: Any = "gaussian", method: str =
     Parameters
     ----------
     formula : str
-        Fixed effects, ``s()`` smooths (single penalty), ``hsgp()`` and ``spde()`` terms,
-        lme4 bars.
+        Fixed effects, ``s()`` smooths (single penalty), ``te()`` and ``ti()`` tensor
+        products (without ``by=``), ``hsgp()`` and ``spde()`` terms, lme4 bars.
     data : dask DataFrame, Parquet path (file or directory), or pyarrow dataset
     family : str or Family
         Gaussian, Poisson or binomial (families without a dispersion parameter to estimate).

@@ -333,13 +333,7 @@ def _joint_spaces(S: list[np.ndarray], null_dim: int | None) -> tuple[np.ndarray
     d, U = np.linalg.eigh(0.5 * (St + St.T))
     if null_dim is None:
         null_dim = int(np.sum(d <= d.max() * np.finfo(float).eps ** 0.66))
-    # the null space's basis as for single smooths: not eigh's rotation of it, which
-    # changes with rounding (row order, sums taken out of core); the range directions'
-    # signs as in _reparameterise (largest-magnitude entry positive)
-    Ur = U[:, null_dim:]
-    big = np.argmax(np.abs(Ur), axis=0)
-    Ur = Ur * np.where(Ur[big, np.arange(Ur.shape[1])] < 0, -1.0, 1.0)
-    return Ur, _canonical_null_basis(U[:, :null_dim])
+    return U[:, null_dim:], U[:, :null_dim]
 
 
 def initial_sp(X: np.ndarray | None, S: list[np.ndarray], xx: np.ndarray | None = None
