@@ -89,6 +89,11 @@ def test_standard_errors_match_mgcv_and_in_memory(data, case, tmp_path):
     np.testing.assert_allclose(m1.edf.to_numpy(), m0.edf.to_numpy(), rtol=tol_m)
     names = list(m1.beta.index)
     V0 = m0.state.vcov_beta
+    if case in ("te", "ti"):  # a tensor's null-space basis (eigenvectors of a repeated zero
+        # eigenvalue) rotates with rounding: its covariance is compared through the
+        # prediction standard errors above; here the parametric columns'
+        keep = [i for i, nm in enumerate(names) if nm in pt.index]
+        names, V0 = [names[i] for i in keep], V0[np.ix_(keep, keep)]
     np.testing.assert_allclose(m1.vcov.loc[names, names].to_numpy(), V0, rtol=tol_m,
                                atol=tol_m * np.abs(V0).max())
     s = m1.summary()
