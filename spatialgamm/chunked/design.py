@@ -58,6 +58,8 @@ from ..terms.smooths.tensor import TensorSums
 #: rows of the first partition added to the setup rows (factor-free structure checks, the
 #: response's validity for the family)
 SAMPLE_ROWS = 500
+#: rows of a partition whose bases :func:`smooth_sums` holds at a time
+SUM_CHUNK_ROWS = 16384
 
 
 @dataclass
@@ -225,14 +227,17 @@ def smooth_sums(fns: dict[int, Any], df: pd.DataFrame, spec: ModelSpec, weights:
         df, _ = _complete_rows(spec.formula, df.reset_index(drop=True), weights, offset,
                                na_action)
     df = add_expression_columns(df, spec.formula.specials, spec.env)
-    out = {}
+    out: dict[int, tuple[np.ndarray, float]] = {}
     for k, fn in fns.items():
-        Xr = fn(df)
-        Xa = abs(Xr) if sp.issparse(Xr) else np.abs(Xr)
-        v = np.asarray(Xr.sum(axis=0)).ravel()
-        if isinstance(fn, WithCross):
-            v = np.concatenate([v, np.asarray(Xr.T @ Xr).ravel()])
-        out[k] = (v, float(np.asarray(Xa.sum(axis=1)).max()) if Xr.shape[0] else 0.0)
+        # a chunk of rows at a time: a tensor basis of a whole row group would not fit
+        for start in range(0, max(len(df), 1), SUM_CHUNK_ROWS):
+            Xr = fn(df.iloc[start:start + SUM_CHUNK_ROWS])
+            Xa = abs(Xr) if sp.issparse(Xr) else np.abs(Xr)
+            v = np.asarray(Xr.sum(axis=0)).ravel()
+            if isinstance(fn, WithCross):
+                v = np.concatenate([v, np.asarray(Xr.T @ Xr).ravel()])
+            m = float(np.asarray(Xa.sum(axis=1)).max()) if Xr.shape[0] else 0.0
+            out[k] = (v, m) if k not in out else (out[k][0] + v, max(out[k][1], m))
     return out
 
 
