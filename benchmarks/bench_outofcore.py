@@ -17,6 +17,12 @@ fREML with discretised covariates: the timing compares like-sized models, not es
 
     python benchmarks/bench_outofcore.py                      # 1e6, 1e7 rows; 1, 2 workers
     python benchmarks/bench_outofcore.py --sizes 1e6 --workers 2 --no-r
+    python benchmarks/bench_outofcore.py --sizes 1e6 --workers 2 --tensor   # bam's model
+
+``--tensor`` fits bam's own model out of core (``te(cx, cy, k=c(15, 15))`` in place of
+the hsgp() term: constraints and penalty scaling from sums over every partition, the cr
+margins' knots from the set-up rows as bam's from its subsample), the records going to
+benchmarks/results/outofcore_te.json.
 
 The records go to benchmarks/results/outofcore.json (read by plot_scaling.py).
 """
@@ -40,6 +46,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 RESULTS = HERE / "results" / "outofcore.json"
 FORMULA = "y ~ x1 + s(x2, bs='ps', k=10) + hsgp(cx, cy, m=15)"
+TE_FORMULA = "y ~ x1 + s(x2, bs='ps', k=10) + te(cx, cy, k=c(15,15))"
 
 
 #: the simulated field: a draw from the fitted model's own prior (the hsgp() basis of the
@@ -94,7 +101,7 @@ def first_rows_csv(src: Path, n: int, out: Path) -> None:
     tab.to_pandas().to_csv(out, index=False)
 
 
-def run_case(path: Path, workers: int, chunk_rows: int) -> dict:
+def run_case(path: Path, workers: int, chunk_rows: int, formula: str = FORMULA) -> dict:
     from bench_raster import PeakRSS
     from distributed import Client, LocalCluster
 
@@ -103,7 +110,7 @@ def run_case(path: Path, workers: int, chunk_rows: int) -> dict:
                       dashboard_address=None) as cluster, Client(cluster):
         with PeakRSS() as mem:
             t0 = time.perf_counter()
-            fit = fit_chunked(FORMULA, str(path), chunk_rows=chunk_rows)
+            fit = fit_chunked(formula, str(path), chunk_rows=chunk_rows)
             el = time.perf_counter() - t0
     return {"rows": fit.n, "workers": workers, "seconds": el,
             "load_avg_1min": os.getloadavg()[0],  # the machine is shared: read times with it
@@ -134,7 +141,10 @@ def main() -> int:
     ap.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS)
     ap.add_argument("--no-r", action="store_true", help="skip mgcv's bam")
     ap.add_argument("--scratch", default=None, help="directory for the Parquet files")
+    ap.add_argument("--tensor", action="store_true", help="fit bam's te() model")
     args = ap.parse_args()
+    formula = TE_FORMULA if args.tensor else FORMULA
+    results = RESULTS.with_name("outofcore_te.json") if args.tensor else RESULTS
     records = []
     with tempfile.TemporaryDirectory(dir=args.scratch) as tmp:
         for size in (int(float(s)) for s in args.sizes.split(",")):
@@ -143,8 +153,8 @@ def main() -> int:
             simulate(path, size, args.row_group)
             print(f"{size:,} rows written in {time.perf_counter() - t0:.1f} s", flush=True)
             for workers in (int(w) for w in args.workers.split(",")):
-                rec = run_case(path, workers, args.chunk_rows)
-                rec.update(kind="spatialgamm", formula=FORMULA, row_group=args.row_group,
+                rec = run_case(path, workers, args.chunk_rows, formula)
+                rec.update(kind="spatialgamm", formula=formula, row_group=args.row_group,
                            chunk_rows=args.chunk_rows)
                 records.append(rec)
                 print(json.dumps({k: v for k, v in rec.items() if k != "beta"}), flush=True)
@@ -159,9 +169,9 @@ def main() -> int:
             import shutil
             shutil.rmtree(path)
     from _record import machine
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({"machine": machine(), "records": records}, indent=1))
-    print(f"written {RESULTS}")
+    results.parent.mkdir(exist_ok=True)
+    results.write_text(json.dumps({"machine": machine(), "records": records}, indent=1))
+    print(f"written {results}")
     return 0
 
 

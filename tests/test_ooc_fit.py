@@ -201,15 +201,15 @@ def test_gamma_other_than_one_is_refused_out_of_core(tmp_path):
 
 
 @pytest.mark.parametrize("form, what", [
-    ("y ~ te(x2, x3, bs=c('ps','ps'), k=c(5,5))", r"te\(x2,x3\): tensor-product"),
-    ("y ~ s(x2, bs='ps') + ti(x2, x3, bs=c('ps','ps'), k=c(5,5))", r"ti\(x2,x3\)"),
+    ("y ~ g + te(x2, x3, bs=c('ps','ps'), k=c(5,5), by=g)", r"te\(x2,x3\):g\w*: a tensor"),
+    ("y ~ ti(x2, x3, bs=c('ps','ps'), k=c(5,5), by=x1)", r"ti\(x2,x3\):x1: a tensor"),
     ("y ~ t2(x2, x3, bs='ps', k=5)", r"t2\(x2,x3\)"),
     ("y ~ g + s(x2, bs='ps', by=g)", r"s\(x2\):g\w*: a smooth by a factor"),
 ])
 def test_smooths_not_fitted_out_of_core_are_refused_by_name(sim, form, what):
-    """Before this check these fits ran and differed from the in-memory ones (te: the
-    criterion by 0.02, coefficients by 3.6) because their constraints came from the
-    set-up rows only."""
+    """Before this check these fits ran and differed from the in-memory ones (te, ti
+    then: the criterion by 0.02, coefficients by 3.6) because their constraints came from
+    the set-up rows only; te() and ti() without by= now take them from every row."""
     d, _ = sim
     d = d.assign(x3=(d.x3 + 2) / 4, g=np.where(d.x1 > 0, "a", "b"))
     with pytest.raises(NotImplementedError, match=what):

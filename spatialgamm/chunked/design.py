@@ -9,12 +9,18 @@ The model is built (:func:`~spatialgamm.model.build_model`) on these rows plus t
 on the data's range only, so they are those of the whole data. A smooth's sum-to-zero
 constraint (mgcv's ``1'X``) and its penalty scaling (``||X||_inf``) need every row: a second
 pass sums the unconstrained basis over the data, and the smooth is rebuilt with them.
+Tensor products as in memory (:mod:`~spatialgamm.terms.smooths.tensor`): ``te()``'s
+constraint and penalty scaling are the tensor basis's column sums and largest absolute row
+sum, taken in that pass (with ``B'B``, whose diagonal after the constraint gives the
+search's start, mgcv's ``initial.sp``); ``ti()`` constrains each margin first, so that pass
+sums the margins' bases and a second one the constrained tensor basis's row sums.
 Bases whose knots are data quantiles or data points (``cr``, ``tp``) take their knots from
 the setup rows, as ``bam`` does from its subsample; they then differ from the in-memory fit's.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 import warnings
 from collections.abc import Sequence
@@ -36,12 +42,24 @@ from ..model import (
     _response,
 )
 from ..terms.base import Ability
-from ..terms.smooth import SmoothTerm, _reparameterise
+from ..terms.smooth import (
+    MULTI_PHI_LOWER,
+    PHI_BOUND,
+    SmoothTerm,
+    _OnePenalty,
+    _reparameterise,
+    _single_penalty_block,
+    initial_sp,
+    multi_penalty_block,
+)
 from ..terms.smooths.base import centring_null_space
+from ..terms.smooths.tensor import TensorSums
 
 #: rows of the first partition added to the setup rows (factor-free structure checks, the
 #: response's validity for the family)
 SAMPLE_ROWS = 500
+#: rows of a partition whose bases :func:`smooth_sums` holds at a time
+SUM_CHUNK_ROWS = 16384
 
 
 @dataclass
@@ -103,6 +121,10 @@ class ModelTemplate:
         zs = []
         for blk in self.blocks:
             z_new, fixed_new = blk.term.design_for(df, None)
+            # the block's storage as built (a te() design is dense; its term returns csc,
+            # whose sparse products cost 40x the dense ones in the statistics pass)
+            if sp.issparse(z_new) and not sp.issparse(blk.Z):
+                z_new = z_new.toarray()
             zs.append(sp.csr_matrix(z_new) if sp.issparse(z_new) else np.asarray(z_new))
             if blk.fixed is not None:
                 cols.append(fixed_new if fixed_new is not None
@@ -143,24 +165,79 @@ def setup_rows(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     return d.iloc[sorted(keep)]
 
 
-def smooth_sums(tmpl_blocks: list, df: pd.DataFrame, spec: ModelSpec, weights: Any,
+def sum_functions(spec: ModelSpec) -> dict[int, Any]:
+    """For every smooth whose set-up needs sums over all rows (block index): the function
+    of a data frame whose column sums and largest absolute row sum it needs. ``s()``: its
+    unconstrained basis; ``te()``: the tensor basis; ``ti()``: its margins' unconstrained
+    bases (their constraints; the tensor's row sums need a second pass,
+    :func:`ti_sum_functions`)."""
+    out: dict[int, Any] = {}
+    for k, blk in enumerate(spec.blocks):
+        s = _constrainable(blk)
+        if s is not None:
+            out[k] = functools.partial(_smooth_raw, s)
+            continue
+        ts = _tensor_of(blk)
+        if ts is not None:
+            out[k] = (ts.margin_raw_rows(spec.data) if ts.inter
+                      else WithCross(ts.basis_rows(spec.data)))
+    return out
+
+
+@dataclass(frozen=True)
+class WithCross:
+    """A basis function whose cross-product ``B'B`` is summed too (after the column sums,
+    flattened): a multi-penalty smooth's starting smoothing parameters need ``diag(X'X)``
+    (mgcv's ``initial.sp``), so that the search starts where the in-memory one does."""
+
+    fn: Any
+
+    def __call__(self, df: pd.DataFrame) -> Any:
+        return self.fn(df)
+
+
+def ti_sum_functions(spec: ModelSpec, sums: dict) -> dict[int, Any]:
+    """``ti()`` blocks: the tensor basis with its margins constrained by the whole data's
+    sums (``sums``: the first pass's), whose largest absolute row sum scales the
+    penalties."""
+    out = {}
+    for k, blk in enumerate(spec.blocks):
+        ts = _tensor_of(blk)
+        if ts is not None and ts.inter:
+            out[k] = WithCross(ts.basis_rows(spec.data, _margin_sums(ts, spec, sums[k][0])))
+    return out
+
+
+def _margin_sums(ts: Any, spec: ModelSpec, colsum: np.ndarray) -> list[np.ndarray]:
+    """The first pass's side-by-side margin sums of a ``ti()``, split by margin."""
+    sizes = [mb.construct_raw(spec.data).X.shape[1] for mb in ts.margins]
+    return np.split(np.asarray(colsum), np.cumsum(sizes)[:-1])
+
+
+def _smooth_raw(s: Any, df: pd.DataFrame) -> Any:
+    return s.basis._predict_raw(s.state, df)
+
+
+def smooth_sums(fns: dict[int, Any], df: pd.DataFrame, spec: ModelSpec, weights: Any,
                 offset: Any, na_action: str) -> dict[int, tuple[np.ndarray, float]]:
-    """For every centred single-penalty smooth (block index): the column sums of its
-    unconstrained basis over ``df``'s complete rows and its largest absolute row sum."""
+    """For every function of :func:`sum_functions` (block index): the column sums of its
+    rows of ``df``'s complete rows and their largest absolute row sum."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         df, _ = _complete_rows(spec.formula, df.reset_index(drop=True), weights, offset,
                                na_action)
     df = add_expression_columns(df, spec.formula.specials, spec.env)
-    out = {}
-    for k, blk in enumerate(tmpl_blocks):
-        s = _constrainable(blk)
-        if s is None:
-            continue
-        Xr = s.basis._predict_raw(s.state, df)
-        Xa = abs(Xr) if sp.issparse(Xr) else np.abs(Xr)
-        out[k] = (np.asarray(Xr.sum(axis=0)).ravel(),
-                  float(np.asarray(Xa.sum(axis=1)).max()) if Xr.shape[0] else 0.0)
+    out: dict[int, tuple[np.ndarray, float]] = {}
+    for k, fn in fns.items():
+        # a chunk of rows at a time: a tensor basis of a whole row group would not fit
+        for start in range(0, max(len(df), 1), SUM_CHUNK_ROWS):
+            Xr = fn(df.iloc[start:start + SUM_CHUNK_ROWS])
+            Xa = abs(Xr) if sp.issparse(Xr) else np.abs(Xr)
+            v = np.asarray(Xr.sum(axis=0)).ravel()
+            if isinstance(fn, WithCross):
+                v = np.concatenate([v, np.asarray(Xr.T @ Xr).ravel()])
+            m = float(np.asarray(Xa.sum(axis=1)).max()) if Xr.shape[0] else 0.0
+            out[k] = (v, m) if k not in out else (out[k][0] + v, max(out[k][1], m))
     return out
 
 
@@ -168,12 +245,21 @@ def _constrainable(blk: Any) -> Any:
     """The SmoothSpec of a block whose constraint this module recomputes (a single-penalty
     smooth, centred, no ``by``), else None."""
     term = blk.term
-    if type(term) is not SmoothTerm or blk.q == 0:
+    if type(term) is not SmoothTerm or blk.q == 0 or _tensor_of(blk) is not None:
         return None
     s = term.spec
     if not s.centred or s.by is not None or s.basis is None:
         return None
     return s
+
+
+def _tensor_of(blk: Any) -> Any:
+    """The TensorSmooth of a ``te()``/``ti()`` block without ``by``, else None."""
+    term = blk.term
+    if not isinstance(term, SmoothTerm):
+        return None
+    ts = getattr(term.spec, "tensor", None)
+    return ts if ts is not None and ts.by is None else None
 
 
 def refuse_unsupported(blocks: list) -> None:
@@ -183,19 +269,25 @@ def refuse_unsupported(blocks: list) -> None:
     Raises
     ------
     NotImplementedError
-        A tensor-product or multi-penalty smooth (``te``, ``ti``, ``t2``, ``fs``: their
-        constraint and penalty scaling come from the whole tensor basis), or a smooth by a
-        factor (each level's penalty scaling comes from that level's rows).
+        A ``t2`` or ``fs`` smooth (their constraint and penalty scaling come from the whole
+        basis), a tensor smooth with ``by``, or a smooth by a factor (each level's penalty
+        scaling comes from that level's rows).
     """
     for blk in blocks:
         term = blk.term
         if not term.has(Ability.SMOOTH):
             continue
-        if type(term) is not SmoothTerm:
+        if getattr(term.spec, "tensor", None) is not None and term.spec.tensor.by is not None:
             raise NotImplementedError(
-                f"{blk.name}: tensor-product and multi-penalty smooths (te, ti, t2, fs) are "
-                "not fitted out of core (their constraint and penalty scaling need the whole "
-                "data's tensor basis); fit in memory, or use s(), hsgp() or spde() terms")
+                f"{blk.name}: a tensor-product smooth with by= is not fitted out of core "
+                "(a factor's levels and a numeric by's constraint need the whole data); fit "
+                "in memory, or drop by=")
+        if _tensor_of(blk) is None and (type(term) is not SmoothTerm
+                                        or hasattr(term.spec, "tensor")):
+            raise NotImplementedError(
+                f"{blk.name}: t2() and multi-penalty smooths (t2, fs) are not fitted out of "
+                "core (their constraint and penalty scaling need the whole data's basis); "
+                "fit in memory, or use s(), te(), ti(), hsgp() or spde() terms")
         if getattr(term.spec, "by_level", None) is not None:
             raise NotImplementedError(
                 f"{blk.name}: a smooth by a factor is not fitted out of core (each level's "
@@ -203,28 +295,70 @@ def refuse_unsupported(blocks: list) -> None:
                 "by= or one smooth")
 
 
-def with_data_constraints(spec: ModelSpec, sums: dict[int, tuple[np.ndarray, float]]
-                          ) -> list:
+def with_data_constraints(spec: ModelSpec, sums: dict[int, tuple[np.ndarray, float]],
+                          ti_sums: dict[int, tuple[np.ndarray, float]] | None = None) -> list:
     """The blocks of ``spec`` with each smooth's constraint and penalty scaling taken from
-    the whole data's sums (:func:`smooth_sums`), as mgcv's ``smoothCon`` computes them."""
+    the whole data's sums (:func:`smooth_sums` of :func:`sum_functions`, and for ``ti()``
+    of :func:`ti_sum_functions`), as mgcv's ``smoothCon`` computes them."""
     blocks = list(spec.blocks)
     for k, (colsum, xinf) in sums.items():
         blk = blocks[k]
-        s = blk.term.spec
-        raw = s.basis.construct_raw(spec.data)
-        s1 = float(np.abs(raw.S).sum(axis=0).max()) if raw.S.size else 0.0
-        S_scale = 1.0 if (xinf == 0 or s1 == 0) else s1 / xinf ** 2
-        Zc = centring_null_space(colsum.reshape(1, -1))
-        S = Zc.T @ (raw.S / S_scale) @ Zc
-        S = 0.5 * (S + S.T)
-        Xs = raw.X @ Zc
-        s_new = replace(s, X=Xs, S=S, S_scale=S_scale, Z=Zc)
-        Ur, U0 = _reparameterise(s_new)
-        if Ur.shape[1] != blk.q:
-            raise DataError(f"{s.label}: the penalty's rank changed with the whole data's "
-                            "constraint; fit it in memory")
-        term = SmoothTerm(s_new, Ur, U0, s_new.label)
-        Zb = Xs @ Ur
-        blocks[k] = replace(blk, Z=sp.csc_matrix(Zb) if sp.issparse(Zb) else np.asarray(Zb),
-                            fixed=np.asarray(Xs @ U0) if U0.shape[1] else None, term=term)
+        ts = _tensor_of(blk)
+        if ts is None:
+            blocks[k] = _smooth_block(spec, blk, colsum, xinf)
+            continue
+        if ts.inter:
+            tensor = (ti_sums or {})[k]
+            tsums = TensorSums(margin_colsums=_margin_sums(ts, spec, colsum), xinf=tensor[1])
+        else:
+            tensor = (colsum, xinf)
+            tsums = TensorSums(colsum=_split_cross(colsum)[0], xinf=xinf)
+        blocks[k] = _tensor_block(ts, spec, blk, tsums, *_split_cross(tensor[0]))
     return blocks
+
+
+def _split_cross(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A :class:`WithCross` function's sums: column sums ``c`` (p) and ``B'B`` (p x p)."""
+    p = int(round((np.sqrt(1 + 4 * len(v)) - 1) / 2))
+    return v[:p], v[p:].reshape(p, p)
+
+
+def _tensor_block(ts: Any, spec: ModelSpec, blk: Any, tsums: TensorSums, colsum: np.ndarray,
+                  BB: np.ndarray) -> Any:
+    """A ``te()``/``ti()`` block rebuilt from the whole data's sums, its search starting
+    where the in-memory one does (``diag(X'X)`` from ``B'B``)."""
+    s_new = ts.construct_all(spec.data, tsums)[0]
+    if len(s_new.S) == 1:
+        new = _single_penalty_block(_OnePenalty(s_new))
+    else:
+        new = multi_penalty_block(s_new, spec.n)
+        Z = np.eye(len(colsum)) if s_new.X.shape[1] == len(colsum) else \
+            centring_null_space(colsum.reshape(1, -1))
+        xx = np.einsum("ij,ik,kj->j", Z, BB, Z)
+        start = -0.5 * np.log(initial_sp(None, s_new.S, xx=xx))
+        new = replace(new, phi_start=np.clip(start, -MULTI_PHI_LOWER + 1, PHI_BOUND - 1))
+    if new.q != blk.q or new.fixed_names != blk.fixed_names:
+        raise DataError(f"{blk.name}: the penalties' rank changed with the whole data's "
+                        "constraint; fit it in memory")
+    return new
+
+
+def _smooth_block(spec: ModelSpec, blk: Any, colsum: np.ndarray, xinf: float) -> Any:
+    """An ``s()`` block rebuilt with the whole data's constraint and penalty scaling."""
+    s = blk.term.spec
+    raw = s.basis.construct_raw(spec.data)
+    s1 = float(np.abs(raw.S).sum(axis=0).max()) if raw.S.size else 0.0
+    S_scale = 1.0 if (xinf == 0 or s1 == 0) else s1 / xinf ** 2
+    Zc = centring_null_space(colsum.reshape(1, -1))
+    S = Zc.T @ (raw.S / S_scale) @ Zc
+    S = 0.5 * (S + S.T)
+    Xs = raw.X @ Zc
+    s_new = replace(s, X=Xs, S=S, S_scale=S_scale, Z=Zc)
+    Ur, U0 = _reparameterise(s_new)
+    if Ur.shape[1] != blk.q:
+        raise DataError(f"{s.label}: the penalty's rank changed with the whole data's "
+                        "constraint; fit it in memory")
+    term = SmoothTerm(s_new, Ur, U0, s_new.label)
+    Zb = Xs @ Ur
+    return replace(blk, Z=sp.csc_matrix(Zb) if sp.issparse(Zb) else np.asarray(Zb),
+                   fixed=np.asarray(Xs @ U0) if U0.shape[1] else None, term=term)

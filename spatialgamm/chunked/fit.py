@@ -31,11 +31,13 @@ from ..model import build_model
 from .design import (
     SAMPLE_ROWS,
     ModelTemplate,
-    _constrainable,
+    _tensor_of,
     model_columns,
     refuse_unsupported,
     setup_rows,
     smooth_sums,
+    sum_functions,
+    ti_sum_functions,
     with_data_constraints,
 )
 from .objective import (
@@ -96,16 +98,20 @@ def set_up(formula: str, source: ChunkedSource, family: Any, weights: Any, offse
                        na_action=na_action, env=env, control=control)
     blocks = spec.blocks
     refuse_unsupported(blocks)
-    if any(_constrainable(b) is not None for b in blocks):
-        sums = run_pass(source, columns, _sums_part, spec, weights, offset, na_action)
-        blocks = with_data_constraints(spec, sums.d)
+    fns = sum_functions(spec)
+    if fns:
+        sums = run_pass(source, columns, _sums_part, fns, spec, weights, offset, na_action).d
+        ti_fns = ti_sum_functions(spec, sums)  # ti: margins constrained, then the whole's
+        ti_sums = (run_pass(source, columns, _sums_part, ti_fns, spec, weights, offset,
+                            na_action).d if ti_fns else None)
+        blocks = with_data_constraints(spec, sums, ti_sums)
     return ModelTemplate(spec, blocks, columns, weights, offset, na_action)
 
 
-def _sums_part(part: Any, key: Any, spec: Any, weights: Any, offset: Any, na_action: str
-               ) -> _Sums:
+def _sums_part(part: Any, key: Any, fns: dict, spec: Any, weights: Any, offset: Any,
+               na_action: str) -> _Sums:
     df = part.load() if hasattr(part, "load") else part
-    return _Sums(smooth_sums(spec.blocks, df, spec, weights, offset, na_action))
+    return _Sums(smooth_sums(fns, df, spec, weights, offset, na_action))
 
 
 @dataclass
@@ -127,8 +133,8 @@ def fit_chunked(formula: str, data: Any, family: Any = "gaussian", method: str =
     Parameters
     ----------
     formula : str
-        Fixed effects, ``s()`` smooths (single penalty), ``hsgp()`` and ``spde()`` terms,
-        lme4 bars.
+        Fixed effects, ``s()`` smooths (single penalty), ``te()`` and ``ti()`` tensor
+        products (without ``by=``), ``hsgp()`` and ``spde()`` terms, lme4 bars.
     data : dask DataFrame, Parquet path (file or directory), or pyarrow dataset
     family : str or Family
         Gaussian, Poisson or binomial (families without a dispersion parameter to estimate).
@@ -203,7 +209,7 @@ def _estimate(source: ChunkedSource, tmpl: ModelTemplate, system: LatentSystem, 
         r = obj.solve(summary.x)
         beta, u, b = r.beta, r.u, r.b()
         sigma = float(np.sqrt(obj.sigma2(r)))
-        crit, n, passes = float(summary.fun), st.n, 2 + bool(_has_sums(tmpl))
+        crit, n, passes = float(summary.fun), st.n, 2 + _has_sums(tmpl)
         cross, pls = obj.cp, r
     else:
         run = functools.partial(_pirls_run, source, tmpl, chunk_rows, fam)
@@ -217,15 +223,18 @@ def _estimate(source: ChunkedSource, tmpl: ModelTemplate, system: LatentSystem, 
         mode = obj.pirls(summary.x)
         beta, u, b = mode.beta, mode.u, mode.b
         sigma, crit, n = None, obj.laplace(mode), obj.n
-        passes = obj.n_passes + 1 + bool(_has_sums(tmpl))
+        passes = obj.n_passes + 1 + _has_sums(tmpl)
         pls = mode.pls
         cross = cross_products(obj.mode_stats, obj.solver.dense, p)  # at the mode's weights
     timing["optimise"] = time.perf_counter() - t2
     return summary, beta, u, b, sigma, crit, n, passes, cross, pls
 
 
-def _has_sums(t: ModelTemplate) -> bool:
-    return any(_constrainable(b) is not None for b in t.spec.blocks)
+def _has_sums(t: ModelTemplate) -> int:
+    """The set-up's passes of sums (a second one for ``ti()``'s)."""
+    fns = sum_functions(t.spec)
+    return bool(fns) + any(_tensor_of(b) is not None and _tensor_of(b).inter
+                           for b in t.spec.blocks)
 
 
 def _pirls_run(source: ChunkedSource, tmpl: ModelTemplate, chunk_rows: int, fam: Any,

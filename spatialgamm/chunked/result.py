@@ -71,8 +71,9 @@ class ChunkedFit:
         out = {}
         for k, blk in enumerate(self.template.blocks):
             ph = self.phi[sysm.layout.slices[k]]
-            if isinstance(blk.term, SmoothTerm) and len(ph) == 1:
-                out[blk.name] = blk.term.sp(ph)
+            if isinstance(blk.term, SmoothTerm):  # te/ti: one per margin, mgcv's labels
+                labels = blk.term.sp_labels or [blk.name]
+                out.update(zip(labels, np.atleast_1d(blk.term.sp(ph)).tolist()))
         return pd.Series(out, dtype=float)
 
     def predict(self, newdata: pd.DataFrame, type: str = "link", se_fit: bool = False

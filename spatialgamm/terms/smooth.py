@@ -336,12 +336,14 @@ def _joint_spaces(S: list[np.ndarray], null_dim: int | None) -> tuple[np.ndarray
     return U[:, null_dim:], U[:, :null_dim]
 
 
-def initial_sp(X: np.ndarray, S: list[np.ndarray]) -> np.ndarray:
+def initial_sp(X: np.ndarray | None, S: list[np.ndarray], xx: np.ndarray | None = None
+               ) -> np.ndarray:
     """Starting smoothing parameters as mgcv's ``initial.sp``: each penalty's mean diagonal
     matched to that of ``X'X`` on the coefficients it penalises, then all scaled by powers
     of 10 until the penalised fraction ``mean(x'x / (x'x + sum_j sp_j s_jj))`` is about 0.4.
-    A start where one penalty swamps the data can leave the search on a plateau."""
-    xx = np.sum(X ** 2, axis=0)
+    A start where one penalty swamps the data can leave the search on a plateau.
+    ``xx``: the columns' sums of squares when ``X`` is not in memory (out of core)."""
+    xx = np.sum(X ** 2, axis=0) if xx is None else np.asarray(xx, dtype=float)
     ss = np.zeros_like(xx)
     pen = np.zeros(xx.shape, bool)
     out = np.ones(len(S))

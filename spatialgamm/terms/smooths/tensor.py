@@ -36,6 +36,7 @@ Examples
 from __future__ import annotations
 
 import copy
+import functools
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,7 +55,8 @@ from .base import (
     is_ordered,
 )
 
-__all__ = ["TensorSmooth", "MultiSmoothSpec", "row_kronecker", "tensor_penalties"]
+__all__ = ["TensorSmooth", "TensorSums", "MultiSmoothSpec", "row_kronecker",
+           "tensor_penalties"]
 
 #: margins whose coefficients are already function values: mgcv's ``noterp``
 _NO_INTERP = ("cr", "re")
@@ -145,6 +147,26 @@ def _dense(X) -> np.ndarray:
     return X.toarray() if sps.issparse(X) else np.asarray(X, dtype=float)
 
 
+@dataclass(frozen=True)
+class TensorSums:
+    """The summaries of a tensor smooth's set-up that need every row of the data, when the
+    smooth is built on a subset of them (out-of-core fits, :mod:`spatialgamm.chunked`).
+
+    Attributes
+    ----------
+    margin_colsums : list of ndarray, optional
+        ``ti``: each margin's unconstrained basis column sums (its centring constraint).
+    colsum : ndarray, optional
+        The tensor basis's column sums (``te``'s centring constraint).
+    xinf : float, optional
+        The tensor basis's largest absolute row sum (the penalties' scaling).
+    """
+
+    margin_colsums: list | None = None
+    colsum: np.ndarray | None = None
+    xinf: float | None = None
+
+
 @dataclass
 class _Margin:
     """One fitted margin: its basis object and how to rebuild its rows."""
@@ -204,6 +226,8 @@ class MultiSmoothSpec:
     by_level: Any = None
     fit_basis: Any = field(default=None, repr=False)
     ml_exact: bool = True
+    #: the TensorSmooth that built it (rebuilt from whole-data sums out of core)
+    tensor: Any = field(default=None, repr=False)
 
     @property
     def n_coef(self) -> int:
@@ -309,15 +333,20 @@ class TensorSmooth:
         return ("ti(" if self.inter else "te(") + ",".join(self.variables) + ")"
 
     # ---- construction ---------------------------------------------------------------
-    def _margins(self, data: pd.DataFrame) -> tuple[list[_Margin], list[np.ndarray],
-                                                     list[np.ndarray], list[int], bool]:
+    def _margins(self, data: pd.DataFrame, margin_colsums: list | None = None
+                 ) -> tuple[list[_Margin], list[np.ndarray], list[np.ndarray], list[int], bool]:
         fitted, Xs, Ss, nulls = [], [], [], []
         constrain_whole = not self.inter
-        for mb in self.margins:
+        for j, mb in enumerate(self.margins):
             if self.inter:
                 spec = mb.construct(data)  # centred and scaled, as mgcv's smoothCon
                 X, S, Z, state = _dense(spec.X), np.asarray(spec.S), spec.Z, spec.state
                 null = spec.null_dim
+                if margin_colsums is not None and Z is not None:
+                    # the constraint of every row (the penalty's scale is divided out below)
+                    raw = mb.construct_raw(data)
+                    Z = centring_null_space(np.reshape(margin_colsums[j], (1, -1)))
+                    X, S = _dense(raw.X) @ Z, Z.T @ np.asarray(raw.S) @ Z
             else:
                 raw = mb.construct_raw(data)
                 X, S, Z, state = _dense(raw.X), np.asarray(raw.S), None, raw.state
@@ -359,13 +388,29 @@ class TensorSmooth:
             return None
         return Vt.T @ (U.T / d[:, None])
 
-    def construct_all(self, data: pd.DataFrame) -> list[MultiSmoothSpec]:
-        """The tensor smooth (one per level of a factor ``by``)."""
+    def basis_rows(self, data: pd.DataFrame, margin_colsums: list | None = None) -> Any:
+        """``rows(newdata)``: the tensor basis (before ``by`` and the whole's constraint) of
+        the margins set up on ``data`` (``ti``: constrained by ``margin_colsums``), for
+        summing it over data not in memory (:class:`TensorSums`)."""
+        margins = self._margins(data, margin_colsums)[0]
+        return functools.partial(_tensor_rows, margins)
+
+    def margin_raw_rows(self, data: pd.DataFrame) -> Any:
+        """``rows(newdata)``: the margins' unconstrained bases side by side (``ti``'s
+        constraints are their column sums), with the margins set up on ``data``."""
+        states = [(mb, mb.construct_raw(data).state) for mb in self.margins]
+        return functools.partial(_raw_rows, states)
+
+    def construct_all(self, data: pd.DataFrame, sums: TensorSums | None = None
+                      ) -> list[MultiSmoothSpec]:
+        """The tensor smooth (one per level of a factor ``by``); with ``sums``, constraints
+        and penalty scaling are those of the data they summarise, not of ``data``."""
         _require_columns(data, self.variables, self.label)
-        margins, Xs, Ss, nulls, constrain = self._margins(data)
+        sums = sums or TensorSums()
+        margins, Xs, Ss, nulls, constrain = self._margins(data, sums.margin_colsums)
         X = row_kronecker(Xs)
         S = tensor_penalties(Ss)
-        xinf = float(np.abs(X).sum(axis=1).max())
+        xinf = float(np.abs(X).sum(axis=1).max()) if sums.xinf is None else float(sums.xinf)
         scales = []
         for j in range(len(S)):
             s1 = float(np.abs(S[j]).sum(axis=0).max())
@@ -375,7 +420,8 @@ class TensorSmooth:
         by_numeric, levels = False, [None]
         if self.by is not None:
             by_numeric, levels, X, constrain = apply_by(data, self.by, self.label, X, constrain)
-        Z = centring_null_space(X) if constrain else None
+        C = X if sums.colsum is None else np.reshape(sums.colsum, (1, -1))
+        Z = centring_null_space(C) if constrain else None
         null_dim = int(np.prod(nulls)) if all(n > 0 for n in nulls) else 0
         if Z is not None:
             X = X @ Z
@@ -383,7 +429,7 @@ class TensorSmooth:
             null_dim = max(0, null_dim - 1)
         base, by = self.label, self.by
         predictor = tensor_predictor(
-            lambda newdata: row_kronecker([mg.rows(newdata) for mg in margins]),
+            functools.partial(_tensor_rows, margins),
             self.variables, base, by, by_numeric, Z)
 
         out = []
@@ -398,13 +444,21 @@ class TensorSmooth:
                 label=label, bs="ti" if self.inter else "te", variables=self.variables,
                 X=Xl, S=[Sj.copy() for Sj in S], S_scale=scales, null_dim=null_dim,
                 sp_labels=[f"{label}{j + 1}" for j in range(len(S))] if len(S) > 1
-                else [label], predictor=predictor, by=by, by_level=lev))
+                else [label], predictor=predictor, by=by, by_level=lev, tensor=self))
         return out
 
     def copy_with_by(self, by: str | None) -> TensorSmooth:
         c = copy.copy(self)
         c.by = by
         return c
+
+
+def _tensor_rows(margins: list[_Margin], newdata: pd.DataFrame) -> np.ndarray:
+    return row_kronecker([mg.rows(newdata) for mg in margins])
+
+
+def _raw_rows(states: list, newdata: pd.DataFrame) -> np.ndarray:
+    return np.hstack([_dense(mb._predict_raw(st, newdata)) for mb, st in states])
 
 
 def np_is_scalar(v: Any) -> bool:
