@@ -14,7 +14,6 @@ Usage: python benchmarks/bench_mcmc.py [--chains 4] [--draws 1000] [--warmup 100
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ import time
 import warnings
 from pathlib import Path
 
-import arviz as az
+import _mcmc_bench
 
 from spatialgamm.datasets import load_cbpp, load_sleepstudy
 from spatialgamm.mcmc import brm
@@ -38,14 +37,7 @@ CASES = {
 
 
 def diagnostics(fit) -> dict:
-    post = fit.idata.posterior
-    names = [v for v in post.data_vars if not v.startswith("r_")]
-    ds = post[names]
-    st = fit.idata.sample_stats
-    return dict(max_rhat=float(az.rhat(ds).to_array().max()),
-                min_ess_bulk=float(az.ess(ds, method="bulk").to_array().min()),
-                min_ess_tail=float(az.ess(ds, method="tail").to_array().min()),
-                divergences=int(st["diverging"].values.sum()) if "diverging" in st else 0)
+    return _mcmc_bench.diagnostics(fit, lambda v: not v.startswith("r_"))
 
 
 def run_python(args) -> dict:
@@ -107,23 +99,12 @@ def table(py: dict, r: dict | None) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--chains", type=int, default=4)
-    ap.add_argument("--draws", type=int, default=1000)
-    ap.add_argument("--warmup", type=int, default=1000)
-    ap.add_argument("--cores", type=int, default=min(4, os.cpu_count() or 1))
+    ap = _mcmc_bench.mcmc_arguments(__doc__.splitlines()[0], cores=4)
     ap.add_argument("--no-r", action="store_true")
-    ap.add_argument("--json", type=str, default=None)
     args = ap.parse_args()
     py = run_python(args)
     r = run_brms(args)
-    print(f"{args.chains} chains x {args.draws} draws after {args.warmup} warm-up, "
-          f"{args.cores} cores; load average {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} CPUs")
-    print(table(py, r))
-    if args.json:
-        Path(args.json).write_text(json.dumps({"python": py, "brms": r,
-                                               "settings": vars(args)}, indent=2))
+    _mcmc_bench.report(args, py, r, table)
 
 
 if __name__ == "__main__":

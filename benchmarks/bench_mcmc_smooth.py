@@ -13,7 +13,6 @@ Usage: python benchmarks/bench_mcmc_smooth.py [--chains 4] [--draws 1000] [--war
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ import time
 import warnings
 from pathlib import Path
 
-import arviz as az
+import _mcmc_bench
 import pandas as pd
 
 from spatialgamm.mcmc import brm
@@ -36,15 +35,7 @@ CASES = {"gauss_s": ("y ~ s(x)", "gauss.csv", "gaussian"),
 
 
 def diagnostics(fit) -> dict:
-    post = fit.idata.posterior
-    names = [v for v in post.data_vars if v.startswith(("b_", "bs_", "sds_", "sd_"))
-             or v == "sigma"]
-    ds = post[names]
-    st = fit.idata.sample_stats
-    return dict(max_rhat=float(az.rhat(ds).to_array().max()),
-                min_ess_bulk=float(az.ess(ds, method="bulk").to_array().min()),
-                min_ess_tail=float(az.ess(ds, method="tail").to_array().min()),
-                divergences=int(st["diverging"].values.sum()) if "diverging" in st else 0)
+    return _mcmc_bench.diagnostics(fit, lambda v: v.startswith(("b_", "bs_", "sds_", "sd_")) or v == "sigma")
 
 
 def run_python(args) -> dict:
@@ -96,23 +87,12 @@ def table(py: dict, r: dict | None) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--chains", type=int, default=4)
-    ap.add_argument("--draws", type=int, default=1000)
-    ap.add_argument("--warmup", type=int, default=1000)
-    ap.add_argument("--cores", type=int, default=min(2, os.cpu_count() or 1))
+    ap = _mcmc_bench.mcmc_arguments(__doc__.splitlines()[0])
     ap.add_argument("--no-r", action="store_true")
-    ap.add_argument("--json", type=str, default=None)
     args = ap.parse_args()
     py = run_python(args)
     r = run_brms(args)
-    print(f"{args.chains} chains x {args.draws} draws after {args.warmup} warm-up, "
-          f"{args.cores} cores; load average {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} CPUs")
-    print(table(py, r))
-    if args.json:
-        Path(args.json).write_text(json.dumps({"python": py, "brms": r,
-                                               "settings": vars(args)}, indent=2))
+    _mcmc_bench.report(args, py, r, table)
 
 
 if __name__ == "__main__":

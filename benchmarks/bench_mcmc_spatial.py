@@ -28,7 +28,6 @@ Usage: python benchmarks/bench_mcmc_spatial.py [--chains 2] [--draws 500] [--war
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -38,7 +37,7 @@ import time
 import warnings
 from pathlib import Path
 
-import arviz as az
+import _mcmc_bench
 import numpy as np
 import pandas as pd
 
@@ -89,16 +88,7 @@ def sp_csc(Q):
 
 
 def diagnostics(fit) -> dict:
-    post = fit.idata.posterior
-    names = [v for v in post.data_vars if not v.startswith(("r_", "z_", "zgp_"))]
-    ds = post[names]
-    st = fit.idata.sample_stats
-    return dict(max_rhat=float(az.rhat(ds).to_array().max()),
-                min_ess_bulk=float(az.ess(ds, method="bulk").to_array().min()),
-                min_ess_tail=float(az.ess(ds, method="tail").to_array().min()),
-                divergences=int(st["diverging"].values.sum()) if "diverging" in st else 0,
-                mean_tree_depth=float(st["tree_depth"].values.mean())
-                if "tree_depth" in st else float("nan"))
+    return _mcmc_bench.diagnostics(fit, lambda v: not v.startswith(("r_", "z_", "zgp_")))
 
 
 def run_python(args, gpd: pd.DataFrame) -> dict:
@@ -171,26 +161,15 @@ def table(py: dict, r: dict | None) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--chains", type=int, default=2)
-    ap.add_argument("--draws", type=int, default=500)
-    ap.add_argument("--warmup", type=int, default=500)
-    ap.add_argument("--cores", type=int, default=min(2, os.cpu_count() or 1))
+    ap = _mcmc_bench.mcmc_arguments(__doc__.splitlines()[0], chains=2, draws=500, warmup=500)
     ap.add_argument("--cases", type=str, default="gauss100,gauss400,gp400,hsgp400,spde1e4")
     ap.add_argument("--brms", action="store_true")
     ap.add_argument("--brms-exact", action="store_true")
-    ap.add_argument("--json", type=str, default=None)
     args = ap.parse_args()
     gpd = gp_data()
     py = run_python(args, gpd)
     r = run_brms(args, gpd)
-    print(f"{args.chains} chains x {args.draws} draws after {args.warmup} warm-up, "
-          f"{args.cores} cores; load average {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} CPUs")
-    print(table(py, r))
-    if args.json:
-        Path(args.json).write_text(json.dumps({"python": py, "brms": r,
-                                               "settings": vars(args)}, indent=2))
+    _mcmc_bench.report(args, py, r, table)
 
 
 if __name__ == "__main__":
