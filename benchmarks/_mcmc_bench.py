@@ -7,6 +7,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,3 +52,24 @@ def report(args: argparse.Namespace, py: dict, r: dict | None,
     if args.json:
         Path(args.json).write_text(json.dumps({"python": py, "brms": r,
                                                "settings": vars(args)}, indent=2))
+
+
+def run_brms_script(script: Path, args: argparse.Namespace, *extra: str) -> dict | None:
+    """Run an R script that fits the brms peers and writes their JSON (its arguments:
+    chains, iterations, warm-up, cores, then ``extra``, then the output path); None when R
+    or brms is missing, the user said ``--no-r``, or the script failed (its error printed)."""
+    if getattr(args, "no_r", False) or shutil.which("Rscript") is None:
+        return None
+    ok = subprocess.run(["Rscript", "-e", "quit(status = !requireNamespace('brms', "
+                         "quietly = TRUE))"], capture_output=True)
+    if ok.returncode:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        f = os.path.join(tmp, "brms.json")
+        r = subprocess.run(["Rscript", str(script), str(args.chains),
+                            str(args.warmup + args.draws), str(args.warmup), str(args.cores),
+                            *extra, f], capture_output=True, text=True)
+        if r.returncode:
+            print("brms failed:", r.stderr[-2000:])
+            return None
+        return json.loads(Path(f).read_text())

@@ -14,11 +14,6 @@ Usage: python benchmarks/bench_mcmc.py [--chains 4] [--draws 1000] [--warmup 100
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -63,21 +58,7 @@ def run_python(args) -> dict:
 
 
 def run_brms(args) -> dict | None:
-    if args.no_r or shutil.which("Rscript") is None:
-        return None
-    ok = subprocess.run(["Rscript", "-e", "quit(status = !requireNamespace('brms', "
-                         "quietly = TRUE))"], capture_output=True)
-    if ok.returncode:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        f = os.path.join(tmp, "brms.json")
-        r = subprocess.run(["Rscript", str(ROOT / "benchmarks" / "bench_mcmc_brms.R"),
-                            str(args.chains), str(args.warmup + args.draws), str(args.warmup),
-                            str(args.cores), f], capture_output=True, text=True)
-        if r.returncode:
-            print("brms failed:", r.stderr[-2000:])
-            return None
-        return json.loads(Path(f).read_text())
+    return _mcmc_bench.run_brms_script(ROOT / "benchmarks" / "bench_mcmc_brms.R", args)
 
 
 def table(py: dict, r: dict | None) -> str:
