@@ -121,11 +121,12 @@ class ModelTemplate:
         zs = []
         for blk in self.blocks:
             z_new, fixed_new = blk.term.design_for(df, None)
-            # the block's storage as built (a te() design is dense; its term returns csc,
-            # whose sparse products cost 40x the dense ones in the statistics pass)
-            if sp.issparse(z_new) and not sp.issparse(blk.Z):
-                z_new = z_new.toarray()
-            zs.append(sp.csr_matrix(z_new) if sp.issparse(z_new) else np.asarray(z_new))
+            # the block's storage as built, whatever a chunk's own density (sparse products
+            # on a dense te() design cost the statistics pass 40x)
+            if sp.issparse(blk.Z):
+                zs.append(sp.csr_matrix(z_new))
+            else:
+                zs.append(z_new.toarray() if sp.issparse(z_new) else np.asarray(z_new))
             if blk.fixed is not None:
                 cols.append(fixed_new if fixed_new is not None
                             else np.zeros((len(df), blk.fixed.shape[1])))

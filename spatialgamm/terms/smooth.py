@@ -101,6 +101,13 @@ class SmoothTerm(LatentTerm):
         return d
 
 
+def _storage(Z: np.ndarray) -> Any:
+    """A multi-penalty block's design rows as the block stores them: sparse (csc) when under
+    30% of the entries are non-zero (fs, select), dense otherwise (te, ti: a dense csc costs
+    the out-of-core statistics pass 40x in its products and conversions)."""
+    return sp.csc_matrix(Z) if np.count_nonzero(Z) < 0.3 * Z.size else Z
+
+
 def _reparameterise(spec: SmoothSpec, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
     S = np.asarray(spec.S, dtype=float)
     S = 0.5 * (S + S.T)
@@ -317,7 +324,7 @@ class MultiPenaltyTerm(SmoothTerm):
         if self.intercept_shift is not None:
             Zd = Zd + self.intercept_shift[None, :]
         F = Xn @ self.U_null if self.U_null.shape[1] else None
-        return sp.csc_matrix(Zd), F
+        return _storage(Zd), F
 
 
 def _joint_spaces(S: list[np.ndarray], null_dim: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -389,8 +396,7 @@ def multi_penalty_block(spec, data_n: int, null_dim: int | None = None) -> Block
                             sp_labels=list(spec.sp_labels), intercept_shift=shift)
     start = -0.5 * np.log(initial_sp(X, spec.S))
     start = np.clip(start, -MULTI_PHI_LOWER + 1, PHI_BOUND - 1)
-    nz = np.count_nonzero(Z)
-    Zb = sp.csc_matrix(Z) if nz < 0.3 * Z.size else Z
+    Zb = _storage(Z)
     fixed = X @ U0 if U0.shape[1] else None
     names = [f"{spec.label}.null{j + 1}" for j in range(U0.shape[1])]
     m = len(S_r)
