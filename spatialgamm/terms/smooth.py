@@ -318,13 +318,31 @@ class MultiPenaltyTerm(SmoothTerm):
 
     def design_for(self, newdata: pd.DataFrame, phi: np.ndarray | None = None
                    ) -> tuple[Any, np.ndarray | None]:
-        Xn = self.spec.predict_matrix(newdata)
-        Xn = Xn.toarray() if sp.issparse(Xn) else np.asarray(Xn)
-        Zd = Xn @ self.U_range
+        W = self._fused_map()
+        if W is not None:  # te/ti without by: the constraint folded into [U_range U_null]
+            XW = self.spec.predictor.raw_rows(newdata) @ W
+            r = self.U_range.shape[1]
+            Zd, F = XW[:, :r], (XW[:, r:] if self.U_null.shape[1] else None)
+        else:
+            Xn = self.spec.predict_matrix(newdata)
+            Xn = Xn.toarray() if sp.issparse(Xn) else np.asarray(Xn)
+            Zd = Xn @ self.U_range
+            F = Xn @ self.U_null if self.U_null.shape[1] else None
         if self.intercept_shift is not None:
             Zd = Zd + self.intercept_shift[None, :]
-        F = Xn @ self.U_null if self.U_null.shape[1] else None
         return _storage(Zd), F
+
+    def _fused_map(self) -> np.ndarray | None:
+        """``Z [U_range U_null]`` for a tensor smooth without ``by`` (else None), made
+        once: new-data rows then cost one product with the raw tensor basis, not two (the
+        out-of-core statistics pass maps every row through it)."""
+        pred = getattr(self.spec, "predictor", None)
+        if not hasattr(pred, "raw_rows") or pred.by is not None:
+            return None
+        if getattr(self, "_fused_cache", None) is None:
+            U = np.hstack([self.U_range, self.U_null])
+            self._fused_cache = U if pred.Z is None else np.asarray(pred.Z) @ U
+        return self._fused_cache
 
 
 def _joint_spaces(S: list[np.ndarray], null_dim: int | None) -> tuple[np.ndarray, np.ndarray]:
