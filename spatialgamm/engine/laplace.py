@@ -41,7 +41,7 @@ import numpy as np
 
 from ..families import Family
 from .covform import CovarianceSolver
-from .derivatives import elementwise_derivative
+from .derivatives import elementwise_derivative, jacobian
 from .glm import PIRLSError, halve_step
 from .linalg import NotPositiveDefinite
 from .pls import PLSResult
@@ -300,13 +300,24 @@ class LaplaceObjective:
         (``newton_weights``, with ``dw_deta``) in covariance form, or in u-space for
         covariance-factor blocks (not written for ``gamma != 1``: finite differences there)."""
         newton = self.family.canonical or getattr(self.family, "newton_weights", False)
-        return self.gamma == 1.0 and newton and (self.form == "covariance"
-                                                 or self.solver.has_gradient)
+        return self.gamma == 1.0 and (self.observed_gradient or newton and (
+            self.form == "covariance" or self.solver.has_gradient))
+
+    @property
+    def observed_gradient(self) -> bool:
+        """mgcv's LAML (``hessian="observed"``, a non-canonical link) has its exact gradient
+        in u-space (:meth:`_observed_gradient`; smooths' dense rows included: their
+        systems are small), for ``gamma = 1``."""
+        return (self.hessian == "observed" and not self.family.canonical
+                and self.form == "u" and self.gamma == 1.0
+                and self.system.precision_gradients)
 
     def _gradient(self, phi: np.ndarray, mode: Mode, fixed_beta: bool) -> np.ndarray:
         fam, eta = self.family, mode.eta
         z, w = fam.working(self.y, eta, self.wt)
         score = w * (z - eta) / self.scale  # wt (y - mu) mu_eta / V: exact for any link
+        if self.hessian == "observed" and not fam.canonical:
+            return self._observed_gradient(phi, mode, fixed_beta, score)
         # d w / d eta: for canonical links w = wt mu_eta, so its derivative is wt mu_eta';
         # central differences of mu_eta are accurate to ~1e-10 and serve every link
         if fam.canonical:
@@ -320,6 +331,32 @@ class LaplaceObjective:
                                         reml=reml)
         return self.solver.gradient(phi, mode.pls, w / self.scale, score, dw, self.X,
                                     beta_fixed=fixed_beta, reml=reml)
+
+    def _observed_gradient(self, phi: np.ndarray, mode: Mode, fixed_beta: bool,
+                           score: np.ndarray) -> np.ndarray:
+        """The gradient of mgcv's LAML (``hessian="observed"``, a non-canonical link): the
+        same u-space formulas as for ``newton_weights`` families, with ``A`` factored at the
+        observed information (the Newton Hessian, which is how the mode moves with ``phi``
+        and whose determinant the criterion holds) and the third-derivative term through
+        ``d w_obs / d eta`` (Wood 2011 sec. 3). Needs positive observed weights (the PLS
+        factorisation takes their square roots): otherwise PIRLSError."""
+        fam, eta, y, wt = self.family, mode.eta, self.y, self.wt
+        zn, wn = newton_working(fam, y, eta, *fam.working(y, eta, wt))
+        if not (np.all(wn > 0) and np.all(np.isfinite(zn))):
+            # (Gamma identity link, y < mu / 2) the PLS factorisation cannot take the
+            # weights: central differences of the criterion, as the search would take
+            f = self.with_beta if fixed_beta else self.__call__
+            x = np.concatenate([phi, mode.beta]) if fixed_beta else np.asarray(phi)
+            # (steps of 1e-4: PIRLS's ~1e-10 relative noise spoils smaller ones)
+            g = jacobian(lambda v: np.atleast_1d(f(v)), x,
+                         steps=np.full(len(x), 1e-4)).ravel()
+            self._eta_start = mode.eta
+            return g
+        base = self.offset + (self.X @ mode.beta if fixed_beta and self.p else 0.0)
+        rn = self.solver.solve(phi, zn - base, wn / self.scale, fixed_beta)
+        dw = observed_weight_derivative(fam, y, eta, wt) / self.scale
+        return self.solver.gradient(phi, rn, wn / self.scale, score, dw, self.X,
+                                    beta_fixed=fixed_beta, reml=self.reml and not fixed_beta)
 
     def value_and_gradient(self, phi: np.ndarray) -> tuple[float, np.ndarray]:
         """The deviance of :meth:`__call__` and its exact gradient in ``phi``."""
@@ -375,6 +412,29 @@ def newton_working(fam: Family, y: np.ndarray, eta: np.ndarray, z: np.ndarray,
     with np.errstate(divide="ignore", invalid="ignore"):
         zn = np.where(alpha > 0, eta + (z - eta) / alpha, np.inf)
     return zn, w * alpha
+
+
+def observed_weight_derivative(fam: Family, y: np.ndarray, eta: np.ndarray,
+                               wt: np.ndarray) -> np.ndarray:
+    """``d w_obs / d eta`` per observation, ``w_obs`` :func:`newton_working`'s weights (the
+    observed information): central differences, step ``1e-4 max(1, |eta|)`` (O(h^2) = 1e-8,
+    above the ~1e-11 noise of the weights' own inner differences divided by h).
+
+    Examples
+    --------
+    >>> from spatialgamm.families import Gamma
+    >>> # Gamma log link: w_obs = y / mu = y exp(-eta), so d w_obs / d eta = -y exp(-eta)
+    >>> d = observed_weight_derivative(Gamma("log"), np.array([2.0]), np.array([0.5]),
+    ...                                np.ones(1))
+    >>> bool(abs(d[0] + 2.0 * np.exp(-0.5)) < 1e-7)
+    True
+    """
+    h = 1e-4 * np.maximum(1.0, np.abs(eta))
+
+    def wobs(e: np.ndarray) -> np.ndarray:
+        return newton_working(fam, y, e, *fam.working(y, e, wt))[1]
+
+    return (wobs(eta + h) - wobs(eta - h)) / (2 * h)
 
 
 def indefinite_logdets(system: LatentSystem, X: np.ndarray, phi: np.ndarray, w: np.ndarray,
@@ -460,3 +520,52 @@ class DispersionLaplace:
     def with_beta(self, par: np.ndarray) -> float:
         self.set(par[self.k])
         return self.lap.with_beta(np.concatenate([par[:self.k], par[self.k + 1:]]))
+
+    @property
+    def has_gradient(self) -> bool:
+        """An estimated scale of mgcv's LAML (:meth:`value_and_gradient`), for families
+        whose observed information stays positive (Gamma log link: ``alpha = y / mu``),
+        probed at fitted values 10 times the data's. Where it can turn negative (Gamma
+        identity, inverse Gaussian: ``alpha = 2 y / mu - 1``) the gradient would often be
+        central differences (:meth:`LaplaceObjective._observed_gradient`), which cost
+        more than the search's own."""
+        lap = self.lap
+        if self.kind != "scale" or not lap.observed_gradient:
+            return False
+        fam = lap.family
+        with np.errstate(all="ignore"):
+            eta = fam.link.linkfun(10.0 * fam.initialize(lap.y, lap.wt))
+            z, w = fam.working(lap.y, eta, lap.wt)
+            wn = newton_working(fam, lap.y, eta, z, w)[1]
+        return bool(np.all(wn[lap.wt > 0] > 0))
+
+    def value_and_gradient(self, par: np.ndarray) -> tuple[float, np.ndarray]:
+        """The criterion at ``par = (phi, log scale)`` and its gradient: exact in ``phi``,
+        and in the log scale ``tau`` from mgcv's coordinates ``psi = phi - tau / 2``, in
+        which the mode does not move with the scale (:meth:`LaplaceObjective.profile_scale`):
+        there the criterion is ``(D + pen) / scale - 2 ls(scale) + const(psi) [- p tau]``,
+        so ``d/d tau`` at fixed ``phi`` is ``-(D + pen) / scale - 2 ls'(tau) [- p]`` minus
+        half the sum of the ``phi`` gradient (``(D + pen) / scale`` is the objective's
+        ``-2 log p + 2 ls + u'P u`` at ``phi``; ``ls'`` by central differences)."""
+        lap, k = self.lap, self.k
+        tau = float(np.clip(par[k], -30, 30))
+        self.set(tau)
+        lap.n_evals += 1
+        try:
+            mode = lap.pirls(par[:k])
+            val = lap.laplace(mode, fixed_beta=False)
+            g = lap._gradient(par[:k], mode, False)
+        except (PIRLSError, np.linalg.LinAlgError, FloatingPointError):
+            lap._eta_start = None
+            return np.inf, np.zeros(len(par))
+        fam, wt = lap.family, lap.wt
+        ysat = np.where(wt > 0, lap.y, 1.0)
+
+        def ls(t: float) -> float:
+            return float(np.sum(fam.loglik_obs(ysat, ysat, wt, scale=float(np.exp(t)))))
+
+        h = 1e-5
+        dls = (ls(tau + h) - ls(tau - h)) / (2 * h)
+        dtau = -(mode.minus2ll + 2.0 * ls(tau) + mode.penalty) - 2.0 * dls - 0.5 * float(
+            np.sum(g)) - (lap.p if lap.reml else 0.0)
+        return val, np.append(g, dtau)
