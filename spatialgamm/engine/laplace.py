@@ -134,8 +134,11 @@ class LaplaceObjective:
         converged = consistent = False
         last_change = np.inf
         it = 0
+        newton = self.hessian == "observed" and not fam.canonical
         for it in range(1, maxit + 1):
             z, w = fam.working(y, eta, wt)
+            if newton:
+                z, w = newton_steps(fam, y, eta, z, w)
             w = w / self.scale
             try:
                 res = solver.solve(phi, z - base, w, fixed)
@@ -412,6 +415,29 @@ def newton_working(fam: Family, y: np.ndarray, eta: np.ndarray, z: np.ndarray,
     with np.errstate(divide="ignore", invalid="ignore"):
         zn = np.where(alpha > 0, eta + (z - eta) / alpha, np.inf)
     return zn, w * alpha
+
+
+def newton_steps(fam: Family, y: np.ndarray, eta: np.ndarray, z: np.ndarray,
+                 w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """PIRLS's working response and weights with the observed information where it is
+    positive (Newton steps: quadratic convergence where Fisher scoring's is linear, as for
+    a non-canonical link) and the expected one elsewhere (Gamma identity link, y < mu / 2:
+    the PLS factorisation needs positive weights). Any positive weights with the working
+    response ``eta + score / w`` have the same fixed point, the mode.
+
+    Examples
+    --------
+    >>> from spatialgamm.families import Gamma
+    >>> fam = Gamma("identity")
+    >>> y, eta = np.array([3.0, 1.0]), np.array([2.0, 4.0])  # alpha = 2 y / mu - 1
+    >>> z, w = fam.working(y, eta)
+    >>> zs, ws = newton_steps(fam, y, eta, z, w)
+    >>> np.round(ws / w, 8).tolist()  # observed at row 1, expected at row 2 (alpha < 0)
+    [2.0, 1.0]
+    """
+    zn, wn = newton_working(fam, y, eta, z, w)
+    ok = (w > 0) & np.isfinite(zn) & (wn > 1e-8 * np.maximum(w, 1e-300))
+    return np.where(ok, zn, z), np.where(ok, wn, w)
 
 
 def observed_weight_derivative(fam: Family, y: np.ndarray, eta: np.ndarray,
