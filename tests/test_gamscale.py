@@ -153,8 +153,9 @@ def test_observed_information_gradient_matches_central_differences(case):
     """At mgcv's (sp, scale) points and at random ones: the gradient in ``phi`` (and, with
     an estimated scale, in the log scale) against central differences of the criterion
     (step 1e-4: its O(h^2) error and PIRLS's noise are both ~1e-8 here): three Gamma log
-    link models (two simulated, MASS::Boston; REML and ML) and the negative binomial with
-    theta fixed (scale known)."""
+    link models (two simulated, MASS::Boston; REML and ML; also with the scale profiled
+    out, as the fit's final search) and the negative binomial with theta fixed (scale
+    known)."""
     from spatialgamm.engine.derivatives import central_partial
     from spatialgamm.engine.laplace import DispersionLaplace
 
@@ -175,3 +176,10 @@ def test_observed_information_gradient_matches_central_differences(case):
         assert np.isfinite(val) and val == pytest.approx(f(x), rel=1e-10)
         fd = np.array([central_partial(f, x, i, 1e-4) for i in range(len(x))])
         np.testing.assert_allclose(g, fd, rtol=0, atol=2e-5 * (1 + np.max(np.abs(fd))))
+        if est:  # the scale profiled out (mgcv's coordinates psi = phi - log(scale) / 2)
+            psi = x[:-1] - 0.5 * x[-1]
+            val, g = obj.profile_scale_and_gradient(psi)
+            assert val == pytest.approx(obj.profile_scale(psi)[0], rel=1e-12)
+            fd = np.array([central_partial(lambda v: obj.profile_scale(v)[0], psi, i, 1e-4)
+                           for i in range(len(psi))])
+            np.testing.assert_allclose(g, fd, rtol=0, atol=2e-5 * (1 + np.max(np.abs(fd))))

@@ -315,6 +315,36 @@ class LaplaceObjective:
                 and self.form == "u" and self.gamma == 1.0
                 and self.system.precision_gradients)
 
+    @property
+    def positive_observed(self) -> bool:
+        """:attr:`observed_gradient`, for a family whose observed information stays
+        positive (Gamma log link: ``alpha = y / mu``; negative binomial log link), probed
+        at fitted values 10 times the data's. Where it can turn negative (Gamma identity,
+        inverse Gaussian log: ``alpha = 2 y / mu - 1``) the gradient would often be central
+        differences (:meth:`_observed_gradient`), which cost more than a search's own."""
+        if not self.observed_gradient:
+            return False
+        fam, y, wt = self.family, self.y, self.wt
+        with np.errstate(all="ignore"):
+            eta = fam.link.linkfun(10.0 * fam.initialize(y, wt))
+            wn = newton_working(fam, y, eta, *fam.working(y, eta, wt))[1]
+        return bool(np.all(wn[wt > 0] > 0))
+
+    def profile_scale_and_gradient(self, psi: np.ndarray) -> tuple[float, np.ndarray]:
+        """:meth:`profile_scale`'s criterion and its exact gradient in ``psi``: at the
+        profiled scale the criterion is stationary in it, so the gradient is the one in
+        ``phi = psi + log(scale) / 2`` at that scale (:meth:`_gradient`; the mode there is
+        the scale-1 mode at ``psi``, so PIRLS starts on it)."""
+        psi = np.asarray(psi, dtype=float)
+        val, sc = self.profile_scale(psi)
+        phi = psi + 0.5 * np.log(sc)
+        keep, self.scale = self.scale, sc
+        try:
+            mode = self.pirls(phi)
+            return val, self._gradient(phi, mode, False)
+        finally:
+            self.scale = keep
+
     def _gradient(self, phi: np.ndarray, mode: Mode, fixed_beta: bool) -> np.ndarray:
         fam, eta = self.family, mode.eta
         z, w = fam.working(self.y, eta, self.wt)
@@ -549,21 +579,9 @@ class DispersionLaplace:
 
     @property
     def has_gradient(self) -> bool:
-        """An estimated scale of mgcv's LAML (:meth:`value_and_gradient`), for families
-        whose observed information stays positive (Gamma log link: ``alpha = y / mu``),
-        probed at fitted values 10 times the data's. Where it can turn negative (Gamma
-        identity, inverse Gaussian: ``alpha = 2 y / mu - 1``) the gradient would often be
-        central differences (:meth:`LaplaceObjective._observed_gradient`), which cost
-        more than the search's own."""
-        lap = self.lap
-        if self.kind != "scale" or not lap.observed_gradient:
-            return False
-        fam = lap.family
-        with np.errstate(all="ignore"):
-            eta = fam.link.linkfun(10.0 * fam.initialize(lap.y, lap.wt))
-            z, w = fam.working(lap.y, eta, lap.wt)
-            wn = newton_working(fam, lap.y, eta, z, w)[1]
-        return bool(np.all(wn[lap.wt > 0] > 0))
+        """An estimated scale of mgcv's LAML (:meth:`value_and_gradient`) whose observed
+        information stays positive (:attr:`LaplaceObjective.positive_observed`)."""
+        return self.kind == "scale" and self.lap.positive_observed
 
     def value_and_gradient(self, par: np.ndarray) -> tuple[float, np.ndarray]:
         """The criterion at ``par = (phi, log scale)`` and its gradient: exact in ``phi``,
