@@ -20,6 +20,10 @@ non-canonical links (Gamma log, negative binomial log): the observed weight is t
 one times ``alpha = 1 + (y - mu) (V'(mu) / V(mu) + g''(mu) / g'(mu))`` (Gamma log link:
 ``alpha = y / mu``). The mode is the same either way, and so is the posterior :meth:`pirls`
 returns (the expected information, as mgcv's ``Vp`` and edf); only the determinant differs.
+With ``hessian="observed"`` PIRLS takes Newton steps where the observed information is
+positive (:func:`newton_steps`), and the criterion has its exact gradient
+(:meth:`LaplaceObjective._observed_gradient`: ``A`` at the observed information, the
+third-derivative term through ``d w_obs / d eta``).
 
 With an estimated scale ``phi`` (Gamma, inverse Gaussian) ``-2 log p(y | mu)`` is the exact
 density's, ``D / phi - 2 ls(y, phi)`` with ``ls`` the saturated log-likelihood (mgcv's
@@ -134,11 +138,8 @@ class LaplaceObjective:
         converged = consistent = False
         last_change = np.inf
         it = 0
-        newton = self.hessian == "observed" and not fam.canonical
         for it in range(1, maxit + 1):
-            z, w = fam.working(y, eta, wt)
-            if newton:
-                z, w = newton_steps(fam, y, eta, z, w)
+            z, w = self._step_working(eta)
             w = w / self.scale
             try:
                 res = solver.solve(phi, z - base, w, fixed)
@@ -213,6 +214,16 @@ class LaplaceObjective:
         return Mode(beta=np.asarray(beta_c, dtype=float), u=u_c, eta=eta, mu=mu, pls=res,
                     weights=w, minus2ll=m2ll, penalty=solver.penalty(u_c, phi),
                     iterations=it, converged=converged, logdets=logdets)
+
+    def _step_working(self, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A PIRLS iteration's working response and weights: Fisher scoring, or for mgcv's
+        LAML with a non-canonical link Newton steps where they can be taken
+        (:func:`newton_steps`)."""
+        fam = self.family
+        z, w = fam.working(self.y, eta, self.wt)
+        if self.hessian == "observed" and not fam.canonical:
+            return newton_steps(fam, self.y, eta, z, w)
+        return z, w
 
     # -- the objective -------------------------------------------------------------------
     def laplace(self, mode: Mode, fixed_beta: bool) -> float:
