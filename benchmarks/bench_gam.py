@@ -39,7 +39,7 @@ CASES = [
     ),
     Case(
         # Gamma identity link by REML: observed weights negative at 55 of 400 rows (the
-        # determinants from the weighted cross-products), slow linear PIRLS convergence
+        # determinants from the weighted cross-products; no exact gradient there)
         name="gamma_identity_reml", csv="gamma_te.csv", r_name="gamma_te.csv",
         r_key="gamma_identity_reml",
         fit=lambda sg, d: sg.gam("y ~ s(x0) + te(x1, x2)", d,

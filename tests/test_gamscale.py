@@ -141,3 +141,45 @@ def test_fit_matches_mgcv(case):
     assert fit.loglik == pytest.approx(case["loglik"], abs=3e-3)
     # sum(edf2) + 1: d beta / d rho at the observed information (results/gam_vc.py)
     assert fit.loglik_df == pytest.approx(case["loglik_df"], abs=1e-3)
+
+
+#: the exact gradient of mgcv's LAML (Wood 2011 sec. 3: the third-derivative term through
+#: d w_obs / d eta), checked against central differences of the criterion
+GRAD_CASES = [c for c in CASES if c["family"] in ("Gamma(link='log')", "negbin3")]
+
+
+@pytest.mark.parametrize("case", GRAD_CASES, ids=_id)
+def test_observed_information_gradient_matches_central_differences(case):
+    """At mgcv's (sp, scale) points and at random ones: the gradient in ``phi`` (and, with
+    an estimated scale, in the log scale) against central differences of the criterion
+    (step 1e-4: its O(h^2) error and PIRLS's noise are both ~1e-8 here): three Gamma log
+    link models (two simulated, MASS::Boston; REML and ML; also with the scale profiled
+    out, as the fit's final search) and the negative binomial with theta fixed (scale
+    known)."""
+    from spatialgamm.engine.derivatives import central_partial
+    from spatialgamm.engine.laplace import DispersionLaplace
+
+    spec = build_model(case["formula"], _data(case), family=_family(case["family"]))
+    obj = make_objective(spec, case["method"], hessian="observed")
+    assert obj.observed_gradient
+    est = not spec.family.scale_known
+    f = DispersionLaplace(obj, "scale") if est else obj
+    fg = f.value_and_gradient
+    rng = np.random.default_rng(len(case["name"]))
+    points = []
+    for pt in case["criterion_points"]:
+        phi = 0.5 * np.log(pt["scale"] / np.asarray(pt["sp"], dtype=float))
+        points.append(np.append(phi, np.log(pt["scale"])) if est else phi)
+    points += [p + rng.normal(0.0, 0.5, len(p)) for p in points[:2]]
+    for x in points:
+        val, g = fg(x)
+        assert np.isfinite(val) and val == pytest.approx(f(x), rel=1e-10)
+        fd = np.array([central_partial(f, x, i, 1e-4) for i in range(len(x))])
+        np.testing.assert_allclose(g, fd, rtol=0, atol=2e-5 * (1 + np.max(np.abs(fd))))
+        if est:  # the scale profiled out (mgcv's coordinates psi = phi - log(scale) / 2)
+            psi = x[:-1] - 0.5 * x[-1]
+            val, g = obj.profile_scale_and_gradient(psi)
+            assert val == pytest.approx(obj.profile_scale(psi)[0], rel=1e-12)
+            fd = np.array([central_partial(lambda v: obj.profile_scale(v)[0], psi, i, 1e-4)
+                           for i in range(len(psi))])
+            np.testing.assert_allclose(g, fd, rtol=0, atol=2e-5 * (1 + np.max(np.abs(fd))))

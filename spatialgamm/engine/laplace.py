@@ -20,6 +20,10 @@ non-canonical links (Gamma log, negative binomial log): the observed weight is t
 one times ``alpha = 1 + (y - mu) (V'(mu) / V(mu) + g''(mu) / g'(mu))`` (Gamma log link:
 ``alpha = y / mu``). The mode is the same either way, and so is the posterior :meth:`pirls`
 returns (the expected information, as mgcv's ``Vp`` and edf); only the determinant differs.
+With ``hessian="observed"`` PIRLS takes Newton steps where the observed information is
+positive (:func:`newton_steps`), and the criterion has its exact gradient
+(:meth:`LaplaceObjective._observed_gradient`: ``A`` at the observed information, the
+third-derivative term through ``d w_obs / d eta``).
 
 With an estimated scale ``phi`` (Gamma, inverse Gaussian) ``-2 log p(y | mu)`` is the exact
 density's, ``D / phi - 2 ls(y, phi)`` with ``ls`` the saturated log-likelihood (mgcv's
@@ -41,7 +45,7 @@ import numpy as np
 
 from ..families import Family
 from .covform import CovarianceSolver
-from .derivatives import elementwise_derivative
+from .derivatives import elementwise_derivative, jacobian
 from .glm import PIRLSError, halve_step
 from .linalg import NotPositiveDefinite
 from .pls import PLSResult
@@ -135,7 +139,7 @@ class LaplaceObjective:
         last_change = np.inf
         it = 0
         for it in range(1, maxit + 1):
-            z, w = fam.working(y, eta, wt)
+            z, w = self._step_working(eta)
             w = w / self.scale
             try:
                 res = solver.solve(phi, z - base, w, fixed)
@@ -210,6 +214,16 @@ class LaplaceObjective:
         return Mode(beta=np.asarray(beta_c, dtype=float), u=u_c, eta=eta, mu=mu, pls=res,
                     weights=w, minus2ll=m2ll, penalty=solver.penalty(u_c, phi),
                     iterations=it, converged=converged, logdets=logdets)
+
+    def _step_working(self, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A PIRLS iteration's working response and weights: Fisher scoring, or for mgcv's
+        LAML with a non-canonical link Newton steps where they can be taken
+        (:func:`newton_steps`)."""
+        fam = self.family
+        z, w = fam.working(self.y, eta, self.wt)
+        if self.hessian == "observed" and not fam.canonical:
+            return newton_steps(fam, self.y, eta, z, w)
+        return z, w
 
     # -- the objective -------------------------------------------------------------------
     def laplace(self, mode: Mode, fixed_beta: bool) -> float:
@@ -300,13 +314,54 @@ class LaplaceObjective:
         (``newton_weights``, with ``dw_deta``) in covariance form, or in u-space for
         covariance-factor blocks (not written for ``gamma != 1``: finite differences there)."""
         newton = self.family.canonical or getattr(self.family, "newton_weights", False)
-        return self.gamma == 1.0 and newton and (self.form == "covariance"
-                                                 or self.solver.has_gradient)
+        return self.gamma == 1.0 and (self.observed_gradient or newton and (
+            self.form == "covariance" or self.solver.has_gradient))
+
+    @property
+    def observed_gradient(self) -> bool:
+        """mgcv's LAML (``hessian="observed"``, a non-canonical link) has its exact gradient
+        in u-space (:meth:`_observed_gradient`; smooths' dense rows included: their
+        systems are small), for ``gamma = 1``."""
+        return (self.hessian == "observed" and not self.family.canonical
+                and self.form == "u" and self.gamma == 1.0
+                and self.system.precision_gradients)
+
+    @property
+    def positive_observed(self) -> bool:
+        """:attr:`observed_gradient`, for a family whose observed information stays
+        positive (Gamma log link: ``alpha = y / mu``; negative binomial log link), probed
+        at fitted values 10 times the data's. Where it can turn negative (Gamma identity,
+        inverse Gaussian log: ``alpha = 2 y / mu - 1``) the gradient would often be central
+        differences (:meth:`_observed_gradient`), which cost more than a search's own."""
+        if not self.observed_gradient:
+            return False
+        fam, y, wt = self.family, self.y, self.wt
+        with np.errstate(all="ignore"):
+            eta = fam.link.linkfun(10.0 * fam.initialize(y, wt))
+            wn = newton_working(fam, y, eta, *fam.working(y, eta, wt))[1]
+        return bool(np.all(wn[wt > 0] > 0))
+
+    def profile_scale_and_gradient(self, psi: np.ndarray) -> tuple[float, np.ndarray]:
+        """:meth:`profile_scale`'s criterion and its exact gradient in ``psi``: at the
+        profiled scale the criterion is stationary in it, so the gradient is the one in
+        ``phi = psi + log(scale) / 2`` at that scale (:meth:`_gradient`; the mode there is
+        the scale-1 mode at ``psi``, so PIRLS starts on it)."""
+        psi = np.asarray(psi, dtype=float)
+        val, sc = self.profile_scale(psi)
+        phi = psi + 0.5 * np.log(sc)
+        keep, self.scale = self.scale, sc
+        try:
+            mode = self.pirls(phi)
+            return val, self._gradient(phi, mode, False)
+        finally:
+            self.scale = keep
 
     def _gradient(self, phi: np.ndarray, mode: Mode, fixed_beta: bool) -> np.ndarray:
         fam, eta = self.family, mode.eta
         z, w = fam.working(self.y, eta, self.wt)
         score = w * (z - eta) / self.scale  # wt (y - mu) mu_eta / V: exact for any link
+        if self.hessian == "observed" and not fam.canonical:
+            return self._observed_gradient(phi, mode, fixed_beta, score)
         # d w / d eta: for canonical links w = wt mu_eta, so its derivative is wt mu_eta';
         # central differences of mu_eta are accurate to ~1e-10 and serve every link
         if fam.canonical:
@@ -320,6 +375,32 @@ class LaplaceObjective:
                                         reml=reml)
         return self.solver.gradient(phi, mode.pls, w / self.scale, score, dw, self.X,
                                     beta_fixed=fixed_beta, reml=reml)
+
+    def _observed_gradient(self, phi: np.ndarray, mode: Mode, fixed_beta: bool,
+                           score: np.ndarray) -> np.ndarray:
+        """The gradient of mgcv's LAML (``hessian="observed"``, a non-canonical link): the
+        same u-space formulas as for ``newton_weights`` families, with ``A`` factored at the
+        observed information (the Newton Hessian, which is how the mode moves with ``phi``
+        and whose determinant the criterion holds) and the third-derivative term through
+        ``d w_obs / d eta`` (Wood 2011 sec. 3). Needs positive observed weights (the PLS
+        factorisation takes their square roots): otherwise PIRLSError."""
+        fam, eta, y, wt = self.family, mode.eta, self.y, self.wt
+        zn, wn = newton_working(fam, y, eta, *fam.working(y, eta, wt))
+        if not (np.all(wn > 0) and np.all(np.isfinite(zn))):
+            # (Gamma identity link, y < mu / 2) the PLS factorisation cannot take the
+            # weights: central differences of the criterion, as the search would take
+            f = self.with_beta if fixed_beta else self.__call__
+            x = np.concatenate([phi, mode.beta]) if fixed_beta else np.asarray(phi)
+            # (steps of 1e-4: PIRLS's ~1e-10 relative noise spoils smaller ones)
+            g = jacobian(lambda v: np.atleast_1d(f(v)), x,
+                         steps=np.full(len(x), 1e-4)).ravel()
+            self._eta_start = mode.eta
+            return g
+        base = self.offset + (self.X @ mode.beta if fixed_beta and self.p else 0.0)
+        rn = self.solver.solve(phi, zn - base, wn / self.scale, fixed_beta)
+        dw = observed_weight_derivative(fam, y, eta, wt) / self.scale
+        return self.solver.gradient(phi, rn, wn / self.scale, score, dw, self.X,
+                                    beta_fixed=fixed_beta, reml=self.reml and not fixed_beta)
 
     def value_and_gradient(self, phi: np.ndarray) -> tuple[float, np.ndarray]:
         """The deviance of :meth:`__call__` and its exact gradient in ``phi``."""
@@ -375,6 +456,52 @@ def newton_working(fam: Family, y: np.ndarray, eta: np.ndarray, z: np.ndarray,
     with np.errstate(divide="ignore", invalid="ignore"):
         zn = np.where(alpha > 0, eta + (z - eta) / alpha, np.inf)
     return zn, w * alpha
+
+
+def newton_steps(fam: Family, y: np.ndarray, eta: np.ndarray, z: np.ndarray,
+                 w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """PIRLS's working response and weights with the observed information where it is
+    positive (Newton steps: quadratic convergence where Fisher scoring's is linear, as for
+    a non-canonical link) and the expected one elsewhere (Gamma identity link, y < mu / 2:
+    the PLS factorisation needs positive weights). Any positive weights with the working
+    response ``eta + score / w`` have the same fixed point, the mode.
+
+    Examples
+    --------
+    >>> from spatialgamm.families import Gamma
+    >>> fam = Gamma("identity")
+    >>> y, eta = np.array([3.0, 1.0]), np.array([2.0, 4.0])  # alpha = 2 y / mu - 1
+    >>> z, w = fam.working(y, eta)
+    >>> zs, ws = newton_steps(fam, y, eta, z, w)
+    >>> np.round(ws / w, 8).tolist()  # observed at row 1, expected at row 2 (alpha < 0)
+    [2.0, 1.0]
+    """
+    zn, wn = newton_working(fam, y, eta, z, w)
+    ok = (w > 0) & np.isfinite(zn) & (wn > 1e-8 * np.maximum(w, 1e-300))
+    return np.where(ok, zn, z), np.where(ok, wn, w)
+
+
+def observed_weight_derivative(fam: Family, y: np.ndarray, eta: np.ndarray,
+                               wt: np.ndarray) -> np.ndarray:
+    """``d w_obs / d eta`` per observation, ``w_obs`` :func:`newton_working`'s weights (the
+    observed information): central differences, step ``1e-4 max(1, |eta|)`` (O(h^2) = 1e-8,
+    above the ~1e-11 noise of the weights' own inner differences divided by h).
+
+    Examples
+    --------
+    >>> from spatialgamm.families import Gamma
+    >>> # Gamma log link: w_obs = y / mu = y exp(-eta), so d w_obs / d eta = -y exp(-eta)
+    >>> d = observed_weight_derivative(Gamma("log"), np.array([2.0]), np.array([0.5]),
+    ...                                np.ones(1))
+    >>> bool(abs(d[0] + 2.0 * np.exp(-0.5)) < 1e-7)
+    True
+    """
+    h = 1e-4 * np.maximum(1.0, np.abs(eta))
+
+    def wobs(e: np.ndarray) -> np.ndarray:
+        return newton_working(fam, y, e, *fam.working(y, e, wt))[1]
+
+    return (wobs(eta + h) - wobs(eta - h)) / (2 * h)
 
 
 def indefinite_logdets(system: LatentSystem, X: np.ndarray, phi: np.ndarray, w: np.ndarray,
@@ -460,3 +587,40 @@ class DispersionLaplace:
     def with_beta(self, par: np.ndarray) -> float:
         self.set(par[self.k])
         return self.lap.with_beta(np.concatenate([par[:self.k], par[self.k + 1:]]))
+
+    @property
+    def has_gradient(self) -> bool:
+        """An estimated scale of mgcv's LAML (:meth:`value_and_gradient`) whose observed
+        information stays positive (:attr:`LaplaceObjective.positive_observed`)."""
+        return self.kind == "scale" and self.lap.positive_observed
+
+    def value_and_gradient(self, par: np.ndarray) -> tuple[float, np.ndarray]:
+        """The criterion at ``par = (phi, log scale)`` and its gradient: exact in ``phi``,
+        and in the log scale ``tau`` from mgcv's coordinates ``psi = phi - tau / 2``, in
+        which the mode does not move with the scale (:meth:`LaplaceObjective.profile_scale`):
+        there the criterion is ``(D + pen) / scale - 2 ls(scale) + const(psi) [- p tau]``,
+        so ``d/d tau`` at fixed ``phi`` is ``-(D + pen) / scale - 2 ls'(tau) [- p]`` minus
+        half the sum of the ``phi`` gradient (``(D + pen) / scale`` is the objective's
+        ``-2 log p + 2 ls + u'P u`` at ``phi``; ``ls'`` by central differences)."""
+        lap, k = self.lap, self.k
+        tau = float(np.clip(par[k], -30, 30))
+        self.set(tau)
+        lap.n_evals += 1
+        try:
+            mode = lap.pirls(par[:k])
+            val = lap.laplace(mode, fixed_beta=False)
+            g = lap._gradient(par[:k], mode, False)
+        except (PIRLSError, np.linalg.LinAlgError, FloatingPointError):
+            lap._eta_start = None
+            return np.inf, np.zeros(len(par))
+        fam, wt = lap.family, lap.wt
+        ysat = np.where(wt > 0, lap.y, 1.0)
+
+        def ls(t: float) -> float:
+            return float(np.sum(fam.loglik_obs(ysat, ysat, wt, scale=float(np.exp(t)))))
+
+        h = 1e-5
+        dls = (ls(tau + h) - ls(tau - h)) / (2 * h)
+        dtau = -(mode.minus2ll + 2.0 * ls(tau) + mode.penalty) - 2.0 * dls - 0.5 * float(
+            np.sum(g)) - (lap.p if lap.reml else 0.0)
+        return val, np.append(g, dtau)

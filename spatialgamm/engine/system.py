@@ -261,6 +261,18 @@ class LatentSystem:
         """Global prior precision P and log|P| (None when every block is a factor block)."""
         if not self.has_precision:
             return None, 0.0
+        # PIRLS asks for P at one phi at each of its iterations, and rebuilding it from
+        # the terms was most of a Gamma gam fit's time: the last one is kept (a copy is
+        # handed out, so no caller can change the kept one)
+        key = np.asarray(phi, dtype=float).tobytes()
+        last = getattr(self, "_last_precision", None)
+        if last is not None and last[0] == key:
+            return last[1].copy(), last[2]
+        P, logdet = self._build_precision(phi)
+        self._last_precision = (key, P, logdet)
+        return P.copy(), logdet
+
+    def _build_precision(self, phi: np.ndarray) -> tuple[sp.csc_matrix, float]:
         mats, logdet = [], 0.0
         for k, b in enumerate(self.blocks):
             if b.kind == "factor":

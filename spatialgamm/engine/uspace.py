@@ -215,7 +215,8 @@ def _moving_mode_term(t: _GradientTerms, Lj, Lju: np.ndarray, rj: np.ndarray) ->
 
 def _add_precision_terms(sysm: LatentSystem, phi: np.ndarray, u: np.ndarray, Ainv,
                          t: _GradientTerms, grads: np.ndarray) -> np.ndarray:
-    """Gradient components of pencil precision blocks (``Lambda = I``, ``P_k(phi_k)``), as
+    """Gradient components of precision blocks (``Lambda = I``, ``P_k(phi_k)``: pencils, or
+    a smooth's square-root form ``dP = -2 M'M``), as
     the Gaussian form's: the explicit ``u' dP u + tr(A^-1 dP) - d log|P|`` (``A^-1`` on
     ``dP``'s pattern, which ``A`` holds: the selected inverse), the REML term
     ``tr(H^-1 Q' dP Q)`` (``dH = Q' dP Q``, ``Q = A^-1 B``) and the moving mode,
@@ -229,7 +230,9 @@ def _add_precision_terms(sysm: LatentSystem, phi: np.ndarray, u: np.ndarray, Ain
             continue
         cs, ps = sysm.col_slices[k], sysm.layout.slices[k]
         uk = u[cs]
-        for j, (dP, _, dlogdet) in enumerate(sysm.precision_derivatives(k, phi[ps])):
+        for j, (dP, M, dlogdet) in enumerate(sysm.precision_derivatives(k, phi[ps])):
+            if dP is None:  # a term's square-root form (smooths): dP = -2 M'M, small
+                dP = sp.csc_matrix(-2.0 * (M.T @ M))
             coo = sp.coo_matrix(dP)
             dPu = np.asarray(dP @ uk).ravel()
             g = float(uk @ dPu) - dlogdet + float(

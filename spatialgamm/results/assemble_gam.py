@@ -163,9 +163,18 @@ def _profiled_polish(state, fit, obj):
         except (ArithmeticError, ValueError, np.linalg.LinAlgError):
             return np.inf
 
+    def fg(psi: np.ndarray) -> tuple[float, np.ndarray]:
+        try:
+            return obj.profile_scale_and_gradient(psi)
+        except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+            return np.inf, np.zeros(len(psi))
+
+    # the exact gradient where the observed information stays positive (Gamma log link)
+    exact = getattr(obj, "positive_observed", False)
     psi0 = np.clip(phi - 0.5 * tau, lo, hi)
     try:
-        res = minimize(f, psi0, method="L-BFGS-B", bounds=list(zip(lo, hi)),
+        res = minimize(fg if exact else f, psi0, jac=exact, method="L-BFGS-B",
+                       bounds=list(zip(lo, hi)),
                        options=dict(eps=1e-5, ftol=1e-14, gtol=1e-7, maxiter=200))
     except (ArithmeticError, ValueError, np.linalg.LinAlgError):
         res = None

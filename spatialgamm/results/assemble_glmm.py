@@ -161,6 +161,8 @@ def _laplace_search(spec: ModelSpec, lap: Any, reml: bool, nAGQ: int,
     if disp is not None:
         dl = DispersionLaplace(search, disp)
         f1, stage2 = dl, dl.with_beta
+        if dl.has_gradient:  # mgcv's LAML with an estimated scale (gam REML / ML)
+            fg1 = dl.value_and_gradient
         start = np.append(start, d0 if phi0 is None or len(phi0) == k else phi0[k])
         lower, upper = np.append(lower, -20.0), np.append(upper, 20.0)
         space = space.extend(np.array([-20.0]), np.array([20.0]))
