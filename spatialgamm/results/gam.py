@@ -298,22 +298,30 @@ class GamFit(MixedFit):
         names = [r[0] for r in rows]
         out = pd.DataFrame({"std.dev": [r[1] for r in rows]}, index=names, dtype=float)
         scale_free = not self.family.scale_known
+        # Gamma / inverse Gaussian / NB fits (u-space Laplace): the latent sd's are absolute
+        # and the scale is the criterion's own (mgcv's reml.scale), not a multiplier
+        absolute = self.state.vp_scale is not None
         if scale_free:
-            out.loc["scale"] = [np.sqrt(scale)]
+            out.loc["scale"] = [np.sqrt(self.state.scale if absolute else scale)]
         if self.state.method not in ("REML", "ML"):
             return out
         obj = self.state.objective
-        full = _full_criterion(obj) if scale_free else None
+        full = None
+        if scale_free:
+            full = _laplace_criterion_at_scale(obj) if absolute else _full_criterion(obj)
         if full is not None:
-            x0 = np.append(phi, np.log(scale))
-            H = numerical_hessian(full, x0)
+            x0 = np.append(phi, np.log(self.state.scale if absolute else scale))
+            # the Laplace criterion carries PIRLS's rounding (~1e-9): a step of 1e-4 turns
+            # it into 0.5% of the curvature (inverse Gaussian); 1e-3 gives mgcv's exact
+            # Hessian to 1e-5
+            H = numerical_hessian(full, x0, h=1e-3 if absolute else 1e-4)
         else:
             x0 = phi
             H = numerical_hessian(lambda x: 0.5 * obj(x), phi)
         G = np.zeros((len(out), x0.size))
         for i, r in enumerate(rows):
             G[i, : phi.size] = r[2]
-            if full is not None:
+            if full is not None and not absolute:
                 G[i, -1] = 0.5  # sd = sqrt(scale) x relative sd
         if scale_free and full is not None:
             G[-1, -1] = 0.5
@@ -387,6 +395,22 @@ class GamFit(MixedFit):
         """Plot each smooth: 1-D with a 2-SE band, 2-D as a filled contour with data points."""
         from .plot_gam import plot_smooths
         return plot_smooths(self, select=select, ax=ax, **kw)
+
+
+def _laplace_criterion_at_scale(obj: Any):
+    """Half the Laplace REML/ML deviance in (phi, log scale) for a family with an estimated
+    scale (the objective's ``scale`` set, then restored); None for other objectives."""
+    if not hasattr(obj, "profile_scale"):
+        return None
+
+    def f(x: np.ndarray) -> float:
+        keep, obj.scale = obj.scale, float(np.exp(x[-1]))
+        try:
+            return 0.5 * obj(x[:-1])
+        finally:
+            obj.scale = keep
+
+    return f
 
 
 def _full_criterion(obj: Any):
