@@ -14,10 +14,10 @@ import json
 import warnings
 from pathlib import Path
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
+from brms_compare import check_draws, check_epred
 
 from spatialgamm.mcmc import brm
 
@@ -54,28 +54,8 @@ def null_signs(md, label):
 
 def check_against_brms(fit, label, z=4.0):
     ref = REF[label]
-    post = fit.idata.posterior
-    sign = null_signs(fit.model, label)
-    for var, m_ref in ref["mean"].items():
-        sd_ref, ess_ref = ref["sd"][var], ref["ess_bulk"][var]
-        m_ref = sign.get(var, 1.0) * m_ref
-        v = post[var].values.ravel()
-        mcse = float(az.mcse(post[[var]])[var])
-        mcse_sd = float(az.mcse(post[[var]], method="sd")[var])
-        assert abs(v.mean() - m_ref) < z * np.hypot(mcse, sd_ref / np.sqrt(ess_ref)), \
-            (var, v.mean(), m_ref)
-        assert abs(v.std(ddof=1) - sd_ref) < z * np.hypot(mcse_sd,
-                                                           sd_ref / np.sqrt(2 * ess_ref)), \
-            (var, v.std(ddof=1), sd_ref)
-    nd = pd.DataFrame(REF["newdata"][label])
-    ep = fit.posterior_epred(nd, seed=1)
-    ess = az.ess(az.convert_to_dataset({"e": ep.reshape(post.sizes["chain"], -1,
-                                                        ep.shape[1])}))["e"].values
-    for j in range(len(nd)):
-        se = np.hypot(ep[:, j].std() / np.sqrt(ess[j]),
-                      ref["epred_sd"][j] / np.sqrt(ref["epred_ess"][j]))
-        assert abs(ep[:, j].mean() - ref["epred_mean"][j]) < z * se, \
-            (j, ep[:, j].mean(), ref["epred_mean"][j])
+    check_draws(fit.idata.posterior, ref, z, sign=null_signs(fit.model, label))
+    check_epred(fit, REF["newdata"][label], ref, z)
 
 
 def test_unpenalised_columns_are_brms_up_to_sign():

@@ -17,6 +17,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
+from brms_compare import check_draws, check_epred
 
 from spatialgamm.mcmc import brm
 
@@ -38,27 +39,8 @@ def fit_model(label, chains, iter, seed=3):
 def check_against_brms(fit, label, z=4.0, names=None):
     """``names``: the parameters to compare (default all of brms's)."""
     ref = REF[label]
-    post = fit.idata.posterior
-    for var, m_ref in ref["mean"].items():
-        if names is not None and var not in names:
-            continue
-        sd_ref, ess_ref = ref["sd"][var], ref["ess_bulk"][var]
-        v = post[var].values.ravel()
-        mcse = float(az.mcse(post[[var]])[var])
-        mcse_sd = float(az.mcse(post[[var]], method="sd")[var])
-        assert abs(v.mean() - m_ref) < z * np.hypot(mcse, sd_ref / np.sqrt(ess_ref)), \
-            (var, v.mean(), m_ref)
-        assert abs(v.std(ddof=1) - sd_ref) < z * np.hypot(mcse_sd,
-                                                           sd_ref / np.sqrt(2 * ess_ref)), \
-            (var, v.std(ddof=1), sd_ref)
-    nd = pd.DataFrame(REF["newdata"][label])
-    ep = fit.posterior_epred(nd, seed=1)
-    ess = az.ess(az.convert_to_dataset({"e": ep[None]}))["e"].values
-    for j in range(len(nd)):
-        se = np.hypot(ep[:, j].std() / np.sqrt(ess[j]),
-                      ref["epred_sd"][j] / np.sqrt(ref["epred_ess"][j]))
-        assert abs(ep[:, j].mean() - ref["epred_mean"][j]) < z * se, \
-            (j, ep[:, j].mean(), ref["epred_mean"][j])
+    check_draws(fit.idata.posterior, ref, z, names=names)
+    check_epred(fit, REF["newdata"][label], ref, z)
 
 
 @pytest.mark.parametrize("label", list(MODELS))
