@@ -9,8 +9,10 @@ log-likelihood to second order at the mode, i.e. uses the observed information
     w_obs = w - wt (y - mu) d/d eta (mu_eta / V),
 
 (McCullagh & Nelder 1989, sec. 2.5; the dispersion divides both, as the engine does with
-``w / scale``). :class:`ObservedInformation` wraps a family so that PIRLS takes full Newton
-steps (the mode is the same) and the Laplace determinant ``log|A|`` uses ``w_obs``. Where
+``w / scale``; the weights are the engine's
+:func:`~spatialgamm.engine.laplace.newton_working`, which gam's REML also uses).
+:class:`ObservedInformation` wraps a family so that PIRLS takes full Newton steps (the mode is
+the same) and the Laplace determinant ``log|A|`` uses ``w_obs``. Where
 ``w_obs`` is not positive (an observation far in a tail, where the log-likelihood is locally
 convex in ``eta``) that observation keeps its expected information, so ``A`` stays positive
 definite; INLA makes the same kind of safeguard.
@@ -22,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.derivatives import elementwise_derivative
+from ..engine.laplace import eta_derivative, newton_working
 
 
 class ObservedInformation:
@@ -60,30 +62,13 @@ class ObservedInformation:
         z, w = fam.working(y, eta, wt)
         eta = np.asarray(eta, dtype=float)
         y = np.broadcast_to(np.asarray(y, dtype=float), eta.shape)
-        wt = np.ones_like(eta) if wt is None else np.broadcast_to(
-            np.asarray(wt, dtype=float), eta.shape)
-        link = fam.link
-        mu = link.linkinv(eta)
-
-        def ratio(e: np.ndarray) -> np.ndarray:
-            return link.mu_eta(e) / fam.variance(link.linkinv(e))
-
-        score = w * (z - eta)  # wt (y - mu) mu_eta / V
-        dr = elementwise_derivative(ratio, eta, rel=1e-5)
-        w_obs = w - wt * (y - mu) * dr
+        zn, w_obs = newton_working(fam, y, eta, z, w)  # the engine's observed information
         ok = (w > 0) & np.isfinite(w_obs) & (w_obs > 1e-8 * np.maximum(w, 1e-300))
-        w_use = np.where(ok, w_obs, w)
-        z_new = np.where(w_use > 0, eta + score / np.where(w_use > 0, w_use, 1.0), eta)
-        return z_new, w_use
+        return np.where(ok, zn, z), np.where(ok, w_obs, w)
 
     def dw_deta(self, y: Any, eta: Any, wt: Any = None) -> np.ndarray:
-        """``d w_obs / d eta`` per observation (central differences of :meth:`working`'s
-        weights, step ``1e-4 max(1, |eta|)``: O(h^2) = 1e-8, above the ~1e-11 noise of the
-        weights' own inner difference divided by h). Where the safeguard swaps in the
-        expected information the weight is not smooth; such observations are rare, in a
-        tail."""
-        eta = np.asarray(eta, dtype=float)
-        h = 1e-4 * np.maximum(1.0, np.abs(eta))
-        _, wp = self.working(y, eta + h, wt)
-        _, wm = self.working(y, eta - h, wt)
-        return (wp - wm) / (2 * h)
+        """``d w_obs / d eta`` per observation: central differences of :meth:`working`'s
+        weights (the engine's :func:`~spatialgamm.engine.laplace.eta_derivative`). Where the
+        safeguard swaps in the expected information the weight is not smooth; such
+        observations are rare, in a tail."""
+        return eta_derivative(lambda e: self.working(y, e, wt)[1], eta)

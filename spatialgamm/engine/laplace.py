@@ -39,6 +39,7 @@ model (the mode and ``A`` unchanged; the smoothing parameters read ``gamma`` tim
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -496,12 +497,16 @@ def observed_weight_derivative(fam: Family, y: np.ndarray, eta: np.ndarray,
     >>> bool(abs(d[0] + 2.0 * np.exp(-0.5)) < 1e-7)
     True
     """
+    return eta_derivative(lambda e: newton_working(fam, y, e, *fam.working(y, e, wt))[1], eta)
+
+
+def eta_derivative(f: Callable[[np.ndarray], np.ndarray], eta: np.ndarray) -> np.ndarray:
+    """Elementwise ``d f / d eta`` of a function of the linear predictor by central
+    differences with step ``1e-4 max(1, |eta|)`` (O(h^2) = 1e-8, above the ~1e-11 noise of
+    weights that carry inner differences themselves, divided by h)."""
+    eta = np.asarray(eta, dtype=float)
     h = 1e-4 * np.maximum(1.0, np.abs(eta))
-
-    def wobs(e: np.ndarray) -> np.ndarray:
-        return newton_working(fam, y, e, *fam.working(y, e, wt))[1]
-
-    return (wobs(eta + h) - wobs(eta - h)) / (2 * h)
+    return (f(eta + h) - f(eta - h)) / (2 * h)
 
 
 def indefinite_logdets(system: LatentSystem, X: np.ndarray, phi: np.ndarray, w: np.ndarray,
