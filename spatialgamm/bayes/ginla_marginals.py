@@ -307,6 +307,10 @@ def ccd_design(m: int, f0: float = CCD_F0) -> tuple[np.ndarray, float, float]:
     """The central composite design in ``m`` standardised dimensions (without the centre)
     and the weights of the centre and of each other point (Rue et al. 2009, sec. 6.5).
 
+    mgcv's ``ginla`` design (a Walsh-Hadamard fraction, ``f0 = 1.5``), deliberately not
+    :func:`spatialgamm.bayes.hyper.ccd_design` (R-INLA's: 2^d or half-fraction corners,
+    ``f0 = 1.1``, other weights): each reproduces its own R peer's points and weights.
+
     Examples
     --------
     >>> D, k0, k1 = ccd_design(2)

@@ -174,7 +174,8 @@ def hessian_at(lp: LogPosterior, mode: np.ndarray, h: float = 1e-3) -> np.ndarra
 
 
 def ccd_design(d: int, f0: float = 1.1) -> tuple[np.ndarray, np.ndarray]:
-    """Central composite design on the sphere of radius ``f0 sqrt(d)`` and its weights.
+    """Central composite design on the sphere of radius ``f0 sqrt(d)`` and its weights
+    (R-INLA's; mgcv's ``ginla`` design is :func:`~.ginla_marginals.ccd_design`).
 
     Examples
     --------
